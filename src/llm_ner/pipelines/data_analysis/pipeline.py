@@ -1,0 +1,38 @@
+"""data_analysis: read CoNLL-2003, keep each split as a sentence table, describe the corpus."""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from llm_ner.corpus import SPLITS
+
+from . import nodes
+
+SPLIT_TABLES = [f"{split}_sentences" for split in SPLITS]
+
+
+def _for_split(function, split: str):
+    """``function`` with its ``split`` argument bound (Kedro inputs are datasets, not constants)."""
+    return update_wrapper(partial(function, split=split), function)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    prepare = [
+        node(_for_split(nodes.prepare_sentence_table, split), f"{split}_raw", f"{split}_sentences",
+             name=f"prepare_{split}_sentences")
+        for split in SPLITS
+    ]
+    describe = [
+        node(nodes.summarise_splits, SPLIT_TABLES, "corpus_summary", name="summarise_splits"),
+        node(nodes.count_tags, SPLIT_TABLES, "tag_distribution", name="count_tags"),
+        node(nodes.count_entities_per_type, SPLIT_TABLES, "entities_per_type", name="count_entities_per_type"),
+        node(nodes.measure_lengths, SPLIT_TABLES, ["sentence_lengths", "entity_lengths"], name="measure_lengths"),
+        node(nodes.measure_unseen_entities, SPLIT_TABLES, "unseen_entities", name="measure_unseen_entities"),
+        node(nodes.plot_tag_distributions, ["tag_distribution", "params:data_analysis.plots"],
+             "tag_distribution_plots", name="plot_tag_distributions"),
+        node(nodes.plot_entities_per_type, "entities_per_type", "entities_per_type_plot",
+             name="plot_entities_per_type"),
+        node(nodes.plot_lengths, ["sentence_lengths", "entity_lengths", "params:data_analysis.plots"],
+             "length_plots", name="plot_lengths"),
+    ]
+    return pipeline(prepare + describe)
