@@ -39,7 +39,7 @@ def split_summary(tables: Tables) -> pd.DataFrame:
                 "tokens": int(lengths.sum()),
                 "documents": int(table["document_id"].nunique()),
                 "entities": len(entity_mentions(table)),
-                "mean_sentence_length": round(float(lengths.mean()), 2),
+                "mean_sentence_length": float(lengths.mean()),
                 "max_sentence_length": int(lengths.max()),
             }
         )
@@ -103,9 +103,9 @@ def unseen_entities(train: pd.DataFrame, evaluation: Tables) -> pd.DataFrame:
                     "entity_type": etype,
                     "mentions": len(group),
                     "unseen_mentions": int(group["unseen"].sum()),
-                    "unseen_mention_share": round(float(group["unseen"].mean()), 4) if len(group) else 0.0,
+                    "unseen_mention_share": float(group["unseen"].mean()) if len(group) else 0.0,
                     "distinct_strings": len(distinct),
-                    "unseen_distinct_share": round(float(distinct["unseen"].mean()), 4) if len(distinct) else 0.0,
+                    "unseen_distinct_share": float(distinct["unseen"].mean()) if len(distinct) else 0.0,
                 }
             )
     return pd.DataFrame(rows)

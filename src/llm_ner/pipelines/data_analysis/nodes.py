@@ -13,12 +13,17 @@ from llm_ner.tags import repair_bio
 logger = logging.getLogger(__name__)
 
 
-def prepare_sentence_table(raw: pd.DataFrame, split: str) -> pd.DataFrame:
+def prepare_sentence_table(raw: pd.DataFrame, max_sentences: int | None, split: str) -> pd.DataFrame:
     """Check a freshly read split and keep it as the project's sentence table.
 
     The reader already validated tags and converted IOB1; here we re-check the invariants every
-    later pipeline relies on, so a custom dataset or hand-edited parquet cannot slip past.
+    later pipeline relies on, so a custom dataset cannot slip past. ``max_sentences`` keeps the
+    first N sentences (quick trials and ``conf/test``); ``None`` keeps the whole split.
     """
+    if max_sentences is not None:
+        if not isinstance(max_sentences, int) or isinstance(max_sentences, bool) or max_sentences < 1:
+            raise ValueError(f"corpus.max_sentences_per_split must be a positive integer or null, got {max_sentences!r}")
+        raw = raw.head(max_sentences)
     for row in raw.itertuples(index=False):
         lengths = {len(row.tokens), len(row.ner_tags)}
         if row.pos_tags is not None:

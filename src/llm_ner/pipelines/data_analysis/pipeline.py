@@ -18,7 +18,8 @@ def _for_split(function, split: str):
 
 def create_pipeline(**kwargs) -> Pipeline:
     prepare = [
-        node(_for_split(nodes.prepare_sentence_table, split), f"{split}_raw", f"{split}_sentences",
+        node(_for_split(nodes.prepare_sentence_table, split),
+             [f"{split}_raw", "params:corpus.max_sentences_per_split"], f"{split}_sentences",
              name=f"prepare_{split}_sentences")
         for split in SPLITS
     ]

@@ -1,0 +1,54 @@
+"""End to end: the real `kedro` CLI on a copy of the project, the notebook, and kedro-viz."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from nbclient import NotebookClient
+
+KEDRO = str(Path(sys.executable).parent / "kedro")
+
+
+def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+    result = subprocess.run([KEDRO, *args], cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def summary(project: Path) -> pd.DataFrame:
+    return pd.read_csv(project / "data/08_reporting/data_analysis/corpus_summary.csv").set_index("split")
+
+
+@pytest.mark.slow
+def test_data_analysis_runs_with_test_env_params_and_notebook(project_copy):
+    kedro(project_copy, "run", "--pipeline", "data_analysis", "--env", "test")
+    assert summary(project_copy)["sentences"].tolist() == [300, 300, 300]  # conf/test trims the splits
+    for name in ("pos_tags", "chunk_tags", "ner_tags", "entities_per_type", "sentence_lengths", "entity_lengths"):
+        assert (project_copy / f"data/08_reporting/data_analysis/plots/{name}.png").stat().st_size > 1000
+
+    kedro(project_copy, "run", "--pipeline", "data_analysis", "--env", "test",
+          "--params", "corpus.max_sentences_per_split=40")
+    assert summary(project_copy)["sentences"].tolist() == [40, 40, 40]
+
+    notebook = nbformat.read(project_copy / "notebooks/data_analysis.ipynb", as_version=4)
+    NotebookClient(notebook, timeout=300, resources={"metadata": {"path": str(project_copy / "notebooks")}}).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "<td>40</td>" in html  # the notebook saw the latest run's summary through catalog.load
+
+
+def test_kedro_viz_build_lists_the_pipeline(project_copy):
+    kedro(project_copy, "viz", "build")
+    main = json.loads((project_copy / "build/api/main").read_text())
+    names = {node["name"] for node in main["nodes"]}
+    assert {"prepare_train_sentences", "summarise_splits", "corpus_summary", "train_raw"} <= names
+    assert "data_analysis" in {p["id"] for p in main["pipelines"]}
