@@ -105,3 +105,18 @@ def test_folder_source_reads_the_same_corpus_as_the_package(shared_data):
 def test_bad_source_names_the_allowed_values():
     with pytest.raises(ValueError, match="package.*hub.*folder"):
         load_split("train", source="s3")
+
+
+def test_hub_source_without_datasets_says_what_to_install(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_datasets(name, *args, **kwargs):
+        if name == "datasets":
+            raise ImportError("No module named 'datasets'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_datasets)
+    with pytest.raises(RuntimeError, match=r"llm-ner\[hub\]"):
+        load_split("test", source="hub")
