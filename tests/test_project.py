@@ -52,3 +52,26 @@ def test_kedro_viz_build_lists_the_pipeline(project_copy):
     names = {node["name"] for node in main["nodes"]}
     assert {"prepare_train_sentences", "summarise_splits", "corpus_summary", "train_raw"} <= names
     assert "data_analysis" in {p["id"] for p in main["pipelines"]}
+
+
+@pytest.mark.slow
+def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
+    """`kedro run --env test`: data_analysis -> llm_annotation (against a local OpenAI-compatible
+    server) -> training, every stage for real, only smaller."""
+    from fake_openai_server import FakeOpenAIServer, capitalised_words_responder
+
+    with FakeOpenAIServer(capitalised_words_responder) as server:
+        kedro(project_copy, "run", "--env", "test", "--params", f"llm_models.fake-llm.base_url={server.base_url}")
+        assert server.requests  # the LLM stage really called the server
+
+    labels_versions = sorted((project_copy / "data/05_model_input/llm_labels.parquet").glob("*/*"))
+    labels = pd.read_parquet(labels_versions[-1])
+    assert len(labels) > 0 and labels["sentence_id"].is_unique
+
+    comparison = pd.read_csv(project_copy / "data/08_reporting/training/student_comparison.csv")
+    f1 = comparison[(comparison["metric"] == "f1") & (comparison["entity_type"] == "micro")]
+    assert set(f1["split"]) == {"validation", "test"}
+    assert f1[["gold", "llm"]].notna().all().all() and ((f1[["gold", "llm"]] >= 0) & (f1[["gold", "llm"]] <= 1)).all().all()
+    for model in ("model_gold", "model_llm"):
+        saved = list((project_copy / "data/06_models" / model).glob("*/*/model.safetensors"))
+        assert len(saved) == 1, f"{model} was not saved as one versioned folder"

@@ -1,0 +1,69 @@
+"""Measure markup quality of every strategy for one model on N validation sentences, pair by pair.
+
+Writes one CSV row as soon as each strategy x model finishes (so a long run reports partial
+results), using the same samples and configuration as the llm_annotation pipeline. The response
+cache makes a second run answer everything from disk -- the script prints the API calls made.
+
+    .venv/bin/python benchmarks/llm_markup_quality.py --sentences 200 --model qwen-0.5b \
+        --cache /tmp/quality200/cache.sqlite --out /tmp/quality200/markup_quality.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+from kedro.config import OmegaConfigLoader
+
+from llm_ner.corpus import load_split
+from llm_ner.llm.quality import markup_quality_row
+from llm_ner.llm.study import AnnotationStudy
+from llm_ner.pipelines.llm_annotation.nodes import sample_demonstration_pool, sample_sentences
+from llm_ner.settings import CONFIG_LOADER_ARGS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sentences", type=int, default=200)
+    parser.add_argument("--model", default="qwen-0.5b")
+    parser.add_argument("--strategies", nargs="*", help="default: llm_annotation.evaluate.strategies")
+    parser.add_argument("--env", default="base")
+    parser.add_argument("--cache", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    loader = OmegaConfigLoader("conf", base_env="base", default_run_env=args.env,
+                               config_patterns=CONFIG_LOADER_ARGS["config_patterns"])
+    config = loader["parameters"]
+    params = dict(config["llm_annotation"])
+    params.update(cache_path=args.cache, show_progress=False)
+    train, valid = load_split("train"), load_split("valid")
+    pool = sample_sentences(train, params["pool_size"], params["seed"])
+    demonstrations = sample_demonstration_pool(train, pool, params["demonstration_pool_size"], params["seed"])
+    sample = sample_sentences(valid, args.sentences, params["seed"])
+    strategies = args.strategies or params["evaluate"]["strategies"]
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    study = AnnotationStudy.from_params(params, config["llm_models"], config["llm_prompts"], config["llm_prices"])
+    try:
+        for strategy in strategies:
+            started = time.perf_counter()
+            run = study.annotate(strategy, args.model, sample, demonstrations)
+            row = markup_quality_row(run.labels, params.get("evaluation_mode", "conlleval"))
+            row.update(retries=run.retries, wall_seconds=round(time.perf_counter() - started, 1))
+            pd.DataFrame([row]).to_csv(out, mode="a", header=not out.exists(), index=False)
+            run.labels.to_parquet(out.with_name(f"{out.stem}_{strategy}_{args.model}.parquet"))
+            print(f"{strategy} x {args.model}: F1 {row['f1']:.3f}, failures {row['parse_failure_rate']:.3f}, "
+                  f"{row['seconds_per_sentence']:.2f} s/sentence, API calls {row['api_calls']}, "
+                  f"cache hits {row['cache_hits']}, wall {row['wall_seconds']} s", flush=True)
+    finally:
+        study.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Money: a price table per model, the cost of a call, and a dry-run estimate before a run."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+logger = logging.getLogger(__name__)
+
+CHARACTERS_PER_TOKEN = 4  # the usual rule of thumb for English; only used where no tokenizer answers
+
+
+@dataclass(frozen=True)
+class Price:
+    input_per_million: float = 0.0
+    output_per_million: float = 0.0
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.input_per_million + output_tokens * self.output_per_million) / 1e6
+
+
+def price_of(prices: Mapping[str, Mapping[str, float]] | None, model: str) -> Price:
+    """The price of an API model name; models missing from the table (local ones) cost nothing."""
+    entry = (prices or {}).get(model)
+    if entry is None:
+        return Price()
+    unknown = set(entry) - {"input_per_million", "output_per_million"}
+    if unknown:
+        raise ValueError(f"prices.{model}: unknown field(s) {sorted(unknown)}; allowed: input_per_million, output_per_million")
+    return Price(**entry)
+
+
+def estimate_tokens(text: str) -> int:
+    return max(1, round(len(text) / CHARACTERS_PER_TOKEN))
+
+
+def estimate_messages_tokens(messages: list[dict[str, Any]]) -> int:
+    # a few tokens of chat-template overhead per message
+    return sum(estimate_tokens(m["content"]) + 4 for m in messages)

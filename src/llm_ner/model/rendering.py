@@ -1,0 +1,46 @@
+"""HTML rendering of tagged sentences with entities highlighted (displaCy's look and colours)."""
+
+from __future__ import annotations
+
+import html
+from typing import Sequence
+
+from ..tags import bio_to_spans, repair_bio
+
+# displaCy's palette for the closest spaCy labels (PERSON, ORG, LOC, and NORP for CoNLL's MISC).
+ENTITY_COLOURS = {"PER": "#aa9cfc", "ORG": "#7aecec", "LOC": "#ff9561", "MISC": "#c887fb"}
+_MARK = (
+    '<mark class="entity" style="background: {colour}; padding: 0.45em 0.6em; margin: 0 0.25em; '
+    'line-height: 1; border-radius: 0.35em;">{text}<span style="font-size: 0.8em; font-weight: bold; '
+    'line-height: 1; border-radius: 0.35em; vertical-align: middle; margin-left: 0.5rem">{label}</span></mark>'
+)
+
+
+def entities_html(words: Sequence[str], tags: Sequence[str]) -> str:
+    """One sentence as an HTML fragment; tags are repaired to valid IOB2 first."""
+    tags, _ = repair_bio(list(tags))
+    parts, position = [], 0
+    for span in bio_to_spans(tags):
+        parts.extend(html.escape(w) for w in words[position : span.start])
+        text = html.escape(" ".join(words[span.start : span.end]))
+        parts.append(_MARK.format(colour=ENTITY_COLOURS.get(span.label, "#ddd"), text=text, label=span.label))
+        position = span.end
+    parts.extend(html.escape(w) for w in words[position:])
+    return " ".join(parts)
+
+
+def entities_page(title: str, blocks: Sequence[tuple[str, Sequence[str], Sequence[str]]]) -> str:
+    """A standalone HTML page: one captioned, highlighted sentence per ``(caption, words, tags)``."""
+    body = "\n".join(
+        f'<figure><figcaption>{html.escape(caption)}</figcaption>'
+        f'<div class="entities" style="line-height: 2.5; direction: ltr">{entities_html(words, tags)}</div></figure>'
+        for caption, words, tags in blocks
+    )
+    legend = " ".join(_MARK.format(colour=c, text="", label=label) for label, c in ENTITY_COLOURS.items())
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font-family:-apple-system,BlinkMacSystemFont,'Segoe UI',Helvetica,Arial,sans-serif;"
+        "max-width:60em;margin:2em auto;}figcaption{color:#666;font-size:0.85em;margin-top:1.2em}</style>"
+        f"</head><body><h1>{html.escape(title)}</h1><p>{legend}</p>\n{body}\n</body></html>\n"
+    )

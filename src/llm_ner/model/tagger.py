@@ -1,0 +1,127 @@
+"""The NER tagger: a Hugging Face encoder, an optional BiLSTM, dropout and a linear layer over the tags.
+
+As in the seed project (BERT + BiLSTM), each word is represented by its first sub-word; the BiLSTM
+then runs over words, not sub-words. A :class:`Tagger` carries its tokenizer and label list, and
+saves to / loads from a self-contained folder (safetensors weights, configs, tokenizer, labels),
+so a reloaded model never needs the network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_model, save_model
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+from ..tags import LABELS
+from .config import TaggerConfig
+
+WEIGHTS_FILE = "model.safetensors"
+TAGGER_CONFIG_FILE = "tagger_config.json"
+LABELS_FILE = "labels.json"
+ENCODER_FOLDER = "encoder"  # the encoder's config.json (architecture only; weights are in WEIGHTS_FILE)
+TOKENIZER_FOLDER = "tokenizer"
+PACKAGE_PREFIX = "package:"
+
+
+def resolve_encoder(encoder: str) -> str:
+    """``package:<module>`` -> the folder returned by ``<module>.get_model_path()``; else unchanged."""
+    if not encoder.startswith(PACKAGE_PREFIX):
+        return encoder
+    module_name = encoder[len(PACKAGE_PREFIX) :]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(f"encoder {encoder!r}: cannot import package module {module_name!r}") from error
+    if not hasattr(module, "get_model_path"):
+        raise ValueError(f"encoder {encoder!r}: module {module_name!r} has no get_model_path()")
+    return str(module.get_model_path())
+
+
+def tokenizer_lowercases(tokenizer) -> bool:
+    """Whether the tokenizer itself maps upper case to lower case (checked, not read from a flag)."""
+    return tokenizer("Paris", add_special_tokens=False)["input_ids"] == tokenizer("paris", add_special_tokens=False)["input_ids"]
+
+
+def needs_manual_lowercasing(tokenizer) -> bool:
+    """An uncased vocabulary (``do_lower_case``) whose tokenizer does not lowercase: words must be
+    lowercased before tokenisation, or every capitalised word -- most entities -- becomes [UNK]."""
+    return bool(tokenizer.init_kwargs.get("do_lower_case", False)) and not tokenizer_lowercases(tokenizer)
+
+
+class Tagger(nn.Module):
+    def __init__(self, encoder: nn.Module, tokenizer, config: TaggerConfig, labels: tuple[str, ...] = LABELS):
+        super().__init__()
+        self.config = config
+        self.labels = tuple(labels)
+        self.tokenizer = tokenizer
+        self.lowercase_words = needs_manual_lowercasing(tokenizer)
+        self.encoder = encoder
+        hidden = encoder.config.hidden_size
+        if config.head == "bilstm":
+            self.lstm = nn.LSTM(hidden, config.lstm_hidden_size, batch_first=True, bidirectional=True)
+            hidden = 2 * config.lstm_hidden_size
+        else:
+            self.lstm = None
+        self.dropout = nn.Dropout(config.dropout)
+        self.classifier = nn.Linear(hidden, len(self.labels))
+
+    @classmethod
+    def build(cls, config: TaggerConfig, seed: int = 13, labels: tuple[str, ...] = LABELS) -> "Tagger":
+        """A new tagger: the configured encoder and a randomly initialised head (seeded)."""
+        path = resolve_encoder(config.encoder)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        torch.manual_seed(seed)
+        if config.encoder_weights == "pretrained":
+            encoder = AutoModel.from_pretrained(path)
+        else:
+            encoder_config = AutoConfig.from_pretrained(path, **config.encoder_overrides)
+            encoder = AutoModel.from_config(encoder_config)
+        return cls(encoder, tokenizer, config, labels)
+
+    def forward(self, input_ids, attention_mask, word_starts, word_mask) -> torch.Tensor:
+        """Logits of shape (batch, words, labels); rows where ``word_mask`` is False are padding."""
+        subwords = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        index = word_starts.unsqueeze(-1).expand(-1, -1, subwords.size(-1))
+        words = torch.gather(subwords, 1, index)
+        if self.lstm is not None:
+            # packed, so that padding never flows into the backward direction of real words
+            lengths = word_mask.sum(dim=1).clamp(min=1).cpu()
+            packed = nn.utils.rnn.pack_padded_sequence(words.float(), lengths, batch_first=True, enforce_sorted=False)
+            # in fp32 even under mixed precision: cuDNN's half-precision LSTM support varies by
+            # dtype and version, and the LSTM is a small share of the compute
+            with torch.autocast(device_type=words.device.type, enabled=False):
+                output, _ = self.lstm(packed)
+            words, _ = nn.utils.rnn.pad_packed_sequence(output, batch_first=True, total_length=word_mask.size(1))
+        return self.classifier(self.dropout(words))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_model(self, str(directory / WEIGHTS_FILE))
+        self.encoder.config.save_pretrained(directory / ENCODER_FOLDER)
+        self.tokenizer.save_pretrained(directory / TOKENIZER_FOLDER)
+        (directory / TAGGER_CONFIG_FILE).write_text(json.dumps(dataclasses.asdict(self.config), indent=2))
+        (directory / LABELS_FILE).write_text(json.dumps(list(self.labels), indent=2))
+
+    @classmethod
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> "Tagger":
+        directory = Path(directory)
+        if not (directory / WEIGHTS_FILE).is_file():
+            raise FileNotFoundError(f"{directory} holds no {WEIGHTS_FILE}: not a saved tagger")
+        config = TaggerConfig(**json.loads((directory / TAGGER_CONFIG_FILE).read_text()))
+        labels = tuple(json.loads((directory / LABELS_FILE).read_text()))
+        tokenizer = AutoTokenizer.from_pretrained(directory / TOKENIZER_FOLDER)
+        encoder = AutoModel.from_config(AutoConfig.from_pretrained(directory / ENCODER_FOLDER))
+        tagger = cls(encoder, tokenizer, config, labels)
+        load_model(tagger, str(directory / WEIGHTS_FILE), device=str(device))
+        return tagger.to(device).eval()

@@ -1,0 +1,211 @@
+"""Training a :class:`~llm_ner.model.tagger.Tagger` on (tokens, tags) pairs.
+
+:func:`fit` is what later stages call many times (mixed annotation, active learning, blending
+schedules), so its inputs are plain: a tagger (new from :meth:`Tagger.build`, or continued from
+:meth:`Tagger.load`), the training sentences -- either one list used every epoch, or a function
+``epoch -> list`` choosing each epoch's sentences -- a :class:`TrainingConfig`, and optionally
+validation sentences for early stopping on entity F1.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence, Union
+
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import TrainingConfig
+from .devices import autocast, mixed_precision_dtype, select_device
+from .encoding import IGNORED_LABEL, encode_sentences, iterate_batches, length_bucketed_batches
+from .evaluation import evaluate
+from .tagger import Tagger
+
+logger = logging.getLogger(__name__)
+
+LabelledSentence = tuple[Sequence[str], Sequence[str]]  # (tokens, tags)
+TrainingData = Union[Sequence[LabelledSentence], Callable[[int], Sequence[LabelledSentence]]]
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    # one row per epoch: epoch, sentences, train_loss, learning_rate, seconds, sentences_per_second,
+    # and validation_loss / validation_f1 / validation_token_accuracy when validation data was given
+    history: pd.DataFrame
+    best_epoch: int | None  # 1-based epoch whose weights the tagger ends with (None: no validation)
+    best_f1: float | None
+    stopped_early: bool
+
+
+# Learning-rate multiplier per optimisation step; `epoch` is 0-based.
+def _linear_warmup(step: int, epoch: int, total_steps: int, config: TrainingConfig) -> float:
+    warmup = int(total_steps * config.warmup_ratio)
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+
+def _epoch_decay(step: int, epoch: int, total_steps: int, config: TrainingConfig) -> float:
+    return config.epoch_decay**epoch
+
+
+def _constant(step: int, epoch: int, total_steps: int, config: TrainingConfig) -> float:
+    return 1.0
+
+
+SCHEDULES: dict[str, Callable[[int, int, int, TrainingConfig], float]] = {
+    "linear_warmup": _linear_warmup,
+    "epoch_decay": _epoch_decay,
+    "constant": _constant,
+}
+
+
+def _parameter_groups(tagger: Tagger, config: TrainingConfig) -> list[dict]:
+    """Encoder and head get their own learning rates; biases and norms get no weight decay."""
+    groups = []
+    for part, learning_rate in (("encoder", config.learning_rate), ("head", config.head_learning_rate)):
+        named = [
+            (name, p)
+            for name, p in tagger.named_parameters()
+            if p.requires_grad and (name.startswith("encoder.") == (part == "encoder"))
+        ]
+        for decay in (True, False):
+            params = [p for _, p in named if (p.ndim > 1) == decay]
+            if params:
+                groups.append(
+                    {"params": params, "lr": learning_rate, "initial_lr": learning_rate,
+                     "weight_decay": config.weight_decay if decay else 0.0}
+                )
+    return groups
+
+
+def _adamw(groups: list[dict], config: TrainingConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(groups, lr=config.learning_rate)
+
+
+def _sgd(groups: list[dict], config: TrainingConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(groups, lr=config.learning_rate, momentum=config.momentum)
+
+
+OPTIMIZERS: dict[str, Callable[[list[dict], TrainingConfig], torch.optim.Optimizer]] = {"adamw": _adamw, "sgd": _sgd}
+
+
+def fit(
+    tagger: Tagger,
+    train: TrainingData,
+    config: TrainingConfig,
+    validation: Sequence[LabelledSentence] | None = None,
+) -> TrainingResult:
+    """Train ``tagger`` in place; returns the per-epoch history.
+
+    With ``validation``, every epoch is scored (micro entity F1); training stops after
+    ``early_stopping_patience`` epochs without improvement and, with ``restore_best``, the tagger
+    ends with its best epoch's weights. Same config and data on the CPU => same weights and metrics.
+    """
+    device = select_device(config.device)
+    dtype = mixed_precision_dtype(device, config.mixed_precision)
+    tagger.to(device)
+    torch.manual_seed(config.seed)  # dropout masks
+
+    # Each epoch's sentences are fixed up front: the schedule needs the total number of steps.
+    epoch_data = [_usable(train(epoch) if callable(train) else train) for epoch in range(config.epochs)]
+    steps_per_epoch = [math.ceil(len(data) / config.batch_size) for data in epoch_data]
+    total_steps = sum(steps_per_epoch)
+    if total_steps == 0:
+        raise ValueError("no training sentences with at least one token")
+
+    optimizer = OPTIMIZERS[config.optimizer](_parameter_groups(tagger, config), config)
+    multiplier = SCHEDULES[config.schedule]
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    validation = list(validation) if validation is not None else None
+
+    rows, step = [], 0
+    best_f1, best_epoch, best_state, stale, stopped_early = -1.0, None, None, 0, False
+    for epoch, data in enumerate(epoch_data):
+        started = time.perf_counter()
+        tokens, tags = [s[0] for s in data], [s[1] for s in data]
+        encoded = encode_sentences(tagger.tokenizer, tokens, tags, tagger.config.max_subwords, tagger.lowercase_words)
+        batches = length_bucketed_batches(
+            [len(e.input_ids) for e in encoded], config.batch_size, shuffle=True,
+            seed=config.seed * 1_000 + epoch, bucket_size=config.bucket_size,
+        )
+        tagger.train()
+        loss_sum, labelled = 0.0, 0
+        progress = tqdm(
+            iterate_batches(encoded, batches, tagger.tokenizer.pad_token_id), total=len(batches),
+            desc=f"epoch {epoch + 1}/{config.epochs}", disable=not config.progress_bar, leave=False,
+        )
+        for _, batch in progress:
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"] * multiplier(step, epoch, total_steps, config)
+            batch = {name: tensor.to(device) for name, tensor in batch.items()}
+            labels = batch.pop("labels")
+            with autocast(device, dtype):
+                logits = tagger(**batch)
+            loss = nn.functional.cross_entropy(
+                logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORED_LABEL
+            )
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+            else:
+                loss.backward()
+            if config.max_grad_norm is not None:
+                nn.utils.clip_grad_norm_(tagger.parameters(), config.max_grad_norm)
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            n = int((labels != IGNORED_LABEL).sum())
+            loss_sum += loss.item() * n
+            labelled += n
+            step += 1
+            progress.set_postfix(loss=f"{loss_sum / max(labelled, 1):.4f}")
+        seconds = time.perf_counter() - started
+        row = {
+            "epoch": epoch + 1,
+            "sentences": len(data),
+            "train_loss": loss_sum / max(labelled, 1),
+            "learning_rate": optimizer.param_groups[0]["lr"],
+            "seconds": seconds,
+            "sentences_per_second": len(data) / seconds if seconds else float("nan"),
+        }
+        if validation:
+            result = evaluate(
+                tagger, [s[0] for s in validation], [s[1] for s in validation],
+                config.eval_batch_size, config.evaluation_mode, config.mixed_precision,
+            )
+            row.update(validation_loss=result.loss, validation_f1=result.f1, validation_token_accuracy=result.token_accuracy)
+            if result.f1 > best_f1:
+                best_f1, best_epoch, stale = result.f1, epoch + 1, 0
+                if config.restore_best:
+                    best_state = {k: v.detach().to("cpu", copy=True) for k, v in tagger.state_dict().items()}
+            else:
+                stale += 1
+        rows.append(row)
+        logger.info("epoch %s", ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        if validation and config.early_stopping_patience is not None and stale >= config.early_stopping_patience:
+            stopped_early = epoch + 1 < config.epochs
+            break
+
+    if best_state is not None and best_epoch != len(rows):
+        tagger.load_state_dict(best_state)
+    tagger.eval()
+    return TrainingResult(
+        history=pd.DataFrame(rows),
+        best_epoch=best_epoch,
+        best_f1=best_f1 if best_epoch is not None else None,
+        stopped_early=stopped_early,
+    )
+
+
+def _usable(sentences: Sequence[LabelledSentence]) -> list[LabelledSentence]:
+    """Drop sentences without tokens: they carry no label to learn from."""
+    return [(list(tokens), list(tags)) for tokens, tags in sentences if len(tokens) > 0]

@@ -1,0 +1,42 @@
+from kedro.pipeline import Pipeline, node, pipeline
+
+# parameter groups: run settings, model/backend settings, prompt templates, price table
+CONFIG = ["params:llm_annotation", "params:llm_models", "params:llm_prompts", "params:llm_prices"]
+
+from .nodes import (
+    choose_labeller,
+    estimate_costs,
+    evaluate_markup_quality,
+    label_training_pool,
+    sample_demonstration_pool,
+    sample_sentences,
+    summarise_spend,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return pipeline(
+        [
+            node(sample_sentences,
+                 ["train_sentences", "params:llm_annotation.pool_size", "params:llm_annotation.seed"],
+                 "llm_training_pool", name="sample_llm_training_pool"),
+            node(sample_demonstration_pool,
+                 ["train_sentences", "llm_training_pool", "params:llm_annotation.demonstration_pool_size", "params:llm_annotation.seed"],
+                 "llm_demonstration_pool", name="sample_llm_demonstration_pool"),
+            node(sample_sentences,
+                 ["valid_sentences", "params:llm_annotation.quality_sample_size", "params:llm_annotation.seed"],
+                 "llm_quality_sample", name="sample_llm_quality_sentences"),
+            node(estimate_costs,
+                 ["llm_quality_sample", "llm_training_pool", "llm_demonstration_pool", *CONFIG],
+                 "llm_cost_estimate", name="estimate_llm_costs"),
+            node(evaluate_markup_quality,
+                 ["llm_quality_sample", "llm_demonstration_pool", "llm_cost_estimate", *CONFIG, "llm_api_credentials"],
+                 ["markup_quality", "markup_quality_labels"], name="evaluate_markup_quality"),
+            node(choose_labeller, ["markup_quality", "params:llm_annotation"], "llm_labeller", name="choose_llm_labeller"),
+            node(label_training_pool,
+                 ["llm_training_pool", "llm_demonstration_pool", "train_sentences", "llm_labeller",
+                  *CONFIG, "llm_api_credentials"],
+                 ["llm_labels", "llm_labelling_spend"], name="label_llm_training_pool"),
+            node(summarise_spend, ["markup_quality", "llm_labelling_spend"], "llm_spend", name="summarise_llm_spend"),
+        ]
+    )

@@ -1,0 +1,169 @@
+"""The annotation runner against a local OpenAI-compatible server with scripted, misbehaving replies."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from fake_openai_server import FakeOpenAIServer
+from llm_ner.llm.annotate import annotate_sentences
+from llm_ner.llm.backends import OpenAIBackend, make_backend
+from llm_ner.llm.cache import ResponseCache
+from llm_ner.llm.costs import Price
+from llm_ner.llm.prompts import PromptStrategy, VerificationPrompt
+
+SPANS = PromptStrategy(name="span_json", reply="spans", user="Entities as JSON.\nSentence: $sentence")
+TOKENS = PromptStrategy(name="token_json", reply="tokens", user="Tag each token: $tokens")
+GOOD = json.dumps({"PER": ["Anna Schmidt"], "ORG": [], "LOC": ["Berlin"], "MISC": []})
+
+# sentence -> (script over attempts, expected status, expected tags)
+SPAN_SCRIPT = {
+    "Anna Schmidt flew to Berlin .": ([("reply", GOOD)], "ok", ["B-PER", "I-PER", "O", "O", "B-LOC", "O"]),
+    "Fenced reply from Paris .": ([("reply", 'Here:\n```json\n{"LOC": ["Paris"]}\n```')], "ok", ["O", "O", "O", "B-LOC", "O"]),
+    "Prose around Rome today .": ([("reply", 'Sure! The entities are {"LOC": ["Rome"]} as asked.')], "ok", ["O", "O", "B-LOC", "O", "O"]),
+    "Malformed about Oslo .": ([("reply", "{'LOC': ['Oslo'],,")], "repaired", ["O", "O", "B-LOC", "O"]),
+    "Nothing useful here .": ([("reply", "I am sorry, I cannot help with that.")], "failed", None),
+    "Hallucinated Madrid story .": ([("reply", '{"LOC": ["Madrid", "Lisbon"]}')], "repaired", ["O", "B-LOC", "O", "O"]),
+    "Empty reply sentence .": ([("reply", "")], "failed", None),
+    "Rate limited in Vienna .": ([("status", 429), ("reply", '{"LOC": ["Vienna"]}')], "ok", ["O", "O", "O", "B-LOC", "O"]),
+    "Server error always .": ([("status", 500)], "failed", None),
+    "Slow answer from Prague .": ([("sleep", 2.0, "{}"), ("reply", '{"LOC": ["Prague"]}')], "ok", ["O", "O", "O", "B-LOC", "O"]),
+    "Dropped link to Dublin .": ([("drop",), ("reply", '{"LOC": ["Dublin"]}')], "ok", ["O", "O", "O", "B-LOC", "O"]),
+}
+
+
+def scripted(scripts: dict[str, list]):
+    def respond(user: str, attempt: int):
+        for sentence, script in scripts.items():
+            if sentence in user:
+                return script[min(attempt, len(script) - 1)]
+        raise AssertionError(f"unscripted request: {user!r}")
+    return respond
+
+
+def table(sentences) -> pd.DataFrame:
+    rows = [(i, 0, s.split(), ["O"] * len(s.split())) for i, s in enumerate(sentences)]
+    return pd.DataFrame(rows, columns=["sentence_id", "document_id", "tokens", "ner_tags"])
+
+
+def backend(server: FakeOpenAIServer, **options) -> OpenAIBackend:
+    settings = {"timeout_s": 0.5, "max_retries": 2, "backoff_initial_s": 0.01, "backoff_max_s": 0.05, "max_concurrency": 4}
+    settings.update(options)
+    return OpenAIBackend(model="fake-model", api_key="sk-secret-test-key", base_url=server.base_url, **settings)
+
+
+def test_every_scripted_misbehaviour_gets_its_status_and_nothing_is_lost(tmp_path):
+    scripts = {s: v[0] for s, v in SPAN_SCRIPT.items()}
+    with FakeOpenAIServer(scripted(scripts)) as server:
+        client = backend(server)
+        run = annotate_sentences(table(list(SPAN_SCRIPT)), SPANS, client, "fake", ResponseCache(tmp_path / "c.sqlite"),
+                                 {"max_tokens": 64, "temperature": 0.0}, price=Price(1.0, 2.0), show_progress=False)
+    labels = run.labels.set_index(run.labels["tokens"].map(" ".join))
+    assert len(run.labels) == len(SPAN_SCRIPT) and run.labels["sentence_id"].tolist() == list(range(len(SPAN_SCRIPT)))
+    for sentence, (_, status, tags) in SPAN_SCRIPT.items():
+        assert labels.at[sentence, "status"] == status, (sentence, labels.at[sentence, "failure_reason"])
+        assert (labels.at[sentence, "llm_tags"] is None if tags is None else list(labels.at[sentence, "llm_tags"]) == tags)
+    assert labels.at["Nothing useful here .", "failure_reason"] == "no_json"
+    assert labels.at["Empty reply sentence .", "failure_reason"] == "empty_reply"
+    assert labels.at["Hallucinated Madrid story .", "failure_reason"] == "unaligned_entity"
+    assert labels.at["Malformed about Oslo .", "failure_reason"] == "json_repaired"
+    assert labels.at["Server error always .", "failure_reason"] == "api_error:InternalServerError"
+    # retries: 429, timeout and dropped connection once each; the 500 until max_retries (2) ran out
+    assert client.counters.retry_reasons == {"429": 1, "timeout": 1, "connection": 1, "500": 2}
+    assert run.retries == 5
+    assert server.attempts["Entities as JSON.\nSentence: Server error always ."] == 3
+    # usage from the API is summed and priced; the key never leaves the Authorization header
+    ok = run.labels[run.labels["status"] != "failed"]
+    assert (ok["input_tokens"] > 0).all() and run.totals.input_tokens == run.labels["input_tokens"].sum()
+    assert run.labels["cost_usd"].sum() == pytest.approx((run.totals.input_tokens * 1.0 + run.totals.output_tokens * 2.0) / 1e6)
+    assert all(r["headers"]["authorization"] == "Bearer sk-secret-test-key" for r in server.requests)
+
+
+def test_token_replies_with_wrong_length_and_invalid_tags_are_repaired(tmp_path):
+    scripts = {
+        "EU rejects German call": [("reply", json.dumps({"ner_tags": [3, 0, 7, 0]}))],
+        "Peter Blackburn arrived": [("reply", json.dumps({"ner_tags": ["B-PER", "I-PER"]}))],
+        "BRUSSELS 1996-08-22 today": [("reply", json.dumps({"ner_tags": ["B-LOC", "[CLS]", "I-MISC"]}))],
+        "Only France and Britain": [("reply", json.dumps({"tokens": ["Only", "France", "Britain"], "ner_tags": ["O", "B-LOC", "B-LOC"]}))],
+    }
+    with FakeOpenAIServer(scripted({f"`{s.split()[0]}`": v for s, v in scripts.items()})) as server:
+        run = annotate_sentences(table(list(scripts)), TOKENS, backend(server), "fake", ResponseCache(tmp_path / "c.sqlite"),
+                                 {"max_tokens": 64}, show_progress=False)
+    by_id = run.labels.set_index("sentence_id")
+    assert by_id.at[0, "status"] == "ok" and list(by_id.at[0, "llm_tags"]) == ["B-ORG", "O", "B-MISC", "O"]
+    assert by_id.at[1, "failure_reason"] == "length_mismatch" and list(by_id.at[1, "llm_tags"]) == ["B-PER", "I-PER", "O"]
+    assert by_id.at[2, "failure_reason"] == "bio_repaired;invalid_tag" and list(by_id.at[2, "llm_tags"]) == ["B-LOC", "O", "B-MISC"]
+    assert list(by_id.at[3, "llm_tags"]) == ["O", "B-LOC", "O", "B-LOC"]  # realigned through the reply's own tokens
+
+
+def test_rerun_answers_from_the_cache_with_zero_calls(tmp_path):
+    scripts = {s: v[0] for s, v in SPAN_SCRIPT.items() if v[1] != "failed"}
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    with FakeOpenAIServer(scripted(scripts)) as server:
+        first = annotate_sentences(table(list(scripts)), SPANS, backend(server), "fake", cache, {"max_tokens": 64}, show_progress=False)
+        sent = len(server.requests)
+        second = annotate_sentences(table(list(scripts)), SPANS, backend(server), "fake", cache, {"max_tokens": 64}, show_progress=False)
+        assert len(server.requests) == sent  # not one more request
+        # another generation parameter is another request
+        annotate_sentences(table(list(scripts))[:1], SPANS, backend(server), "fake", cache, {"max_tokens": 65}, show_progress=False)
+        assert len(server.requests) == sent + 1
+    assert second.totals.api_calls == 0 and second.totals.cache_hits == len(scripts)
+    pd.testing.assert_series_equal(first.labels["llm_tags"], second.labels["llm_tags"])
+    assert second.labels["seconds"].sum() == pytest.approx(first.labels["seconds"].sum())  # latency kept from the real calls
+    raw = (tmp_path / "c.sqlite").read_bytes()
+    assert b"sk-secret-test-key" not in raw and b"127.0.0.1" not in raw
+
+
+def test_self_verification_drops_the_entities_the_model_rejects(tmp_path):
+    def respond(user: str, attempt: int):
+        if user.startswith("Check"):
+            return ("reply", '["yes", "no"]')  # keep Anna Schmidt, reject Berlin
+        return ("reply", GOOD)
+
+    verified = PromptStrategy(name="verified", reply="spans", user="Sentence: $sentence", self_verify=True)
+    prompt = VerificationPrompt(user="Check $sentence\n$candidates\nAnswer $n_candidates")
+    with FakeOpenAIServer(respond) as server:
+        run = annotate_sentences(table(["Anna Schmidt flew to Berlin ."]), verified, backend(server), "fake",
+                                 ResponseCache(tmp_path / "c.sqlite"), {}, verification=prompt, show_progress=False)
+        assert '1. "Anna Schmidt" as PER\n2. "Berlin" as LOC' in server.requests[-1]["user"]
+    row = run.labels.iloc[0]
+    assert list(row["llm_tags"]) == ["B-PER", "I-PER", "O", "O", "O", "O"]
+    assert row["status"] == "repaired" and row["failure_reason"] == "verify_rejected" and row["api_calls"] == 2
+
+
+def test_concurrency_and_rate_limit(tmp_path):
+    import time
+
+    sentences = [f"Sentence number {i} ." for i in range(6)]
+    with FakeOpenAIServer(lambda user, attempt: ("reply", "{}"), delay_s=0.3) as server:
+        started = time.perf_counter()
+        annotate_sentences(table(sentences), SPANS, backend(server, max_concurrency=6), "fake",
+                           ResponseCache(tmp_path / "a.sqlite"), {}, show_progress=False)
+        parallel = time.perf_counter() - started
+        started = time.perf_counter()
+        annotate_sentences(table(sentences), SPANS, backend(server, max_concurrency=6, requests_per_minute=600), "fake",
+                           ResponseCache(tmp_path / "b.sqlite"), {}, show_progress=False)
+        limited = time.perf_counter() - started
+    assert parallel < 1.2  # 6 x 0.3 s would take 1.8 s one after another
+    assert limited >= 0.5  # 600/min spaces 6 request starts 0.1 s apart
+
+
+def test_bad_settings_name_the_parameter():
+    with pytest.raises(ValueError, match="backend.*one of"):
+        make_backend("m", {"backend": "telepathy", "model": "x"})
+    with pytest.raises(ValueError, match="unknown setting.*temperature"):
+        make_backend("m", {"backend": "openai", "model": "x", "base_url": "http://h/v1", "temperature": 1})
+    with pytest.raises(ValueError, match="OPENAI_TEST_KEY_THAT_IS_UNSET"):
+        make_backend("m", {"backend": "openai", "model": "gpt-4o-mini", "api_key_env": "OPENAI_TEST_KEY_THAT_IS_UNSET"})
+
+
+def test_a_bad_key_aborts_instead_of_failing_every_sentence(tmp_path):
+    import openai
+
+    with FakeOpenAIServer(lambda user, attempt: ("status", 401)) as server:
+        with pytest.raises(openai.AuthenticationError):
+            annotate_sentences(table(["One .", "Two ."]), SPANS, backend(server, max_concurrency=1), "fake",
+                               ResponseCache(tmp_path / "c.sqlite"), {}, show_progress=False)
+        assert len(server.requests) == 1  # no retries, no second sentence

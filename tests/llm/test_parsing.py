@@ -1,0 +1,71 @@
+"""Reading LLM replies: JSON extraction, span alignment to CoNLL tokens, token-level replies."""
+
+from __future__ import annotations
+
+import pytest
+
+from llm_ner.llm.alignment import find_mention
+from llm_ner.llm.parsing import extract_json, labels_from_span_reply, labels_from_token_reply, verdicts_from_reply
+
+HOUSTON = ("In Houston , Orlando Miller 's two-run homer off Todd Stottlemyre gave the Houston Astros a win over "
+           "the St. Louis Cardinals .").split()
+
+
+@pytest.mark.parametrize("mention, windows, kind", [
+    ("Orlando Miller", ((3, 5),), "exact"),
+    ("Miller's", ((4, 6),), "exact"),                 # written without the token break
+    ("st. louis cardinals", ((19, 22),), "casefold"),
+    ("St Louis Cardinals", ((19, 22),), "fuzzy"),
+    ("Houston", ((1, 2), (13, 14)), "exact"),          # every occurrence, as CoNLL labels them
+    ("Lisbon", (), None),
+    ("", (), None),
+])
+def test_find_mention(mention, windows, kind):
+    match = find_mention(HOUSTON, mention)
+    assert match.windows == windows and match.kind == kind
+
+
+def test_span_reply_overlaps_resolve_to_the_longer_entity():
+    reply = '{"LOC": ["Houston"], "ORG": ["Houston Astros"], "PER": ["Orlando Miller"]}'
+    labels = labels_from_span_reply(reply, HOUSTON)
+    assert labels.status == "ok"
+    assert labels.tags[1] == "B-LOC" and labels.tags[13:15] == ["B-ORG", "I-ORG"] and labels.tags[3:5] == ["B-PER", "I-PER"]
+
+
+@pytest.mark.parametrize("reply, status, reason", [
+    ('```json\n{"PER": ["Todd Stottlemyre"]}\n```', "ok", ""),
+    ('Step 1 ... {"PER": ["Todd"]} so finally Result: {"PER": ["Todd Stottlemyre"]}', "ok", ""),
+    ("{'PER': ['Todd Stottlemyre'],}", "repaired", "json_repaired"),
+    ('{"PER": ["Todd Stottlemyre"', "repaired", "json_repaired"),          # cut off by max_tokens
+    ('{"PERSON": ["Todd Stottlemyre"], "DATE": ["today"]}', "repaired", "unknown_type"),
+    ('[{"text": "Todd Stottlemyre", "type": "PER"}]', "ok", ""),
+    ('{"PER": ["Todd Stottlemyre", "Babe Ruth"]}', "repaired", "unaligned_entity"),
+    ("no entities, sorry", "failed", "no_json"),
+    ("   ", "failed", "empty_reply"),
+])
+def test_span_reply_variants(reply, status, reason):
+    labels = labels_from_span_reply(reply, HOUSTON)
+    assert (labels.status, labels.reason_text) == (status, reason)
+    if status != "failed":
+        assert labels.tags[9:11] == ["B-PER", "I-PER"] and len(labels.tags) == len(HOUSTON)
+
+
+def test_token_reply_variants():
+    tokens = ["EU", "rejects", "German", "call"]
+    assert labels_from_token_reply('{"ner_tags": [3, 0, 7, 0]}', tokens).tags == ["B-ORG", "O", "B-MISC", "O"]
+    assert labels_from_token_reply('{"ner_tags": ["B-ORG", "O", "B-MISC", "O"]}', tokens).status == "ok"
+    too_long = labels_from_token_reply('{"ner_tags": [3, 0, 7, 0, 0, 5]}', tokens)
+    assert too_long.tags == ["B-ORG", "O", "B-MISC", "O"] and too_long.reason_text == "length_mismatch"
+    invalid = labels_from_token_reply('{"ner_tags": [3, 42, "I-MISC", "B-DATE"]}', tokens)
+    assert invalid.tags == ["B-ORG", "O", "B-MISC", "O"] and invalid.reason_text == "bio_repaired;invalid_tag:2"
+    assert labels_from_token_reply('{"tokens": ["EU"]}', tokens).reason_text == "no_json"
+
+
+def test_extract_json_prefers_strict_json_and_the_last_candidate():
+    assert extract_json('a {"x": 1} b {"x": 2}', lambda v: isinstance(v, dict)) == ({"x": 2}, False)
+    assert extract_json("nothing", lambda v: True) is None
+
+
+def test_verdicts():
+    assert verdicts_from_reply('Sure: ["yes", "No", true]', 3) == [True, False, True]
+    assert verdicts_from_reply('["yes"]', 2) is None  # wrong count: unreadable, the caller keeps all

