@@ -1,7 +1,6 @@
-from kedro.pipeline import Pipeline, node, pipeline
+"""llm_annotation: score prompt strategies x LLMs on a validation sample, then label the training pool."""
 
-# parameter groups: run settings, model/backend settings, prompt templates, price table
-CONFIG = ["params:llm_annotation", "params:llm_models", "params:llm_prompts", "params:llm_prices"]
+from kedro.pipeline import Pipeline, node, pipeline
 
 from .nodes import (
     choose_labeller,
@@ -12,6 +11,9 @@ from .nodes import (
     sample_sentences,
     summarise_spend,
 )
+
+# parameter groups: run settings, model/backend settings, prompt templates, price table
+CONFIG = ["params:llm_annotation", "params:llm_models", "params:llm_prompts", "params:llm_prices"]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
