@@ -8,18 +8,18 @@ from llm_ner.corpus import load_split
 
 FOUR_COLUMNS = """-DOCSTART- -X- -X- O
 
-EU NNP B-NP B-ORG
-rejects VBZ B-VP O
-German JJ B-NP B-MISC
+Acme NNP B-NP B-ORG
+hires VBZ B-VP O
+Dutch JJ B-NP B-MISC
 . . O O
 
 
 
-Peter NNP B-NP B-PER
-Blackburn NNP I-NP I-PER
+Maria NNP B-NP B-PER
+Lopez NNP I-NP I-PER
 -DOCSTART- -X- -X- O
 
-BRUSSELS NNP B-NP B-LOC
+OSLO NNP B-NP B-LOC
 """
 
 
@@ -31,7 +31,7 @@ def write(tmp_path: Path, text: str, name: str = "corpus.txt") -> Path:
 
 def test_four_columns_with_documents_and_blank_line_runs(tmp_path):
     sentences = read_conll(write(tmp_path, FOUR_COLUMNS))
-    assert [s.tokens for s in sentences] == [["EU", "rejects", "German", "."], ["Peter", "Blackburn"], ["BRUSSELS"]]
+    assert [s.tokens for s in sentences] == [["Acme", "hires", "Dutch", "."], ["Maria", "Lopez"], ["OSLO"]]
     assert [s.document_id for s in sentences] == [0, 0, 1]
     assert sentences[0].pos_tags == ["NNP", "VBZ", "JJ", "."]
     assert sentences[0].chunk_tags == ["B-NP", "B-VP", "B-NP", "O"]
@@ -53,9 +53,9 @@ def test_iob1_input_becomes_iob2():
 @pytest.mark.parametrize(
     "text, line, problem",
     [
-        ("EU NNP B-ORG\n", 1, "expected 2 columns"),
-        ("EU NNP B-NP B-ORG\nrejects O\n", 2, "expected 4 columns"),
-        ("EU B-ORG\n\nrejects B-ORGANISATION\n", 3, "unknown NER tag 'B-ORGANISATION'"),
+        ("Acme NNP B-ORG\n", 1, "expected 2 columns"),
+        ("Acme NNP B-NP B-ORG\nhires O\n", 2, "expected 4 columns"),
+        ("Acme B-ORG\n\nhires B-ORGANISATION\n", 3, "unknown NER tag 'B-ORGANISATION'"),
     ],
 )
 def test_malformed_lines_name_file_and_line(tmp_path, text, line, problem):
@@ -73,7 +73,7 @@ def test_a_file_without_sentences_is_an_error(tmp_path, text):
 
 
 def test_unknown_tags_can_be_kept_for_llm_output():
-    (sentence,) = parse_conll(["EU [CLS]\n", "rejects I-PER\n"], on_unknown_tag="keep")
+    (sentence,) = parse_conll(["Acme [CLS]\n", "hires I-PER\n"], on_unknown_tag="keep")
     assert sentence.ner_tags == ["[CLS]", "I-PER"]  # untouched: the caller counts and repairs
 
 

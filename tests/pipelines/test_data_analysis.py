@@ -8,8 +8,8 @@ from kedro.runner import SequentialRunner
 from llm_ner.conll import parse_conll, sentences_to_table
 from llm_ner.pipelines.data_analysis import create_pipeline
 
-TRAIN = "EU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\nPeter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n\nBonn NNP B-NP B-LOC\n"
-VALID = "Peter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n\nEU NNP B-NP B-MISC\n"
+TRAIN = "Acme NNP B-NP B-ORG\nhires VBZ B-VP O\n\nMaria NNP B-NP B-PER\nLopez NNP I-NP I-PER\n\nBonn NNP B-NP B-LOC\n"
+VALID = "Maria NNP B-NP B-PER\nLopez NNP I-NP I-PER\n\nAcme NNP B-NP B-MISC\n"
 TEST = "Bonn NNP B-NP B-LOC\nsays VBZ B-VP O\n"
 
 
@@ -37,7 +37,7 @@ def test_pipeline_produces_every_table_and_plot():
     summary = catalog.load("corpus_summary").set_index("split")
     assert summary.loc["train", ["sentences", "tokens", "entities"]].tolist() == [3, 5, 3]
     unseen = catalog.load("unseen_entities").set_index(["split", "entity_type"])
-    # valid: Peter Blackburn/PER seen, EU as MISC not (train had EU as ORG)
+    # valid: Maria Lopez/PER seen, Acme as MISC not (train had Acme as ORG)
     assert unseen.loc[("valid", "ALL"), "unseen_mentions"] == 1
     assert unseen.loc[("test", "ALL"), "unseen_mentions"] == 0
     assert set(catalog.load("tag_distribution_plots")) == {"pos_tags.png", "chunk_tags.png", "ner_tags.png"}
