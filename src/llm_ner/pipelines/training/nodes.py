@@ -14,7 +14,7 @@ import pandas as pd
 from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, evaluate, fit, from_dict, predict_tags
 from llm_ner.model.learning_curve import learning_curve, summarise_learning_curve
 from llm_ner.model.rendering import entities_page
-from llm_ner.tags import LABELS
+from llm_ner.tags import unknown_tags
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def student_training_sets(llm_labels: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     for column in STUDENT_LABEL_COLUMNS.values():
         table = llm_labels[["sentence_id", "tokens", column]].rename(columns={column: "ner_tags"})
         for row in table.itertuples(index=False):
-            if len(row.ner_tags) != len(row.tokens) or any(tag not in LABELS for tag in row.ner_tags):
+            if len(row.ner_tags) != len(row.tokens) or unknown_tags(row.ner_tags):
                 raise ValueError(
                     f"llm_labels sentence {row.sentence_id}: `{column}` must hold one CoNLL tag per token"
                 )
