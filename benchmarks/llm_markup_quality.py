@@ -1,10 +1,13 @@
-"""Measure markup quality of every strategy for one model on N validation sentences, pair by pair.
+"""Measure markup quality of strategies x one model on N validation sentences, pair by pair.
 
 Writes one CSV row as soon as each strategy x model finishes (so a long run reports partial
-results), using the same samples and configuration as the llm_annotation pipeline. The response
-cache makes a second run answer everything from disk -- the script prints the API calls made.
+results), using the same samples and configuration as the llm_annotation pipeline, plus the
+labels behind it (parquet) and, when a confidence method is set, F1 of the labels kept above each
+confidence threshold. The response cache makes a second run answer everything from disk -- the
+script prints the API calls made.
 
     .venv/bin/python benchmarks/llm_markup_quality.py --sentences 200 --model qwen-0.5b \
+        --strategies knn_few_shot --confidence self_consistency \
         --cache /tmp/quality200/cache.sqlite --out /tmp/quality200/markup_quality.csv
 """
 
@@ -19,7 +22,8 @@ import pandas as pd
 from kedro.config import OmegaConfigLoader
 
 from llm_ner.corpus import load_split
-from llm_ner.llm.quality import markup_quality_row
+from llm_ner.llm.quality import confidence_thresholds, markup_quality_row
+from llm_ner.llm.settings import parse_llm_settings
 from llm_ner.llm.study import AnnotationStudy
 from llm_ner.pipelines.llm_annotation.nodes import sample_demonstration_pool, sample_sentences
 from llm_ner.settings import CONFIG_LOADER_ARGS
@@ -30,6 +34,8 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=200)
     parser.add_argument("--model", default="qwen-0.5b")
     parser.add_argument("--strategies", nargs="*", help="default: llm_annotation.evaluate.strategies")
+    parser.add_argument("--confidence", default=None, help="llm_annotation.confidence.method for this run")
+    parser.add_argument("--samples", type=int, default=None, help="self-consistency samples")
     parser.add_argument("--env", default="base")
     parser.add_argument("--cache", required=True)
     parser.add_argument("--out", required=True)
@@ -40,27 +46,39 @@ def main() -> None:
                                config_patterns=CONFIG_LOADER_ARGS["config_patterns"])
     config = loader["parameters"]
     params = dict(config["llm_annotation"])
-    params.update(cache_path=args.cache, show_progress=False)
+    confidence = dict(params.get("confidence") or {})
+    if args.confidence:
+        confidence["method"] = args.confidence
+    if args.samples:
+        confidence["samples"] = args.samples
+    params.update(cache_path=args.cache, show_progress=False, confidence=confidence)
+    settings = parse_llm_settings(params, config["llm_models"], config["llm_prompts"], config["llm_prices"])
     train, valid = load_split("train"), load_split("valid")
     pool = sample_sentences(train, params["pool_size"], params["seed"])
     demonstrations = sample_demonstration_pool(train, pool, params["demonstration_pool_size"], params["seed"])
     sample = sample_sentences(valid, args.sentences, params["seed"])
-    strategies = args.strategies or params["evaluate"]["strategies"]
+    strategies = args.strategies or list(settings.annotation.evaluate.strategies)
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    study = AnnotationStudy.from_params(params, config["llm_models"], config["llm_prompts"], config["llm_prices"])
+    study = AnnotationStudy(settings)
+    method = settings.annotation.confidence.method
     try:
         for strategy in strategies:
             started = time.perf_counter()
             run = study.annotate(strategy, args.model, sample, demonstrations)
-            row = markup_quality_row(run.labels, params.get("evaluation_mode", "conlleval"))
-            row.update(retries=run.retries, wall_seconds=round(time.perf_counter() - started, 1))
+            row = markup_quality_row(run.labels, settings.annotation.evaluation_mode)
+            row.update(confidence=method, retries=run.retries, wall_seconds=round(time.perf_counter() - started, 1))
             pd.DataFrame([row]).to_csv(out, mode="a", header=not out.exists(), index=False)
-            run.labels.to_parquet(out.with_name(f"{out.stem}_{strategy}_{args.model}.parquet"))
-            print(f"{strategy} x {args.model}: F1 {row['f1']:.3f}, failures {row['parse_failure_rate']:.3f}, "
-                  f"{row['seconds_per_sentence']:.2f} s/sentence, API calls {row['api_calls']}, "
-                  f"cache hits {row['cache_hits']}, wall {row['wall_seconds']} s", flush=True)
+            stem = f"{out.stem}_{strategy}_{args.model}_{method}"
+            run.labels.to_parquet(out.with_name(f"{stem}.parquet"))
+            thresholds = confidence_thresholds(run.labels, mode=settings.annotation.evaluation_mode)
+            if not thresholds.empty:
+                thresholds.to_csv(out.with_name(f"{stem}_thresholds.csv"), index=False)
+            print(f"{strategy} x {args.model} (confidence {method}): F1 {row['f1']:.3f}, failures "
+                  f"{row['parse_failure_rate']:.3f}, {row['seconds_per_sentence']:.2f} s/sentence, AUROC "
+                  f"{row['confidence_auroc']:.3f}, API calls {row['api_calls']}, cache hits {row['cache_hits']}, "
+                  f"wall {row['wall_seconds']} s", flush=True)
     finally:
         study.close()
 

@@ -2,8 +2,11 @@
 
 The test double for a remote LLM service. ``responder(user_text, attempt)`` returns an action:
 
-* ``("reply", content)`` -- 200 with that message content and a usage field;
-* ``("status", code)`` -- an error status with an OpenAI-style error body;
+* ``("reply", content)`` -- 200 with that message content and a usage field; when the request
+  asks for ``logprobs``, ``("reply", content, [(token, logprob), ...])`` scripts them (default:
+  one token per character, each with log-probability 0);
+* ``("status", code)`` -- an error status with an OpenAI-style error body; optionally
+  ``("status", code, error_code, headers)`` (e.g. ``"insufficient_quota"``, ``{"Retry-After": "1"}``);
 * ``("sleep", seconds, content)`` -- wait (to trigger client timeouts), then reply;
 * ``("drop",)`` -- close the connection without answering.
 
@@ -58,26 +61,35 @@ class FakeOpenAIServer:
                     self.connection.close()
                     return
                 if kind == "status":
-                    self._send(action[1], {"error": {"message": f"scripted {action[1]}", "type": "server_error", "code": None}})
+                    code = action[2] if len(action) > 2 else None
+                    error = {"message": f"scripted {action[1]}", "type": code or "server_error", "code": code}
+                    self._send(action[1], {"error": error}, action[3] if len(action) > 3 else {})
                     return
                 if kind == "sleep":
                     time.sleep(action[1])
                     action = ("reply", action[2])
                 content = action[1]
                 prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
+                logprobs = None
+                if body.get("logprobs"):
+                    tokens = action[2] if len(action) > 2 else [(character, 0.0) for character in content]
+                    logprobs = {"content": [{"token": t, "logprob": lp, "bytes": None, "top_logprobs": []} for t, lp in tokens]}
                 self._send(200, {
                     "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop",
+                                 "logprobs": logprobs}],
                     "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(content.split()),
                               "total_tokens": prompt_tokens + len(content.split())},
                 })
                 with server._lock:
                     server.completed[user] += 1
 
-            def _send(self, code: int, payload: dict) -> None:
+            def _send(self, code: int, payload: dict, headers: dict | None = None) -> None:
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(code)
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()

@@ -34,7 +34,6 @@ def test_span_reply_overlaps_resolve_to_the_longer_entity():
 
 @pytest.mark.parametrize("reply, status, reason", [
     ('```json\n{"PER": ["Todd Stottlemyre"]}\n```', "ok", ""),
-    ('Step 1 ... {"PER": ["Todd"]} so finally Result: {"PER": ["Todd Stottlemyre"]}', "ok", ""),
     ("{'PER': ['Todd Stottlemyre'],}", "repaired", "json_repaired"),
     ('{"PER": ["Todd Stottlemyre"', "repaired", "json_repaired"),          # cut off by max_tokens
     ('{"PERSON": ["Todd Stottlemyre"], "DATE": ["today"]}', "repaired", "unknown_type"),
@@ -61,11 +60,56 @@ def test_token_reply_variants():
     assert labels_from_token_reply('{"tokens": ["EU"]}', tokens).reason_text == "no_json"
 
 
-def test_extract_json_prefers_strict_json_and_the_last_candidate():
-    assert extract_json('a {"x": 1} b {"x": 2}', lambda v: isinstance(v, dict)) == ({"x": 2}, False)
+def test_extract_json_takes_the_first_acceptable_value_with_its_place_in_the_reply():
+    found = extract_json('a {"x": 1} b {"x": 2}', lambda v: isinstance(v, dict))
+    assert (found.value, found.repaired, found.start, found.end) == ({"x": 1}, False, 2, 10)
     assert extract_json("nothing", lambda v: True) is None
+
+
+EU = "EU rejects German call to boycott British lamb .".split()
+EU_TAGS = ["B-ORG", "O", "B-MISC", "O", "O", "O", "B-MISC", "O", "O"]
+EU_JSON = '{"ORG": ["EU"], "MISC": ["German", "British"]}'
+
+
+@pytest.mark.parametrize("reply, status, reason", [
+    # chatty continuations after the right answer: the first answer wins
+    (EU_JSON + "\nSentence: 'Peter went home'\nResult: {\"PER\": [\"Peter\"]}", "ok", ""),
+    (EU_JSON + "\nOther lists are empty: []", "ok", ""),
+    # the other common shapes
+    ('{"entities": [{"text": "EU", "type": "ORG"}, {"text": "German", "type": "MISC"}, {"text": "British", "type": "MISC"}]}', "ok", ""),
+    ('[{"mention": "EU", "entity_type": "ORG"}, {"entity": "German", "label": "MISC"}, {"name": "British", "type": "MISC"}]', "ok", ""),
+    ('[["EU", "ORG"], ["German", "MISC"], ["British", "MISC"]]', "ok", ""),
+    ('[["ORG", "EU"], ["MISC", "German"], ["MISC", "British"]]', "ok", ""),
+    ('{"EU": "ORG", "German": "MISC", "British": "MISC"}', "ok", ""),
+    ('{"Entities": {"ORG": ["EU"], "MISC": ["German", "British"]}}', "ok", ""),
+    # not copied exactly: usable, but said so
+    ('{"ORG": ["eu"], "MISC": ["german", "british"]}', "repaired", "casefold_match:3"),
+    # a broken answer followed by an invented example: repair only the answer
+    ('{"ORG": ["EU"], "MISC": ["German", "British"]\nSentence: Peter went home\nResult: {"PER": ["Peter"]}', "repaired", "json_repaired"),
+])
+def test_chatty_and_differently_shaped_replies_give_the_right_tags(reply, status, reason):
+    labels = labels_from_span_reply(reply, EU)
+    assert (labels.tags, labels.status, labels.reason_text) == (EU_TAGS, status, reason)
+
+
+def test_an_empty_list_is_no_answer():
+    assert labels_from_span_reply("[]", EU).reason_text == "no_json"
+    assert labels_from_span_reply('Lists: [] and the result {"ORG": ["EU"]}', EU).tags[0] == "B-ORG"
+    assert labels_from_span_reply("{}", EU).tags == ["O"] * len(EU)  # an empty object is "no entities"
+
+
+def test_chain_of_thought_answer_is_the_json_after_the_result_marker():
+    reply = ('The sentence names a baseball player: {"PER": ["Todd"]} at first glance, but the full name is used.\n'
+             'Result: {"PER": ["Todd Stottlemyre"]}\n\nSentence: another one\nResult: {"LOC": ["Houston"]}')
+    labels = labels_from_span_reply(reply, HOUSTON, result_marker="Result:")
+    assert labels.status == "ok" and labels.tags[9:11] == ["B-PER", "I-PER"] and "B-LOC" not in labels.tags
+    # no marker in the reply: the first answer, as for any strategy
+    assert labels_from_span_reply('{"PER": ["Todd Stottlemyre"]}', HOUSTON, result_marker="Result:").tags[9] == "B-PER"
 
 
 def test_verdicts():
     assert verdicts_from_reply('Sure: ["yes", "No", true]', 3) == [True, False, True]
+    assert verdicts_from_reply('["Yes.", "No.", "yes, it is"]', 3) == [True, False, True]
+    assert verdicts_from_reply('["true", "0", 1, "False"]', 4) == [True, False, True, False]
+    assert verdicts_from_reply('["maybe", "no"]', 2) == [True, False]  # an unreadable verdict keeps its entity
     assert verdicts_from_reply('["yes"]', 2) is None  # wrong count: unreadable, the caller keeps all

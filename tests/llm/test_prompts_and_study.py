@@ -10,10 +10,11 @@ from kedro.config import OmegaConfigLoader
 
 from llm_ner.llm.annotate import choose_demonstrations
 from llm_ner.llm.backends import RequestRateLimiter
-from llm_ner.llm.costs import Price, price_of
+from llm_ner.llm.costs import Price
 from llm_ner.llm.prompts import strategy_from_config
 from llm_ner.llm.quality import apply_failed_policy, choose_best, markup_quality_row
 from llm_ner.llm.retrieval import nearest_neighbours
+from llm_ner.llm.settings import parse_llm_settings
 from llm_ner.llm.study import AnnotationStudy
 from llm_ner.settings import CONFIG_LOADER_ARGS
 
@@ -28,24 +29,30 @@ def parameters():
     return loader["parameters"]
 
 
+def settings_for(parameters, cache_path, **changes):
+    params = {**parameters["llm_annotation"], "cache_path": str(cache_path), **changes}
+    return parse_llm_settings(params, parameters["llm_models"], parameters["llm_prompts"], parameters["llm_prices"])
+
+
 @pytest.fixture(scope="module")
 def study(parameters, tmp_path_factory):
-    params = {**parameters["llm_annotation"], "cache_path": str(tmp_path_factory.mktemp("c") / "cache.sqlite")}
-    return AnnotationStudy.from_params(params, parameters["llm_models"], parameters["llm_prompts"], parameters["llm_prices"])
+    return AnnotationStudy(settings_for(parameters, tmp_path_factory.mktemp("c") / "cache.sqlite"))
 
 
 def test_configured_strategies_render(study, parameters):
-    assert set(parameters["llm_annotation"]["evaluate"]["strategies"]) <= set(study.strategies)
-    seed = study.strategies["token_json"].messages(TOKENS)
+    strategies = study.settings.strategies
+    assert set(parameters["llm_annotation"]["evaluate"]["strategies"]) <= set(strategies)
+    seed = strategies["token_json"].messages(TOKENS)
     assert "Tokens: '`Germany`, `beat`, `France`" in seed[-1]["content"] and "'B-PER': 1" in seed[-1]["content"]
-    few = study.strategies["few_shot"].messages(TOKENS, study.strategies["few_shot"].examples)[-1]["content"]
+    few = strategies["few_shot"].messages(TOKENS, strategies["few_shot"].examples)[-1]["content"]
     assert few.count("Sentence: '") == 4 and '"PER": ["Antonio Kandir"]' in few and few.rstrip().endswith("Result:")
-    cot = study.strategies["cot_few_shot"]
+    cot = strategies["cot_few_shot"]
     assert "Reasoning: The sentence reports a baseball game" in cot.messages(TOKENS, cot.examples)[-1]["content"]
-    assert study.strategies["few_shot_verified"].self_verify and study.verification is not None
+    assert cot.result_marker == "Result:" and study.settings.annotation.generation.stop == ("\nSentence:",)
+    assert strategies["few_shot_verified"].self_verify and study.settings.verification is not None
 
 
-def test_bad_configuration_names_the_parameter(study):
+def test_bad_configuration_names_the_parameter(parameters, tmp_path):
     with pytest.raises(ValueError, match="`reply` must be one of"):
         strategy_from_config("s", {"reply": "xml", "user": "$sentence"})
     with pytest.raises(ValueError, match="unknown field.*templte"):
@@ -53,9 +60,11 @@ def test_bad_configuration_names_the_parameter(study):
     with pytest.raises(ValueError, match="demonstrations: fixed"):
         strategy_from_config("s", {"reply": "spans", "user": "$sentence", "demonstrations": "fixed"})
     with pytest.raises(ValueError, match="unknown strategy 'nope'"):
-        study.pairs({"strategies": ["nope"], "models": ["qwen-0.5b"]})
+        settings_for(parameters, tmp_path / "c", evaluate={"strategies": ["nope"], "models": ["qwen-0.5b"]})
     with pytest.raises(ValueError, match="unknown model 'gpt-9'"):
-        study.pairs({"strategies": ["span_json"], "models": ["gpt-9"]})
+        settings_for(parameters, tmp_path / "c", evaluate={"strategies": ["span_json"], "models": ["gpt-9"]})
+    with pytest.raises(ValueError, match="llm_annotation.labeller must be"):
+        settings_for(parameters, tmp_path / "c", labeller="worst")
 
 
 def test_knn_demonstrations_are_the_most_similar_gold_sentences(study):
@@ -66,14 +75,14 @@ def test_knn_demonstrations_are_the_most_similar_gold_sentences(study):
                      ["O"] * 4, ["O"] * 7],
     })
     for similarity in ("lexical", "embedding"):
-        [demos] = choose_demonstrations(study.strategies["knn_few_shot"], [TOKENS], pool, similarity)
+        [demos] = choose_demonstrations(study.settings.strategies["knn_few_shot"], [TOKENS], pool, similarity)
         assert len(demos) == 3  # k=4 but the query itself is never its own demonstration
         assert demos[-1].sentence == "Germany beat Italy 3-0 in Rome ."  # most similar sits next to the input
         assert demos[-1].entities == {"LOC": ["Germany", "Italy", "Rome"]}
     assert nearest_neighbours([TOKENS], [], 2) == [[]]
 
 
-def test_dry_run_estimate_counts_only_uncached_calls(study):
+def test_dry_run_estimate_counts_only_uncached_calls(study, parameters, tmp_path):
     sample = pd.DataFrame({"tokens": [TOKENS, ["Hello", "."]]})
     estimate = study.estimate("span_json", "gpt-4o-mini", sample, None, "quality")
     assert estimate["calls_to_make"] == 2 and estimate["cached_calls"] == 0
@@ -81,13 +90,15 @@ def test_dry_run_estimate_counts_only_uncached_calls(study):
     assert estimate["estimated_cost_usd"] == pytest.approx(expected)
     verified = study.estimate("few_shot_verified", "qwen-0.5b", sample, None, "quality")
     assert verified["calls_to_make"] == 4 and verified["estimated_cost_usd"] == 0.0  # local model: free
+    voting = AnnotationStudy(settings_for(parameters, tmp_path / "c.sqlite", confidence={"method": "self_consistency", "samples": 5}))
+    assert voting.estimate("span_json", "gpt-4o-mini", sample, None, "quality")["calls_to_make"] == 10  # 5 replies each
 
 
-def test_prices_and_rate_limiter():
-    assert price_of({"m": {"input_per_million": 2.0, "output_per_million": 8.0}}, "m").cost(1000, 500) == pytest.approx(0.006)
-    assert price_of({}, "local") == Price()
-    with pytest.raises(ValueError, match="unknown field"):
-        price_of({"m": {"input": 1}}, "m")
+def test_prices_and_rate_limiter(study, parameters, tmp_path):
+    assert Price(2.0, 8.0).cost(1000, 500) == pytest.approx(0.006)
+    assert study.settings.price("gpt-4o-mini") == Price(0.15, 0.60) and study.settings.price("qwen-0.5b") == Price()
+    with pytest.raises(ValueError, match=r"llm_prices.m: unknown parameter\(s\) \['input'\]"):
+        parse_llm_settings({"cache_path": "c"}, {}, {}, {"m": {"input": 1}})
     with pytest.raises(ValueError, match="requests_per_minute"):
         RequestRateLimiter(0)
 
@@ -96,7 +107,7 @@ def labels(strategy, tags, status="ok", seconds=1.0, cost=0.0):
     return pd.DataFrame({
         "tokens": [["Anna", "in", "Rome"]] * len(tags), "gold_tags": [["B-PER", "O", "B-LOC"]] * len(tags),
         "llm_tags": tags, "status": status, "strategy": strategy, "model": "m", "seconds": seconds,
-        "input_tokens": 10, "output_tokens": 5, "cost_usd": cost, "api_calls": 1, "cache_hits": 0,
+        "input_tokens": 10, "output_tokens": 5, "label_cost_usd": cost, "spend_usd": cost, "api_calls": 1, "cache_hits": 0,
     })
 
 
@@ -105,7 +116,7 @@ def test_quality_row_counts_failures_as_all_outside_and_choice():
     half = markup_quality_row(labels("b", [["B-PER", "O", "B-LOC"], None], status=["ok", "failed"]))
     assert perfect["f1"] == 1.0 and perfect["parse_failure_rate"] == 0.0
     assert half["recall"] == 0.5 and half["parse_failure_rate"] == 0.5 and half["PER_f1"] == pytest.approx(2 / 3)
-    quality = pd.DataFrame([half, perfect, {**perfect, "strategy": "c", "cost_usd": 1.0}])
+    quality = pd.DataFrame([half, perfect, {**perfect, "strategy": "c", "label_cost_usd": 1.0}])
     assert choose_best(quality)["strategy"] == "a"  # best F1, cheaper of the tie
     assert choose_best(quality, {"strategy": "b", "model": "m"})["chosen_by"] == "configuration"
     with pytest.raises(ValueError, match="labeller must be"):

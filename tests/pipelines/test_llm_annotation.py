@@ -17,6 +17,7 @@ import pytest
 
 from fake_openai_server import FakeOpenAIServer, capitalised_words_responder  # tests/ is on sys.path
 from llm_ner.corpus import load_split
+from llm_ner.llm.settings import parse_llm_settings
 from llm_ner.pipelines.llm_annotation.nodes import label_training_pool
 
 KEDRO = str(Path(sys.executable).parent / "kedro")
@@ -31,14 +32,16 @@ def prepared_project(project: Path) -> Path:
     return project
 
 
-def kedro_run(project: Path, server: FakeOpenAIServer, wait: bool = True):
+def kedro_run(project: Path, server: FakeOpenAIServer | None, wait: bool = True, base_url: str | None = None,
+              expect_success: bool = True):
     command = [KEDRO, "run", "--pipeline", "llm_annotation", "--env", "test",
-               "--params", f"llm_models.fake-llm.base_url={server.base_url}"]
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+               "--params", f"llm_models.fake-llm.base_url={base_url or server.base_url}"]
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "LLM_NER_TEST_API_KEY": "sk-pipeline-secret"}
     if not wait:
         return subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    if expect_success:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
 
@@ -66,21 +69,30 @@ def test_pipeline_outputs_and_a_rerun_makes_zero_calls(project_copy):
     quality = pd.read_csv(latest(project, "data/08_reporting/markup_quality.csv"))
     assert sorted(quality["strategy"]) == ["few_shot", "knn_few_shot", "span_json"]
     assert {"f1", "macro_f1", "PER_f1", "parse_failure_rate", "repaired_rate", "seconds_per_sentence",
-            "input_tokens", "output_tokens", "cost_usd"} <= set(quality.columns)
+            "input_tokens", "output_tokens", "label_cost_usd", "spend_usd", "confidence_auroc"} <= set(quality.columns)
     assert (quality["api_calls"] == 0).all() and (quality["cache_hits"] == 4).all()  # the rerun's table
-    assert (quality["cost_usd"] > 0).all()  # fake-llm has a price in conf/test
+    assert (quality["label_cost_usd"] > 0).all() and (quality["spend_usd"] == 0).all()  # priced in conf/test; rerun paid 0
 
     labels = pd.read_parquet(latest(project, "data/05_model_input/llm_labels.parquet"))
     assert list(labels.columns) == ["sentence_id", "document_id", "tokens", "gold_tags", "llm_tags", "status",
-                                    "failure_reason", "strategy", "model"]
+                                    "failure_reason", "strategy", "model", "entity_confidence", "sentence_confidence"]
     assert len(labels) == 6 and set(labels["status"]) <= {"ok", "repaired"}
     assert all(len(t) == len(g) == len(k) for t, g, k in zip(labels["tokens"], labels["gold_tags"], labels["llm_tags"]))
     chosen = json.loads((project / "data/08_reporting/llm_labeller.json").read_text())
     assert labels["strategy"].unique().tolist() == [chosen["strategy"]]
     estimate = pd.read_csv(latest(project, "data/08_reporting/llm_cost_estimate.csv"))
     assert set(estimate["stage"]) == {"quality", "labelling"}
-    spend = json.loads(latest(project, "data/08_reporting/llm_spend.json").read_text())
-    assert spend["labelling"]["api_calls"] == 0 and spend["labelling"]["cache_hits"] == 6
+    first, rerun = (json.loads(p.read_text()) for p in sorted((project / "data/08_reporting/llm_spend.json").glob("*/*")))
+    assert rerun["labelling"]["api_calls"] == 0 and rerun["labelling"]["cache_hits"] == 6
+    # the rerun paid nothing, but the labels cost what they cost
+    assert first["total"]["spend_usd"] > 0 and rerun["total"]["spend_usd"] == 0
+    assert rerun["total"]["label_cost_usd"] == pytest.approx(first["total"]["label_cost_usd"])
+    assert first["total"]["api_calls"] == 18 and rerun["total"]["cache_hits"] == 18
+    gold = pd.read_csv(project / "data/08_reporting/llm_gold_usage.csv").set_index("purpose")
+    # conf/test chooses the best pair on 4 validation sentences: those gold labels chose the labeller
+    assert gold.at["model_selection", "sentences"] == 4
+    assert gold.at["demonstrations", "sentences"] == {"knn_few_shot": 20, "few_shot": 3, "span_json": 0}[chosen["strategy"]]
+    assert "sk-pipeline-secret" not in (project / "data/03_primary/llm_response_cache.sqlite").read_bytes().decode("latin-1")
 
 
 @pytest.mark.slow
@@ -105,6 +117,38 @@ def test_a_killed_run_resumes_and_pays_only_for_what_is_missing(project_copy):
     assert len(labels) == 6
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("failure, stops_within", [("key", 2), ("quota", 2), ("down", 4 * 3), ("dead", None)])
+def test_a_misconfigured_llm_stops_the_run_with_one_clear_line(project_copy, failure, stops_within):
+    """Wrong key (401), exhausted quota, a server rate-limiting everything, a dead host: each stops
+    the run with a non-zero exit and a line naming model and endpoint -- never exit 0 with empty labels."""
+    import socket
+
+    project = prepared_project(project_copy)
+    actions = {"key": ("status", 401), "quota": ("status", 429, "insufficient_quota"), "down": ("status", 429)}
+    if failure == "dead":
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base_url = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+        result = kedro_run(project, None, base_url=base_url, expect_success=False)
+        requests = None
+    else:
+        with FakeOpenAIServer(lambda user, attempt: actions[failure]) as server:
+            started = time.time()
+            result = kedro_run(project, server, expect_success=False)
+            requests = len(server.requests)
+            base_url = server.base_url
+        assert time.time() - started < 60
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    lines = [line for line in output.splitlines() if "LLMServiceError" in line and "'fake-llm'" in line and base_url in line]
+    assert lines and lines[-1].startswith("Error: LLMServiceError: model 'fake-llm'"), output[-3000:]
+    assert "Traceback" not in output and "sk-pipeline-secret" not in output
+    if requests is not None:
+        assert requests <= stops_within  # conf/test: 2 requests in flight, 3 failures in a row, 2 retries
+    assert not (project / "data/05_model_input/llm_labels.parquet").exists()
+
+
 def test_import_source_and_failed_sentence_policy(tmp_path):
     train = pd.DataFrame({
         "sentence_id": [0, 1, 2], "document_id": [0, 0, 1],
@@ -113,12 +157,14 @@ def test_import_source_and_failed_sentence_policy(tmp_path):
     })
     conll = tmp_path / "labels.conll"
     conll.write_text("Peter B-PER\nBlackburn I-PER\n\nEU [CLS]\nrejects I-MISC\nit O\n\nUnmatched O\nsentence O\n")
-    params = {"source": "import", "import_path": str(conll), "failed_sentences": "drop"}
-    labels, spend = label_training_pool(train.head(0), train.head(0), train, {}, params, {}, {}, {}, {})
+    params = {"source": "import", "import_path": str(conll), "failed_sentences": "drop", "cache_path": str(tmp_path / "c")}
+    settings = parse_llm_settings(params, {}, {}, {})
+    labels, spend = label_training_pool(train.head(0), train.head(0), train, {}, settings, {})
     assert labels["sentence_id"].tolist() == [1, 0]
     assert list(labels.loc[1, "llm_tags"]) == ["O", "B-MISC", "O"] and labels.loc[1, "status"] == "repaired"
     assert spend["invalid_tag_count"] == 1 and spend["unmatched"] == 1 and spend["api_calls"] == 0
+    assert spend["spend_usd"] == 0 and labels["sentence_confidence"].isna().all()
     with pytest.raises(ValueError, match="source must be one of"):
-        label_training_pool(train, train, train, {}, {"source": "psychic"}, {}, {}, {}, {})
+        parse_llm_settings({**params, "source": "psychic"}, {}, {}, {})
     with pytest.raises(ValueError, match="failed_sentences must be one of"):
-        label_training_pool(train, train, train, {}, {**params, "failed_sentences": "keep"}, {}, {}, {}, {})
+        parse_llm_settings({**params, "failed_sentences": "keep"}, {}, {}, {})

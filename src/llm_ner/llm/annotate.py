@@ -2,9 +2,14 @@
 
 Per sentence: build the messages, answer from the cache or call the backend (a thread pool of
 ``backend.max_concurrency`` workers), parse and align the reply, optionally run the
-self-verification pass, and record status, tokens, cost and latency. Failures of one sentence
-never stop the run -- except errors no retry can fix (bad key, unknown model), which would fail
-every sentence alike and so abort at once.
+self-verification pass and score the labels' confidence from token log-probabilities, and record
+status, tokens, money and latency. A failure of one sentence never stops the run; a service that
+cannot answer at all does, at once: an error no retry can fix (bad key, no quota, unknown model),
+or ``max_consecutive_failures`` sentences in a row whose calls failed after all retries (a dead
+host). Replies received before the stop stay in the cache, so the rerun pays only for the rest.
+
+Money comes in two named quantities: ``label_cost_usd`` is what producing these labels costs
+(cached or not) and ``spend_usd`` is what this run paid (fresh calls only).
 """
 
 from __future__ import annotations
@@ -22,48 +27,57 @@ from tqdm.auto import tqdm
 
 from ..tags import bio_to_spans, spans_to_bio
 from .alignment import find_mention
-from .backends import ChatBackend, Completion, Messages
+from .backends import ChatBackend, Completion, LLMServiceError
 from .cache import ResponseCache, request_key
+from .confidence import Scored, logprob_confidence, vote
 from .costs import Price
 from .parsing import REPLY_PARSERS, SentenceLabels, verdicts_from_reply
-from .prompts import Demonstration, PromptStrategy, VerificationPrompt
+from .prompts import Demonstration, Messages, PromptStrategy, VerificationPrompt
 from .retrieval import nearest_neighbours
 
 logger = logging.getLogger(__name__)
 
 LABEL_COLUMNS = (
     "sentence_id", "document_id", "tokens", "gold_tags", "llm_tags", "status", "failure_reason", "strategy", "model",
-    "input_tokens", "output_tokens", "cost_usd", "seconds", "api_calls", "cache_hits", "reply",
+    "entity_confidence", "sentence_confidence", "input_tokens", "output_tokens", "label_cost_usd", "spend_usd",
+    "seconds", "api_calls", "cache_hits", "reply",
 )
-
-
-def _is_fatal(error: BaseException) -> bool:
-    try:
-        import openai
-    except ImportError:  # pragma: no cover - openai is a dependency
-        return False
-    return isinstance(error, (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError))
+SUMMED_COLUMNS = ("input_tokens", "output_tokens", "label_cost_usd", "spend_usd", "seconds", "api_calls", "cache_hits")
 
 
 @dataclass
 class CallStats:
     api_calls: int = 0
     cache_hits: int = 0
-    input_tokens: int = 0
+    input_tokens: int = 0  # every call, cached or not: what the labels cost to produce
     output_tokens: int = 0
+    fresh_input_tokens: int = 0  # calls actually sent in this run: what this run paid
+    fresh_output_tokens: int = 0
     seconds: float = 0.0  # original generation time, also for cached replies
+
+    def add(self, completion: Completion, seconds: float, fresh: bool) -> None:
+        self.api_calls += fresh
+        self.cache_hits += not fresh
+        self.input_tokens += completion.input_tokens
+        self.output_tokens += completion.output_tokens
+        self.fresh_input_tokens += completion.input_tokens if fresh else 0
+        self.fresh_output_tokens += completion.output_tokens if fresh else 0
+        self.seconds += seconds
 
 
 class CachedCaller:
-    """Backend calls through the cache; the cache key never includes credentials."""
+    """Backend calls through the cache; the key is the backend's identity, never its credentials."""
 
-    def __init__(self, backend: ChatBackend, cache: ResponseCache, generation: dict[str, Any]):
-        self.backend, self.cache, self.generation = backend, cache, dict(generation)
+    def __init__(self, backend: ChatBackend, cache: ResponseCache, generation: dict[str, Any], namespace: str = ""):
+        self.backend, self.cache, self.generation, self.namespace = backend, cache, dict(generation), namespace
         self.totals = CallStats()
         self._lock = threading.Lock()
 
+    def key(self, messages: Messages) -> str:
+        return request_key(self.backend.identity, messages, self.generation, self.namespace)
+
     def __call__(self, messages: Messages, stats: CallStats) -> Completion:
-        key = request_key(self.backend.kind, self.backend.model, messages, self.generation)
+        key = self.key(messages)
         cached = self.cache.get(key)
         if cached is not None:
             completion, seconds, fresh = cached.completion, cached.seconds, False
@@ -71,16 +85,28 @@ class CachedCaller:
             started = time.perf_counter()
             completion = self.backend.complete(messages, self.generation)
             seconds = time.perf_counter() - started
-            self.cache.put(key, self.backend.kind, self.backend.model, messages, self.generation, completion, seconds)
+            self.cache.put(key, self.backend.identity, messages, self.generation, completion, seconds)
             fresh = True
-        for target in (stats, self.totals):
-            with self._lock:
-                target.api_calls += fresh
-                target.cache_hits += not fresh
-                target.input_tokens += completion.input_tokens
-                target.output_tokens += completion.output_tokens
-                target.seconds += seconds
+        with self._lock:
+            stats.add(completion, seconds, fresh)
+            self.totals.add(completion, seconds, fresh)
         return completion
+
+
+class FailureStreak:
+    """Sentences in a row whose calls failed after every retry; reaching the limit means the service is down."""
+
+    def __init__(self, limit: int):
+        self.limit, self.count, self._lock = limit, 0, threading.Lock()
+
+    def success(self) -> None:
+        with self._lock:
+            self.count = 0
+
+    def failure(self) -> bool:
+        with self._lock:
+            self.count += 1
+            return self.count >= self.limit
 
 
 def demonstrations_from_table(table: pd.DataFrame) -> list[Demonstration]:
@@ -110,7 +136,7 @@ def choose_demonstrations(
 
 def _verify(labels: SentenceLabels, tokens: Sequence[str], caller: CachedCaller, prompt: VerificationPrompt,
             stats: CallStats, fuzzy_threshold: float) -> SentenceLabels:
-    """Second pass: drop the entities the model itself rejects; an unreadable verdict keeps them all."""
+    """Second pass: drop the entities the model itself rejects; an unreadable verdict keeps them."""
     entities = list(dict.fromkeys(labels.entities))
     if labels.tags is None or not entities:
         return labels
@@ -137,18 +163,43 @@ def _verify(labels: SentenceLabels, tokens: Sequence[str], caller: CachedCaller,
 
 @dataclass
 class AnnotationRun:
-    """What one strategy x model run produced: a row per sentence, plus call totals."""
+    """What one strategy x model run produced: a row per sentence, its parsed labels, call totals."""
 
     labels: pd.DataFrame
+    parsed: list[SentenceLabels] = field(default_factory=list)
     totals: CallStats = field(default_factory=CallStats)
     retries: int = 0
+
+
+def _row(sentence: pd.Series, tokens: list[str], labels: SentenceLabels, scored: Scored | None, stats: CallStats,
+         price: Price, strategy: str, model: str, reply: str) -> dict[str, Any]:
+    return {
+        "sentence_id": int(sentence["sentence_id"]),
+        "document_id": int(sentence["document_id"]),
+        "tokens": tokens,
+        "gold_tags": list(sentence["ner_tags"]) if "ner_tags" in sentence else None,
+        "llm_tags": labels.tags,
+        "status": labels.status,
+        "failure_reason": labels.reason_text,
+        "strategy": strategy,
+        "model": model,
+        "entity_confidence": scored.entities if scored else None,
+        "sentence_confidence": scored.sentence if scored else float("nan"),
+        "input_tokens": stats.input_tokens,
+        "output_tokens": stats.output_tokens,
+        "label_cost_usd": price.cost(stats.input_tokens, stats.output_tokens),
+        "spend_usd": price.cost(stats.fresh_input_tokens, stats.fresh_output_tokens),
+        "seconds": stats.seconds,
+        "api_calls": stats.api_calls,
+        "cache_hits": stats.cache_hits,
+        "reply": reply,
+    }
 
 
 def annotate_sentences(
     sentences: pd.DataFrame,
     strategy: PromptStrategy,
     backend: ChatBackend,
-    model_name: str,
     cache: ResponseCache,
     generation: dict[str, Any],
     demonstrations: Sequence[Sequence[Demonstration]] | None = None,
@@ -156,70 +207,101 @@ def annotate_sentences(
     price: Price = Price(),
     fuzzy_threshold: float = 85.0,
     show_progress: bool = True,
+    namespace: str = "",
 ) -> AnnotationRun:
-    """Label every sentence of a sentence table with ``strategy`` on ``backend``."""
+    """Label every sentence of a sentence table with ``strategy`` on ``backend``.
+
+    With ``generation["logprobs"]`` the labels are scored from the reply's token probabilities.
+    """
     if strategy.self_verify and verification is None:
         raise ValueError(f"strategy {strategy.name!r} has self_verify but no `verification` prompt is configured")
-    caller = CachedCaller(backend, cache, generation)
+    caller = CachedCaller(backend, cache, generation, namespace)
     parse = REPLY_PARSERS[strategy.reply]
     rows = sentences.reset_index(drop=True)
     demonstrations = demonstrations if demonstrations is not None else [[] for _ in range(len(rows))]
     retries_before = getattr(getattr(backend, "counters", None), "retries", 0)
+    streak = FailureStreak(backend.max_consecutive_failures)
+    stop = threading.Event()  # set once the service is known to be unusable: start no further sentence
+    fatal: list[LLMServiceError] = []
 
-    abort = threading.Event()  # set by an error no retry can fix: start no further sentence
-
-    def label_one(i: int) -> dict[str, Any]:
-        if abort.is_set():
-            raise RuntimeError("run aborted by an earlier fatal error")
+    def label_one(i: int) -> tuple[dict[str, Any], SentenceLabels] | None:
+        if stop.is_set():
+            return None
         tokens = list(rows.at[i, "tokens"])
         stats = CallStats()
-        reply = ""
         try:
             completion = caller(strategy.messages(tokens, demonstrations[i]), stats)
-            reply = completion.text
-            labels = parse(reply, tokens, fuzzy_threshold=fuzzy_threshold)
+            streak.success()
+        except LLMServiceError as error:
+            fatal.append(error)
+            stop.set()
+            return None
+        except Exception as error:  # retries exhausted on this sentence: record it, and watch the streak
+            logger.warning("sentence %s: %s: %s", rows.at[i, "sentence_id"], type(error).__name__, error)
+            if streak.failure():
+                fatal.append(LLMServiceError(
+                    f"model {backend.name!r} at {backend.endpoint}: {streak.limit} sentences in a row failed after "
+                    f"all retries (last: {type(error).__name__}: {error}); the service looks unreachable. Replies "
+                    f"received so far are cached: rerun to resume"))
+                stop.set()
+            labels = SentenceLabels(None, "failed", Counter({f"api_error:{type(error).__name__}": 1}))
+            return _row(rows.loc[i], tokens, labels, None, stats, price, strategy.name, backend.name, ""), labels
+        try:
+            labels = parse(completion.text, tokens, fuzzy_threshold, strategy.result_marker)
             if strategy.self_verify:
                 labels = _verify(labels, tokens, caller, verification, stats, fuzzy_threshold)
-        except Exception as error:
-            if _is_fatal(error):
-                abort.set()
-                raise
-            logger.warning("sentence %s: %s: %s", rows.at[i, "sentence_id"], type(error).__name__, error)
-            labels = SentenceLabels(None, "failed", Counter({f"api_error:{type(error).__name__}": 1}))
-        return {
-            "sentence_id": int(rows.at[i, "sentence_id"]),
-            "document_id": int(rows.at[i, "document_id"]),
-            "tokens": tokens,
-            "gold_tags": list(rows.at[i, "ner_tags"]) if "ner_tags" in rows else None,
-            "llm_tags": labels.tags,
-            "status": labels.status,
-            "failure_reason": labels.reason_text,
-            "strategy": strategy.name,
-            "model": model_name,
-            "input_tokens": stats.input_tokens,
-            "output_tokens": stats.output_tokens,
-            "cost_usd": price.cost(stats.input_tokens, stats.output_tokens),
-            "seconds": stats.seconds,
-            "api_calls": stats.api_calls,
-            "cache_hits": stats.cache_hits,
-            "reply": reply,
-        }
+        except LLMServiceError as error:
+            fatal.append(error)
+            stop.set()
+            return None
+        except Exception as error:  # a reply our parser cannot digest is that sentence's problem, not the API's
+            logger.warning("sentence %s: cannot parse the reply: %s: %s", rows.at[i, "sentence_id"], type(error).__name__, error)
+            labels = SentenceLabels(None, "failed", Counter({f"parse_error:{type(error).__name__}": 1}))
+        scored = None
+        if generation.get("logprobs"):
+            scored = logprob_confidence(labels, tokens, completion.text, completion.token_logprobs, fuzzy_threshold)
+        return _row(rows.loc[i], tokens, labels, scored, stats, price, strategy.name, backend.name, completion.text), labels
 
-    results: list[dict[str, Any] | None] = [None] * len(rows)
+    results: list[tuple[dict[str, Any], SentenceLabels] | None] = [None] * len(rows)
     executor = ThreadPoolExecutor(max_workers=max(1, backend.max_concurrency))
     try:
         futures = {executor.submit(label_one, i): i for i in range(len(rows))}
-        progress = tqdm(as_completed(futures), total=len(futures), desc=f"{strategy.name} x {model_name}",
+        progress = tqdm(as_completed(futures), total=len(futures), desc=f"{strategy.name} x {backend.name}",
                         disable=not show_progress, leave=False)
         for future in progress:
             results[futures[future]] = future.result()
+            if stop.is_set():
+                break
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-    table = pd.DataFrame(results, columns=list(LABEL_COLUMNS))
+    if fatal:
+        raise fatal[0]
+    table = pd.DataFrame([r[0] for r in results], columns=list(LABEL_COLUMNS))
     retries = getattr(getattr(backend, "counters", None), "retries", 0) - retries_before
     logger.info(
         "%s x %s: %d sentences, %d API calls, %d from cache, %d retries, statuses %s",
-        strategy.name, model_name, len(table), caller.totals.api_calls, caller.totals.cache_hits, retries,
+        strategy.name, backend.name, len(table), caller.totals.api_calls, caller.totals.cache_hits, retries,
         dict(Counter(table["status"])),
     )
-    return AnnotationRun(table, caller.totals, retries)
+    return AnnotationRun(table, [r[1] for r in results], caller.totals, retries)
+
+
+def combine_by_vote(runs: Sequence[AnnotationRun], strategy: str) -> AnnotationRun:
+    """One run from several runs over the same sentences: labels and confidence by vote
+    (:func:`llm_ner.llm.confidence.vote`); tokens, money, time and calls are summed."""
+    first = runs[0].labels
+    voted = [vote([run.parsed[i] for run in runs], list(tokens)) for i, tokens in enumerate(first["tokens"])]
+    table = first.copy()
+    table["llm_tags"] = [labels.tags for labels, _ in voted]
+    table["status"] = [labels.status for labels, _ in voted]
+    table["failure_reason"] = [labels.reason_text for labels, _ in voted]
+    table["entity_confidence"] = [scored.entities for _, scored in voted]
+    table["sentence_confidence"] = [scored.sentence for _, scored in voted]
+    for column in SUMMED_COLUMNS:
+        table[column] = sum(run.labels[column] for run in runs)
+    table["strategy"] = strategy
+    totals = CallStats()
+    for run in runs:
+        for name in vars(totals):
+            setattr(totals, name, getattr(totals, name) + getattr(run.totals, name))
+    return AnnotationRun(table, [labels for labels, _ in voted], totals, sum(run.retries for run in runs))

@@ -1,16 +1,18 @@
 """Chat backends behind one small interface: messages in, text plus token usage out.
 
 * ``openai`` -- any OpenAI-compatible HTTP endpoint (OpenAI, Ollama, vLLM, LM Studio) through the
-  ``openai`` SDK, with a requests/minute limit and retries with exponential backoff on transient
-  failures (429, 5xx, timeouts, dropped connections);
+  ``openai`` SDK, with a requests/minute limit and retries with exponential backoff (or the
+  server's ``Retry-After``) on transient failures (429, 5xx, timeouts, dropped connections);
 * ``local`` -- the embedded GGUF model run in-process by ``cyllama`` (offline default).
 
 The SDK's own retries are switched off so that every retry goes through tenacity, where it is
-counted (the run reports them) and tested.
+counted (the run reports them) and tested. Errors no retry can fix -- a wrong key, an exhausted
+quota, an unknown model -- become one :class:`LLMServiceError` naming the model and endpoint.
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import os
 import threading
@@ -22,10 +24,17 @@ from typing import Any, Callable, Protocol
 import tenacity
 
 from .local_model import LOCAL_MODELS, ensure_local_model
+from .prompts import Messages
+from .settings import ModelSettings
 
 logger = logging.getLogger(__name__)
 
-Messages = list[dict[str, str]]
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+RETRY_AFTER_CAP_S = 300.0  # a server asking for longer than this is treated as down
+
+
+class LLMServiceError(RuntimeError):
+    """The service cannot answer any request as configured: stop the run (the message is one line)."""
 
 
 @dataclass(frozen=True)
@@ -33,12 +42,17 @@ class Completion:
     text: str
     input_tokens: int
     output_tokens: int
+    # (token text, natural-log probability) per generated token, where the backend reports them
+    token_logprobs: tuple[tuple[str, float], ...] | None = None
 
 
 class ChatBackend(Protocol):
-    kind: str  # registry name, part of the cache key
-    model: str  # model name, part of the cache key
+    name: str  # the configured model name (llm_models.<name>)
+    endpoint: str  # where requests go, for error messages (never a key)
     max_concurrency: int
+    max_consecutive_failures: int
+    supports_logprobs: bool
+    identity: dict[str, Any]  # backend_identity(settings): part of the cache key
 
     def complete(self, messages: Messages, generation: dict[str, Any]) -> Completion: ...
 
@@ -84,8 +98,17 @@ class CallCounters:
             self.retry_reasons[reason] = self.retry_reasons.get(reason, 0) + 1
 
 
+def _error_code(error: BaseException) -> str:
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        body = body.get("error", body)
+        if isinstance(body, dict):
+            return str(body.get("code") or body.get("type") or "")
+    return ""
+
+
 def _transient_reason(error: BaseException) -> str | None:
-    """Why ``error`` is worth retrying, or None when retrying cannot help (bad key, bad request)."""
+    """Why ``error`` is worth retrying, or None when retrying cannot help (bad key, bad request, no quota)."""
     import openai
 
     if isinstance(error, openai.APITimeoutError):  # subclass of APIConnectionError: test it first
@@ -94,46 +117,95 @@ def _transient_reason(error: BaseException) -> str | None:
         return "connection"
     if isinstance(error, openai.APIStatusError):
         if error.status_code == 429:
-            return "429"
+            return None if _error_code(error) == "insufficient_quota" else "429"
         if error.status_code in (408, 409) or error.status_code >= 500:
             return str(error.status_code)
     return None
 
 
-class OpenAIBackend:
-    kind = "openai"
+def _fatal_reason(error: BaseException) -> str | None:
+    """A one-line explanation when ``error`` would fail every request alike, else None."""
+    import openai
 
-    def __init__(
-        self,
-        model: str,
-        api_key: str,
-        base_url: str | None = None,
-        timeout_s: float = 60.0,
-        max_retries: int = 5,
-        backoff_initial_s: float = 1.0,
-        backoff_max_s: float = 60.0,
-        max_concurrency: int = 4,
-        requests_per_minute: float | None = None,
-    ):
+    if isinstance(error, openai.AuthenticationError):
+        return "the API key was rejected (401); check llm_api.api_key in conf/local/credentials.yml or the key variable"
+    if isinstance(error, openai.PermissionDeniedError):
+        return "access denied (403): this key may not use this model"
+    if isinstance(error, openai.NotFoundError):
+        return "model or endpoint not found (404); check the model name and base_url"
+    if isinstance(error, openai.RateLimitError) and _error_code(error) == "insufficient_quota":
+        return "quota exhausted (429 insufficient_quota); add credit or use another key"
+    return None
+
+
+def retry_after_seconds(error: BaseException) -> float | None:
+    """The wait a 429/503 asks for (``retry-after-ms`` or ``Retry-After`` in seconds or as a date)."""
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    if headers.get("retry-after-ms"):
+        try:
+            return float(headers["retry-after-ms"]) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        date = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, date.timestamp() - time.time()) if date else None
+
+
+def normalise_base_url(base_url: str | None) -> str:
+    """One spelling per endpoint: default filled in, scheme and host lower case, no trailing slash."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit((base_url or OPENAI_DEFAULT_BASE_URL).strip())
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), parts.query, ""))
+
+
+def backend_identity(settings: ModelSettings) -> dict[str, Any]:
+    """What decides which model answers -- the cache key's first part. For an API: kind, normalised
+    endpoint and model name; for the local model: its name, the GGUF file's pinned sha256 (checked
+    when the file is assembled) and the context size."""
+    if settings.backend == "openai":
+        return {"backend": "openai", "endpoint": normalise_base_url(settings.base_url), "model": settings.model}
+    return {"backend": "local", "model": settings.model, "sha256": LOCAL_MODELS[settings.model].sha256, "n_ctx": settings.n_ctx}
+
+
+class OpenAIBackend:
+    supports_logprobs = True
+
+    def __init__(self, settings: ModelSettings, api_key: str):
         import openai
 
-        if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency!r}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries!r}")
-        self.model = model
-        self.max_concurrency = max_concurrency
-        self.max_retries = max_retries
+        self.name = settings.name
+        self.model = settings.model
+        self.identity = backend_identity(settings)
+        self.endpoint = self.identity["endpoint"]
+        self.max_concurrency = settings.max_concurrency
+        self.max_consecutive_failures = settings.max_consecutive_failures
+        self.max_retries = settings.max_retries
         self.counters = CallCounters()
-        self._client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0)
-        self._limiter = RequestRateLimiter(requests_per_minute)
-        self._wait = tenacity.wait_exponential_jitter(initial=backoff_initial_s, max=backoff_max_s, jitter=backoff_initial_s)
+        self._client = openai.OpenAI(api_key=api_key, base_url=self.endpoint, timeout=settings.timeout_s, max_retries=0)
+        self._limiter = RequestRateLimiter(settings.requests_per_minute)
+        self._backoff = tenacity.wait_exponential_jitter(
+            initial=settings.backoff_initial_s, max=settings.backoff_max_s, jitter=settings.backoff_initial_s
+        )
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        asked = retry_after_seconds(state.outcome.exception())
+        return min(asked, RETRY_AFTER_CAP_S) if asked is not None else self._backoff(state)
 
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception()
         reason = _transient_reason(error) or type(error).__name__
         self.counters.add_retry(reason)
-        logger.warning("%s: %s, retry %d/%d", self.model, reason, state.attempt_number, self.max_retries)
+        logger.warning("%s: %s, retry %d/%d in %.1f s", self.name, reason, state.attempt_number, self.max_retries,
+                       state.upcoming_sleep)
 
     def complete(self, messages: Messages, generation: dict[str, Any]) -> Completion:
         retrying = tenacity.Retrying(
@@ -143,28 +215,46 @@ class OpenAIBackend:
             before_sleep=self._before_sleep,
             reraise=True,
         )
-        for attempt in retrying:
-            with attempt:
-                self._limiter.wait()
-                self.counters.add_request()
-                response = self._client.chat.completions.create(model=self.model, messages=messages, **generation)
-        text = (response.choices[0].message.content or "") if response.choices else ""
+        try:
+            for attempt in retrying:
+                with attempt:
+                    self._limiter.wait()
+                    self.counters.add_request()
+                    response = self._client.chat.completions.create(model=self.model, messages=messages, **generation)
+        except Exception as error:
+            reason = _fatal_reason(error)
+            if reason is not None:
+                raise LLMServiceError(f"model {self.name!r} ({self.model}) at {self.endpoint}: {reason}") from None
+            raise
+        choice = response.choices[0] if response.choices else None
+        text = (choice.message.content or "") if choice else ""
+        logprobs = None
+        if choice is not None and choice.logprobs is not None and choice.logprobs.content:
+            logprobs = tuple((t.token, float(t.logprob)) for t in choice.logprobs.content)
         usage = response.usage
         if usage is None:  # some servers omit usage; ~4 characters per token keeps costs roughly right
-            return Completion(text, sum(len(m["content"]) for m in messages) // 4, len(text) // 4)
-        return Completion(text, usage.prompt_tokens or 0, usage.completion_tokens or 0)
+            return Completion(text, sum(len(m["content"]) for m in messages) // 4, len(text) // 4, logprobs)
+        return Completion(text, usage.prompt_tokens or 0, usage.completion_tokens or 0, logprobs)
 
 
 class LocalBackend:
-    """A GGUF model run in-process by cyllama; llama.cpp contexts are not shared between threads."""
+    """A GGUF model run in-process by cyllama; llama.cpp contexts are not shared between threads.
 
-    kind = "local"
+    cyllama 0.2.18 exposes no token probabilities (its ``get_logits`` fails), so confidence for
+    the local model comes from self-consistency or strategy agreement, not log-probabilities.
+    """
+
     max_concurrency = 1
+    supports_logprobs = False
 
-    def __init__(self, model: str, model_path: str | Path, n_ctx: int = 4096, n_threads: int | None = None):
-        self.model = model
+    def __init__(self, settings: ModelSettings, model_path: str | Path):
+        self.name = settings.name
+        self.model = settings.model
+        self.identity = backend_identity(settings)
         self.model_path = Path(model_path)
-        self.n_ctx = n_ctx
+        self.endpoint = f"local:{self.model_path}"
+        self.n_ctx = settings.n_ctx
+        self.max_consecutive_failures = settings.max_consecutive_failures
         self.counters = CallCounters()
         self._llm = None
         self._lock = threading.Lock()
@@ -179,10 +269,13 @@ class LocalBackend:
     def complete(self, messages: Messages, generation: dict[str, Any]) -> Completion:
         from cyllama import GenerationConfig
 
+        if generation.get("logprobs"):
+            raise LLMServiceError(f"model {self.name!r}: the local backend returns no log-probabilities")
         config = GenerationConfig(
             max_tokens=generation.get("max_tokens", 256),
             temperature=generation.get("temperature", 0.0),
             seed=generation.get("seed", 0),
+            stop_sequences=list(generation.get("stop") or []),
             n_ctx=self.n_ctx,
             n_gpu_layers=0,
         )
@@ -199,59 +292,23 @@ class LocalBackend:
             self._llm = None
 
 
-def _resolve_api_key(settings: dict[str, Any], credentials: dict[str, Any] | None) -> str:
+def _resolve_api_key(settings: ModelSettings, credentials: dict[str, Any] | None) -> str:
     """Credentials first, then the environment variable named in ``api_key_env``."""
     key = (credentials or {}).get("api_key")
-    env_name = settings.get("api_key_env", "OPENAI_API_KEY")
-    key = key or (os.environ.get(env_name) if env_name else None)
+    key = key or (os.environ.get(settings.api_key_env) if settings.api_key_env else None)
     if not key:
-        if settings.get("base_url"):  # local servers (Ollama, vLLM, LM Studio) ignore the key
+        if settings.base_url:  # local servers (Ollama, vLLM, LM Studio) ignore the key
             return "not-needed"
         raise ValueError(
-            f"model {settings.get('model')!r}: no API key; set `api_key` under `llm_api` in "
-            f"conf/local/credentials.yml or the environment variable {env_name!r}"
+            f"model {settings.name!r}: no API key; set `api_key` under `llm_api` in "
+            f"conf/local/credentials.yml or the environment variable {settings.api_key_env!r}"
         )
     return key
 
 
-_OPENAI_SETTINGS = {
-    "backend", "model", "base_url", "api_key_env", "timeout_s", "max_retries", "backoff_initial_s",
-    "backoff_max_s", "max_concurrency", "requests_per_minute",
-}
-_LOCAL_SETTINGS = {"backend", "model", "n_ctx"}
-
-
-def _check_settings(name: str, settings: dict[str, Any], allowed: set[str]) -> None:
-    unknown = set(settings) - allowed
-    if unknown:
-        raise ValueError(f"model {name!r}: unknown setting(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
-
-
-def _build_openai(name: str, settings: dict[str, Any], credentials: dict[str, Any] | None, model_dir: str | Path) -> ChatBackend:
-    _check_settings(name, settings, _OPENAI_SETTINGS)
-    options = {k: v for k, v in settings.items() if k not in ("backend", "model", "api_key_env")}
-    return OpenAIBackend(model=settings["model"], api_key=_resolve_api_key(settings, credentials), **options)
-
-
-def _build_local(name: str, settings: dict[str, Any], credentials: dict[str, Any] | None, model_dir: str | Path) -> ChatBackend:
-    _check_settings(name, settings, _LOCAL_SETTINGS)
-    model = settings["model"]
-    if model not in LOCAL_MODELS:
-        raise ValueError(f"model {name!r}: local `model` must be one of {sorted(LOCAL_MODELS)}, got {model!r}")
-    path = ensure_local_model(model, model_dir)
-    return LocalBackend(model=model, model_path=path, n_ctx=settings.get("n_ctx", 4096))
-
-
-BACKENDS: dict[str, Callable[..., ChatBackend]] = {"openai": _build_openai, "local": _build_local}
-
-
-def make_backend(
-    name: str, settings: dict[str, Any], credentials: dict[str, Any] | None = None, model_dir: str | Path = "data/06_models"
-) -> ChatBackend:
-    """Build the backend configured under ``models.<name>`` in the parameters."""
-    backend = settings.get("backend")
-    if backend not in BACKENDS:
-        raise ValueError(f"model {name!r}: `backend` must be one of {sorted(BACKENDS)}, got {backend!r}")
-    if not settings.get("model"):
-        raise ValueError(f"model {name!r}: `model` is required")
-    return BACKENDS[backend](name, settings, credentials, model_dir)
+def make_backend(settings: ModelSettings, credentials: dict[str, Any] | None = None,
+                 model_dir: str | Path = "data/06_models") -> ChatBackend:
+    """Build the backend configured under ``llm_models.<name>``."""
+    if settings.backend == "openai":
+        return OpenAIBackend(settings, _resolve_api_key(settings, credentials))
+    return LocalBackend(settings, ensure_local_model(settings.model, model_dir))

@@ -1,8 +1,11 @@
 """On-disk cache of LLM calls (SQLite), so each request is paid for once.
 
-The key is a hash of backend kind, model, the full messages and the generation parameters --
-everything that decides the reply and nothing secret (keys and URLs never enter it). Each reply
-is committed as soon as it arrives, so a run killed halfway resumes and pays only for the rest.
+The key is a hash of everything that decides the reply: the backend's identity (kind, normalised
+endpoint and model for an API; model name, GGUF sha256 and context size for the local model), an
+optional namespace, the generation settings and the full messages. Two servers that both serve
+"llama3" therefore never share replies. Nothing secret enters: keys are never part of a request,
+and the endpoint is only hashed. Each reply is committed as soon as it arrives, so a run killed
+halfway resumes and pays only for the rest.
 """
 
 from __future__ import annotations
@@ -16,7 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .backends import Completion, Messages
+from .backends import Completion
+from .prompts import Messages
+
+SCHEMA_VERSION = "2"  # 1: keys without endpoint/model-file identity (rejected: replies could be another model's)
+
+
+class CacheFormatError(RuntimeError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -25,8 +35,8 @@ class CachedCompletion:
     seconds: float  # how long the original call took: latency stays measurable on cached reruns
 
 
-def request_key(backend: str, model: str, messages: Messages, generation: dict[str, Any]) -> str:
-    request = {"backend": backend, "model": model, "messages": messages, "generation": generation}
+def request_key(identity: dict[str, Any], messages: Messages, generation: dict[str, Any], namespace: str = "") -> str:
+    request = {"identity": identity, "namespace": namespace, "messages": messages, "generation": generation}
     return hashlib.sha256(json.dumps(request, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
@@ -37,29 +47,49 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._connection.execute("PRAGMA journal_mode=WAL")
+        self._check_schema()
         self._connection.execute(
             """CREATE TABLE IF NOT EXISTS responses (
                    key TEXT PRIMARY KEY, backend TEXT, model TEXT, request TEXT, text TEXT,
-                   input_tokens INTEGER, output_tokens INTEGER, seconds REAL, created REAL)"""
+                   input_tokens INTEGER, output_tokens INTEGER, seconds REAL, created REAL, logprobs TEXT)"""
         )
+
+    def _check_schema(self) -> None:
+        tables = {row[0] for row in self._connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        version = None
+        if "meta" in tables:
+            row = self._connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = row[0] if row else None
+        if "responses" in tables and version != SCHEMA_VERSION:
+            self._connection.close()
+            raise CacheFormatError(
+                f"{self.path}: response cache written by an older version (schema {version or '1'}, keys without "
+                f"the endpoint and model-file identity), so its replies cannot be matched safely; move it away or "
+                f"set llm_annotation.cache_path to a new file"
+            )
+        self._connection.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        self._connection.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
 
     def get(self, key: str) -> CachedCompletion | None:
         with self._lock:
             row = self._connection.execute(
-                "SELECT text, input_tokens, output_tokens, seconds FROM responses WHERE key = ?", (key,)
+                "SELECT text, input_tokens, output_tokens, seconds, logprobs FROM responses WHERE key = ?", (key,)
             ).fetchone()
         if row is None:
             return None
-        return CachedCompletion(Completion(row[0], row[1], row[2]), row[3])
+        logprobs = tuple(tuple(pair) for pair in json.loads(row[4])) if row[4] else None
+        return CachedCompletion(Completion(row[0], row[1], row[2], logprobs), row[3])
 
-    def put(self, key: str, backend: str, model: str, messages: Messages, generation: dict[str, Any],
+    def put(self, key: str, identity: dict[str, Any], messages: Messages, generation: dict[str, Any],
             completion: Completion, seconds: float) -> None:
+        # the endpoint stays out of the stored row (it may carry a token in its query string)
         request = json.dumps({"messages": messages, "generation": generation}, ensure_ascii=False)
+        logprobs = json.dumps(completion.token_logprobs) if completion.token_logprobs is not None else None
         with self._lock:
             self._connection.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, backend, model, request, completion.text, completion.input_tokens,
-                 completion.output_tokens, seconds, time.time()),
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, identity.get("backend"), identity.get("model"), request, completion.text, completion.input_tokens,
+                 completion.output_tokens, seconds, time.time(), logprobs),
             )
 
     def __len__(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -18,17 +18,6 @@ class Price:
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         return (input_tokens * self.input_per_million + output_tokens * self.output_per_million) / 1e6
-
-
-def price_of(prices: Mapping[str, Mapping[str, float]] | None, model: str) -> Price:
-    """The price of an API model name; models missing from the table (local ones) cost nothing."""
-    entry = (prices or {}).get(model)
-    if entry is None:
-        return Price()
-    unknown = set(entry) - {"input_per_million", "output_per_million"}
-    if unknown:
-        raise ValueError(f"prices.{model}: unknown field(s) {sorted(unknown)}; allowed: input_per_million, output_per_million")
-    return Price(**entry)
 
 
 def estimate_tokens(text: str) -> int:

@@ -6,8 +6,10 @@ only where there is none. Every sentence ends with a status:
 
 * ``ok`` -- parsed and aligned without any fix;
 * ``repaired`` -- usable after fixes, listed in ``reasons`` (e.g. ``json_repaired``,
-  ``length_mismatch``, ``invalid_tag``, ``fuzzy_match``, ``unaligned_entity``, ``bio_repaired``);
-* ``failed`` -- nothing usable (``empty_reply``, ``no_json``, ``wrong_shape``, ``api_error``).
+  ``length_mismatch``, ``invalid_tag``, ``casefold_match``, ``fuzzy_match``, ``unaligned_entity``,
+  ``bio_repaired``);
+* ``failed`` -- nothing usable (``empty_reply``, ``no_json``, ``api_error:<type>``,
+  ``parse_error:<type>``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ TYPE_ALIASES = {
     "MISC": "MISC", "MISCELLANEOUS": "MISC",
 }
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
+# Small models continue a few-shot prompt with an invented next example; nothing after it is an answer.
+_INVENTED_CONTINUATION = re.compile(r"\n\s*Sentence\s*:", re.IGNORECASE)
 
 
 @dataclass
@@ -40,6 +44,7 @@ class SentenceLabels:
     status: str
     reasons: Counter = field(default_factory=Counter)
     entities: list[tuple[str, str]] = field(default_factory=list)  # (type, mention) as understood, for self-verification
+    value_span: tuple[int, int] | None = None  # characters of the reply that held the answer
 
     @property
     def reason_text(self) -> str:
@@ -50,8 +55,16 @@ def failed(reason: str) -> SentenceLabels:
     return SentenceLabels(None, "failed", Counter({reason: 1}))
 
 
-def _strict_json_values(text: str) -> list[Any]:
-    """Every JSON object/array that parses strictly, scanning from each opening bracket."""
+@dataclass(frozen=True)
+class ReplyValue:
+    value: Any
+    repaired: bool  # needed json-repair
+    start: int  # character offsets of the value in the reply
+    end: int
+
+
+def _strict_json_values(text: str, offset: int = 0) -> list[tuple[Any, int, int]]:
+    """Every JSON object/array that parses strictly, scanning from each opening bracket, with offsets."""
     decoder = json.JSONDecoder()
     values, position = [], 0
     while True:
@@ -64,61 +77,119 @@ def _strict_json_values(text: str) -> list[Any]:
         except json.JSONDecodeError:
             position = start + 1
             continue
-        values.append(value)
+        values.append((value, offset + start, offset + end))
         position = end
 
 
-def extract_json(text: str, accept: Callable[[Any], bool]) -> tuple[Any, bool] | None:
-    """The last acceptable JSON value in ``text`` and whether it needed repair; None if there is none.
+def _answer_regions(text: str, result_marker: str | None) -> list[tuple[int, str]]:
+    """(offset, text) regions to search, in order of preference, each cut before an invented next
+    ``Sentence:`` that follows its first bracket (nothing after that is an answer to our sentence).
 
-    The last one wins because chain-of-thought replies restate partial results before the final one.
+    With a ``result_marker`` (chain-of-thought: ``Result:``) the text after each marker comes
+    first, since reasoning may quote partial answers. Otherwise fenced blocks, then the reply.
     """
-    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
-    for candidate in candidates:
-        good = [v for v in _strict_json_values(candidate) if accept(v)]
-        if good:
-            return good[-1], False
-    for candidate in candidates:
-        start = min((i for i in (candidate.find("{"), candidate.find("[")) if i >= 0), default=-1)
+    regions = []
+    if result_marker:
+        index = text.find(result_marker)
+        while index >= 0:
+            start = index + len(result_marker)
+            regions.append((start, text[start:]))
+            index = text.find(result_marker, start)
+    regions += [(m.start(1), m.group(1)) for m in _FENCE.finditer(text)]
+    regions.append((0, text))
+    cut_regions = []
+    for offset, region in regions:
+        first_bracket = min((i for i in (region.find("{"), region.find("[")) if i >= 0), default=-1)
+        cut = _INVENTED_CONTINUATION.search(region, first_bracket) if first_bracket >= 0 else None
+        cut_regions.append((offset, region[: cut.start()] if cut else region))
+    return cut_regions
+
+
+def extract_json(text: str, accept: Callable[[Any], bool], result_marker: str | None = None) -> ReplyValue | None:
+    """The first acceptable JSON value of the reply (after ``result_marker`` when there is one).
+
+    The first wins: chatty models append invented examples or remarks ("other lists are empty:
+    []") after their answer. Strict JSON is preferred; json-repair is tried only when no region
+    holds any.
+    """
+    for offset, region in _answer_regions(text, result_marker):
+        for value, start, end in _strict_json_values(region, offset):
+            if accept(value):
+                return ReplyValue(value, False, start, end)
+    for offset, region in _answer_regions(text, result_marker):
+        start = min((i for i in (region.find("{"), region.find("[")) if i >= 0), default=-1)
         if start < 0:
             continue
+        candidate = region[start:]
         try:
-            value = json_repair.loads(candidate[start:])
+            value = json_repair.loads(candidate)
         except Exception:  # json-repair gives up on some inputs by raising; that is just "no JSON"
             continue
         if isinstance(value, list) and value and not accept(value):
-            value = next((v for v in reversed(value) if accept(v)), value)
+            value = next((v for v in value if accept(v)), value)
         if accept(value):
-            return value, True
+            return ReplyValue(value, True, offset + start, offset + start + len(candidate))
     return None
 
 
-# ---- span replies: {"PER": [...], "ORG": [...], ...} or [{"text": ..., "type": ...}, ...]
+# ---- span replies: {"PER": [...], ...}, [{"text": ..., "type": ...}], [["EU", "ORG"]], {"EU": "ORG"}
+
+_TEXT_KEYS = ("text", "mention", "entity", "name", "span", "word")
+_TYPE_KEYS = ("type", "label", "entity_type", "category", "tag", "entity_group")
+
 
 def _entity_type(name: Any) -> str | None:
-    return TYPE_ALIASES.get(str(name).strip().upper())
+    return TYPE_ALIASES.get(str(name).strip().upper()) if isinstance(name, str) else None
+
+
+def _unwrap(value: Any) -> Any:
+    """``{"entities": ...}`` -> its content (any letter case)."""
+    if isinstance(value, dict) and len(value) == 1:
+        key, inner = next(iter(value.items()))
+        if str(key).strip().lower() in ("entities", "named_entities", "result", "ner"):
+            return inner
+    return value
+
+
+def _entry_pair(entry: Any) -> tuple[Any, Any] | None:
+    """(type, mention) from one list entry: an object with text/type keys, or a two-item list."""
+    if isinstance(entry, dict):
+        keys = {str(k).lower(): v for k, v in entry.items()}
+        text = next((keys[k] for k in _TEXT_KEYS if k in keys), None)
+        label = next((keys[k] for k in _TYPE_KEYS if k in keys), None)
+        return (label, text) if text is not None and label is not None else None
+    if isinstance(entry, (list, tuple)) and len(entry) == 2:
+        first, second = entry
+        return (first, second) if _entity_type(first) and not _entity_type(second) else (second, first)
+    return None
+
+
+def _span_items(value: Any) -> list[tuple[Any, Any]] | None:
+    """(type, mention-or-list) items of a span reply, or None when ``value`` is not one.
+
+    An empty list is not a span reply (it answers nothing); an empty object is "no entities".
+    """
+    value = _unwrap(value)
+    if isinstance(value, dict):
+        if not value or any(_entity_type(k) for k in value):
+            return list(value.items())
+        if all(_entity_type(v) for v in value.values()):  # {"EU": "ORG"}
+            return [(label, mention) for mention, label in value.items()]
+        return None
+    if isinstance(value, list) and value:
+        pairs = [_entry_pair(entry) for entry in value]
+        return pairs if all(p is not None for p in pairs) else None
+    return None
 
 
 def _looks_like_spans(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(_entity_type(k) for k in value) or not value
-    if isinstance(value, list):
-        return all(isinstance(v, dict) for v in value)
-    return False
+    return _span_items(value) is not None
 
 
 def _mentions(value: Any) -> tuple[list[tuple[str, str]], int]:
     """(type, mention) pairs and how many entries had a type outside the four CoNLL types."""
     pairs, unknown = [], 0
-    if isinstance(value, dict):
-        items = value.items()
-    else:
-        items = []
-        for entry in value:
-            text = next((entry[k] for k in ("text", "entity", "name", "mention", "span") if k in entry), None)
-            label = next((entry[k] for k in ("type", "label", "category", "tag") if k in entry), None)
-            items.append((label, [text] if text is not None else []))
-    for label, mentions in items:
+    for label, mentions in _span_items(value) or []:
         etype = _entity_type(label)
         if isinstance(mentions, (str, int, float)):
             mentions = [mentions]
@@ -140,27 +211,27 @@ def tags_from_mentions(tokens: Sequence[str], mentions: Sequence[tuple[str, str]
         if match.kind is None:
             reasons["unaligned_entity"] += 1  # hallucinated, or too far from any token window
             continue
-        if match.kind == "fuzzy":
-            reasons["fuzzy_match"] += 1
+        if match.kind != "exact":  # the mention was not copied exactly: a fix, so the sentence is "repaired"
+            reasons[f"{match.kind}_match"] += 1
         spans.extend(Span(start, end, etype) for start, end in match.windows)
     tags = spans_to_bio(spans, len(tokens))
     return tags, reasons
 
 
-def labels_from_span_reply(text: str, tokens: Sequence[str], fuzzy_threshold: float = 85.0) -> SentenceLabels:
+def labels_from_span_reply(text: str, tokens: Sequence[str], fuzzy_threshold: float = 85.0,
+                           result_marker: str | None = None) -> SentenceLabels:
     if not text or not text.strip():
         return failed("empty_reply")
-    found = extract_json(text, _looks_like_spans)
+    found = extract_json(text, _looks_like_spans, result_marker)
     if found is None:
         return failed("no_json")
-    value, repaired = found
-    mentions, unknown = _mentions(value)
+    mentions, unknown = _mentions(found.value)
     tags, reasons = tags_from_mentions(tokens, mentions, fuzzy_threshold)
-    if repaired:
+    if found.repaired:
         reasons["json_repaired"] += 1
     if unknown:
         reasons["unknown_type"] += unknown
-    return SentenceLabels(tags, "repaired" if reasons else "ok", reasons, list(mentions))
+    return SentenceLabels(tags, "repaired" if reasons else "ok", reasons, list(mentions), (found.start, found.end))
 
 
 # ---- token replies: {"ner_tags": [...], "tokens": [...]} with tag names or the seed's tag ids
@@ -191,14 +262,15 @@ def _realign(reply_tokens: Sequence[str], reply_tags: Sequence[str], tokens: Seq
     return tags
 
 
-def labels_from_token_reply(text: str, tokens: Sequence[str]) -> SentenceLabels:
+def labels_from_token_reply(text: str, tokens: Sequence[str], fuzzy_threshold: float = 85.0,
+                            result_marker: str | None = None) -> SentenceLabels:
     if not text or not text.strip():
         return failed("empty_reply")
-    found = extract_json(text, _looks_like_tokens)
+    found = extract_json(text, _looks_like_tokens, result_marker)
     if found is None:
         return failed("no_json")
-    value, repaired = found
-    reasons: Counter = Counter({"json_repaired": 1} if repaired else {})
+    value = found.value
+    reasons: Counter = Counter({"json_repaired": 1} if found.repaired else {})
     raw_tags = next(value[k] for k in _TAG_KEYS if isinstance(value.get(k), list))
     tags = [_tag_name(t) for t in raw_tags]
     if len(tags) != len(tokens):
@@ -213,32 +285,51 @@ def labels_from_token_reply(text: str, tokens: Sequence[str]) -> SentenceLabels:
         reasons["invalid_tag"] += len(report.unknown_tags)
     if report.orphans_fixed:
         reasons["bio_repaired"] += report.orphans_fixed
-    return SentenceLabels(tags, "repaired" if reasons else "ok", reasons, entities_of(tokens, tags))
+    return SentenceLabels(tags, "repaired" if reasons else "ok", reasons, entities_of(tokens, tags), (found.start, found.end))
 
 
 def entities_of(tokens: Sequence[str], tags: Sequence[str]) -> list[tuple[str, str]]:
     return [(s.label, " ".join(tokens[s.start : s.end])) for s in bio_to_spans(tags)]
 
 
+# reply kind -> parser(text, tokens, fuzzy_threshold, result_marker)
 REPLY_PARSERS: dict[str, Callable[..., SentenceLabels]] = {
-    "tokens": lambda text, tokens, fuzzy_threshold=85.0: labels_from_token_reply(text, tokens),
+    "tokens": labels_from_token_reply,
     "spans": labels_from_span_reply,
 }
 
 
 # ---- self-verification replies: one yes/no per candidate entity
 
+_YES = {"yes", "y", "true", "1", "correct", "keep", "valid"}
+_NO = {"no", "n", "false", "0", "incorrect", "wrong", "reject", "invalid"}
+
+
+def _verdict(verdict: Any) -> bool | None:
+    """``"Yes."``, ``"yes, it is"``, ``true``, ``1`` -> True; the negatives -> False; else None."""
+    if isinstance(verdict, bool):
+        return verdict
+    if isinstance(verdict, (int, float)):
+        return bool(verdict) if verdict in (0, 1) else None
+    if isinstance(verdict, dict):
+        return _verdict(next(iter(verdict.values()), None))
+    words = re.findall(r"[a-z0-9]+", str(verdict).lower())
+    if words and words[0] in _YES:
+        return True
+    if words and words[0] in _NO:
+        return False
+    return None
+
+
 def verdicts_from_reply(text: str, n_candidates: int) -> list[bool] | None:
-    """A keep/reject flag per candidate, or None when the reply cannot be read (then keep all)."""
+    """A keep/reject flag per candidate, or None when the reply cannot be read (then keep all).
+
+    A single verdict that cannot be read keeps its entity: only a clear "no" removes a label.
+    """
     def accept(value: Any) -> bool:
         return isinstance(value, list) and len(value) == n_candidates
 
     found = extract_json(text or "", accept)
     if found is None:
         return None
-    flags = []
-    for verdict in found[0]:
-        if isinstance(verdict, dict):
-            verdict = next(iter(verdict.values()), True)
-        flags.append(verdict is True or str(verdict).strip().lower() in ("yes", "true", "y", "1", "correct"))
-    return flags
+    return [_verdict(v) is not False for v in found.value]

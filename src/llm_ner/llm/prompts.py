@@ -14,13 +14,13 @@ from string import Template
 from typing import Any, Mapping, Sequence
 
 from ..tags import ENTITY_TYPES
-from .backends import Messages
 from .parsing import REPLY_PARSERS
 
+Messages = list[dict[str, str]]  # chat messages: {"role": ..., "content": ...}
 DEMONSTRATION_SOURCES = ("none", "fixed", "knn")
 _STRATEGY_FIELDS = {
     "reply", "system", "user", "demonstrations", "examples", "example_format", "example_separator", "k",
-    "self_verify", "expected_output_tokens", "description",
+    "self_verify", "expected_output_tokens", "result_marker", "description",
 }
 
 
@@ -60,6 +60,7 @@ class PromptStrategy:
     k: int = 4
     self_verify: bool = False
     expected_output_tokens: int | None = None  # for the dry-run cost estimate; None = generation max_tokens
+    result_marker: str | None = None  # chain-of-thought: the answer is the JSON after this text ("Result:")
 
     def render_examples(self, demonstrations: Sequence[Demonstration]) -> str:
         template = Template(self.example_format)

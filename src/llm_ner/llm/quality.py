@@ -1,4 +1,5 @@
-"""Markup quality: LLM labels scored against gold, with failure rates, latency, tokens and cost."""
+"""Markup quality: LLM labels scored against gold, with failure rates, latency, tokens, money, and how
+well the LLM's own confidence predicts its mistakes."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from typing import Mapping
 
 import pandas as pd
 
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
 from ..metrics import entity_scores
-from ..tags import ENTITY_TYPES, OUTSIDE
+from ..tags import ENTITY_TYPES, OUTSIDE, bio_to_spans
 
 FAILED_SENTENCE_POLICIES = ("drop", "all_o")
 
@@ -39,11 +43,53 @@ def markup_quality_row(labels: pd.DataFrame, mode: str = "conlleval") -> dict:
         seconds_per_sentence=labels["seconds"].sum() / n if n else 0.0,
         input_tokens=int(labels["input_tokens"].sum()),
         output_tokens=int(labels["output_tokens"].sum()),
-        cost_usd=float(labels["cost_usd"].sum()),
+        label_cost_usd=float(labels["label_cost_usd"].sum()),
+        spend_usd=float(labels["spend_usd"].sum()),
         api_calls=int(labels["api_calls"].sum()),
         cache_hits=int(labels["cache_hits"].sum()),
+        confidence_auroc=confidence_auroc(labels),
     )
     return row
+
+
+def sentence_is_right(labels: pd.DataFrame) -> np.ndarray:
+    """Per sentence: the LLM found exactly the gold entities (no wrong, missing or mistyped one)."""
+    return np.array([set(bio_to_spans(list(gold))) == set(bio_to_spans(list(tags)))
+                     for gold, tags in zip(labels["gold_tags"], tags_or_outside(labels))])
+
+
+def confidence_auroc(labels: pd.DataFrame) -> float:
+    """How well ``sentence_confidence`` separates right sentences from those with >= 1 wrong entity:
+    the chance that a right sentence scores higher than a wrong one (0.5 = no signal; NaN when
+    there is no confidence or only one kind of sentence)."""
+    if "sentence_confidence" not in labels or labels["sentence_confidence"].isna().all():
+        return float("nan")
+    right = sentence_is_right(labels)
+    if right.all() or not right.any():
+        return float("nan")
+    return float(roc_auc_score(right, labels["sentence_confidence"].fillna(0.0)))
+
+
+def confidence_thresholds(labels: pd.DataFrame, kept_shares=(1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1),
+                          mode: str = "conlleval") -> pd.DataFrame:
+    """Micro F1 of the labels kept when only the most confident share of sentences is kept.
+
+    If confidence predicts errors, F1 rises as the share falls: the dropped sentences are the
+    ones an expert should label.
+    """
+    if "sentence_confidence" not in labels or labels["sentence_confidence"].isna().all():
+        return pd.DataFrame()
+    ranked = labels.assign(_score=labels["sentence_confidence"].fillna(0.0)).sort_values("_score", ascending=False, kind="stable")
+    rows = []
+    for share in kept_shares:
+        kept = ranked.head(max(1, round(share * len(ranked))))
+        scores = entity_scores([list(t) for t in kept["gold_tags"]], tags_or_outside(kept), mode=mode)
+        rows.append({
+            "strategy": labels["strategy"].iloc[0], "model": labels["model"].iloc[0], "kept_share": share,
+            "sentences": len(kept), "threshold": float(kept["_score"].min()), "f1": scores.at["micro", "f1"],
+            "right_sentence_share": float(sentence_is_right(kept).mean()),
+        })
+    return pd.DataFrame(rows)
 
 
 def choose_best(quality: pd.DataFrame, configured: Mapping[str, str] | str = "best") -> dict[str, str]:
@@ -56,7 +102,7 @@ def choose_best(quality: pd.DataFrame, configured: Mapping[str, str] | str = "be
         raise ValueError(f"labeller must be 'best' or {{strategy: ..., model: ...}}, got {configured!r}")
     if quality.empty:
         raise ValueError("labeller 'best' needs at least one evaluated strategy x model in `evaluate`")
-    ranked = quality.sort_values(["f1", "cost_usd", "seconds_per_sentence"], ascending=[False, True, True])
+    ranked = quality.sort_values(["f1", "label_cost_usd", "seconds_per_sentence"], ascending=[False, True, True])
     best = ranked.iloc[0]
     return {"strategy": str(best["strategy"]), "model": str(best["model"]), "chosen_by": f"best micro F1 ({best['f1']:.3f})"}
 

@@ -1,20 +1,35 @@
-"""Thin nodes: sampling, cost estimate, quality evaluation, choice, labelling. The work is in ``llm_ner.llm``."""
+"""Thin nodes: settings, sampling, cost estimate, quality evaluation, choice, labelling, accounting.
+
+The work is in ``llm_ner.llm``. The four parameter groups are parsed once into typed settings
+(:func:`parse_settings`), which the other nodes take as one input.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Mapping
 
 import pandas as pd
 
+from llm_ner.accounting import gold_usage, usage_table
 from llm_ner.llm.external import import_conll_labels
-from llm_ner.llm.quality import apply_failed_policy, choose_best, markup_quality_row
-from llm_ner.llm.study import AnnotationStudy
+from llm_ner.llm.parsing import tags_from_mentions
+from llm_ner.llm.quality import apply_failed_policy, choose_best, confidence_thresholds, markup_quality_row
+from llm_ner.llm.settings import LLMSettings, parse_llm_settings
+from llm_ner.llm.study import AnnotationRun, AnnotationStudy
 
 logger = logging.getLogger(__name__)
 
-LABEL_SOURCES = ("annotate", "import")
-LLM_LABEL_COLUMNS = ["sentence_id", "document_id", "tokens", "gold_tags", "llm_tags", "status", "failure_reason", "strategy", "model"]
+LLM_LABEL_COLUMNS = ["sentence_id", "document_id", "tokens", "gold_tags", "llm_tags", "status", "failure_reason",
+                     "strategy", "model", "entity_confidence", "sentence_confidence"]
+CONFIDENCE_COLUMNS = ["strategy", "model", "kept_share", "sentences", "threshold", "f1", "right_sentence_share"]
+MONEY_FIELDS = ("api_calls", "cache_hits", "input_tokens", "output_tokens", "label_cost_usd", "spend_usd")
+
+
+def parse_settings(annotation: dict[str, Any], models: dict[str, Any], prompts: dict[str, Any],
+                   prices: dict[str, Any]) -> LLMSettings:
+    """The four parameter groups, validated once (errors name the parameter)."""
+    return parse_llm_settings(annotation, models, prompts, prices)
 
 
 def sample_sentences(sentences: pd.DataFrame, size: int, seed: int, exclude: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -32,14 +47,14 @@ def sample_demonstration_pool(train: pd.DataFrame, training_pool: pd.DataFrame, 
 
 
 def estimate_costs(quality_sample: pd.DataFrame, training_pool: pd.DataFrame, demonstration_pool: pd.DataFrame,
-                   params: dict[str, Any], models: dict[str, Any], prompts: dict[str, Any], prices: dict[str, Any]) -> pd.DataFrame:
+                   settings: LLMSettings) -> pd.DataFrame:
     """Dry run before any call: what evaluating every pair, and labelling the pool with each, would cost."""
-    study = AnnotationStudy.from_params(params, models, prompts, prices)
+    study = AnnotationStudy(settings)
     try:
         rows = []
-        for strategy, model in study.pairs(params.get("evaluate")):
+        for strategy, model in settings.evaluated_pairs():
             rows.append(study.estimate(strategy, model, quality_sample, demonstration_pool, "quality"))
-            if params.get("source", "annotate") == "annotate":
+            if settings.annotation.source == "annotate":
                 rows.append(study.estimate(strategy, model, training_pool, demonstration_pool, "labelling"))
     finally:
         study.close()
@@ -52,79 +67,121 @@ def estimate_costs(quality_sample: pd.DataFrame, training_pool: pd.DataFrame, de
 
 
 def evaluate_markup_quality(quality_sample: pd.DataFrame, demonstration_pool: pd.DataFrame, cost_estimate: pd.DataFrame,
-                            params: dict[str, Any], models: dict[str, Any], prompts: dict[str, Any], prices: dict[str, Any],
-                            credentials: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every configured strategy x model on the validation sample: ``markup_quality`` and the labels behind it.
+                            settings: LLMSettings, credentials: dict[str, Any]
+                            ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Every configured strategy x model on the validation sample: ``markup_quality``, the labels
+    behind it, and F1 of the labels kept above each confidence threshold.
 
     ``cost_estimate`` is taken only so that the dry-run estimate is saved before the first call.
     """
-    study = AnnotationStudy.from_params(params, models, prompts, prices, credentials)
-    mode = params.get("evaluation_mode", "conlleval")
-    rows, labels = [], []
+    study = AnnotationStudy(settings, credentials)
+    mode = settings.annotation.evaluation_mode
+    rows, labels, thresholds = [], [], []
     try:
-        for strategy, model in study.pairs(params.get("evaluate")):
+        for strategy, model in settings.evaluated_pairs():
             run = study.annotate(strategy, model, quality_sample, demonstration_pool)
-            row = markup_quality_row(run.labels, mode)
-            row["retries"] = run.retries
-            rows.append(row)
+            rows.append({**markup_quality_row(run.labels, mode), "confidence": settings.annotation.confidence.method,
+                         "retries": run.retries})
             labels.append(run.labels)
+            thresholds.append(confidence_thresholds(run.labels, mode=mode))
     finally:
         study.close()
     quality = pd.DataFrame(rows)
     if not quality.empty:
-        logger.info("markup quality:\n%s", quality[["strategy", "model", "f1", "parse_failure_rate", "seconds_per_sentence", "api_calls"]].to_string())
-    return quality, (pd.concat(labels, ignore_index=True) if labels else pd.DataFrame())
+        logger.info("markup quality:\n%s", quality[["strategy", "model", "f1", "parse_failure_rate", "confidence_auroc",
+                                                    "seconds_per_sentence", "api_calls", "spend_usd"]].to_string())
+    confidence = pd.concat([t for t in thresholds if not t.empty] or [pd.DataFrame(columns=CONFIDENCE_COLUMNS)],
+                           ignore_index=True)
+    return quality, (pd.concat(labels, ignore_index=True) if labels else pd.DataFrame()), confidence
 
 
-def choose_labeller(markup_quality: pd.DataFrame, params: dict[str, Any]) -> dict[str, str]:
+def choose_labeller(markup_quality: pd.DataFrame, settings: LLMSettings) -> dict[str, str]:
     """The pair that labels the pool; none is needed when labels are imported."""
-    if params.get("source", "annotate") == "import" and markup_quality.empty:
+    if settings.annotation.source == "import":
         return {}
-    return choose_best(markup_quality, params.get("labeller", "best"))
+    return choose_best(markup_quality, settings.annotation.labeller)
+
+
+def _money(run: AnnotationRun) -> dict[str, Any]:
+    table = run.labels
+    return {
+        "api_calls": int(table["api_calls"].sum()), "cache_hits": int(table["cache_hits"].sum()),
+        "input_tokens": int(table["input_tokens"].sum()), "output_tokens": int(table["output_tokens"].sum()),
+        "label_cost_usd": float(table["label_cost_usd"].sum()), "spend_usd": float(table["spend_usd"].sum()),
+    }
 
 
 def label_training_pool(training_pool: pd.DataFrame, demonstration_pool: pd.DataFrame, train: pd.DataFrame,
-                        labeller: dict[str, str] | None, params: dict[str, Any], models: dict[str, Any],
-                        prompts: dict[str, Any], prices: dict[str, Any], credentials: dict[str, Any]) -> tuple[pd.DataFrame, dict]:
-    """``llm_labels`` for the training pool (by the chosen pair, or imported from a CoNLL file) and the spend."""
-    source = params.get("source", "annotate")
-    if source not in LABEL_SOURCES:
-        raise ValueError(f"llm_annotation.source must be one of {LABEL_SOURCES}, got {source!r}")
-    if source == "import":
-        if not params.get("import_path"):
-            raise ValueError("llm_annotation.source 'import' needs llm_annotation.import_path (a CoNLL file of LLM labels)")
-        labels, spend = import_conll_labels(params["import_path"], train)
-        spend.update(stage="labelling", source="import", api_calls=0, cost_usd=0.0)
+                        labeller: dict[str, str], settings: LLMSettings, credentials: dict[str, Any]
+                        ) -> tuple[pd.DataFrame, dict]:
+    """``llm_labels`` for the training pool (by the chosen pair, or imported from a CoNLL file) and its money."""
+    annotation = settings.annotation
+    if annotation.source == "import":
+        labels, spend = import_conll_labels(annotation.import_path, train)
+        labels["entity_confidence"], labels["sentence_confidence"] = None, float("nan")
+        spend.update(stage="labelling", source="import", **{name: 0 for name in MONEY_FIELDS})
     else:
-        study = AnnotationStudy.from_params(params, models, prompts, prices, credentials)
+        study = AnnotationStudy(settings, credentials)
         try:
             estimate = study.estimate(labeller["strategy"], labeller["model"], training_pool, demonstration_pool, "labelling")
             logger.info("labelling %d sentences with %s x %s: %d calls to make, estimated $%.4f",
-                        len(training_pool), labeller["strategy"], labeller["model"], estimate["calls_to_make"], estimate["estimated_cost_usd"])
+                        len(training_pool), labeller["strategy"], labeller["model"], estimate["calls_to_make"],
+                        estimate["estimated_cost_usd"])
             run = study.annotate(labeller["strategy"], labeller["model"], training_pool, demonstration_pool)
         finally:
             study.close()
         labels = run.labels
         spend = {
             "stage": "labelling", "source": "annotate", "strategy": labeller["strategy"], "model": labeller["model"],
-            "sentences": len(labels), "statuses": {k: int(v) for k, v in labels["status"].value_counts().items()},
-            "api_calls": run.totals.api_calls, "cache_hits": run.totals.cache_hits, "retries": run.retries,
-            "input_tokens": run.totals.input_tokens, "output_tokens": run.totals.output_tokens,
-            "cost_usd": float(labels["cost_usd"].sum()), "estimate": estimate,
+            "confidence": annotation.confidence.method, "sentences": len(labels),
+            "statuses": {k: int(v) for k, v in labels["status"].value_counts().items()},
+            "retries": run.retries, **_money(run), "estimate": estimate,
         }
-    policy = params.get("failed_sentences", "drop")
-    kept = apply_failed_policy(labels, policy)
-    spend["failed_sentences"] = policy
-    spend["rows_written"] = len(kept)
+    kept = apply_failed_policy(labels, annotation.failed_sentences)
+    if kept.empty:
+        raise ValueError(f"no sentence of the training pool got usable LLM labels (statuses "
+                         f"{spend.get('statuses', 'n/a')}); see the warnings above -- nothing to train a student on")
+    spend.update(failed_sentences=annotation.failed_sentences, rows_written=len(kept))
     return kept[LLM_LABEL_COLUMNS].reset_index(drop=True), spend
 
 
-def summarise_spend(markup_quality: pd.DataFrame, labelling_spend: dict) -> dict:
-    """Actual spend of the whole run: quality evaluation plus labelling."""
-    evaluation = {
-        "api_calls": int(markup_quality["api_calls"].sum()) if not markup_quality.empty else 0,
-        "cache_hits": int(markup_quality["cache_hits"].sum()) if not markup_quality.empty else 0,
-        "cost_usd": float(markup_quality["cost_usd"].sum()) if not markup_quality.empty else 0.0,
-    }
-    total = evaluation["cost_usd"] + float(labelling_spend.get("cost_usd", 0.0))
-    return {"evaluation": evaluation, "labelling": labelling_spend, "total_cost_usd": total}
+def count_llm_gold_usage(quality_sample: pd.DataFrame, demonstration_pool: pd.DataFrame, labeller: dict[str, str],
+                         settings: LLMSettings) -> pd.DataFrame:
+    """Gold labels the LLM labeller consumed: its demonstrations, and the sample that chose it.
+
+    A kNN strategy shows demonstrations retrieved from the whole pool, so the whole pool had to be
+    expert-labelled; fixed examples count as the sentences they are. Choosing the labeller as the
+    best micro F1 on ``quality_sample`` spends that sample on model selection; a pinned labeller
+    only uses it for evaluation (gold spent choosing it elsewhere is outside this run).
+    """
+    consumer = "llm_labeller"
+    if not labeller:  # imported labels: how they were made is not known here
+        return usage_table([gold_usage(consumer, "demonstrations", "imported labels: unknown", None)])
+    strategy = settings.strategies[labeller["strategy"]]
+    if strategy.demonstrations == "knn":
+        demonstrations = gold_usage(consumer, "demonstrations", f"{strategy.name}: kNN demonstration pool", demonstration_pool)
+    elif strategy.demonstrations == "fixed":
+        examples = pd.DataFrame({"tokens": [list(e.tokens) for e in strategy.examples]})
+        examples["ner_tags"] = [
+            tags_from_mentions(e.tokens, [(t, m) for t, ms in e.entities.items() for m in ms], 100.0)[0]
+            for e in strategy.examples
+        ]
+        demonstrations = gold_usage(consumer, "demonstrations", f"{strategy.name}: fixed examples", examples)
+    else:
+        demonstrations = gold_usage(consumer, "demonstrations", f"{strategy.name}: none", None)
+    chosen_here = labeller.get("chosen_by") != "configuration"
+    selection = gold_usage(consumer, "model_selection" if chosen_here else "evaluation",
+                           "validation sample that chose the labeller" if chosen_here else "markup quality sample",
+                           quality_sample)
+    return usage_table([demonstrations, selection])
+
+
+def summarise_spend(markup_quality: pd.DataFrame, labelling_spend: Mapping[str, Any]) -> dict:
+    """The run's money: ``spend_usd`` (fresh calls of this run) and ``label_cost_usd`` (what the
+    labels cost to produce, cached or not), for quality evaluation, labelling and in total."""
+    evaluation = {name: (markup_quality[name].sum().item() if not markup_quality.empty else 0) for name in MONEY_FIELDS}
+    labelling = {name: labelling_spend.get(name, 0) for name in MONEY_FIELDS}
+    total = {name: evaluation[name] + labelling[name] for name in MONEY_FIELDS}
+    logger.info("LLM money: this run spent $%.4f (%d API calls, %d from cache); the labels cost $%.4f to produce",
+                total["spend_usd"], total["api_calls"], total["cache_hits"], total["label_cost_usd"])
+    return {"evaluation": evaluation, "labelling": dict(labelling_spend), "total": total}

@@ -4,21 +4,23 @@ from kedro.pipeline import Pipeline, node, pipeline
 
 from .nodes import (
     choose_labeller,
+    count_llm_gold_usage,
     estimate_costs,
     evaluate_markup_quality,
     label_training_pool,
+    parse_settings,
     sample_demonstration_pool,
     sample_sentences,
     summarise_spend,
 )
 
-# parameter groups: run settings, model/backend settings, prompt templates, price table
-CONFIG = ["params:llm_annotation", "params:llm_models", "params:llm_prompts", "params:llm_prices"]
-
 
 def create_pipeline(**kwargs) -> Pipeline:
     return pipeline(
         [
+            # run settings, backends by name, prompt templates, prices -> one typed, validated object
+            node(parse_settings, ["params:llm_annotation", "params:llm_models", "params:llm_prompts", "params:llm_prices"],
+                 "llm_settings", name="parse_llm_settings"),
             node(sample_sentences,
                  ["train_sentences", "params:llm_annotation.pool_size", "params:llm_annotation.seed"],
                  "llm_training_pool", name="sample_llm_training_pool"),
@@ -28,17 +30,18 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(sample_sentences,
                  ["valid_sentences", "params:llm_annotation.quality_sample_size", "params:llm_annotation.seed"],
                  "llm_quality_sample", name="sample_llm_quality_sentences"),
-            node(estimate_costs,
-                 ["llm_quality_sample", "llm_training_pool", "llm_demonstration_pool", *CONFIG],
+            node(estimate_costs, ["llm_quality_sample", "llm_training_pool", "llm_demonstration_pool", "llm_settings"],
                  "llm_cost_estimate", name="estimate_llm_costs"),
             node(evaluate_markup_quality,
-                 ["llm_quality_sample", "llm_demonstration_pool", "llm_cost_estimate", *CONFIG, "llm_api_credentials"],
-                 ["markup_quality", "markup_quality_labels"], name="evaluate_markup_quality"),
-            node(choose_labeller, ["markup_quality", "params:llm_annotation"], "llm_labeller", name="choose_llm_labeller"),
+                 ["llm_quality_sample", "llm_demonstration_pool", "llm_cost_estimate", "llm_settings", "llm_api_credentials"],
+                 ["markup_quality", "markup_quality_labels", "markup_confidence"], name="evaluate_markup_quality"),
+            node(choose_labeller, ["markup_quality", "llm_settings"], "llm_labeller", name="choose_llm_labeller"),
             node(label_training_pool,
-                 ["llm_training_pool", "llm_demonstration_pool", "train_sentences", "llm_labeller",
-                  *CONFIG, "llm_api_credentials"],
+                 ["llm_training_pool", "llm_demonstration_pool", "train_sentences", "llm_labeller", "llm_settings",
+                  "llm_api_credentials"],
                  ["llm_labels", "llm_labelling_spend"], name="label_llm_training_pool"),
+            node(count_llm_gold_usage, ["llm_quality_sample", "llm_demonstration_pool", "llm_labeller", "llm_settings"],
+                 "llm_gold_usage", name="count_llm_gold_usage"),
             node(summarise_spend, ["markup_quality", "llm_labelling_spend"], "llm_spend", name="summarise_llm_spend"),
         ]
     )
