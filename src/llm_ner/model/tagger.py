@@ -109,10 +109,13 @@ class Tagger(nn.Module):
         """Tag -> output index: the one mapping used both to encode training tags and to decode outputs."""
         return {label: i for i, label in enumerate(self.labels)}
 
-    def encode(self, sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None = None) -> list[EncodedSentence]:
-        """Sentences (and tags) as this tagger reads them: its tokenizer, length limit, casing and label order."""
+    def encode(
+        self, sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None = None
+    ) -> list[EncodedSentence]:
+        """Sentences (and tags) as this tagger reads them: its tokenizer, length limit, casing, label order."""
         return encode_sentences(
-            self.tokenizer, sentences, tags, self.config.max_subwords, self.lowercase_words, label_to_id=self.label_to_id
+            self.tokenizer, sentences, tags, self.config.max_subwords, self.lowercase_words,
+            label_to_id=self.label_to_id,
         )
 
     @property
