@@ -219,7 +219,7 @@ def test_gold_label_usage_charges_each_student_what_it_consumed(first_run, param
     assert usage.loc[("model_llm", "demonstrations"), "sentences"] == 20
     selection = usage.loc[("model_llm", "model_selection")].set_index("what")["sentences"]
     assert selection.to_dict() == {
-        "llm_validation: llm_labels sentences held out of training, LLM tags (no gold)": 0,
+        "llm_validation: llm_labels sentences held out of training (LLM tags: no gold)": 0,
         "llm_labeller: quality sample: strategy x model": 4,
     }
     assert (usage.xs("evaluation", level="purpose")["sentences"] == parameters["evaluation"]["max_sentences"]).all()

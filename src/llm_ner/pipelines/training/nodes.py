@@ -29,9 +29,9 @@ CHARGED_COUNTS = ("charged_sentences", "charged_tokens", "charged_entities")  # 
 #   fixed_epochs     no validation: trainer.epochs epochs, last weights
 MODEL_SELECTIONS = ("gold_validation", "llm_validation", "fixed_epochs")
 SELECTION_SET_DESCRIPTIONS = {
-    "gold_validation": "validation split sample, gold tags (disjoint from the reported validation sample)",
-    "llm_validation": "llm_labels sentences held out of training, LLM tags (no gold)",
-    "fixed_epochs": "none: fixed epochs (no gold)",
+    "gold_validation": "validation split sample (gold tags; disjoint from the reported validation sample)",
+    "llm_validation": "llm_labels sentences held out of training (LLM tags: no gold)",
+    "fixed_epochs": "none (fixed epochs)",
 }
 SAMPLE_COLUMNS = ["sentence_id", "tokens", "ner_tags"]
 
@@ -178,8 +178,8 @@ def students_own_gold_usage(
     0 sentences where the tags were the LLM's (model_llm's training, llm_validation) or absent."""
     _check_model_selection(model_selection)
     rows = [
-        gold_usage("model_gold", "training", "llm_labels sentences, gold tags", gold_training_set),
-        gold_usage("model_llm", "training", "llm_labels sentences, LLM tags (no gold)", None),
+        gold_usage("model_gold", "training", "llm_labels sentences (gold tags)", gold_training_set),
+        gold_usage("model_llm", "training", "llm_labels sentences (LLM tags: no gold)", None),
     ]
     for student, selection_set in zip(STUDENTS, (selection_set_gold, selection_set_llm)):
         method = model_selection[student]
