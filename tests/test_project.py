@@ -75,3 +75,17 @@ def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
     for model in ("model_gold", "model_llm"):
         saved = list((project_copy / "data/06_models" / model).glob("*/*/model.safetensors"))
         assert len(saved) == 1, f"{model} was not saved as one versioned folder"
+
+    # gold-label accounting: model_gold trained on the pool's gold tags (less the llm_validation
+    # hold-out) and selected on gold; model_llm is charged its labeller's gold, never its own training
+    usage = pd.read_csv(project_copy / "data/08_reporting/training/gold_label_usage.csv")
+    assert {"model_gold", "model_llm"} <= set(usage["consumer"])
+    llm_training = usage[(usage["consumer"] == "model_llm") & (usage["purpose"] == "training")]
+    assert llm_training["sentences"].tolist() == [0]
+    charged = pd.read_csv(project_copy / "data/08_reporting/training/student_gold_labels.csv").set_index("consumer")
+    assert charged.loc["model_gold", "training_sentences"] == len(labels) - max(1, round(0.2 * len(labels)))
+    assert charged.loc["model_gold", "model_selection_sentences"] == 30  # conf/test selection_sentences
+    # model_llm selects on LLM tags; its only gold for selection is the labeller's quality sample (4)
+    assert charged.loc["model_llm", "model_selection_sentences"] == 4
+    gold_rows = comparison[comparison["split"] == "gold_labels"].set_index("metric")
+    assert gold_rows.loc["charged_sentences", "gold"] == charged.loc["model_gold", "charged_sentences"]

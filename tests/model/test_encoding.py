@@ -14,7 +14,7 @@ def tokenizer():
 def test_each_word_is_labelled_on_its_first_subword(tokenizer):
     words = ["Blackburn", "visited", "Ouagadougou", "."]
     tags = ["B-PER", "O", "B-LOC", "O"]
-    [encoded] = encode_sentences(tokenizer, [words], [tags])
+    [encoded] = encode_sentences(tokenizer, [words], [tags], label_to_id=LABEL_TO_ID)
     pieces = tokenizer.convert_ids_to_tokens(encoded.input_ids)
     assert len(pieces) > len(words) + 2, "the test needs words that split into several sub-words"
     assert [pieces[p] for p in encoded.word_starts] == [
@@ -26,7 +26,7 @@ def test_each_word_is_labelled_on_its_first_subword(tokenizer):
 
 def test_words_beyond_the_subword_limit_are_truncated_but_counted(tokenizer):
     words = ["word"] * 20
-    [encoded] = encode_sentences(tokenizer, [words], [["O"] * 20], max_subwords=8)
+    [encoded] = encode_sentences(tokenizer, [words], [["O"] * 20], max_subwords=8, label_to_id=LABEL_TO_ID)
     assert len(encoded.input_ids) == 8
     assert len(encoded.word_starts) == len(encoded.label_ids) == 6  # 8 minus [CLS] and [SEP]
     assert encoded.n_words == 20
@@ -34,19 +34,29 @@ def test_words_beyond_the_subword_limit_are_truncated_but_counted(tokenizer):
 
 def test_a_word_without_subwords_becomes_unknown_and_keeps_its_tag(tokenizer):
     words = ["Paris", "\u200b", "wins"]  # a zero-width space tokenises to nothing
-    [encoded] = encode_sentences(tokenizer, [words], [["B-LOC", "O", "O"]])
+    [encoded] = encode_sentences(tokenizer, [words], [["B-LOC", "O", "O"]], label_to_id=LABEL_TO_ID)
     assert len(encoded.word_starts) == 3
     assert encoded.input_ids[encoded.word_starts[1]] == tokenizer.unk_token_id
 
 
 def test_unknown_tags_are_rejected_with_the_sentence_named(tokenizer):
     with pytest.raises(ValueError, match=r"sentence 1: tag '\[CLS\]'"):
-        encode_sentences(tokenizer, [["a"], ["b"]], [["O"], ["[CLS]"]])
+        encode_sentences(tokenizer, [["a"], ["b"]], [["O"], ["[CLS]"]], label_to_id=LABEL_TO_ID)
 
 
 def test_tags_must_match_tokens(tokenizer):
     with pytest.raises(ValueError, match="sentence 0: 2 tokens but 1 tags"):
-        encode_sentences(tokenizer, [["a", "b"]], [["O"]])
+        encode_sentences(tokenizer, [["a", "b"]], [["O"]], label_to_id=LABEL_TO_ID)
+
+
+def test_tags_are_mapped_with_the_given_label_order_and_never_a_default(tokenizer):
+    order = {"B-LOC": 0, "O": 1}
+    [encoded] = encode_sentences(tokenizer, [["Paris", "wins"]], [["B-LOC", "O"]], label_to_id=order)
+    assert encoded.label_ids == [0, 1]
+    with pytest.raises(ValueError, match="tags need label_to_id"):
+        encode_sentences(tokenizer, [["Paris"]], [["B-LOC"]])
+    with pytest.raises(ValueError, match=r"tag 'B-PER' is not one of the tagger's labels \['B-LOC', 'O'\]"):
+        encode_sentences(tokenizer, [["Peter"]], [["B-PER"]], label_to_id=order)
 
 
 def test_training_batches_are_a_seeded_partition_grouped_by_length():
@@ -67,7 +77,9 @@ def test_inference_batches_are_sorted_by_length():
 
 
 def test_collate_pads_to_the_longest_sentence_of_the_batch(tokenizer):
-    encoded = encode_sentences(tokenizer, [["EU", "rejects", "it"], ["Yes"]], [["B-ORG", "O", "O"], ["O"]])
+    encoded = encode_sentences(
+        tokenizer, [["EU", "rejects", "it"], ["Yes"]], [["B-ORG", "O", "O"], ["O"]], label_to_id=LABEL_TO_ID
+    )
     batch = collate(encoded, tokenizer.pad_token_id)
     assert batch["input_ids"].shape == (2, len(encoded[0].input_ids))
     assert batch["attention_mask"].sum(dim=1).tolist() == [len(e.input_ids) for e in encoded]

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from llm_ner.model import Tagger, TrainingConfig, evaluate, fit
+from llm_ner.model import Tagger, TrainingConfig, evaluate, fit, predict_tags
 
 
 def _f1_on(tagger, sentences):
@@ -108,3 +108,26 @@ def test_linear_warmup_rises_then_decays_to_almost_zero(tiny_tagger_config, smal
 def test_no_usable_sentence_is_an_error(tiny_tagger_config, fast_training_config):
     with pytest.raises(ValueError, match="no training sentences"):
         fit(Tagger.build(tiny_tagger_config), [([], [])], fast_training_config)
+
+
+def test_a_tagger_with_another_label_order_trains_and_decodes_with_that_order(
+    tiny_tagger_config, fast_training_config, small_training_set
+):
+    """Encoding and decoding share the tagger's label map: a permuted order must change nothing."""
+    default = Tagger.build(tiny_tagger_config, seed=1)
+    permuted_labels = tuple(reversed(default.labels))
+    permuted = Tagger.build(tiny_tagger_config, seed=1, labels=permuted_labels)
+    assert permuted.encode([["Paris"]], [["B-LOC"]])[0].label_ids == [permuted_labels.index("B-LOC")]
+    assert permuted.label_to_id["B-LOC"] != default.label_to_id["B-LOC"]
+    # Same network up to the order of the output rows: each label starts from the same weights.
+    rows = [default.label_to_id[label] for label in permuted_labels]
+    with torch.no_grad():
+        permuted.classifier.weight.copy_(default.classifier.weight[rows])
+        permuted.classifier.bias.copy_(default.classifier.bias[rows])
+    sentences = small_training_set[:20]
+    config = dataclasses.replace(fast_training_config, epochs=8)
+    fit(default, sentences, config)
+    fit(permuted, sentences, config)
+    words = [s[0] for s in sentences]
+    assert _f1_on(permuted, sentences) > 0.9
+    assert predict_tags(permuted, words) == predict_tags(default, words)

@@ -23,7 +23,7 @@ def test_package_encoder_resolves_to_the_shipped_folder():
 
 
 def test_logits_have_one_row_per_word(tagger):
-    encoded = encode_sentences(tagger.tokenizer, [["EU", "rejects", "German", "call"], ["Peace"]])
+    encoded = tagger.encode([["EU", "rejects", "German", "call"], ["Peace"]])
     logits = tagger(**collate(encoded, tagger.tokenizer.pad_token_id))
     assert logits.shape == (2, 4, len(LABELS))
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import torch
-
-from ..tags import LABEL_TO_ID
 
 IGNORED_LABEL = -100  # torch's CrossEntropyLoss default ignore_index: padding and truncated words
 
@@ -31,15 +29,22 @@ def encode_sentences(
     tags: Sequence[Sequence[str]] | None = None,
     max_subwords: int = 256,
     lowercase: bool = False,
+    *,
+    label_to_id: Mapping[str, int] | None = None,
 ) -> list[EncodedSentence]:
     """Encode word-tokenised sentences (and their tags) with a fast tokenizer.
 
+    Tags become ids through ``label_to_id``, the tagger's own label order
+    (:attr:`llm_ner.model.tagger.Tagger.label_to_id`): there is no default, so that training can never
+    map tags with one order while decoding reads the tagger's output with another.
     ``lowercase`` is for uncased encoders whose tokenizer does not lowercase by itself (see
     :func:`llm_ner.model.tagger.tokenizer_lowercases`). A word that yields no sub-word at all (a
     lone control or zero-width character) is encoded as the unknown token so that it keeps a tag.
     """
     if tags is not None and len(tags) != len(sentences):
         raise ValueError(f"{len(sentences)} sentences but {len(tags)} tag sequences")
+    if tags is not None and label_to_id is None:
+        raise ValueError("tags need label_to_id, the tagger's label order (Tagger.label_to_id)")
     words = [[w.lower() if lowercase else w for w in sentence] for sentence in sentences]
     encodings = _tokenize(tokenizer, words, max_subwords)
     # Words that vanished in the tokenizer, in sentences that were not truncated: retry with [UNK].
@@ -58,10 +63,11 @@ def encode_sentences(
             if len(tags[i]) != len(sentences[i]):
                 raise ValueError(f"sentence {i}: {len(sentences[i])} tokens but {len(tags[i])} tags")
             try:
-                label_ids = [LABEL_TO_ID[tag] for tag in list(tags[i])[: len(positions)]]
+                label_ids = [label_to_id[tag] for tag in list(tags[i])[: len(positions)]]
             except KeyError as error:
                 raise ValueError(
-                    f"sentence {i}: tag {error.args[0]!r} is not a CoNLL label; repair tags with tags.repair_bio first"
+                    f"sentence {i}: tag {error.args[0]!r} is not one of the tagger's labels "
+                    f"{sorted(label_to_id)}; repair tags with tags.repair_bio first"
                 ) from None
         encoded.append(EncodedSentence(list(encoding.ids), positions, len(sentences[i]), label_ids))
     return encoded

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..tags import OUTSIDE, Span, bio_to_spans, repair_bio
 from .devices import autocast, mixed_precision_dtype
-from .encoding import IGNORED_LABEL, encode_sentences, iterate_batches, length_bucketed_batches
+from .encoding import IGNORED_LABEL, iterate_batches, length_bucketed_batches
 from .tagger import Tagger
 
 
@@ -31,9 +31,7 @@ def run_inference(
     batch_size: int = 64,
     mixed_precision: bool = True,
 ) -> InferenceOutput:
-    encoded = encode_sentences(
-        tagger.tokenizer, sentences, tags, tagger.config.max_subwords, lowercase=tagger.lowercase_words
-    )
+    encoded = tagger.encode(sentences, tags)
     batches = length_bucketed_batches([len(e.input_ids) for e in encoded], batch_size, shuffle=False)
     device = tagger.device
     dtype = mixed_precision_dtype(device, mixed_precision)

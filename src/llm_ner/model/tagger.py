@@ -12,6 +12,7 @@ import dataclasses
 import importlib
 import json
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from safetensors.torch import load_model, save_model
@@ -20,6 +21,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from ..tags import LABELS
 from .config import TaggerConfig
+from .encoding import EncodedSentence, encode_sentences
 
 WEIGHTS_FILE = "model.safetensors"
 TAGGER_CONFIG_FILE = "tagger_config.json"
@@ -59,6 +61,8 @@ class Tagger(nn.Module):
         super().__init__()
         self.config = config
         self.labels = tuple(labels)
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"tagger labels must be distinct, got {self.labels}")
         self.tokenizer = tokenizer
         self.lowercase_words = needs_manual_lowercasing(tokenizer)
         self.encoder = encoder
@@ -99,6 +103,20 @@ class Tagger(nn.Module):
                 output, _ = self.lstm(packed)
             words, _ = nn.utils.rnn.pad_packed_sequence(output, batch_first=True, total_length=word_mask.size(1))
         return self.classifier(self.dropout(words))
+
+    @property
+    def label_to_id(self) -> dict[str, int]:
+        """Tag -> output index: the one mapping used both to encode training tags and to decode outputs."""
+        return {label: i for i, label in enumerate(self.labels)}
+
+    def encode(
+        self, sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None = None
+    ) -> list[EncodedSentence]:
+        """Sentences (and tags) as this tagger reads them: its tokenizer, length limit, casing, label order."""
+        return encode_sentences(
+            self.tokenizer, sentences, tags, self.config.max_subwords, self.lowercase_words,
+            label_to_id=self.label_to_id,
+        )
 
     @property
     def device(self) -> torch.device:

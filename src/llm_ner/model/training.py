@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .config import TrainingConfig
 from .devices import autocast, mixed_precision_dtype, select_device
-from .encoding import IGNORED_LABEL, encode_sentences, iterate_batches, length_bucketed_batches
+from .encoding import IGNORED_LABEL, iterate_batches, length_bucketed_batches
 from .evaluation import evaluate
 from .tagger import Tagger
 
@@ -129,7 +129,7 @@ def fit(
     for epoch, data in enumerate(epoch_data):
         started = time.perf_counter()
         tokens, tags = [s[0] for s in data], [s[1] for s in data]
-        encoded = encode_sentences(tagger.tokenizer, tokens, tags, tagger.config.max_subwords, tagger.lowercase_words)
+        encoded = tagger.encode(tokens, tags)
         batches = length_bucketed_batches(
             [len(e.input_ids) for e in encoded], config.batch_size, shuffle=True,
             seed=config.seed * 1_000 + epoch, bucket_size=config.bucket_size,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Mapping
 
 import matplotlib
 
@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # nodes run headless
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from llm_ner.accounting import charge_to, charged_gold, gold_usage, usage_table
 from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, evaluate, fit, from_dict, predict_tags
 from llm_ner.model.learning_curve import learning_curve, summarise_learning_curve
 from llm_ner.model.rendering import entities_page
@@ -18,8 +19,21 @@ from llm_ner.tags import unknown_tags
 
 logger = logging.getLogger(__name__)
 
+STUDENTS = ("gold", "llm")  # model_gold trains on the pool's gold tags, model_llm on its LLM tags
 STUDENT_LABEL_COLUMNS = {"gold": "gold_tags", "llm": "llm_tags"}
 COMPARED_METRICS = ("precision", "recall", "f1")
+CHARGED_COUNTS = ("charged_sentences", "charged_tokens", "charged_entities")  # columns of student_gold_labels
+# How a student chooses the epoch it ends with:
+#   gold_validation  early stopping on a gold validation sample kept apart from the reported one
+#   llm_validation   early stopping on held-out LLM-labelled pool sentences, scored on their LLM tags
+#   fixed_epochs     no validation: trainer.epochs epochs, last weights
+MODEL_SELECTIONS = ("gold_validation", "llm_validation", "fixed_epochs")
+SELECTION_SET_DESCRIPTIONS = {
+    "gold_validation": "validation split sample (gold tags; disjoint from the reported validation sample)",
+    "llm_validation": "llm_labels sentences held out of training (LLM tags: no gold)",
+    "fixed_epochs": "none (fixed epochs)",
+}
+SAMPLE_COLUMNS = ["sentence_id", "tokens", "ner_tags"]
 
 
 def _pairs(table: pd.DataFrame, tag_column: str) -> list[tuple[list[str], list[str]]]:
@@ -27,42 +41,118 @@ def _pairs(table: pd.DataFrame, tag_column: str) -> list[tuple[list[str], list[s
     return [(list(tokens), list(tags)) for tokens, tags in zip(table["tokens"], table[tag_column])]
 
 
-def student_training_sets(llm_labels: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The same sentences twice: once with gold tags, once with LLM tags (both as ``ner_tags``)."""
+def _check_model_selection(model_selection: Mapping[str, str]) -> None:
+    if set(model_selection) != set(STUDENTS):
+        raise ValueError(
+            f"training.model_selection must name one method per student {list(STUDENTS)}, got {sorted(model_selection)}"
+        )
+    for student, method in model_selection.items():
+        if method not in MODEL_SELECTIONS:
+            raise ValueError(f"training.model_selection.{student} must be one of {MODEL_SELECTIONS}, got {method!r}")
+
+
+def _seeded_shuffle(sentences: pd.DataFrame, seed: int) -> pd.DataFrame:
+    # the same order pandas' sample(n=k, random_state=seed) draws its first k rows in
+    return sentences.sample(frac=1, random_state=seed)
+
+
+def student_training_sets(
+    llm_labels: pd.DataFrame, model_selection: Mapping[str, str], llm_validation_share: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The same sentences twice -- gold tags and LLM tags, both as ``ner_tags`` -- and the
+    ``llm_validation`` sample: when a student selects its epoch on LLM labels, a seeded
+    ``llm_validation_share`` of ``llm_labels`` is held out with its LLM tags, and *both* students
+    train on the rest, so that they are still compared on identical training sentences."""
+    _check_model_selection(model_selection)
     missing = {"sentence_id", "tokens", *STUDENT_LABEL_COLUMNS.values()} - set(llm_labels.columns)
     if missing:
         raise ValueError(f"llm_labels lacks column(s) {sorted(missing)}")
-    sets = []
     for column in STUDENT_LABEL_COLUMNS.values():
-        table = llm_labels[["sentence_id", "tokens", column]].rename(columns={column: "ner_tags"})
-        for row in table.itertuples(index=False):
-            if len(row.ner_tags) != len(row.tokens) or unknown_tags(row.ner_tags):
+        for row in llm_labels.itertuples(index=False):
+            tags = getattr(row, column)
+            if len(tags) != len(row.tokens) or unknown_tags(tags):
                 raise ValueError(
                     f"llm_labels sentence {row.sentence_id}: `{column}` must hold one CoNLL tag per token"
                 )
-        sets.append(table.reset_index(drop=True))
-    logger.info("training both students on the same %d sentences", len(llm_labels))
-    return sets[0], sets[1]
+    held_out = 0
+    if "llm_validation" in model_selection.values():
+        if not 0 < llm_validation_share < 1:
+            raise ValueError(f"training.llm_validation_share must be in (0, 1), got {llm_validation_share!r}")
+        held_out = max(1, round(llm_validation_share * len(llm_labels)))
+        if held_out >= len(llm_labels):
+            raise ValueError(
+                f"llm_validation holds out {held_out} of the {len(llm_labels)} llm_labels sentences: none left to train on"
+            )
+    shuffled = _seeded_shuffle(llm_labels.reset_index(drop=True), seed)
+    held_out_rows, training = shuffled.iloc[:held_out].sort_index(), shuffled.iloc[held_out:].sort_index()
+
+    def tagged(table: pd.DataFrame, student: str) -> pd.DataFrame:
+        columns = ["sentence_id", "tokens", STUDENT_LABEL_COLUMNS[student]]
+        return table[columns].set_axis(SAMPLE_COLUMNS, axis=1).reset_index(drop=True)
+
+    logger.info("training both students on the same %d sentences (%d held out for llm_validation)",
+                len(training), held_out)
+    return tagged(training, "gold"), tagged(training, "llm"), tagged(held_out_rows, "llm")
 
 
 def evaluation_sample(sentences: pd.DataFrame, evaluation: dict[str, Any]) -> pd.DataFrame:
     """A seeded subsample of a split (``max_sentences: null`` keeps all) to bound CPU time."""
-    limit = evaluation.get("max_sentences")
-    if limit is None or limit >= len(sentences):
-        return sentences
-    if limit <= 0:
+    return validation_samples(sentences, {**evaluation, "selection_sentences": 0})[0]
+
+
+def validation_samples(sentences: pd.DataFrame, evaluation: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two disjoint seeded samples of the validation split: the one reported as "validation"
+    (``max_sentences``; null = every sentence not drawn for selection) and the ``gold_validation``
+    sample (``selection_sentences``) a student may choose its epoch on. A score reported as
+    validation is then never measured on the sentences that chose the model."""
+    limit, selection = evaluation.get("max_sentences"), evaluation.get("selection_sentences", 0)
+    if limit is not None and limit <= 0:
         raise ValueError(f"evaluation.max_sentences must be positive or null, got {limit!r}")
-    return sentences.sample(n=limit, random_state=evaluation.get("seed", 0)).sort_values("sentence_id")
+    if selection is None or selection < 0 or (selection > 0 and selection >= len(sentences)):
+        raise ValueError(
+            f"evaluation.selection_sentences must be >= 0 and leave sentences to report on; "
+            f"got {selection!r} of {len(sentences)}"
+        )
+    # Reported sentences are drawn first, so they do not depend on selection_sentences (and match
+    # earlier runs); selection takes the sentences right after them in the same seeded order.
+    reported = len(sentences) - selection if limit is None else min(limit, len(sentences) - selection)
+    shuffled = _seeded_shuffle(sentences, evaluation.get("seed", 0))
+    return (shuffled.iloc[:reported].sort_values("sentence_id"),
+            shuffled.iloc[reported : reported + selection].sort_values("sentence_id"))
+
+
+def model_selection_sets(
+    model_selection: Mapping[str, str], gold_validation_sample: pd.DataFrame, llm_validation_sample: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per student (gold, llm), the sentences it chooses its epoch on; none for ``fixed_epochs``."""
+    _check_model_selection(model_selection)
+    samples = {
+        "gold_validation": gold_validation_sample,
+        "llm_validation": llm_validation_sample,
+        "fixed_epochs": pd.DataFrame(columns=SAMPLE_COLUMNS),
+    }
+    for student in STUDENTS:
+        method = model_selection[student]
+        if method != "fixed_epochs" and samples[method].empty:
+            setting = {"gold_validation": "training.evaluation.selection_sentences",
+                       "llm_validation": "training.llm_validation_share"}[method]
+            raise ValueError(f"training.model_selection.{student} is {method} but its sample is empty: set {setting}")
+    return tuple(samples[model_selection[student]][SAMPLE_COLUMNS] for student in STUDENTS)
 
 
 def train_student(
-    training_set: pd.DataFrame, validation: pd.DataFrame, tagger: dict[str, Any], trainer: dict[str, Any]
+    training_set: pd.DataFrame, selection_set: pd.DataFrame, tagger: dict[str, Any], trainer: dict[str, Any]
 ) -> tuple[Tagger, pd.DataFrame]:
-    """A new tagger trained on ``ner_tags``; early stopping on ``validation``. Returns it and its history."""
+    """A new tagger trained on ``ner_tags``; early stopping on ``selection_set`` (none when empty:
+    ``trainer.epochs`` epochs, last weights). Returns it and its history."""
     training_config = from_dict(TrainingConfig, trainer)
     model = Tagger.build(from_dict(TaggerConfig, tagger), seed=training_config.seed)
-    result = fit(model, _pairs(training_set, "ner_tags"), training_config, validation=_pairs(validation, "ner_tags"))
-    return model, result.history
+    selection = _pairs(selection_set, "ner_tags") or None
+    result = fit(model, _pairs(training_set, "ner_tags"), training_config, validation=selection)
+    # fit calls its early-stopping data "validation"; here it is the selection set, and only the
+    # disjoint evaluation sample is reported as validation
+    history = result.history.rename(columns=lambda name: name.replace("validation_", "selection_"))
+    return model, history
 
 
 def evaluate_student(
@@ -80,9 +170,53 @@ def evaluate_student(
     return pd.concat(tables, ignore_index=True)
 
 
-def compare_students(gold_metrics: pd.DataFrame, llm_metrics: pd.DataFrame) -> pd.DataFrame:
+def students_own_gold_usage(
+    gold_training_set: pd.DataFrame, selection_set_gold: pd.DataFrame, selection_set_llm: pd.DataFrame,
+    model_selection: Mapping[str, str],
+) -> pd.DataFrame:
+    """Gold each student consumed itself: a training row and a model_selection row per student,
+    0 sentences where the tags were the LLM's (model_llm's training, llm_validation) or absent."""
+    _check_model_selection(model_selection)
+    rows = [
+        gold_usage("model_gold", "training", "llm_labels sentences (gold tags)", gold_training_set),
+        gold_usage("model_llm", "training", "llm_labels sentences (LLM tags: no gold)", None),
+    ]
+    for student, selection_set in zip(STUDENTS, (selection_set_gold, selection_set_llm)):
+        method = model_selection[student]
+        gold = selection_set if method == "gold_validation" else None
+        what = f"{method}: {SELECTION_SET_DESCRIPTIONS[method]}"
+        rows.append(gold_usage(f"model_{student}", "model_selection", what, gold))
+    return usage_table(rows)
+
+
+def gold_label_usage(
+    students_own_usage: pd.DataFrame, evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame,
+    llm_gold_usage: pd.DataFrame,
+) -> pd.DataFrame:
+    """Every gold label the training results consumed, one row per consumer x purpose x set: the
+    students' own use, the evaluation samples (counted, never charged), and the LLM labeller's
+    demonstrations and prompt/model selection, charged to model_llm, which learnt from its labels."""
+    evaluation = usage_table(
+        gold_usage(f"model_{student}", "evaluation", f"{split} sample", sentences)
+        for student in STUDENTS
+        for split, sentences in (("validation", evaluation_valid), ("test", evaluation_test))
+    )
+    labeller = charge_to(llm_gold_usage, "model_llm")
+    return pd.concat([students_own_usage, labeller, evaluation], ignore_index=True)
+
+
+def student_gold_labels(gold_label_usage: pd.DataFrame) -> pd.DataFrame:
+    """Gold charged to each student (training, demonstrations, model selection), evaluation apart."""
+    return charged_gold(gold_label_usage, consumers=[f"model_{student}" for student in STUDENTS])
+
+
+def compare_students(
+    gold_metrics: pd.DataFrame, llm_metrics: pd.DataFrame, student_gold_labels: pd.DataFrame
+) -> pd.DataFrame:
     """Side by side per split, entity type and metric (P/R/F1 per type; token accuracy and loss as
-    type ``all``); ``difference`` = LLM - gold, ``retained`` = LLM / gold."""
+    type ``all``); ``difference`` = LLM - gold, ``retained`` = LLM / gold. Each student's charged
+    gold is compared in rows of split ``gold_labels`` (metrics ``charged_sentences``, ``_tokens``,
+    ``_entities``), so that every score is read beside the expert labels it cost."""
 
     def long(metrics: pd.DataFrame, student: str) -> pd.DataFrame:
         entity = metrics.melt(["split", "entity_type"], list(COMPARED_METRICS), var_name="metric", value_name=student)
@@ -92,10 +226,17 @@ def compare_students(gold_metrics: pd.DataFrame, llm_metrics: pd.DataFrame) -> p
         )
         return pd.concat([entity, overall], ignore_index=True)
 
+    charged = (
+        student_gold_labels.set_index("consumer")[list(CHARGED_COUNTS)]
+        .rename(index={f"model_{student}": student for student in STUDENTS}).T.astype(float)
+        .rename_axis(index="metric", columns=None).reset_index().assign(split="gold_labels", entity_type="all")
+    )
     table = long(gold_metrics, "gold").merge(long(llm_metrics, "llm"), on=["split", "entity_type", "metric"])
+    table = pd.concat([table, charged], ignore_index=True)
     table["difference"] = table["llm"] - table["gold"]
-    # share of the gold student's score the LLM student keeps; meaningless for a loss
-    table["retained"] = (table["llm"] / table["gold"]).where((table["gold"] != 0) & (table["metric"] != "loss"))
+    # share of the gold student's score the LLM student keeps; meaningless for a loss or a cost
+    scores = ~table["metric"].isin(["loss", *CHARGED_COUNTS])
+    table["retained"] = (table["llm"] / table["gold"]).where((table["gold"] != 0) & scores)
     return table[["split", "entity_type", "metric", "gold", "llm", "difference", "retained"]]
 
 
