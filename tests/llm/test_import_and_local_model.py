@@ -15,6 +15,7 @@ from llm_ner.llm.cache import ResponseCache
 from llm_ner.llm.external import import_conll_labels
 from llm_ner.llm.local_model import LocalModelSpec, ensure_local_model
 from llm_ner.llm.prompts import PromptStrategy
+from llm_ner.llm.settings import model_settings
 from llm_ner.metrics import entity_scores
 
 PROJECT_MODELS = Path(__file__).resolve().parents[2] / "data" / "06_models"
@@ -61,7 +62,7 @@ def test_assembly_checks_the_pinned_sha256(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_real_local_gguf_model_labels_three_sentences(tmp_path):
-    backend = make_backend("qwen-0.5b", {"backend": "local", "model": "qwen2.5-coder-0.5b-instruct", "n_ctx": 2048},
+    backend = make_backend(model_settings("qwen-0.5b", {"backend": "local", "model": "qwen2.5-coder-0.5b-instruct", "n_ctx": 2048}),
                            model_dir=PROJECT_MODELS)
     strategy = PromptStrategy(
         name="span_json", reply="spans", system="You answer with JSON only.",
@@ -69,10 +70,9 @@ def test_real_local_gguf_model_labels_three_sentences(tmp_path):
     sentences = load_split("valid").iloc[[1, 2, 4]].reset_index(drop=True)
     cache = ResponseCache(tmp_path / "cache.sqlite")
     try:
-        run = annotate_sentences(sentences, strategy, backend, "qwen-0.5b", cache, {"max_tokens": 96, "temperature": 0.0},
-                                 show_progress=False)
-        again = annotate_sentences(sentences, strategy, backend, "qwen-0.5b", cache, {"max_tokens": 96, "temperature": 0.0},
-                                   show_progress=False)
+        generation = {"max_tokens": 96, "temperature": 0.0, "stop": ["\nSentence:"]}
+        run = annotate_sentences(sentences, strategy, backend, cache, generation, show_progress=False)
+        again = annotate_sentences(sentences, strategy, backend, cache, generation, show_progress=False)
     finally:
         backend.close()
     assert run.totals.api_calls == 3 and again.totals.api_calls == 0
@@ -81,5 +81,20 @@ def test_real_local_gguf_model_labels_three_sentences(tmp_path):
     usable = run.labels[run.labels["status"] != "failed"]
     assert len(usable) >= 2  # a 0.5B model still answers JSON for most sentences
     assert all(len(t) == len(k) for t, k in zip(usable["tokens"], usable["llm_tags"]))
-    pd.testing.assert_frame_equal(run.labels.drop(columns=["api_calls", "cache_hits"]),
-                                  again.labels.drop(columns=["api_calls", "cache_hits"]))
+    assert not any("\nSentence:" in reply for reply in run.labels["reply"])  # the stop sequence reached llama.cpp
+    pd.testing.assert_frame_equal(run.labels.drop(columns=["api_calls", "cache_hits", "spend_usd"]),
+                                  again.labels.drop(columns=["api_calls", "cache_hits", "spend_usd"]))
+
+
+@pytest.mark.slow
+def test_real_local_model_honours_stop_sequences():
+    backend = make_backend(model_settings("qwen-0.5b", {"backend": "local", "model": "qwen2.5-coder-0.5b-instruct", "n_ctx": 1024}),
+                           model_dir=PROJECT_MODELS)
+    messages = [{"role": "user", "content": "Write three lines, each starting with 'Sentence:' followed by a short English sentence."}]
+    try:
+        free = backend.complete(messages, {"max_tokens": 30, "temperature": 0.0})
+        stopped = backend.complete(messages, {"max_tokens": 30, "temperature": 0.0, "stop": ["\nSentence:"]})
+    finally:
+        backend.close()
+    assert free.text.count("\nSentence:") >= 1  # the model does go on to a next line...
+    assert "\nSentence:" not in stopped.text and stopped.text.startswith("Sentence:")  # ...and llama.cpp stops before it

@@ -113,3 +113,14 @@ def test_verdicts():
     assert verdicts_from_reply('["true", "0", 1, "False"]', 4) == [True, False, True, False]
     assert verdicts_from_reply('["maybe", "no"]', 2) == [True, False]  # an unreadable verdict keeps its entity
     assert verdicts_from_reply('["yes"]', 2) is None  # wrong count: unreadable, the caller keeps all
+
+
+def test_replies_captured_from_the_local_model():
+    import json
+    from pathlib import Path
+
+    captured = json.loads((Path(__file__).parent / "data/local_model_replies.json").read_text())["replies"]
+    for entry in captured:
+        marker = "Result:" if entry["strategy"] == "cot_few_shot" else None
+        labels = labels_from_span_reply(entry["reply"], entry["sentence"].split(), result_marker=marker)
+        assert labels.status == "ok" and labels.tags == entry["expected_tags"].split(), entry

@@ -70,7 +70,7 @@ def splits():
         gold_usage("llm_labeller", "model_selection", "quality sample: strategy x model", valid.iloc[:4]),
     ])
     return {"llm_labels": llm_labels, "train_sentences": train, "valid_sentences": valid, "test_sentences": test,
-            "llm_gold_usage": llm_gold_usage}
+            "llm_gold_usage": llm_gold_usage, "llm_quality_sample": valid.iloc[:4]}
 
 
 OUTPUTS = ["metrics_gold", "metrics_llm", "student_comparison", "learning_curve_runs", "learning_curve",
@@ -193,6 +193,8 @@ def test_reported_validation_is_disjoint_from_every_selection_set(first_run, spl
     assert len(gold_selection) == parameters["evaluation"]["selection_sentences"]
     assert len(reported) == parameters["evaluation"]["max_sentences"]
     assert not reported & gold_selection
+    # nor from the validation sentences that chose the LLM labeller
+    assert not (reported | gold_selection) & set(splits["llm_quality_sample"]["sentence_id"])
     # model_llm chose its epoch on held-out pool sentences, on their LLM tags, never trained on
     llm_selection = samples["selection_set_llm"]
     trained = set(samples["gold_training_set"]["sentence_id"])

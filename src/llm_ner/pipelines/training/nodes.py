@@ -95,6 +95,12 @@ def student_training_sets(
     return tagged(training, "gold"), tagged(training, "llm"), tagged(held_out_rows, "llm")
 
 
+def sentences_not_in(sentences: pd.DataFrame, used: pd.DataFrame) -> pd.DataFrame:
+    """``sentences`` without those in ``used`` -- e.g. validation sentences without the LLM quality
+    sample, whose gold labels may have chosen the labeller (model selection, never a test)."""
+    return sentences[~sentences["sentence_id"].isin(used["sentence_id"])].reset_index(drop=True)
+
+
 def evaluation_sample(sentences: pd.DataFrame, evaluation: dict[str, Any]) -> pd.DataFrame:
     """A seeded subsample of a split (``max_sentences: null`` keeps all) to bound CPU time."""
     return validation_samples(sentences, {**evaluation, "selection_sentences": 0})[0]
