@@ -278,3 +278,45 @@ def test_logprob_confidence_scores_entities_and_the_sentence(tmp_path):
     cached = annotate_sentences(table(["Anna Schmidt flew to Berlin ."]), SPANS, backend(server),
                                 ResponseCache(tmp_path / "c.sqlite"), {"logprobs": True}, show_progress=False)
     assert cached.totals.cache_hits == 1 and cached.labels.at[0, "sentence_confidence"] == pytest.approx(0.5)
+
+
+def voting_study(server: FakeOpenAIServer, tmp_path, confidence: dict):
+    from llm_ner.llm.settings import parse_llm_settings
+    from llm_ner.llm.study import AnnotationStudy
+
+    strategies = {"spans": {"reply": "spans", "user": "Entities as JSON.\nSentence: $sentence"},
+                  "other": {"reply": "spans", "user": "Other prompt.\nSentence: $sentence"}}
+    settings = parse_llm_settings(
+        {"cache_path": str(tmp_path / "c.sqlite"), "show_progress": False, "confidence": confidence},
+        {"fake": {"backend": "openai", "model": "fake-model", "base_url": server.base_url, "max_retries": 0}},
+        {"strategies": strategies}, {"fake-model": {"input_per_million": 1.0, "output_per_million": 1.0}})
+    return AnnotationStudy(settings, {"api_key": SECRET})
+
+
+def test_self_consistency_votes_over_sampled_replies(tmp_path):
+    replies = [GOOD, GOOD, json.dumps({"PER": ["Anna Schmidt"], "ORG": ["Berlin"]}), json.dumps({"PER": ["Anna Schmidt"]}), "no"]
+    with FakeOpenAIServer(lambda user, attempt: ("reply", replies[attempt])) as server:
+        study = voting_study(server, tmp_path, {"method": "self_consistency", "samples": 5, "temperature": 0.7})
+        run = study.annotate("spans", "fake", table(["Anna Schmidt flew to Berlin ."]), None)
+        bodies = [r["body"] for r in server.requests]
+        study.close()
+    assert [(b["temperature"], b["seed"]) for b in bodies] == [(0.0, 0), (0.7, 1), (0.7, 2), (0.7, 3), (0.7, 4)]
+    row = run.labels.iloc[0]
+    assert list(row["llm_tags"]) == ["B-PER", "I-PER", "O", "O", "B-LOC", "O"] and row["failure_reason"] == "failed_votes"
+    assert row["sentence_confidence"] == pytest.approx(0.6 * 2 / 3)  # Berlin: 3 of 5 replies, 2 of them LOC
+    assert row["api_calls"] == 5 and row["label_cost_usd"] > 0 and row["spend_usd"] == row["label_cost_usd"]
+
+
+def test_strategy_agreement_asks_each_listed_strategy_once(tmp_path):
+    def respond(user: str, attempt: int):
+        return ("reply", GOOD if user.startswith("Entities") else json.dumps({"PER": ["Anna Schmidt"]}))
+
+    with FakeOpenAIServer(respond) as server:
+        study = voting_study(server, tmp_path, {"method": "strategy_agreement", "strategies": ["other"]})
+        run = study.annotate("spans", "fake", table(["Anna Schmidt flew to Berlin ."]), None)
+        study.close()
+        assert sorted(r["user"].split("\n")[0] for r in server.requests) == ["Entities as JSON.", "Other prompt."]
+    row = run.labels.iloc[0]
+    # a tie (1 of 2) goes to the labeller's own reply, at half confidence
+    assert list(row["llm_tags"]) == ["B-PER", "I-PER", "O", "O", "B-LOC", "O"] and row["sentence_confidence"] == 0.5
+    assert row["strategy"] == "spans"
