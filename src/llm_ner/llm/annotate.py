@@ -93,6 +93,12 @@ class CachedCaller:
         return completion
 
 
+def _is_api_error(error: BaseException) -> bool:
+    import openai
+
+    return isinstance(error, openai.OpenAIError)
+
+
 class FailureStreak:
     """Sentences in a row whose calls failed after every retry; reaching the limit means the service is down."""
 
@@ -254,9 +260,10 @@ def annotate_sentences(
             fatal.append(error)
             stop.set()
             return None
-        except Exception as error:  # a reply our parser cannot digest is that sentence's problem, not the API's
-            logger.warning("sentence %s: cannot parse the reply: %s: %s", rows.at[i, "sentence_id"], type(error).__name__, error)
-            labels = SentenceLabels(None, "failed", Counter({f"parse_error:{type(error).__name__}": 1}))
+        except Exception as error:  # the verification call failed, or our parser cannot digest the reply
+            kind = "api_error" if _is_api_error(error) else "parse_error"
+            logger.warning("sentence %s: %s: %s: %s", rows.at[i, "sentence_id"], kind, type(error).__name__, error)
+            labels = SentenceLabels(None, "failed", Counter({f"{kind}:{type(error).__name__}": 1}))
         scored = None
         if generation.get("logprobs"):
             scored = logprob_confidence(labels, tokens, completion.text, completion.token_logprobs, fuzzy_threshold)
