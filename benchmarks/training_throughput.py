@@ -21,9 +21,10 @@ import time
 
 def _corpus(sentences: int, inference_sentences: int):
     from llm_ner.corpus import load_split
+    from llm_ner.sampling import seeded_sample
 
-    train = load_split("train").sample(n=sentences, random_state=0)
-    valid = load_split("valid").sample(n=inference_sentences, random_state=0)
+    train = seeded_sample(load_split("train"), sentences, seed=0)
+    valid = seeded_sample(load_split("valid"), inference_sentences, seed=0)
     return (
         [list(t) for t in train["tokens"]], [list(t) for t in train["ner_tags"]],
         [list(t) for t in valid["tokens"]], [list(t) for t in valid["ner_tags"]],

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import random
 from typing import Mapping, Sequence
 
 import pandas as pd
 
+from ..sampling import seeded_order
 from .config import TaggerConfig, TrainingConfig
 from .evaluation import evaluate
 from .tagger import Tagger
@@ -38,8 +38,7 @@ def learning_curve(
         raise ValueError("seeds must name at least one seed")
     tables = []
     for seed in seeds:
-        order = list(range(len(pool)))
-        random.Random(seed).shuffle(order)
+        order = seeded_order(len(pool), seed)
         for size in sorted(int(s) for s in sizes):
             train = [pool[i] for i in order[:size]]
             tagger = Tagger.build(tagger_config, seed=seed)

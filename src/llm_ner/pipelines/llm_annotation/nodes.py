@@ -17,6 +17,7 @@ from llm_ner.llm.parsing import tags_from_mentions
 from llm_ner.llm.quality import apply_failed_policy, choose_best, confidence_thresholds, markup_quality_row
 from llm_ner.llm.settings import LLMSettings, parse_llm_settings
 from llm_ner.llm.study import AnnotationRun, AnnotationStudy
+from llm_ner.sampling import seeded_sample
 
 logger = logging.getLogger(__name__)
 
@@ -32,18 +33,14 @@ def parse_settings(annotation: dict[str, Any], models: dict[str, Any], prompts: 
     return parse_llm_settings(annotation, models, prompts, prices)
 
 
-def sample_sentences(sentences: pd.DataFrame, size: int, seed: int, exclude: pd.DataFrame | None = None) -> pd.DataFrame:
-    """A seeded sample of ``size`` sentences (all of them if fewer), in corpus order, none from ``exclude``."""
-    if not isinstance(size, int) or size < 0:
-        raise ValueError(f"sample size must be a non-negative integer, got {size!r}")
-    candidates = sentences if exclude is None else sentences[~sentences["sentence_id"].isin(exclude["sentence_id"])]
-    sample = candidates.sample(n=min(size, len(candidates)), random_state=seed)
-    return sample.sort_values("sentence_id").reset_index(drop=True)
+def sample_sentences(sentences: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """A seeded sample of ``size`` sentences (all of them if fewer), in corpus order."""
+    return seeded_sample(sentences, size, seed)
 
 
 def sample_demonstration_pool(train: pd.DataFrame, training_pool: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     """Gold-labelled train sentences for few-shot retrieval, disjoint from the pool the LLM labels."""
-    return sample_sentences(train, size, seed + 1, exclude=training_pool)
+    return seeded_sample(train, size, seed + 1, exclude=training_pool)
 
 
 def estimate_costs(quality_sample: pd.DataFrame, training_pool: pd.DataFrame, demonstration_pool: pd.DataFrame,

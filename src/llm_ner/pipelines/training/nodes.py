@@ -15,6 +15,7 @@ from llm_ner.accounting import charge_to, charged_gold, gold_usage, usage_table
 from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, evaluate, fit, from_dict, predict_tags
 from llm_ner.model.learning_curve import learning_curve, summarise_learning_curve
 from llm_ner.model.rendering import entities_page
+from llm_ner.sampling import seeded_sample, seeded_shuffle, share_count
 from llm_ner.tags import unknown_tags
 
 logger = logging.getLogger(__name__)
@@ -51,11 +52,6 @@ def _check_model_selection(model_selection: Mapping[str, str]) -> None:
             raise ValueError(f"training.model_selection.{student} must be one of {MODEL_SELECTIONS}, got {method!r}")
 
 
-def _seeded_shuffle(sentences: pd.DataFrame, seed: int) -> pd.DataFrame:
-    # the same order pandas' sample(n=k, random_state=seed) draws its first k rows in
-    return sentences.sample(frac=1, random_state=seed)
-
-
 def student_training_sets(
     llm_labels: pd.DataFrame, model_selection: Mapping[str, str], llm_validation_share: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -76,14 +72,8 @@ def student_training_sets(
                 )
     held_out = 0
     if "llm_validation" in model_selection.values():
-        if not 0 < llm_validation_share < 1:
-            raise ValueError(f"training.llm_validation_share must be in (0, 1), got {llm_validation_share!r}")
-        held_out = max(1, round(llm_validation_share * len(llm_labels)))
-        if held_out >= len(llm_labels):
-            raise ValueError(
-                f"llm_validation holds out {held_out} of the {len(llm_labels)} llm_labels sentences: none left to train on"
-            )
-    shuffled = _seeded_shuffle(llm_labels.reset_index(drop=True), seed)
+        held_out = share_count(llm_validation_share, len(llm_labels), "training.llm_validation_share")
+    shuffled = seeded_shuffle(llm_labels.reset_index(drop=True), seed)
     held_out_rows, training = shuffled.iloc[:held_out].sort_index(), shuffled.iloc[held_out:].sort_index()
 
     def tagged(table: pd.DataFrame, student: str) -> pd.DataFrame:
@@ -122,7 +112,7 @@ def validation_samples(sentences: pd.DataFrame, evaluation: dict[str, Any]) -> t
     # Reported sentences are drawn first, so they do not depend on selection_sentences (and match
     # earlier runs); selection takes the sentences right after them in the same seeded order.
     reported = len(sentences) - selection if limit is None else min(limit, len(sentences) - selection)
-    shuffled = _seeded_shuffle(sentences, evaluation.get("seed", 0))
+    shuffled = seeded_shuffle(sentences, evaluation.get("seed", 0))
     return (shuffled.iloc[:reported].sort_values("sentence_id"),
             shuffled.iloc[reported : reported + selection].sort_values("sentence_id"))
 
@@ -286,8 +276,7 @@ def learning_curve_plot(summary: pd.DataFrame) -> plt.Figure:
 
 def entity_examples_html(model: Tagger, test: pd.DataFrame, examples: dict[str, Any]) -> str:
     """The model's entities next to the gold ones for a seeded sample of test sentences."""
-    sample = test.sample(n=min(examples["sentences"], len(test)), random_state=examples.get("seed", 0))
-    sample = sample.sort_values("sentence_id")
+    sample = seeded_sample(test, examples["sentences"], examples.get("seed", 0))
     words = [list(t) for t in sample["tokens"]]
     predicted = predict_tags(model, words)
     blocks = []
