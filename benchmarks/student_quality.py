@@ -72,6 +72,14 @@ def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def write(runs: list[pd.DataFrame], summaries: list[pd.DataFrame], out: Path) -> pd.DataFrame:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pd.concat(runs, ignore_index=True).to_csv(out, index=False)
+    summary = pd.concat(summaries, ignore_index=True)
+    summary.to_csv(out.with_name(f"{out.stem}_summary.csv"), index=False)
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--encoder", default=TaggerConfig().encoder, help="HF id, folder or package:<module>")
@@ -114,15 +122,11 @@ def main() -> None:
         summary["seconds_per_run"] = seconds_per_run
         summaries.append(summary)
         print(summary_table(summary).to_string(index=False), flush=True)
-
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pd.concat(runs, ignore_index=True).to_csv(out, index=False)
-    summary = pd.concat(summaries, ignore_index=True)
-    summary.to_csv(out.with_name(f"{out.stem}_summary.csv"), index=False)
-    print(f"\n{args.epochs} epochs, batch {args.batch_size}, fixed epochs (no validation gold), "
-          f"{len(test)} test sentences (seed {args.test_seed}), device {args.device}:")
-    print(summary_table(summary).to_string(index=False))
+        combined = write(runs, summaries, Path(args.out))  # after every variant: a cut-off run keeps its results
+    print(f"\n{args.epochs} epochs, batch {args.batch_size}, learning rates {args.learning_rate:g} (encoder) / "
+          f"{args.head_learning_rate:g} (head), fixed epochs (no validation gold), {len(test)} test sentences "
+          f"(seed {args.test_seed}), device {args.device}:")
+    print(summary_table(combined).to_string(index=False))
 
 
 if __name__ == "__main__":
