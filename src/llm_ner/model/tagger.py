@@ -1,7 +1,8 @@
 """The NER tagger: a Hugging Face encoder, an optional BiLSTM, dropout and a linear layer over the tags.
 
-As in the seed project (BERT + BiLSTM), each word is represented by its first sub-word; the BiLSTM
-then runs over words, not sub-words. A :class:`Tagger` carries its tokenizer and label list, and
+As in the seed project (BERT + BiLSTM), each word is represented by its first sub-word -- with an
+uncased encoder, joined by an embedding of the word's case/shape class -- and the BiLSTM then runs
+over words, not sub-words. A :class:`Tagger` carries its tokenizer and label list, and
 saves to / loads from a self-contained folder (safetensors weights, configs, tokenizer, labels),
 so a reloaded model never needs the network.
 """
@@ -22,6 +23,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 from ..tags import LABELS
 from .config import TaggerConfig
 from .encoding import EncodedSentence, encode_sentences
+from .word_shapes import PADDING_SHAPE_ID, WORD_SHAPES
 
 WEIGHTS_FILE = "model.safetensors"
 TAGGER_CONFIG_FILE = "tagger_config.json"
@@ -56,9 +58,20 @@ def needs_manual_lowercasing(tokenizer) -> bool:
     return bool(tokenizer.init_kwargs.get("do_lower_case", False)) and not tokenizer_lowercases(tokenizer)
 
 
+def resolve_word_features(word_features: str, tokenizer) -> str:
+    """``auto`` -> ``shape`` when words reach the encoder lowercased (by its tokenizer or by us),
+    since capitalisation then only reaches the tagger through the shape classes; else ``none``."""
+    if word_features != "auto":
+        return word_features
+    uncased = tokenizer_lowercases(tokenizer) or needs_manual_lowercasing(tokenizer)
+    return "shape" if uncased else "none"
+
+
 class Tagger(nn.Module):
     def __init__(self, encoder: nn.Module, tokenizer, config: TaggerConfig, labels: tuple[str, ...] = LABELS):
         super().__init__()
+        # `auto` is resolved once, here, so that the saved config rebuilds the very same network
+        config = dataclasses.replace(config, word_features=resolve_word_features(config.word_features, tokenizer))
         self.config = config
         self.labels = tuple(labels)
         if len(set(self.labels)) != len(self.labels):
@@ -67,6 +80,13 @@ class Tagger(nn.Module):
         self.lowercase_words = needs_manual_lowercasing(tokenizer)
         self.encoder = encoder
         hidden = encoder.config.hidden_size
+        if config.word_features == "shape":
+            self.shape_embedding = nn.Embedding(
+                len(WORD_SHAPES) + 1, config.shape_embedding_size, padding_idx=PADDING_SHAPE_ID
+            )
+            hidden += config.shape_embedding_size
+        else:
+            self.shape_embedding = None
         if config.head == "bilstm":
             self.lstm = nn.LSTM(hidden, config.lstm_hidden_size, batch_first=True, bidirectional=True)
             hidden = 2 * config.lstm_hidden_size
@@ -88,11 +108,17 @@ class Tagger(nn.Module):
             encoder = AutoModel.from_config(encoder_config)
         return cls(encoder, tokenizer, config, labels)
 
-    def forward(self, input_ids, attention_mask, word_starts, word_mask) -> torch.Tensor:
-        """Logits of shape (batch, words, labels); rows where ``word_mask`` is False are padding."""
+    def forward(self, input_ids, attention_mask, word_starts, word_mask, word_shapes=None) -> torch.Tensor:
+        """Logits of shape (batch, words, labels); rows where ``word_mask`` is False are padding.
+        ``word_shapes`` (shape ids per word, see :func:`~llm_ner.model.encoding.collate`) is read
+        only by a tagger with ``word_features: shape``."""
         subwords = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         index = word_starts.unsqueeze(-1).expand(-1, -1, subwords.size(-1))
         words = torch.gather(subwords, 1, index)
+        if self.shape_embedding is not None:
+            if word_shapes is None:
+                raise ValueError("a tagger with word_features: shape needs word_shapes (collate gives them)")
+            words = torch.cat([words, self.shape_embedding(word_shapes).to(words.dtype)], dim=-1)
         if self.lstm is not None:
             # packed, so that padding never flows into the backward direction of real words
             lengths = word_mask.sum(dim=1).clamp(min=1).cpu()
@@ -136,7 +162,9 @@ class Tagger(nn.Module):
         directory = Path(directory)
         if not (directory / WEIGHTS_FILE).is_file():
             raise FileNotFoundError(f"{directory} holds no {WEIGHTS_FILE}: not a saved tagger")
-        config = TaggerConfig(**json.loads((directory / TAGGER_CONFIG_FILE).read_text()))
+        values = json.loads((directory / TAGGER_CONFIG_FILE).read_text())
+        values.setdefault("word_features", "none")  # saved before word features existed
+        config = TaggerConfig(**values)
         labels = tuple(json.loads((directory / LABELS_FILE).read_text()))
         tokenizer = AutoTokenizer.from_pretrained(directory / TOKENIZER_FOLDER)
         encoder = AutoModel.from_config(AutoConfig.from_pretrained(directory / ENCODER_FOLDER))
