@@ -72,6 +72,10 @@ def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
     f1 = comparison[(comparison["metric"] == "f1") & (comparison["entity_type"] == "micro")]
     assert set(f1["split"]) == {"validation", "test"}
     assert f1[["gold", "llm"]].notna().all().all() and ((f1[["gold", "llm"]] >= 0) & (f1[["gold", "llm"]] <= 1)).all().all()
+    for mode in ("add", "correct"):  # mixed_annotation: both budget sweeps, and where active learning starts
+        table = pd.read_csv(next((project_copy / f"data/08_reporting/mixed_annotation/{mode}/budget_table.csv").glob("*/*")))
+        assert table["f1_mean"].between(0, 1).all() and (table["total_gold_sentences"] >= table["expert_sentences"]).all()
+    assert list((project_copy / "data/06_models/model_init").glob("*/*/model.safetensors"))
     for model in ("model_gold", "model_llm"):
         saved = list((project_copy / "data/06_models" / model).glob("*/*/model.safetensors"))
         assert len(saved) == 1, f"{model} was not saved as one versioned folder"

@@ -1,0 +1,203 @@
+"""Mixed annotation: an expert budget on top of LLM labels -- who the expert labels, and the
+training set that results (seed S0, stage 3; LLM-confidence routing, CoAnnotating-style, for NER).
+
+Two settings (``mode``):
+
+* ``add`` (S0): the expert labels sentences from *outside* the LLM-labelled pool; they join the
+  pool with gold tags;
+* ``correct`` (the practitioner's): the expert re-labels chosen *pool* sentences; their gold tags
+  replace the LLM's.
+
+Who the expert labels is chosen by name (:data:`SELECTIONS`):
+
+* ``random`` -- S0's choice, the baseline;
+* ``llm_low_confidence`` -- lowest LLM sentence confidence first (``llm_annotation.confidence``);
+* ``label_issues`` -- the sentences whose LLM labels an out-of-fold student finds least plausible
+  (cleanlab's token-classification label quality score, lowest first).
+
+The last two read LLM labels of the candidates, so they need ``mode: correct``. Budgets are shares
+of the pool; fold ``i`` of ``k`` draws its expert sentences from its own ``i``-th part of the
+candidates, so every fold uses a different subset.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .model import Tagger, TaggerConfig, TrainingConfig, evaluate, fit, predict_proba
+from .sampling import k_fold_parts, seeded_order, seeded_sample
+
+logger = logging.getLogger(__name__)
+
+MODES = ("add", "correct")
+STARTS = ("from_scratch", "fine_tune_llm_pure")
+LabelledSentence = tuple[list[str], list[str]]
+
+
+def _by_confidence(candidates: pd.DataFrame, count: int, seed: int, column: str) -> pd.DataFrame:
+    if column not in candidates or candidates[column].isna().all():
+        raise ValueError(f"expert selection needs `{column}` on the candidates")
+    tie_break = pd.Series(np.argsort(seeded_order(len(candidates), seed)), index=candidates.index)
+    ranked = candidates.assign(_tie=tie_break).sort_values([column, "_tie"], na_position="first")
+    return ranked.head(count).drop(columns="_tie").sort_values("sentence_id")
+
+
+def random_selection(candidates: pd.DataFrame, count: int, seed: int) -> pd.DataFrame:
+    return seeded_sample(candidates, count, seed)
+
+
+def llm_low_confidence(candidates: pd.DataFrame, count: int, seed: int) -> pd.DataFrame:
+    """Least confident LLM labels first (ties in seeded order); sentences without a score first."""
+    return _by_confidence(candidates, count, seed, "sentence_confidence")
+
+
+def label_issues(candidates: pd.DataFrame, count: int, seed: int) -> pd.DataFrame:
+    """Lowest label quality (see :func:`out_of_fold_label_quality`) first."""
+    return _by_confidence(candidates, count, seed, "label_quality")
+
+
+SELECTIONS: dict[str, Callable[[pd.DataFrame, int, int], pd.DataFrame]] = {
+    "random": random_selection, "llm_low_confidence": llm_low_confidence, "label_issues": label_issues,
+}
+NEEDS_LLM_LABELS = {"llm_low_confidence", "label_issues"}
+
+
+def expert_count(budget: float, pool_size: int) -> int:
+    """Sentences a budget (a share of the pool, as S0 counts it) buys."""
+    if not 0 <= budget <= 1:
+        raise ValueError(f"budgets are shares of the pool in [0, 1], got {budget!r}")
+    return round(budget * pool_size)
+
+
+def check_sweep(mode: str, strategies: Sequence[str], start: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mixed_annotation mode must be one of {list(MODES)}, got {mode!r}")
+    unknown = [s for s in strategies if s not in SELECTIONS]
+    if unknown:
+        raise ValueError(f"mixed_annotation strategies must be among {sorted(SELECTIONS)}, got {unknown}")
+    if mode == "add" and NEEDS_LLM_LABELS & set(strategies):
+        raise ValueError(f"strategies {sorted(NEEDS_LLM_LABELS & set(strategies))} rank LLM labels, which sentences "
+                         f"from outside the pool do not have: use mode 'correct'")
+    if start not in STARTS:
+        raise ValueError(f"mixed_annotation start must be one of {list(STARTS)}, got {start!r}")
+
+
+def mixed_training_table(pool: pd.DataFrame, expert: pd.DataFrame, mode: str) -> pd.DataFrame:
+    """The pool with LLM tags, plus (``add``) or instead of them (``correct``) the expert's gold tags:
+    ``sentence_id``, ``tokens``, ``ner_tags`` and ``source`` (``llm`` or ``gold``) per sentence."""
+    llm = pool[["sentence_id", "tokens", "llm_tags"]].rename(columns={"llm_tags": "ner_tags"}).assign(source="llm")
+    gold = expert[["sentence_id", "tokens", "gold_tags"]].rename(columns={"gold_tags": "ner_tags"}).assign(source="gold")
+    if mode == "correct":
+        llm = llm[~llm["sentence_id"].isin(gold["sentence_id"])]
+    return pd.concat([llm, gold], ignore_index=True).sort_values("sentence_id", kind="stable").reset_index(drop=True)
+
+
+def mixed_training_set(pool: pd.DataFrame, expert: pd.DataFrame, mode: str) -> list[LabelledSentence]:
+    table = mixed_training_table(pool, expert, mode)
+    return [(list(tokens), list(tags)) for tokens, tags in zip(table["tokens"], table["ner_tags"])]
+
+
+def out_of_fold_label_quality(pool: pd.DataFrame, k: int, seed: int, tagger_config: TaggerConfig,
+                              training_config: TrainingConfig) -> pd.Series:
+    """Per pool sentence, how plausible its LLM labels look to a student that never trained on it.
+
+    ``k`` students each train on the LLM labels of all folds but one and predict the held-out
+    fold; cleanlab's ``get_label_quality_scores`` turns those out-of-fold probabilities and the
+    LLM tags into one score per sentence (low = likely label issues). No gold is read.
+    """
+    from cleanlab.token_classification.rank import get_label_quality_scores
+
+    parts = k_fold_parts(pool, k, seed)
+    scores: dict[int, float] = {}
+    for i, held_out in enumerate(parts):
+        rest = pd.concat([p for j, p in enumerate(parts) if j != i])
+        tagger = Tagger.build(tagger_config, seed=seed + i)
+        fit(tagger, [(list(t), list(tags)) for t, tags in zip(rest["tokens"], rest["llm_tags"])],
+            dataclasses.replace(training_config, seed=seed + i))
+        probabilities = predict_proba(tagger, [list(t) for t in held_out["tokens"]])
+        label_ids = [[tagger.label_to_id[tag] for tag in tags] for tags in held_out["llm_tags"]]
+        quality, _ = get_label_quality_scores(label_ids, probabilities)
+        scores.update(zip(held_out["sentence_id"], quality))
+    return pd.Series(scores, name="label_quality")
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    mode: str
+    budgets: tuple[float, ...]
+    strategies: tuple[str, ...]
+    k: int
+    seed: int
+    start: str
+
+
+def budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_sets: dict[str, pd.DataFrame],
+                 settings: SweepSettings, new_tagger: Callable[[int], Tagger], training_config: TrainingConfig,
+                 llm_pure: Tagger | None = None) -> pd.DataFrame:
+    """Train and score a student for every budget x strategy x fold; one row per split and entity type.
+
+    ``pool`` holds the LLM-labelled sentences (``llm_tags``, ``gold_tags`` and, for the confidence
+    strategies, ``sentence_confidence`` / ``label_quality``); ``outside`` the gold-labelled
+    candidates for ``mode: add``. Students start anew (``new_tagger(seed)``) or from a copy of
+    ``llm_pure`` (S0), and train ``training_config.epochs`` fixed epochs: no gold beyond the budget.
+    """
+    check_sweep(settings.mode, settings.strategies, settings.start)
+    candidates = pool if settings.mode == "correct" else outside
+    parts = k_fold_parts(candidates, settings.k, settings.seed)
+    tables = []
+    for strategy in settings.strategies:
+        for budget in settings.budgets:
+            count = expert_count(budget, len(pool))
+            for fold, part in enumerate(parts):
+                if count > len(part):
+                    raise ValueError(f"budget {budget} buys {count} sentences but fold {fold} has {len(part)} candidates; "
+                                     f"lower the budgets or k")
+                seed = settings.seed + fold
+                expert = SELECTIONS[strategy](part, count, seed)
+                if settings.start == "fine_tune_llm_pure":
+                    if llm_pure is None:
+                        raise ValueError("start 'fine_tune_llm_pure' needs model_llm_pure")
+                    tagger = copy.deepcopy(llm_pure)
+                else:
+                    tagger = new_tagger(seed)
+                fit(tagger, mixed_training_set(pool, expert, settings.mode), dataclasses.replace(training_config, seed=seed))
+                for split, sentences in evaluation_sets.items():
+                    result = evaluate(tagger, [list(t) for t in sentences["tokens"]], [list(t) for t in sentences["ner_tags"]],
+                                      training_config.eval_batch_size, training_config.evaluation_mode,
+                                      training_config.mixed_precision)
+                    table = result.to_table(split)
+                    table.insert(0, "expert_tokens", int(sum(len(t) for t in expert["tokens"])))
+                    table.insert(0, "expert_sentences", len(expert))
+                    for name, value in (("fold", fold), ("budget", budget), ("strategy", strategy), ("mode", settings.mode)):
+                        table.insert(0, name, value)
+                    tables.append(table)
+                    logger.info("budget sweep: %s %s budget=%.3f fold=%d %s F1=%.4f", settings.mode, strategy, budget,
+                                fold, split, result.f1)
+    return pd.concat(tables, ignore_index=True)
+
+
+def summarise_sweep(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over folds per mode, strategy, budget, split and entity type."""
+    keys = ["mode", "strategy", "budget", "split", "entity_type"]
+    summary = runs.groupby(keys, sort=False).agg(
+        expert_sentences=("expert_sentences", "mean"), f1_mean=("f1", "mean"), f1_std=("f1", "std"),
+        token_accuracy_mean=("token_accuracy", "mean"), loss_mean=("loss", "mean"), folds=("fold", "nunique"),
+    ).reset_index()
+    summary["f1_std"] = summary["f1_std"].fillna(0.0)
+    return summary
+
+
+def saturation_budget(summary: pd.DataFrame, strategy: str, delta: float, split: str = "validation") -> float:
+    """The smallest budget whose mean micro F1 is within ``delta`` of the best budget's (S0's choice)."""
+    rows = summary[(summary["strategy"] == strategy) & (summary["split"] == split) & (summary["entity_type"] == "micro")]
+    if rows.empty:
+        raise ValueError(f"no {split} results for strategy {strategy!r} to choose a budget from")
+    best = rows["f1_mean"].max()
+    return float(rows[rows["f1_mean"] >= best - delta]["budget"].min())

@@ -1,0 +1,150 @@
+"""Thin nodes for the `mixed_annotation` pipeline; the work is done in :mod:`llm_ner.mixed`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # nodes run headless
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from llm_ner.accounting import CHARGED_PURPOSES
+from llm_ner.mixed import (
+    SELECTIONS, SweepSettings, budget_sweep, expert_count, mixed_training_table, out_of_fold_label_quality,
+    saturation_budget, summarise_sweep,
+)
+from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, evaluate, fit, from_dict
+
+logger = logging.getLogger(__name__)
+
+
+def _configs(params: dict[str, Any]) -> tuple[TaggerConfig, TrainingConfig]:
+    return from_dict(TaggerConfig, params["tagger"]), from_dict(TrainingConfig, params["trainer"])
+
+
+def _pairs(table: pd.DataFrame, column: str) -> list[tuple[list[str], list[str]]]:
+    return [(list(tokens), list(tags)) for tokens, tags in zip(table["tokens"], table[column])]
+
+
+def expert_candidates(train_sentences: pd.DataFrame, llm_labels: pd.DataFrame,
+                      demonstration_pool: pd.DataFrame) -> pd.DataFrame:
+    """Train sentences outside the LLM pool and the demonstrations: what ``mode: add`` buys gold labels for."""
+    used = set(llm_labels["sentence_id"]) | set(demonstration_pool["sentence_id"])
+    outside = train_sentences[~train_sentences["sentence_id"].isin(used)]
+    return outside[["sentence_id", "tokens", "ner_tags"]].rename(columns={"ner_tags": "gold_tags"}).reset_index(drop=True)
+
+
+def train_llm_pure(llm_labels: pd.DataFrame, params: dict[str, Any]) -> Tagger:
+    """S0's ``model_llm_pure``: the student on the pool's LLM tags alone, fixed epochs (no gold at all)."""
+    tagger_config, training_config = _configs(params)
+    tagger = Tagger.build(tagger_config, seed=params["seed"])
+    fit(tagger, _pairs(llm_labels, "llm_tags"), training_config)
+    return tagger
+
+
+def score_label_quality(llm_labels: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Out-of-fold label quality of every pool sentence, when some sweep routes by ``label_issues``."""
+    wanted = any("label_issues" in sweep["strategies"] for sweep in params["sweeps"].values())
+    if not wanted:
+        return pd.DataFrame({"sentence_id": llm_labels["sentence_id"], "label_quality": float("nan")})
+    tagger_config, training_config = _configs(params)
+    quality = out_of_fold_label_quality(llm_labels, params["label_quality_folds"], params["seed"], tagger_config, training_config)
+    return quality.rename_axis("sentence_id").reset_index()
+
+
+def mixing_pool(llm_labels: pd.DataFrame, label_quality: pd.DataFrame) -> pd.DataFrame:
+    """The LLM-labelled pool with what the selections rank by: LLM confidence and label quality."""
+    return llm_labels.merge(label_quality, on="sentence_id", how="left")
+
+
+def run_budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_valid: pd.DataFrame,
+                     evaluation_test: pd.DataFrame, model_llm_pure: Tagger, params: dict[str, Any],
+                     sweep: dict[str, Any]) -> pd.DataFrame:
+    """Every budget x strategy x fold of one sweep (its mode is the namespace)."""
+    tagger_config, training_config = _configs(params)
+    settings = SweepSettings(mode=sweep["mode"], budgets=tuple(params["budgets"]), strategies=tuple(sweep["strategies"]),
+                             k=params["k"], seed=params["seed"], start=params["start"])
+    return budget_sweep(pool, outside, {"validation": evaluation_valid, "test": evaluation_test}, settings,
+                        lambda seed: Tagger.build(tagger_config, seed=seed), training_config, model_llm_pure)
+
+
+def budget_table(runs: pd.DataFrame, llm_gold_usage: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std over folds, with every gold sentence the result consumed: the expert budget plus
+    the labeller's own (its demonstrations and whatever chose it)."""
+    summary = summarise_sweep(runs)
+    labeller = int(llm_gold_usage.loc[llm_gold_usage["purpose"].isin(CHARGED_PURPOSES), "sentences"].sum())
+    summary["labeller_gold_sentences"] = labeller
+    summary["total_gold_sentences"] = summary["expert_sentences"] + labeller
+    return summary
+
+
+def reference_students(pool: pd.DataFrame, evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame,
+                       model_llm_pure: Tagger, params: dict[str, Any]) -> pd.DataFrame:
+    """The two ends of every budget curve on the same protocol: LLM-only (model_llm_pure) and
+    gold-only (the same student on the pool's gold tags)."""
+    tagger_config, training_config = _configs(params)
+    gold_only = Tagger.build(tagger_config, seed=params["seed"])
+    fit(gold_only, _pairs(pool, "gold_tags"), training_config)
+    tables = []
+    for name, tagger in (("llm_only", model_llm_pure), ("gold_only", gold_only)):
+        for split, sentences in (("validation", evaluation_valid), ("test", evaluation_test)):
+            result = evaluate(tagger, [list(t) for t in sentences["tokens"]], [list(t) for t in sentences["ner_tags"]],
+                              training_config.eval_batch_size, training_config.evaluation_mode, training_config.mixed_precision)
+            tables.append(result.to_table(split).assign(student=name))
+    return pd.concat(tables, ignore_index=True)
+
+
+def budget_curve(table: pd.DataFrame, references: pd.DataFrame) -> plt.Figure:
+    """Test micro F1 against expert sentences, one line (mean ± std over folds) per selection strategy,
+    LLM-only and gold-only as reference lines."""
+    figure, axis = plt.subplots(figsize=(6.5, 4))
+    micro = table[(table["split"] == "test") & (table["entity_type"] == "micro")]
+    for strategy, rows in micro.groupby("strategy", sort=False):
+        axis.errorbar(rows["expert_sentences"], rows["f1_mean"], yerr=rows["f1_std"], marker="o", capsize=3, label=strategy)
+    reference = references[(references["split"] == "test") & (references["entity_type"] == "micro")]
+    for (student, rows), style in zip(reference.groupby("student", sort=False), (":", "--")):
+        axis.axhline(rows["f1"].iloc[0], linestyle=style, color="grey", label=student.replace("_", "-"))
+    axis.set_xlabel("expert-labelled sentences")
+    axis.set_ylabel("test entity F1 (micro)")
+    axis.set_ylim(0, 1)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    mode = table["mode"].iloc[0] if len(table) else ""
+    axis.set_title(f"Expert budget ({mode}): F1 vs expert labels")
+    figure.tight_layout()
+    return figure
+
+
+def choose_init_budget(add_table: pd.DataFrame, correct_table: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+    """The budget model_init is trained at: fixed, or S0's saturation point on validation F1 of the
+    configured mode and strategy."""
+    init = params["init"]
+    table = {"add": add_table, "correct": correct_table}[init["mode"]]
+    budget = init["budget"]
+    if budget == "saturation":
+        budget = saturation_budget(table, init["strategy"], params["saturation_delta"])
+        reason = f"smallest budget within {params['saturation_delta']} validation F1 of the best"
+    else:
+        reason = "configured"
+    if init["strategy"] not in SELECTIONS:
+        raise ValueError(f"mixed_annotation.init.strategy must be one of {sorted(SELECTIONS)}, got {init['strategy']!r}")
+    return {"budget": float(budget), "percent": round(100 * float(budget)), "strategy": init["strategy"],
+            "mode": init["mode"], "chosen_by": reason}
+
+
+def train_model_init(pool: pd.DataFrame, outside: pd.DataFrame, choice: dict[str, Any],
+                     params: dict[str, Any]) -> tuple[Tagger, pd.DataFrame]:
+    """``model_init`` -- the student at the chosen budget -- and the set it trained on (``source``
+    llm or gold per sentence): active learning continues from both."""
+    tagger_config, training_config = _configs(params)
+    candidates = pool if choice["mode"] == "correct" else outside
+    expert = SELECTIONS[choice["strategy"]](candidates, expert_count(choice["budget"], len(pool)), params["seed"])
+    training_table = mixed_training_table(pool, expert, choice["mode"])
+    tagger = Tagger.build(tagger_config, seed=params["seed"])
+    fit(tagger, _pairs(training_table, "ner_tags"), training_config)
+    logger.info("model_init: %s, %d expert sentences (%s, mode %s)", choice["chosen_by"], len(expert), choice["strategy"],
+                choice["mode"])
+    return tagger, training_table

@@ -1,0 +1,58 @@
+"""mixed_annotation: LLM-only student, expert budget sweeps (one namespaced pipeline per mode), model_init."""
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from .nodes import (
+    budget_curve,
+    budget_table,
+    choose_init_budget,
+    expert_candidates,
+    mixing_pool,
+    reference_students,
+    run_budget_sweep,
+    score_label_quality,
+    train_llm_pure,
+    train_model_init,
+)
+
+SWEEPS = ("add", "correct")  # S0's setting: the expert labels new sentences | the practitioner's: re-labels pool ones
+SHARED = {"mixing_pool", "expert_candidates", "evaluation_valid", "evaluation_test", "model_llm_pure",
+          "reference_students", "llm_gold_usage"}
+
+
+def budget_sweep_pipeline() -> Pipeline:
+    """One expert budget sweep: every budget x strategy x fold, its table and its curve."""
+    return pipeline([
+        node(run_budget_sweep,
+             ["mixing_pool", "expert_candidates", "evaluation_valid", "evaluation_test", "model_llm_pure",
+              "params:mixed_annotation", "params:sweep"],
+             "budget_runs", name="run_budget_sweep"),
+        node(budget_table, ["budget_runs", "llm_gold_usage"], "budget_table", name="summarise_budget_sweep"),
+        node(budget_curve, ["budget_table", "reference_students"], "budget_curve", name="plot_budget_curve"),
+    ])
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    shared = pipeline([
+        node(expert_candidates, ["train_sentences", "llm_labels", "llm_demonstration_pool"], "expert_candidates",
+             name="list_expert_candidates"),
+        node(train_llm_pure, ["llm_labels", "params:mixed_annotation"], "model_llm_pure", name="train_model_llm_pure"),
+        node(score_label_quality, ["llm_labels", "params:mixed_annotation"], "llm_label_quality",
+             name="score_llm_label_quality"),
+        node(mixing_pool, ["llm_labels", "llm_label_quality"], "mixing_pool", name="build_mixing_pool"),
+        node(reference_students, ["mixing_pool", "evaluation_valid", "evaluation_test", "model_llm_pure",
+                                  "params:mixed_annotation"], "reference_students", name="score_reference_students"),
+    ])
+    sweeps = sum(
+        pipeline(budget_sweep_pipeline(), namespace=f"mixed_annotation.{mode}", inputs=SHARED,
+                 parameters={"params:sweep": f"params:mixed_annotation.sweeps.{mode}",
+                             "params:mixed_annotation": "params:mixed_annotation"})
+        for mode in SWEEPS
+    )
+    init = pipeline([
+        node(choose_init_budget, ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget_table",
+                                  "params:mixed_annotation"], "model_init_budget", name="choose_model_init_budget"),
+        node(train_model_init, ["mixing_pool", "expert_candidates", "model_init_budget", "params:mixed_annotation"],
+             ["model_init", "model_init_training_set"], name="train_model_init"),
+    ])
+    return shared + sweeps + init

@@ -1,0 +1,91 @@
+"""The `mixed_annotation` pipeline on conf/test parameters (tiny random encoder), from an
+`llm_labels` table built here: gold tags with LLM-like errors and an LLM confidence per sentence."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from kedro.config import OmegaConfigLoader
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from llm_ner.accounting import gold_usage, usage_table
+from llm_ner.corpus import load_split
+from llm_ner.datasets.tagger_model import TaggerModelDataset
+from llm_ner.model import Tagger
+from llm_ner.pipelines.mixed_annotation import create_pipeline
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+OUTPUTS = ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget_table", "mixed_annotation.add.budget_curve",
+           "mixed_annotation.correct.budget_curve", "reference_students", "model_init_budget", "model_init_training_set",
+           "llm_label_quality"]
+
+
+class KeptMemoryDataset(MemoryDataset):
+    def _release(self) -> None:  # keep outputs for the assertions after the run
+        pass
+
+
+def _parameter_datasets(prefix, value):
+    datasets = {prefix: MemoryDataset(value)}
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            datasets.update(_parameter_datasets(f"{prefix}.{key}", inner))
+    return datasets
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    torch.set_num_threads(1)
+    parameters = OmegaConfigLoader(str(CONF), base_env="base", default_run_env="test",
+                                   config_patterns={"parameters": ["parameters*"]})["parameters"]["mixed_annotation"]
+    train, valid, test = (load_split(s).iloc[:300] for s in ("train", "valid", "test"))
+    pool = train.iloc[:40]
+    llm_labels = pd.DataFrame({
+        "sentence_id": pool["sentence_id"], "tokens": pool["tokens"], "gold_tags": pool["ner_tags"],
+        "llm_tags": [[t.replace("ORG", "LOC") for t in tags] for tags in pool["ner_tags"]],
+        "sentence_confidence": [(i % 7) / 7 for i in range(len(pool))],
+    })
+    demonstrations = train.iloc[40:60]
+    inputs = {"llm_labels": llm_labels, "train_sentences": train, "llm_demonstration_pool": demonstrations,
+              "evaluation_valid": valid.iloc[:20], "evaluation_test": test.iloc[:20],
+              "llm_gold_usage": usage_table([gold_usage("llm_labeller", "demonstrations", "kNN pool", demonstrations)])}
+    datasets = {name: MemoryDataset(value) for name, value in inputs.items()}
+    datasets.update(_parameter_datasets("params:mixed_annotation", dict(parameters)))
+    folder = tmp_path_factory.mktemp("models")
+    for name in ("model_init", "model_llm_pure"):
+        datasets[name] = TaggerModelDataset(str(folder / name), version=None)
+    catalog = DataCatalog(datasets=datasets)
+    for name in OUTPUTS:
+        catalog[name] = KeptMemoryDataset(copy_mode="assign")
+    SequentialRunner().run(create_pipeline(), catalog)
+    return {name: catalog.load(name) for name in OUTPUTS}, catalog, parameters
+
+
+def test_budget_tables_cover_every_budget_strategy_and_fold_and_count_the_gold(run):
+    outputs, _, parameters = run
+    for mode, strategies in (("add", ["random"]), ("correct", ["random", "label_issues"])):
+        table = outputs[f"mixed_annotation.{mode}.budget_table"]
+        micro = table[(table["entity_type"] == "micro") & (table["split"] == "test")]
+        assert sorted(micro["strategy"].unique()) == sorted(strategies)
+        assert sorted(micro["budget"].unique()) == parameters["budgets"]
+        assert (micro["folds"] == parameters["k"]).all()
+        # 20 % and 50 % of a 40-sentence pool, plus the labeller's 20 demonstrations
+        assert sorted(micro["expert_sentences"].unique()) == [8, 20]
+        assert (micro["total_gold_sentences"] == micro["expert_sentences"] + 20).all()
+        assert micro["f1_mean"].between(0, 1).all()
+        assert outputs[f"mixed_annotation.{mode}.budget_curve"].axes[0].get_lines()
+    quality = outputs["llm_label_quality"]
+    assert len(quality) == 40 and quality["label_quality"].between(0, 1).all()
+    assert set(outputs["reference_students"]["student"]) == {"llm_only", "gold_only"}
+
+
+def test_model_init_is_saved_with_the_set_it_trained_on(run):
+    outputs, catalog, parameters = run
+    choice = outputs["model_init_budget"]
+    assert choice["budget"] in parameters["budgets"] and choice["mode"] == "add"
+    training = outputs["model_init_training_set"]
+    expected_gold = round(choice["budget"] * 40)
+    assert training["source"].value_counts().to_dict() == {"llm": 40, "gold": expected_gold}
+    assert isinstance(catalog.load("model_init"), Tagger) and isinstance(catalog.load("model_llm_pure"), Tagger)

@@ -1,0 +1,64 @@
+"""Mixed annotation core: who the expert labels, the training set that results, label quality, saturation."""
+
+import pandas as pd
+import pytest
+
+from llm_ner.corpus import load_split
+from llm_ner.mixed import (
+    check_sweep, expert_count, label_issues, llm_low_confidence, mixed_training_table, out_of_fold_label_quality,
+    random_selection, saturation_budget,
+)
+from llm_ner.model import TaggerConfig, TrainingConfig
+
+POOL = pd.DataFrame({
+    "sentence_id": [1, 2, 3, 4, 5],
+    "tokens": [["A"], ["B"], ["C"], ["D"], ["E"]],
+    "gold_tags": [["B-PER"]] * 5,
+    "llm_tags": [["O"]] * 5,
+    "sentence_confidence": [0.9, 0.1, 0.5, 0.1, 0.7],
+    "label_quality": [0.2, 0.9, 0.1, 0.8, 0.5],
+})
+
+
+def test_who_the_expert_labels():
+    assert random_selection(POOL, 2, seed=1).equals(random_selection(POOL, 2, seed=1))
+    assert set(llm_low_confidence(POOL, 2, seed=0)["sentence_id"]) == {2, 4}  # the two least confident
+    assert set(label_issues(POOL, 2, seed=0)["sentence_id"]) == {3, 1}  # the two least plausible labels
+    assert expert_count(0.12, 2037) == 244 and expert_count(0.0, 10) == 0
+    with pytest.raises(ValueError, match="budgets are shares"):
+        expert_count(12, 100)
+    with pytest.raises(ValueError, match="use mode 'correct'"):
+        check_sweep("add", ["random", "llm_low_confidence"], "from_scratch")
+    with pytest.raises(ValueError, match="strategies must be among"):
+        check_sweep("correct", ["oracle"], "from_scratch")
+    with pytest.raises(ValueError, match="sentence_confidence"):
+        llm_low_confidence(POOL.assign(sentence_confidence=float("nan")), 2, seed=0)
+
+
+def test_training_set_by_mode():
+    expert = POOL[POOL["sentence_id"].isin([2, 4])]
+    corrected = mixed_training_table(POOL, expert, "correct")
+    assert len(corrected) == 5 and corrected.set_index("sentence_id").loc[[2, 4], "source"].tolist() == ["gold", "gold"]
+    assert corrected.set_index("sentence_id").at[2, "ner_tags"] == ["B-PER"]
+    assert corrected.set_index("sentence_id").at[1, "ner_tags"] == ["O"]
+    outside = pd.DataFrame({"sentence_id": [90], "tokens": [["Z"]], "gold_tags": [["B-LOC"]]})
+    added = mixed_training_table(POOL, outside, "add")
+    assert len(added) == 6 and added["source"].value_counts().to_dict() == {"llm": 5, "gold": 1}
+
+
+def test_saturation_is_the_smallest_budget_close_to_the_best():
+    summary = pd.DataFrame({"strategy": "random", "split": "validation", "entity_type": "micro",
+                            "budget": [0.01, 0.05, 0.12, 0.2], "f1_mean": [0.4, 0.6, 0.645, 0.65]})
+    assert saturation_budget(summary, "random", delta=0.01) == 0.12
+    assert saturation_budget(summary, "random", delta=0.1) == 0.05
+
+
+def test_out_of_fold_label_quality_reads_no_gold():
+    train = load_split("train").iloc[:12]
+    pool = pd.DataFrame({"sentence_id": train["sentence_id"], "tokens": train["tokens"], "llm_tags": train["ner_tags"]})
+    tagger = TaggerConfig(encoder_weights="random", lstm_hidden_size=8, max_subwords=64,
+                          encoder_overrides={"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+                                             "intermediate_size": 32})
+    quality = out_of_fold_label_quality(pool, 2, seed=0, tagger_config=tagger,
+                                        training_config=TrainingConfig(epochs=1, batch_size=4, device="cpu", progress_bar=False))
+    assert sorted(quality.index) == sorted(pool["sentence_id"]) and quality.between(0, 1).all()
