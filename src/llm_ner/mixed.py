@@ -201,3 +201,50 @@ def saturation_budget(summary: pd.DataFrame, strategy: str, delta: float, split:
         raise ValueError(f"no {split} results for strategy {strategy!r} to choose a budget from")
     best = rows["f1_mean"].max()
     return float(rows[rows["f1_mean"] >= best - delta]["budget"].min())
+
+
+def blending_runs(llm_set: list[LabelledSentence], gold_set: list[LabelledSentence],
+                  schedules: dict[str, dict], lr_schedules: Sequence[str], seeds: Sequence[int],
+                  new_tagger: Callable[[int], Tagger], training_config: TrainingConfig,
+                  evaluation_sets: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Huang's phase 3: a student per blending schedule x learning-rate schedule x seed, each epoch
+    trained on that epoch's blend of ``llm_set`` and ``gold_set`` (:func:`llm_ner.blending.epoch_sentences`).
+
+    ``schedules`` maps a run name to ``{schedule: <SCHEDULES key>, **its parameters}`` -- e.g.
+    ``sigmoid_k8: {schedule: sigmoid, k: 8}``; ``lr_schedules`` are TrainingConfig schedules, e.g.
+    ``constant`` and ``epoch_decay`` (Huang's x0.95 per epoch). The gold set counts as expert
+    labels whenever a schedule ever trains on it.
+    """
+    from .blending import epoch_sentences, schedule_weights
+
+    tables = []
+    for name, spec in schedules.items():
+        spec = dict(spec)
+        weights = schedule_weights(spec.pop("schedule"), training_config.epochs, **spec)
+        gold_used = len(gold_set) if any(w_gold > 0 for _, w_gold in weights) else 0
+        for lr_schedule in lr_schedules:
+            for seed in seeds:
+                config = dataclasses.replace(training_config, seed=seed, schedule=lr_schedule)
+                tagger = new_tagger(seed)
+                fit(tagger, lambda epoch: epoch_sentences(llm_set, gold_set, weights[epoch], seed * 1_000 + epoch), config)
+                for split, sentences in evaluation_sets.items():
+                    result = evaluate(tagger, [list(t) for t in sentences["tokens"]], [list(t) for t in sentences["ner_tags"]],
+                                      config.eval_batch_size, config.evaluation_mode, config.mixed_precision)
+                    table = result.to_table(split)
+                    for column, value in (("gold_sentences", gold_used), ("seed", seed), ("lr_schedule", lr_schedule),
+                                          ("blending", name)):
+                        table.insert(0, column, value)
+                    tables.append(table)
+                    logger.info("blending: %s (%s) seed=%d %s F1=%.4f", name, lr_schedule, seed, split, result.f1)
+    return pd.concat(tables, ignore_index=True)
+
+
+def summarise_blending(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation of P/R/F1 over seeds per blending x LR schedule, split and entity type."""
+    keys = ["blending", "lr_schedule", "split", "entity_type"]
+    summary = runs.groupby(keys, sort=False).agg(
+        gold_sentences=("gold_sentences", "first"), precision_mean=("precision", "mean"), recall_mean=("recall", "mean"),
+        f1_mean=("f1", "mean"), f1_std=("f1", "std"), seeds=("seed", "nunique"),
+    ).reset_index()
+    summary["f1_std"] = summary["f1_std"].fillna(0.0)
+    return summary

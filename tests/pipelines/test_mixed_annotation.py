@@ -19,7 +19,7 @@ from llm_ner.pipelines.mixed_annotation import create_pipeline
 CONF = Path(__file__).resolve().parents[2] / "conf"
 OUTPUTS = ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget_table", "mixed_annotation.add.budget_curve",
            "mixed_annotation.correct.budget_curve", "reference_students", "model_init_budget", "model_init_training_set",
-           "llm_label_quality"]
+           "llm_label_quality", "blending_table", "blending_weights"]
 
 
 class KeptMemoryDataset(MemoryDataset):
@@ -89,3 +89,14 @@ def test_model_init_is_saved_with_the_set_it_trained_on(run):
     expected_gold = round(choice["budget"] * 40)
     assert training["source"].value_counts().to_dict() == {"llm": 40, "gold": expected_gold}
     assert isinstance(catalog.load("model_init"), Tagger) and isinstance(catalog.load("model_llm_pure"), Tagger)
+
+
+def test_blending_schedules_table_and_plot(run):
+    outputs, _, parameters = run
+    table = outputs["blending_table"]
+    micro = table[(table["entity_type"] == "micro") & (table["split"] == "test")]
+    assert sorted(micro["blending"]) == sorted(["simple_mix", "power_n0.5"] * 2)  # x constant / epoch_decay
+    assert set(micro["lr_schedule"]) == {"constant", "epoch_decay"} and (micro["seeds"] == 2).all()
+    assert (micro["gold_sentences"] == parameters["blending"]["gold_sentences"]).all()
+    assert micro["f1_mean"].between(0, 1).all()
+    assert len(outputs["blending_weights"].axes[0].get_lines()) == 2

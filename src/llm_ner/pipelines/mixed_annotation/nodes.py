@@ -12,10 +12,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from llm_ner.accounting import CHARGED_PURPOSES
+from llm_ner.blending import schedule_weights
 from llm_ner.mixed import (
-    SELECTIONS, SweepSettings, budget_sweep, expert_count, mixed_training_table, out_of_fold_label_quality,
-    saturation_budget, summarise_sweep,
+    SELECTIONS, SweepSettings, blending_runs, budget_sweep, expert_count, mixed_training_table,
+    out_of_fold_label_quality, saturation_budget, summarise_blending, summarise_sweep,
 )
+from llm_ner.sampling import seeded_sample
 from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, evaluate, fit, from_dict
 
 logger = logging.getLogger(__name__)
@@ -148,3 +150,37 @@ def train_model_init(pool: pd.DataFrame, outside: pd.DataFrame, choice: dict[str
     logger.info("model_init: %s, %d expert sentences (%s, mode %s)", choice["chosen_by"], len(expert), choice["strategy"],
                 choice["mode"])
     return tagger, training_table
+
+
+def run_blending(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_valid: pd.DataFrame,
+                 evaluation_test: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Huang's blending schedules: the pool's LLM labels and ``blending.gold_sentences`` expert
+    sentences from outside the pool, blended epoch by epoch."""
+    tagger_config, training_config = _configs(params)
+    blending = params["blending"]
+    gold = seeded_sample(outside, blending["gold_sentences"], params["seed"])
+    return blending_runs(_pairs(pool, "llm_tags"), _pairs(gold, "gold_tags"), blending["schedules"],
+                         blending["lr_schedules"], blending["seeds"], lambda seed: Tagger.build(tagger_config, seed=seed),
+                         training_config, {"validation": evaluation_valid, "test": evaluation_test})
+
+
+def blending_table(runs: pd.DataFrame) -> pd.DataFrame:
+    return summarise_blending(runs)
+
+
+def blending_weights_plot(params: dict[str, Any]) -> plt.Figure:
+    """w_llm(t) of every configured blending schedule, over the configured epochs."""
+    epochs = params["trainer"]["epochs"]
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for name, spec in params["blending"]["schedules"].items():
+        spec = dict(spec)
+        weights = schedule_weights(spec.pop("schedule"), epochs, **spec)
+        axis.plot(range(epochs), [w_llm for w_llm, _ in weights], marker="o", label=name)
+    axis.set_xlabel("epoch (0-based)")
+    axis.set_ylabel("w_llm: share of the LLM-labelled set")
+    axis.set_ylim(-0.05, 1.05)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize="small")
+    axis.set_title("Blending schedules (Huang et al.)")
+    figure.tight_layout()
+    return figure

@@ -1,14 +1,18 @@
-"""mixed_annotation: LLM-only student, expert budget sweeps (one namespaced pipeline per mode), model_init."""
+"""mixed_annotation: LLM-only student, expert budget sweeps (one namespaced pipeline per mode), model_init,
+and Huang's LLM -> gold blending schedules."""
 
 from kedro.pipeline import Pipeline, node, pipeline
 
 from .nodes import (
+    blending_table,
+    blending_weights_plot,
     budget_curve,
     budget_table,
     choose_init_budget,
     expert_candidates,
     mixing_pool,
     reference_students,
+    run_blending,
     run_budget_sweep,
     score_label_quality,
     train_llm_pure,
@@ -55,4 +59,10 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(train_model_init, ["mixing_pool", "expert_candidates", "model_init_budget", "params:mixed_annotation"],
              ["model_init", "model_init_training_set"], name="train_model_init"),
     ])
-    return shared + sweeps + init
+    blending = pipeline([
+        node(run_blending, ["mixing_pool", "expert_candidates", "evaluation_valid", "evaluation_test",
+                            "params:mixed_annotation"], "blending_runs", name="run_blending_schedules"),
+        node(blending_table, "blending_runs", "blending_table", name="summarise_blending_schedules"),
+        node(blending_weights_plot, "params:mixed_annotation", "blending_weights", name="plot_blending_schedules"),
+    ])
+    return shared + sweeps + init + blending
