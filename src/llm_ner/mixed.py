@@ -128,6 +128,20 @@ def out_of_fold_label_quality(pool: pd.DataFrame, k: int, seed: int, tagger_conf
     return pd.Series(scores, name="label_quality")
 
 
+def score_on(tagger: Tagger, evaluation_sets: dict[str, pd.DataFrame], config: TrainingConfig) -> pd.DataFrame:
+    """Entity P/R/F1 per type, token accuracy and loss of ``tagger`` on each named gold sample."""
+    tables = []
+    for split, sentences in evaluation_sets.items():
+        result = evaluate(tagger, [list(t) for t in sentences["tokens"]], [list(t) for t in sentences["ner_tags"]],
+                          config.eval_batch_size, config.evaluation_mode, config.mixed_precision)
+        tables.append(result.to_table(split))
+    return pd.concat(tables, ignore_index=True)
+
+
+def _micro_f1(table: pd.DataFrame, split: str) -> float:
+    return float(table[(table["split"] == split) & (table["entity_type"] == "micro")]["f1"].iloc[0])
+
+
 @dataclass(frozen=True)
 class SweepSettings:
     mode: str
@@ -168,18 +182,14 @@ def budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_sets: dic
                 else:
                     tagger = new_tagger(seed)
                 fit(tagger, mixed_training_set(pool, expert, settings.mode), dataclasses.replace(training_config, seed=seed))
-                for split, sentences in evaluation_sets.items():
-                    result = evaluate(tagger, [list(t) for t in sentences["tokens"]], [list(t) for t in sentences["ner_tags"]],
-                                      training_config.eval_batch_size, training_config.evaluation_mode,
-                                      training_config.mixed_precision)
-                    table = result.to_table(split)
-                    table.insert(0, "expert_tokens", int(sum(len(t) for t in expert["tokens"])))
-                    table.insert(0, "expert_sentences", len(expert))
-                    for name, value in (("fold", fold), ("budget", budget), ("strategy", strategy), ("mode", settings.mode)):
-                        table.insert(0, name, value)
-                    tables.append(table)
-                    logger.info("budget sweep: %s %s budget=%.3f fold=%d %s F1=%.4f", settings.mode, strategy, budget,
-                                fold, split, result.f1)
+                table = score_on(tagger, evaluation_sets, training_config)
+                table.insert(0, "expert_tokens", int(sum(len(t) for t in expert["tokens"])))
+                table.insert(0, "expert_sentences", len(expert))
+                for name, value in (("fold", fold), ("budget", budget), ("strategy", strategy), ("mode", settings.mode)):
+                    table.insert(0, name, value)
+                tables.append(table)
+                logger.info("budget sweep: %s %s budget=%.3f fold=%d: %s", settings.mode, strategy, budget, fold,
+                            ", ".join(f"{split} F1={_micro_f1(table, split):.4f}" for split in evaluation_sets))
     return pd.concat(tables, ignore_index=True)
 
 
@@ -227,15 +237,13 @@ def blending_runs(llm_set: list[LabelledSentence], gold_set: list[LabelledSenten
                 config = dataclasses.replace(training_config, seed=seed, schedule=lr_schedule)
                 tagger = new_tagger(seed)
                 fit(tagger, lambda epoch: epoch_sentences(llm_set, gold_set, weights[epoch], seed * 1_000 + epoch), config)
-                for split, sentences in evaluation_sets.items():
-                    result = evaluate(tagger, [list(t) for t in sentences["tokens"]], [list(t) for t in sentences["ner_tags"]],
-                                      config.eval_batch_size, config.evaluation_mode, config.mixed_precision)
-                    table = result.to_table(split)
-                    for column, value in (("gold_sentences", gold_used), ("seed", seed), ("lr_schedule", lr_schedule),
-                                          ("blending", name)):
-                        table.insert(0, column, value)
-                    tables.append(table)
-                    logger.info("blending: %s (%s) seed=%d %s F1=%.4f", name, lr_schedule, seed, split, result.f1)
+                table = score_on(tagger, evaluation_sets, config)
+                for column, value in (("gold_sentences", gold_used), ("seed", seed), ("lr_schedule", lr_schedule),
+                                      ("blending", name)):
+                    table.insert(0, column, value)
+                tables.append(table)
+                logger.info("blending: %s (%s) seed=%d: %s", name, lr_schedule, seed,
+                            ", ".join(f"{split} F1={_micro_f1(table, split):.4f}" for split in evaluation_sets))
     return pd.concat(tables, ignore_index=True)
 
 

@@ -15,6 +15,7 @@ from llm_ner.corpus import load_split
 from llm_ner.datasets.tagger_model import TaggerModelDataset
 from llm_ner.model import Tagger
 from llm_ner.pipelines.mixed_annotation import create_pipeline
+from pipeline_catalog import KeptMemoryDataset, parameter_datasets  # tests/ is on sys.path
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 OUTPUTS = ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget_table", "mixed_annotation.add.budget_curve",
@@ -22,17 +23,6 @@ OUTPUTS = ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget
            "llm_label_quality", "blending_table", "blending_weights"]
 
 
-class KeptMemoryDataset(MemoryDataset):
-    def _release(self) -> None:  # keep outputs for the assertions after the run
-        pass
-
-
-def _parameter_datasets(prefix, value):
-    datasets = {prefix: MemoryDataset(value)}
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            datasets.update(_parameter_datasets(f"{prefix}.{key}", inner))
-    return datasets
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +42,7 @@ def run(tmp_path_factory):
               "evaluation_valid": valid.iloc[:20], "evaluation_test": test.iloc[:20],
               "llm_gold_usage": usage_table([gold_usage("llm_labeller", "demonstrations", "kNN pool", demonstrations)])}
     datasets = {name: MemoryDataset(value) for name, value in inputs.items()}
-    datasets.update(_parameter_datasets("params:mixed_annotation", dict(parameters)))
+    datasets.update(parameter_datasets("params:mixed_annotation", dict(parameters)))
     folder = tmp_path_factory.mktemp("models")
     for name in ("model_init", "model_llm_pure"):
         datasets[name] = TaggerModelDataset(str(folder / name), version=None)

@@ -24,6 +24,7 @@ from llm_ner.pipelines.training.nodes import (
     validation_samples,
 )
 from llm_ner.tags import bio_to_spans
+from pipeline_catalog import KeptMemoryDataset, parameter_datasets  # tests/ is on sys.path
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
@@ -42,12 +43,6 @@ def parameters():
                                config_patterns={"parameters": ["parameters*"]})
     return loader["parameters"]["training"]
 
-
-class KeptMemoryDataset(MemoryDataset):
-    """Keeps its data after the run (the runner releases in-memory intermediates it has consumed)."""
-
-    def _release(self) -> None:
-        pass
 
 
 def _llm_like(tags):
@@ -81,20 +76,12 @@ SAMPLES = ["gold_training_set", "llm_training_set", "evaluation_valid", "gold_va
            "llm_validation_sample", "selection_set_gold", "selection_set_llm"]
 
 
-def _parameter_datasets(prefix, value):
-    """`params:training.x` and, as Kedro does, every nested `params:training.x.y`."""
-    datasets = {prefix: MemoryDataset(value)}
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            datasets.update(_parameter_datasets(f"{prefix}.{key}", inner))
-    return datasets
-
 
 def _run(splits, parameters, model_folder, outputs=OUTPUTS):
     datasets = {name: MemoryDataset(table) for name, table in splits.items()}
     for student in ("gold", "llm"):
         datasets[f"model_{student}"] = TaggerModelDataset(str(model_folder / f"model_{student}"), version=None)
-    datasets.update(_parameter_datasets("params:training", dict(parameters)))
+    datasets.update(parameter_datasets("params:training", dict(parameters)))
     catalog = DataCatalog(datasets=datasets)
     for name in [*outputs, *SAMPLES]:
         catalog[name] = KeptMemoryDataset(copy_mode="assign")

@@ -15,10 +15,10 @@ from llm_ner.accounting import CHARGED_PURPOSES
 from llm_ner.blending import schedule_weights
 from llm_ner.mixed import (
     SELECTIONS, SweepSettings, blending_runs, budget_sweep, expert_count, mixed_training_table,
-    out_of_fold_label_quality, saturation_budget, summarise_blending, summarise_sweep,
+    out_of_fold_label_quality, saturation_budget, score_on, summarise_blending, summarise_sweep,
 )
 from llm_ner.sampling import seeded_sample
-from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, evaluate, fit, from_dict
+from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, fit, from_dict
 
 logger = logging.getLogger(__name__)
 
@@ -90,13 +90,9 @@ def reference_students(pool: pd.DataFrame, evaluation_valid: pd.DataFrame, evalu
     tagger_config, training_config = _configs(params)
     gold_only = Tagger.build(tagger_config, seed=params["seed"])
     fit(gold_only, _pairs(pool, "gold_tags"), training_config)
-    tables = []
-    for name, tagger in (("llm_only", model_llm_pure), ("gold_only", gold_only)):
-        for split, sentences in (("validation", evaluation_valid), ("test", evaluation_test)):
-            result = evaluate(tagger, [list(t) for t in sentences["tokens"]], [list(t) for t in sentences["ner_tags"]],
-                              training_config.eval_batch_size, training_config.evaluation_mode, training_config.mixed_precision)
-            tables.append(result.to_table(split).assign(student=name))
-    return pd.concat(tables, ignore_index=True)
+    evaluation_sets = {"validation": evaluation_valid, "test": evaluation_test}
+    return pd.concat([score_on(tagger, evaluation_sets, training_config).assign(student=name)
+                      for name, tagger in (("llm_only", model_llm_pure), ("gold_only", gold_only))], ignore_index=True)
 
 
 def budget_curve(table: pd.DataFrame, references: pd.DataFrame) -> plt.Figure:
