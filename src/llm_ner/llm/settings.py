@@ -15,9 +15,9 @@ from typing import Any, Mapping, TypeVar
 from ..metrics import EVALUATION_MODES
 from .costs import Price
 from .local_model import LOCAL_MODELS
+from .prompts import PromptStrategy, VerificationPrompt, strategy_from_config, verification_from_config
 from .quality import FAILED_SENTENCE_POLICIES
 from .retrieval import SIMILARITIES
-from .prompts import PromptStrategy, VerificationPrompt, strategy_from_config, verification_from_config
 
 BACKEND_KINDS = ("local", "openai")
 LABEL_SOURCES = ("annotate", "import")
