@@ -117,7 +117,7 @@ def test_a_tagger_with_another_label_order_trains_and_decodes_with_that_order(
     default = Tagger.build(tiny_tagger_config, seed=1)
     permuted_labels = tuple(reversed(default.labels))
     permuted = Tagger.build(tiny_tagger_config, seed=1, labels=permuted_labels)
-    assert permuted.encode([["Paris"]], [["B-LOC"]])[0].label_ids == [permuted_labels.index("B-LOC")]
+    assert permuted.encode([["Paris"]], [["B-LOC"]])[0].label_ids.tolist() == [permuted_labels.index("B-LOC")]
     assert permuted.label_to_id["B-LOC"] != default.label_to_id["B-LOC"]
     # Same network up to the order of the output rows: each label starts from the same weights.
     rows = [default.label_to_id[label] for label in permuted_labels]
