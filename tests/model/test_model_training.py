@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from llm_ner.model import Tagger, TrainingConfig, evaluate, fit, predict_tags
+from llm_ner.model import Tagger, TrainingConfig, encoding, evaluate, fit, predict_tags
 
 
 def _f1_on(tagger, sentences):
@@ -101,7 +101,7 @@ def test_linear_warmup_rises_then_decays_to_almost_zero(tiny_tagger_config, smal
     config = TrainingConfig(epochs=3, batch_size=8, warmup_ratio=0.4, progress_bar=False, device="cpu")
     result = fit(Tagger.build(tiny_tagger_config, seed=1), small_training_set, config)
     rates = result.history["learning_rate"].tolist()  # at each epoch's last step (15 steps, 6 warm-up)
-    assert rates[0] == pytest.approx(5e-5 * 5 / 6)
+    assert rates[0] == pytest.approx(5e-5 * 4 / 6)  # step 4 of a warm-up from 0 at step 0
     assert rates[2] == pytest.approx(5e-5 / 9)
 
 
@@ -131,3 +131,32 @@ def test_a_tagger_with_another_label_order_trains_and_decodes_with_that_order(
     words = [s[0] for s in sentences]
     assert _f1_on(permuted, sentences) > 0.9
     assert predict_tags(permuted, words) == predict_tags(default, words)
+
+
+def test_a_second_fit_on_the_same_sentences_does_not_tokenise_again(
+    tiny_tagger_config, fast_training_config, small_training_set, monkeypatch
+):
+    """Mixed annotation and active learning fit many taggers on overlapping sentences."""
+    monkeypatch.setattr(encoding, "ENCODING_CACHE", encoding.EncodingCache())
+    tokenised = []
+    tokenize = encoding._tokenize
+
+    def counting_tokenize(tokenizer, words, max_subwords):
+        tokenised.append(len(words))
+        return tokenize(tokenizer, words, max_subwords)
+
+    monkeypatch.setattr(encoding, "_tokenize", counting_tokenize)
+    train, validation = small_training_set[:30], small_training_set[30:]
+    config = dataclasses.replace(fast_training_config, epochs=3)
+    first = fit(Tagger.build(tiny_tagger_config, seed=1), train, config, validation=validation)
+    # once each, though validation is scored every epoch; CoNLL repeats some sentences, and those
+    # are not tokenised twice either
+    unseen = {tuple(tokens) for tokens, _ in validation} - {tuple(tokens) for tokens, _ in train}
+    assert tokenised == [len(train), len(unseen)]
+    # a new tagger loads its own tokenizer: the same tokenizer, so the encodings are shared
+    second = fit(Tagger.build(tiny_tagger_config, seed=1), train, config, validation=validation)
+    assert tokenised == [len(train), len(unseen)]
+    pd.testing.assert_frame_equal(
+        first.history.drop(columns=["seconds", "sentences_per_second"]),
+        second.history.drop(columns=["seconds", "sentences_per_second"]),
+    )
