@@ -24,7 +24,6 @@ from training_throughput import add_corpus_arguments, corpus
 # summed, except where one matching function calls another (the BERT modules' nested forwards:
 # their largest cumulative time, the whole encoder's, is taken).
 PARTS = (
-    ("fit, total", "training.py", "fit"),
     ("tokenisation (encode_sentences)", "encoding.py", "encode_sentences"),
     ("batch order (length_bucketed_batches)", "encoding.py", "length_bucketed_batches"),
     ("collate (padding into tensors)", "encoding.py", "collate"),
@@ -89,7 +88,7 @@ def main(argv=None) -> int:
     second, second_wall = profiled_fit(tagger, pairs, config)
     print(f"one epoch, {len(pairs)} sentences, {args.head} head, word_features={tagger.config.word_features}, "
           f"batch {args.batch_size}, threads {torch.get_num_threads()}, CPU; cProfile cumulative seconds")
-    print(f"{'':40} {'1st fit':>8} {'share':>6} {'2nd fit':>8} {'share':>6}")
+    print(f"{'':40} {'1st fit':>8} {'share':>6} {'2nd fit':>8} {'share':>6}  (share of the fit's wall time)")
     for label in first:
         print(f"{label:40} {first[label]:8.3f} {first[label] / first_wall:6.1%} "
               f"{second[label]:8.3f} {second[label] / second_wall:6.1%}")

@@ -144,7 +144,8 @@ def hf_trainer(args, variant: str) -> dict:
             output_dir="/tmp/llm_ner_benchmark_hf", per_device_train_batch_size=args.batch_size,
             per_device_eval_batch_size=args.eval_batch_size, num_train_epochs=1, learning_rate=args.learning_rate,
             # 10 % warm-up as a step count: older releases take no ratio in warmup_steps
-            warmup_steps=math.ceil(0.1 * math.ceil(args.sentences / args.batch_size)), weight_decay=0.01, max_grad_norm=1.0, seed=0, report_to=[], save_strategy="no",
+            warmup_steps=math.ceil(0.1 * math.ceil(args.sentences / args.batch_size)), weight_decay=0.01,
+            max_grad_norm=1.0, seed=0, report_to=[], save_strategy="no",
             logging_strategy="no", disable_tqdm=True, dataloader_num_workers=0, use_cpu=args.device == "cpu",
             bf16=args.device == "cuda", **_length_grouping(grouped),
         )
@@ -206,7 +207,9 @@ def report(args, runs: list[dict]) -> dict:
     variants = [v for v in args.variants if any(r["variant"] == v for r in runs)]
     train = {v: _summary([r["train_seconds"] for r in runs if r["variant"] == v], args.sentences) for v in variants}
     inference = {
-        (v, order): _summary([r["inference_seconds"][order] for r in runs if r["variant"] == v], args.inference_sentences)
+        (v, order): _summary(
+            [r["inference_seconds"][order] for r in runs if r["variant"] == v], args.inference_sentences
+        )
         for v in variants for order in ("sorted", "unsorted")
         if any(order in r["inference_seconds"] for r in runs if r["variant"] == v)
     }

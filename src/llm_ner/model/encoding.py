@@ -146,7 +146,9 @@ def _encode_words(tokenizer, sentences: list[list[str]], max_subwords: int, lowe
     ]
 
 
-def _with_labels(i: int, encoded: EncodedSentence, tags: Sequence[str], label_to_id: Mapping[str, int]) -> EncodedSentence:
+def _with_labels(
+    i: int, encoded: EncodedSentence, tags: Sequence[str], label_to_id: Mapping[str, int]
+) -> EncodedSentence:
     if len(tags) != encoded.n_words:
         raise ValueError(f"sentence {i}: {encoded.n_words} tokens but {len(tags)} tags")
     try:
