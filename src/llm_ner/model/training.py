@@ -98,7 +98,7 @@ def _parameter_groups(tagger: Tagger, config: TrainingConfig) -> list[dict]:
 
 
 # Fused kernels: one pass over all parameters per step. torch's default on the CPU is a Python loop
-# over the parameter tensors, which took a quarter of a MiniLM epoch (benchmarks/profile_training.py).
+# over the parameter tensors: 36-38 % of a MiniLM epoch on one thread (benchmarks/profile_training.py).
 def _adamw(groups: list[dict], config: TrainingConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=config.learning_rate, fused=True)
 
