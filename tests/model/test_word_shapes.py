@@ -62,9 +62,9 @@ def test_auto_leaves_a_cased_tokenizer_without_shapes():
 def test_all_caps_and_title_case_differ_only_in_their_shapes(shape_tagger):
     """The uncased encoder sees identical sub-words; the shapes, from the original words, differ."""
     title, caps = shape_tagger.encode([TITLE, ALL_CAPS])
-    assert title.input_ids == caps.input_ids
-    assert title.shape_ids[:3] == [SHAPE_IDS["title"], SHAPE_IDS["title"], SHAPE_IDS["lower"]]
-    assert caps.shape_ids[:3] == [SHAPE_IDS["upper"]] * 3
+    assert title.input_ids.tolist() == caps.input_ids.tolist()
+    assert title.shape_ids[:3].tolist() == [SHAPE_IDS["title"], SHAPE_IDS["title"], SHAPE_IDS["lower"]]
+    assert caps.shape_ids[:3].tolist() == [SHAPE_IDS["upper"]] * 3
     title_probabilities, caps_probabilities = predict_proba(shape_tagger, [TITLE, ALL_CAPS])
     assert not np.allclose(title_probabilities, caps_probabilities)
 

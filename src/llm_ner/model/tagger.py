@@ -18,7 +18,7 @@ from typing import Sequence
 import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoTokenizer, set_seed
 
 from ..tags import LABELS
 from .config import TaggerConfig
@@ -100,7 +100,7 @@ class Tagger(nn.Module):
         """A new tagger: the configured encoder and a randomly initialised head (seeded)."""
         path = resolve_encoder(config.encoder)
         tokenizer = AutoTokenizer.from_pretrained(path)
-        torch.manual_seed(seed)
+        set_seed(seed)
         if config.encoder_weights == "pretrained":
             encoder = AutoModel.from_pretrained(path)
         else:
