@@ -81,6 +81,10 @@ def _strict_json_values(text: str, offset: int = 0) -> list[tuple[Any, int, int]
         position = end
 
 
+def _first_bracket(text: str) -> int:
+    return min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+
+
 def _answer_regions(text: str, result_marker: str | None) -> list[tuple[int, str]]:
     """(offset, text) regions to search, in order of preference, each cut before an invented next
     ``Sentence:`` that follows its first bracket (nothing after that is an answer to our sentence).
@@ -99,7 +103,7 @@ def _answer_regions(text: str, result_marker: str | None) -> list[tuple[int, str
     regions.append((0, text))
     cut_regions = []
     for offset, region in regions:
-        first_bracket = min((i for i in (region.find("{"), region.find("[")) if i >= 0), default=-1)
+        first_bracket = _first_bracket(region)
         cut = _INVENTED_CONTINUATION.search(region, first_bracket) if first_bracket >= 0 else None
         cut_regions.append((offset, region[: cut.start()] if cut else region))
     return cut_regions
@@ -112,12 +116,13 @@ def extract_json(text: str, accept: Callable[[Any], bool], result_marker: str | 
     []") after their answer. Strict JSON is preferred; json-repair is tried only when no region
     holds any.
     """
-    for offset, region in _answer_regions(text, result_marker):
+    regions = _answer_regions(text, result_marker)
+    for offset, region in regions:
         for value, start, end in _strict_json_values(region, offset):
             if accept(value):
                 return ReplyValue(value, False, start, end)
-    for offset, region in _answer_regions(text, result_marker):
-        start = min((i for i in (region.find("{"), region.find("[")) if i >= 0), default=-1)
+    for offset, region in regions:
+        start = _first_bracket(region)
         if start < 0:
             continue
         candidate = region[start:]
