@@ -31,14 +31,14 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .model import Tagger, TaggerConfig, TrainingConfig, evaluate, fit, predict_proba
+from .model import Tagger, TaggerConfig, TrainingConfig, evaluate_on, fit, labelled_sentences, predict_proba
+from .model.evaluation import LabelledSentence, micro_f1_text
 from .sampling import k_fold_parts, seeded_order, seeded_sample
 
 logger = logging.getLogger(__name__)
 
 MODES = ("add", "correct")
 STARTS = ("from_scratch", "fine_tune_llm_pure")
-LabelledSentence = tuple[list[str], list[str]]
 
 
 def _by_confidence(candidates: pd.DataFrame, count: int, seed: int, column: str) -> pd.DataFrame:
@@ -100,8 +100,7 @@ def mixed_training_table(pool: pd.DataFrame, expert: pd.DataFrame, mode: str) ->
 
 
 def mixed_training_set(pool: pd.DataFrame, expert: pd.DataFrame, mode: str) -> list[LabelledSentence]:
-    table = mixed_training_table(pool, expert, mode)
-    return [(list(tokens), list(tags)) for tokens, tags in zip(table["tokens"], table["ner_tags"])]
+    return labelled_sentences(mixed_training_table(pool, expert, mode))
 
 
 def out_of_fold_label_quality(pool: pd.DataFrame, k: int, seed: int, tagger_config: TaggerConfig,
@@ -119,27 +118,12 @@ def out_of_fold_label_quality(pool: pd.DataFrame, k: int, seed: int, tagger_conf
     for i, held_out in enumerate(parts):
         rest = pd.concat([p for j, p in enumerate(parts) if j != i])
         tagger = Tagger.build(tagger_config, seed=seed + i)
-        fit(tagger, [(list(t), list(tags)) for t, tags in zip(rest["tokens"], rest["llm_tags"])],
-            dataclasses.replace(training_config, seed=seed + i))
+        fit(tagger, labelled_sentences(rest, "llm_tags"), dataclasses.replace(training_config, seed=seed + i))
         probabilities = predict_proba(tagger, [list(t) for t in held_out["tokens"]])
         label_ids = [[tagger.label_to_id[tag] for tag in tags] for tags in held_out["llm_tags"]]
         quality, _ = get_label_quality_scores(label_ids, probabilities)
         scores.update(zip(held_out["sentence_id"], quality))
     return pd.Series(scores, name="label_quality")
-
-
-def score_on(tagger: Tagger, evaluation_sets: dict[str, pd.DataFrame], config: TrainingConfig) -> pd.DataFrame:
-    """Entity P/R/F1 per type, token accuracy and loss of ``tagger`` on each named gold sample."""
-    tables = []
-    for split, sentences in evaluation_sets.items():
-        result = evaluate(tagger, [list(t) for t in sentences["tokens"]], [list(t) for t in sentences["ner_tags"]],
-                          config.eval_batch_size, config.evaluation_mode, config.mixed_precision)
-        tables.append(result.to_table(split))
-    return pd.concat(tables, ignore_index=True)
-
-
-def _micro_f1(table: pd.DataFrame, split: str) -> float:
-    return float(table[(table["split"] == split) & (table["entity_type"] == "micro")]["f1"].iloc[0])
 
 
 @dataclass(frozen=True)
@@ -152,7 +136,7 @@ class SweepSettings:
     start: str
 
 
-def budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_sets: dict[str, pd.DataFrame],
+def budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_sets: dict[str, list[LabelledSentence]],
                  settings: SweepSettings, new_tagger: Callable[[int], Tagger], training_config: TrainingConfig,
                  llm_pure: Tagger | None = None) -> pd.DataFrame:
     """Train and score a student for every budget x strategy x fold; one row per split and entity type.
@@ -182,14 +166,14 @@ def budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_sets: dic
                 else:
                     tagger = new_tagger(seed)
                 fit(tagger, mixed_training_set(pool, expert, settings.mode), dataclasses.replace(training_config, seed=seed))
-                table = score_on(tagger, evaluation_sets, training_config)
+                table = evaluate_on(tagger, evaluation_sets, training_config)
                 table.insert(0, "expert_tokens", int(sum(len(t) for t in expert["tokens"])))
                 table.insert(0, "expert_sentences", len(expert))
                 for name, value in (("fold", fold), ("budget", budget), ("strategy", strategy), ("mode", settings.mode)):
                     table.insert(0, name, value)
                 tables.append(table)
                 logger.info("budget sweep: %s %s budget=%.3f fold=%d: %s", settings.mode, strategy, budget, fold,
-                            ", ".join(f"{split} F1={_micro_f1(table, split):.4f}" for split in evaluation_sets))
+                            micro_f1_text(table))
     return pd.concat(tables, ignore_index=True)
 
 
@@ -216,7 +200,7 @@ def saturation_budget(summary: pd.DataFrame, strategy: str, delta: float, split:
 def blending_runs(llm_set: list[LabelledSentence], gold_set: list[LabelledSentence],
                   schedules: dict[str, dict], lr_schedules: Sequence[str], seeds: Sequence[int],
                   new_tagger: Callable[[int], Tagger], training_config: TrainingConfig,
-                  evaluation_sets: dict[str, pd.DataFrame]) -> pd.DataFrame:
+                  evaluation_sets: dict[str, list[LabelledSentence]]) -> pd.DataFrame:
     """Huang's phase 3: a student per blending schedule x learning-rate schedule x seed, each epoch
     trained on that epoch's blend of ``llm_set`` and ``gold_set`` (:func:`llm_ner.blending.epoch_sentences`).
 
@@ -237,13 +221,12 @@ def blending_runs(llm_set: list[LabelledSentence], gold_set: list[LabelledSenten
                 config = dataclasses.replace(training_config, seed=seed, schedule=lr_schedule)
                 tagger = new_tagger(seed)
                 fit(tagger, lambda epoch: epoch_sentences(llm_set, gold_set, weights[epoch], seed * 1_000 + epoch), config)
-                table = score_on(tagger, evaluation_sets, config)
+                table = evaluate_on(tagger, evaluation_sets, config)
                 for column, value in (("gold_sentences", gold_used), ("seed", seed), ("lr_schedule", lr_schedule),
                                       ("blending", name)):
                     table.insert(0, column, value)
                 tables.append(table)
-                logger.info("blending: %s (%s) seed=%d: %s", name, lr_schedule, seed,
-                            ", ".join(f"{split} F1={_micro_f1(table, split):.4f}" for split in evaluation_sets))
+                logger.info("blending: %s (%s) seed=%d: %s", name, lr_schedule, seed, micro_f1_text(table))
     return pd.concat(tables, ignore_index=True)
 
 

@@ -10,12 +10,12 @@ Typical use from code::
 """
 
 from .config import TaggerConfig, TrainingConfig, from_dict
-from .evaluation import Evaluation, evaluate
+from .evaluation import Evaluation, evaluate, evaluate_on, labelled_sentences
 from .prediction import Entity, TaggedText, predict_proba, predict_tags, run_inference, tag_text, tokenize_text
 from .tagger import Tagger
 from .training import TrainingResult, fit
 
 __all__ = [
     "Entity", "Evaluation", "TaggedText", "Tagger", "TaggerConfig", "TrainingConfig", "TrainingResult",
-    "evaluate", "fit", "from_dict", "predict_proba", "predict_tags", "run_inference", "tag_text", "tokenize_text",
+    "evaluate", "evaluate_on", "fit", "labelled_sentences", "from_dict", "predict_proba", "predict_tags", "run_inference", "tag_text", "tokenize_text",
 ]

@@ -14,9 +14,9 @@ import pandas as pd
 
 from ..sampling import seeded_order
 from .config import TaggerConfig, TrainingConfig
-from .evaluation import evaluate
+from .evaluation import LabelledSentence, evaluate_on, micro_f1_text
 from .tagger import Tagger
-from .training import LabelledSentence, fit
+from .training import fit
 
 logger = logging.getLogger(__name__)
 
@@ -43,16 +43,11 @@ def learning_curve(
             train = [pool[i] for i in order[:size]]
             tagger = Tagger.build(tagger_config, seed=seed)
             fit(tagger, train, dataclasses.replace(training_config, seed=seed))
-            for split, sentences in evaluation_sets.items():
-                result = evaluate(
-                    tagger, [s[0] for s in sentences], [s[1] for s in sentences],
-                    training_config.eval_batch_size, training_config.evaluation_mode, training_config.mixed_precision,
-                )
-                table = result.to_table(split)
-                table.insert(0, "seed", seed)
-                table.insert(0, "size", size)
-                tables.append(table)
-                logger.info("learning curve: size=%d seed=%d %s F1=%.4f", size, seed, split, result.f1)
+            table = evaluate_on(tagger, evaluation_sets, training_config)
+            table.insert(0, "seed", seed)
+            table.insert(0, "size", size)
+            tables.append(table)
+            logger.info("learning curve: size=%d seed=%d %s", size, seed, micro_f1_text(table))
     return pd.concat(tables, ignore_index=True)
 
 

@@ -27,12 +27,11 @@ from transformers import set_seed
 from .config import TrainingConfig
 from .devices import autocast, mixed_precision_dtype, select_device
 from .encoding import IGNORED_LABEL, EncodedSentence, iterate_batches, length_bucketed_batches
-from .evaluation import evaluate
+from .evaluation import LabelledSentence, evaluate
 from .tagger import Tagger
 
 logger = logging.getLogger(__name__)
 
-LabelledSentence = tuple[Sequence[str], Sequence[str]]  # (tokens, tags)
 TrainingData = Union[Sequence[LabelledSentence], Callable[[int], Sequence[LabelledSentence]]]
 
 

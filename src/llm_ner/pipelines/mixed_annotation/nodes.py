@@ -15,10 +15,10 @@ from llm_ner.accounting import CHARGED_PURPOSES
 from llm_ner.blending import schedule_weights
 from llm_ner.mixed import (
     SELECTIONS, SweepSettings, blending_runs, budget_sweep, expert_count, mixed_training_table,
-    out_of_fold_label_quality, saturation_budget, score_on, summarise_blending, summarise_sweep,
+    out_of_fold_label_quality, saturation_budget, summarise_blending, summarise_sweep,
 )
 from llm_ner.sampling import seeded_sample
-from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, fit, from_dict
+from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, evaluate_on, fit, from_dict, labelled_sentences
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +27,9 @@ def _configs(params: dict[str, Any]) -> tuple[TaggerConfig, TrainingConfig]:
     return from_dict(TaggerConfig, params["tagger"]), from_dict(TrainingConfig, params["trainer"])
 
 
-def _pairs(table: pd.DataFrame, column: str) -> list[tuple[list[str], list[str]]]:
-    return [(list(tokens), list(tags)) for tokens, tags in zip(table["tokens"], table[column])]
+def _evaluation_sets(evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame) -> dict:
+    """The training pipeline's reported samples: every student of the study is scored on them."""
+    return {"validation": labelled_sentences(evaluation_valid), "test": labelled_sentences(evaluation_test)}
 
 
 def expert_candidates(train_sentences: pd.DataFrame, llm_labels: pd.DataFrame,
@@ -43,7 +44,7 @@ def train_llm_pure(llm_labels: pd.DataFrame, params: dict[str, Any]) -> Tagger:
     """S0's ``model_llm_pure``: the student on the pool's LLM tags alone, fixed epochs (no gold at all)."""
     tagger_config, training_config = _configs(params)
     tagger = Tagger.build(tagger_config, seed=params["seed"])
-    fit(tagger, _pairs(llm_labels, "llm_tags"), training_config)
+    fit(tagger, labelled_sentences(llm_labels, "llm_tags"), training_config)
     return tagger
 
 
@@ -69,7 +70,7 @@ def run_budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_valid
     tagger_config, training_config = _configs(params)
     settings = SweepSettings(mode=sweep["mode"], budgets=tuple(params["budgets"]), strategies=tuple(sweep["strategies"]),
                              k=params["k"], seed=params["seed"], start=params["start"])
-    return budget_sweep(pool, outside, {"validation": evaluation_valid, "test": evaluation_test}, settings,
+    return budget_sweep(pool, outside, _evaluation_sets(evaluation_valid, evaluation_test), settings,
                         lambda seed: Tagger.build(tagger_config, seed=seed), training_config, model_llm_pure)
 
 
@@ -89,9 +90,9 @@ def reference_students(pool: pd.DataFrame, evaluation_valid: pd.DataFrame, evalu
     gold-only (the same student on the pool's gold tags)."""
     tagger_config, training_config = _configs(params)
     gold_only = Tagger.build(tagger_config, seed=params["seed"])
-    fit(gold_only, _pairs(pool, "gold_tags"), training_config)
-    evaluation_sets = {"validation": evaluation_valid, "test": evaluation_test}
-    return pd.concat([score_on(tagger, evaluation_sets, training_config).assign(student=name)
+    fit(gold_only, labelled_sentences(pool, "gold_tags"), training_config)
+    evaluation_sets = _evaluation_sets(evaluation_valid, evaluation_test)
+    return pd.concat([evaluate_on(tagger, evaluation_sets, training_config).assign(student=name)
                       for name, tagger in (("llm_only", model_llm_pure), ("gold_only", gold_only))], ignore_index=True)
 
 
@@ -142,7 +143,7 @@ def train_model_init(pool: pd.DataFrame, outside: pd.DataFrame, choice: dict[str
     expert = SELECTIONS[choice["strategy"]](candidates, expert_count(choice["budget"], len(pool)), params["seed"])
     training_table = mixed_training_table(pool, expert, choice["mode"])
     tagger = Tagger.build(tagger_config, seed=params["seed"])
-    fit(tagger, _pairs(training_table, "ner_tags"), training_config)
+    fit(tagger, labelled_sentences(training_table), training_config)
     logger.info("model_init: %s, %d expert sentences (%s, mode %s)", choice["chosen_by"], len(expert), choice["strategy"],
                 choice["mode"])
     return tagger, training_table
@@ -155,9 +156,9 @@ def run_blending(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_valid: pd
     tagger_config, training_config = _configs(params)
     blending = params["blending"]
     gold = seeded_sample(outside, blending["gold_sentences"], params["seed"])
-    return blending_runs(_pairs(pool, "llm_tags"), _pairs(gold, "gold_tags"), blending["schedules"],
+    return blending_runs(labelled_sentences(pool, "llm_tags"), labelled_sentences(gold, "gold_tags"), blending["schedules"],
                          blending["lr_schedules"], blending["seeds"], lambda seed: Tagger.build(tagger_config, seed=seed),
-                         training_config, {"validation": evaluation_valid, "test": evaluation_test})
+                         training_config, _evaluation_sets(evaluation_valid, evaluation_test))
 
 
 def blending_table(runs: pd.DataFrame) -> pd.DataFrame:

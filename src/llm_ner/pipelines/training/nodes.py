@@ -12,7 +12,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from llm_ner.accounting import charge_to, charged_gold, gold_usage, usage_table
-from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, evaluate, fit, from_dict, predict_tags
+from llm_ner.model import (
+    Tagger, TaggerConfig, TrainingConfig, evaluate_on, fit, from_dict, labelled_sentences, predict_tags,
+)
 from llm_ner.model.learning_curve import learning_curve, summarise_learning_curve
 from llm_ner.model.rendering import entities_page
 from llm_ner.sampling import seeded_sample, seeded_shuffle, share_count
@@ -35,11 +37,6 @@ SELECTION_SET_DESCRIPTIONS = {
     "fixed_epochs": "none (fixed epochs)",
 }
 SAMPLE_COLUMNS = ["sentence_id", "tokens", "ner_tags"]
-
-
-def _pairs(table: pd.DataFrame, tag_column: str) -> list[tuple[list[str], list[str]]]:
-    # parquet hands lists back as numpy arrays
-    return [(list(tokens), list(tags)) for tokens, tags in zip(table["tokens"], table[tag_column])]
 
 
 def _check_model_selection(model_selection: Mapping[str, str]) -> None:
@@ -143,8 +140,8 @@ def train_student(
     ``trainer.epochs`` epochs, last weights). Returns it and its history."""
     training_config = from_dict(TrainingConfig, trainer)
     model = Tagger.build(from_dict(TaggerConfig, tagger), seed=training_config.seed)
-    selection = _pairs(selection_set, "ner_tags") or None
-    result = fit(model, _pairs(training_set, "ner_tags"), training_config, validation=selection)
+    selection = labelled_sentences(selection_set) or None
+    result = fit(model, labelled_sentences(training_set), training_config, validation=selection)
     # fit calls its early-stopping data "validation"; here it is the selection set, and only the
     # disjoint evaluation sample is reported as validation
     history = result.history.rename(columns=lambda name: name.replace("validation_", "selection_"))
@@ -155,15 +152,8 @@ def evaluate_student(
     model: Tagger, validation: pd.DataFrame, test: pd.DataFrame, trainer: dict[str, Any]
 ) -> pd.DataFrame:
     """Entity P/R/F1 per type, micro/macro, token accuracy and loss, for the validation and test sets."""
-    config = from_dict(TrainingConfig, trainer)
-    tables = []
-    for split, sentences in (("validation", validation), ("test", test)):
-        result = evaluate(
-            model, [list(t) for t in sentences["tokens"]], [list(t) for t in sentences["ner_tags"]],
-            config.eval_batch_size, config.evaluation_mode, config.mixed_precision,
-        )
-        tables.append(result.to_table(split))
-    return pd.concat(tables, ignore_index=True)
+    evaluation_sets = {"validation": labelled_sentences(validation), "test": labelled_sentences(test)}
+    return evaluate_on(model, evaluation_sets, from_dict(TrainingConfig, trainer))
 
 
 def students_own_gold_usage(
@@ -245,8 +235,8 @@ def learning_curve_runs(
     if unknown:
         raise ValueError(f"unknown learning_curve parameter(s) {sorted(unknown)}; allowed: ['seeds', 'sizes', 'trainer']")
     return learning_curve(
-        pool=_pairs(train_sentences, "ner_tags"),
-        evaluation_sets={"validation": _pairs(validation, "ner_tags"), "test": _pairs(test, "ner_tags")},
+        pool=labelled_sentences(train_sentences),
+        evaluation_sets={"validation": labelled_sentences(validation), "test": labelled_sentences(test)},
         sizes=curve["sizes"],
         seeds=curve["seeds"],
         tagger_config=from_dict(TaggerConfig, tagger),
