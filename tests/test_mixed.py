@@ -46,6 +46,18 @@ def test_training_set_by_mode():
     assert len(added) == 6 and added["source"].value_counts().to_dict() == {"llm": 5, "gold": 1}
 
 
+def test_llm_tags_weigh_what_llm_weight_says():
+    expert = POOL[POOL["sentence_id"].isin([2])]
+    halved = mixed_training_table(POOL, expert, "correct", llm_weight=0.5).set_index("sentence_id")["weight"]
+    assert halved.to_dict() == {1: 0.5, 2: 1.0, 3: 0.5, 4: 0.5, 5: 0.5}
+    by_confidence = mixed_training_table(POOL, expert, "correct", llm_weight="confidence")
+    assert by_confidence.set_index("sentence_id")["weight"].to_dict() == {1: 0.9, 2: 1.0, 3: 0.5, 4: 0.1, 5: 0.7}
+    with pytest.raises(ValueError, match="needs a sentence_confidence"):
+        mixed_training_table(POOL.drop(columns="sentence_confidence"), expert, "correct", llm_weight="confidence")
+    with pytest.raises(ValueError, match="llm_weight must be a number >= 0 or 'confidence'"):
+        mixed_training_table(POOL, expert, "correct", llm_weight=-1)
+
+
 def test_saturation_is_the_smallest_budget_close_to_the_best():
     summary = pd.DataFrame({"strategy": "random", "split": "validation", "entity_type": "micro",
                             "budget": [0.01, 0.05, 0.12, 0.2], "f1_mean": [0.4, 0.6, 0.645, 0.65]})

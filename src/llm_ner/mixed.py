@@ -25,14 +25,17 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .model import Tagger, TaggerConfig, TrainingConfig, evaluate_on, fit, labelled_sentences, predict_proba
-from .model.evaluation import LabelledSentence, micro_f1_text
+from .blending import epoch_sentences, schedule_weights
+from .model import LabelledSentence, Tagger, TaggerConfig, TrainingConfig, evaluate_on, fit, labelled_sentences, predict_proba
+from .model.evaluation import micro_f1_text
+from .model.training import TrainingData
 from .sampling import k_fold_parts, seeded_order, seeded_sample
 
 logger = logging.getLogger(__name__)
@@ -89,18 +92,36 @@ def check_sweep(mode: str, strategies: Sequence[str], start: str) -> None:
         raise ValueError(f"mixed_annotation start must be one of {list(STARTS)}, got {start!r}")
 
 
-def mixed_training_table(pool: pd.DataFrame, expert: pd.DataFrame, mode: str) -> pd.DataFrame:
+def llm_sentence_weights(pool: pd.DataFrame, llm_weight: float | str) -> pd.Series:
+    """Loss weight of each pool sentence's LLM tags: one number for all (1.0 = as much as gold),
+    or ``confidence`` -- the LLM's own sentence confidence, so doubtful labels teach less."""
+    if llm_weight == "confidence":
+        confidence = pool.get("sentence_confidence")
+        if confidence is None or confidence.isna().any():
+            raise ValueError("mixed_annotation.llm_weight 'confidence' needs a sentence_confidence for every pool "
+                             "sentence: set llm_annotation.confidence")
+        return confidence.astype(float)
+    if isinstance(llm_weight, bool) or not isinstance(llm_weight, (int, float)) or not llm_weight >= 0:
+        raise ValueError(f"mixed_annotation.llm_weight must be a number >= 0 or 'confidence', got {llm_weight!r}")
+    return pd.Series(float(llm_weight), index=pool.index)
+
+
+def mixed_training_table(pool: pd.DataFrame, expert: pd.DataFrame, mode: str, llm_weight: float | str = 1.0) -> pd.DataFrame:
     """The pool with LLM tags, plus (``add``) or instead of them (``correct``) the expert's gold tags:
-    ``sentence_id``, ``tokens``, ``ner_tags`` and ``source`` (``llm`` or ``gold``) per sentence."""
-    llm = pool[["sentence_id", "tokens", "llm_tags"]].rename(columns={"llm_tags": "ner_tags"}).assign(source="llm")
-    gold = expert[["sentence_id", "tokens", "gold_tags"]].rename(columns={"gold_tags": "ner_tags"}).assign(source="gold")
+    ``sentence_id``, ``tokens``, ``ner_tags``, ``source`` (``llm`` | ``gold``) and the loss ``weight``
+    (gold 1.0, LLM tags :func:`llm_sentence_weights`) per sentence."""
+    llm = (pool[["sentence_id", "tokens", "llm_tags"]].rename(columns={"llm_tags": "ner_tags"})
+           .assign(source="llm", weight=llm_sentence_weights(pool, llm_weight)))
+    gold = (expert[["sentence_id", "tokens", "gold_tags"]].rename(columns={"gold_tags": "ner_tags"})
+            .assign(source="gold", weight=1.0))
     if mode == "correct":
         llm = llm[~llm["sentence_id"].isin(gold["sentence_id"])]
     return pd.concat([llm, gold], ignore_index=True).sort_values("sentence_id", kind="stable").reset_index(drop=True)
 
 
-def mixed_training_set(pool: pd.DataFrame, expert: pd.DataFrame, mode: str) -> list[LabelledSentence]:
-    return labelled_sentences(mixed_training_table(pool, expert, mode))
+def mixed_training_set(pool: pd.DataFrame, expert: pd.DataFrame, mode: str, llm_weight: float | str = 1.0
+                       ) -> list[LabelledSentence]:
+    return labelled_sentences(mixed_training_table(pool, expert, mode, llm_weight))
 
 
 def out_of_fold_label_quality(pool: pd.DataFrame, k: int, seed: int, tagger_config: TaggerConfig,
@@ -134,6 +155,7 @@ class SweepSettings:
     k: int
     seed: int
     start: str
+    llm_weight: float | str = 1.0
 
 
 def budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_sets: dict[str, list[LabelledSentence]],
@@ -165,7 +187,8 @@ def budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_sets: dic
                     tagger = copy.deepcopy(llm_pure)
                 else:
                     tagger = new_tagger(seed)
-                fit(tagger, mixed_training_set(pool, expert, settings.mode), dataclasses.replace(training_config, seed=seed))
+                fit(tagger, mixed_training_set(pool, expert, settings.mode, settings.llm_weight),
+                    dataclasses.replace(training_config, seed=seed))
                 table = evaluate_on(tagger, evaluation_sets, training_config)
                 table.insert(0, "expert_tokens", int(sum(len(t) for t in expert["tokens"])))
                 table.insert(0, "expert_sentences", len(expert))
@@ -197,45 +220,92 @@ def saturation_budget(summary: pd.DataFrame, strategy: str, delta: float, split:
     return float(rows[rows["f1_mean"] >= best - delta]["budget"].min())
 
 
-def blending_runs(llm_set: list[LabelledSentence], gold_set: list[LabelledSentence],
-                  schedules: dict[str, dict], lr_schedules: Sequence[str], seeds: Sequence[int],
-                  new_tagger: Callable[[int], Tagger], training_config: TrainingConfig,
+def _distinct_sentences_by_source(phases: list[TrainingData], epochs: int) -> Counter:
+    """Distinct sentences (by object) a student's phases train on, per source: what it consumed."""
+    seen = {}
+    for phase in phases:
+        for epoch in range(epochs):
+            for sentence in (phase(epoch) if callable(phase) else phase):
+                seen[id(sentence)] = sentence.source
+    return Counter(seen.values())
+
+
+def repeated_runs(designs: dict[str, Callable[[int], list[TrainingData]]], lr_schedules: Sequence[str],
+                  seeds: Sequence[int], new_tagger: Callable[[int], Tagger], training_config: TrainingConfig,
                   evaluation_sets: dict[str, list[LabelledSentence]]) -> pd.DataFrame:
-    """Huang's phase 3: a student per blending schedule x learning-rate schedule x seed, each epoch
-    trained on that epoch's blend of ``llm_set`` and ``gold_set`` (:func:`llm_ner.blending.epoch_sentences`).
+    """A student per design x learning-rate schedule x seed, scored on every evaluation set.
 
-    ``schedules`` maps a run name to ``{schedule: <SCHEDULES key>, **its parameters}`` -- e.g.
-    ``sigmoid_k8: {schedule: sigmoid, k: 8}``; ``lr_schedules`` are TrainingConfig schedules, e.g.
-    ``constant`` and ``epoch_decay`` (Huang's x0.95 per epoch). The gold set counts as expert
-    labels whenever a schedule ever trains on it.
+    A design maps a seed to its training phases: each phase is one :func:`fit` of
+    ``training_config.epochs`` epochs on a sentence list or an ``epoch -> sentences`` function,
+    continuing the same student. Rows carry ``design``, ``lr_schedule``, ``seed`` and the gold and
+    LLM-labelled sentences the student saw (distinct sentences, over all phases and epochs).
     """
-    from .blending import epoch_sentences, schedule_weights
-
     tables = []
-    for name, spec in schedules.items():
-        spec = dict(spec)
-        weights = schedule_weights(spec.pop("schedule"), training_config.epochs, **spec)
-        gold_used = len(gold_set) if any(w_gold > 0 for _, w_gold in weights) else 0
+    for name, design in designs.items():
         for lr_schedule in lr_schedules:
             for seed in seeds:
                 config = dataclasses.replace(training_config, seed=seed, schedule=lr_schedule)
                 tagger = new_tagger(seed)
-                fit(tagger, lambda epoch: epoch_sentences(llm_set, gold_set, weights[epoch], seed * 1_000 + epoch), config)
+                phases = design(seed)
+                used = _distinct_sentences_by_source(phases, config.epochs)
+                for phase in phases:
+                    fit(tagger, phase, config)
                 table = evaluate_on(tagger, evaluation_sets, config)
-                for column, value in (("gold_sentences", gold_used), ("seed", seed), ("lr_schedule", lr_schedule),
-                                      ("blending", name)):
+                for column, value in (("llm_sentences", used["llm"]), ("gold_sentences", used["gold"]),
+                                      ("seed", seed), ("lr_schedule", lr_schedule), ("design", name)):
                     table.insert(0, column, value)
                 tables.append(table)
-                logger.info("blending: %s (%s) seed=%d: %s", name, lr_schedule, seed, micro_f1_text(table))
+                logger.info("%s (%s) seed=%d: %s", name, lr_schedule, seed, micro_f1_text(table))
     return pd.concat(tables, ignore_index=True)
 
 
-def summarise_blending(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation of P/R/F1 over seeds per blending x LR schedule, split and entity type."""
-    keys = ["blending", "lr_schedule", "split", "entity_type"]
+def blending_designs(llm_set: list[LabelledSentence], gold_set: list[LabelledSentence], schedules: dict[str, dict],
+                     epochs: int) -> dict[str, Callable[[int], list[TrainingData]]]:
+    """Huang's phase 3: one phase whose every epoch trains on that epoch's blend of ``llm_set`` and
+    ``gold_set`` (:func:`llm_ner.blending.epoch_sentences`).
+
+    ``schedules`` maps a run name to ``{schedule: <SCHEDULES key>, **its parameters}`` -- e.g.
+    ``sigmoid_k8: {schedule: sigmoid, k: 8}``.
+    """
+    designs = {}
+    for name, spec in schedules.items():
+        spec = dict(spec)
+        weights = schedule_weights(spec.pop("schedule"), epochs, **spec)
+        designs[name] = lambda seed, weights=weights: [
+            lambda epoch: epoch_sentences(llm_set, gold_set, weights[epoch], seed * 1_000 + epoch)]
+    return designs
+
+
+# Huang's phase 2 (Table 2): which data, in which order. Each phase is a list of set names.
+REGIMENS: dict[str, list[list[str]]] = {
+    "A_gold": [["gold"]],
+    "B_llm": [["llm"]],
+    "C_llm_extra": [["llm", "extra"]],
+    "D_llm_then_gold": [["llm"], ["gold"]],
+    "E_llm_extra_then_gold": [["llm", "extra"], ["gold"]],
+}
+
+
+def regimen_designs(sets: dict[str, list[LabelledSentence]], names: Sequence[str]) -> dict[str, Callable[[int], list]]:
+    """The named :data:`REGIMENS` over ``sets`` (``gold``, ``llm``, ``extra``): each phase trains on
+    the union of its sets for the configured epochs; ``... then gold`` continues the same student."""
+    unknown = [name for name in names if name not in REGIMENS]
+    if unknown:
+        raise ValueError(f"mixed_annotation.regimens.names must be among {list(REGIMENS)}, got {unknown}")
+    return {name: lambda seed, phases=REGIMENS[name]: [[s for part in phase for s in sets[part]] for phase in phases]
+            for name in names}
+
+
+def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation of P/R/F1 over seeds per design x LR schedule, split and entity
+    type (micro and macro rows included): the shape of Huang's Tables 2 and 3."""
+    keys = ["design", "lr_schedule", "split", "entity_type"]
     summary = runs.groupby(keys, sort=False).agg(
-        gold_sentences=("gold_sentences", "first"), precision_mean=("precision", "mean"), recall_mean=("recall", "mean"),
+        llm_sentences=("llm_sentences", "max"), gold_sentences=("gold_sentences", "max"),
+        precision_mean=("precision", "mean"), precision_std=("precision", "std"),
+        recall_mean=("recall", "mean"), recall_std=("recall", "std"),
         f1_mean=("f1", "mean"), f1_std=("f1", "std"), seeds=("seed", "nunique"),
     ).reset_index()
-    summary["f1_std"] = summary["f1_std"].fillna(0.0)
+    stds = [column for column in summary if column.endswith("_std")]
+    summary[stds] = summary[stds].fillna(0.0)
     return summary

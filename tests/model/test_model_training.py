@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from llm_ner.model import Tagger, TrainingConfig, encoding, evaluate, fit, predict_tags
+from llm_ner.model import LabelledSentence, Tagger, TrainingConfig, encoding, evaluate, fit, predict_tags
 
 
 def _f1_on(tagger, sentences):
@@ -160,3 +160,40 @@ def test_a_second_fit_on_the_same_sentences_does_not_tokenise_again(
         first.history.drop(columns=["seconds", "sentences_per_second"]),
         second.history.drop(columns=["seconds", "sentences_per_second"]),
     )
+
+
+def _weights_after(tagger_config, training_config, sentences):
+    tagger = Tagger.build(tagger_config, seed=3)
+    fit(tagger, sentences, training_config)
+    return tagger.state_dict()
+
+
+def test_a_zero_weight_sentence_teaches_nothing(tiny_tagger_config, fast_training_config, small_training_set):
+    """Its tags may say anything: with weight 0 they never reach the gradient; with weight 1 they do."""
+    config = dataclasses.replace(fast_training_config, epochs=2, batch_size=4)
+    kept = [LabelledSentence(tokens, tags) for tokens, tags in small_training_set[:11]]
+    tokens, tags = small_training_set[11]
+    wrong = ["B-PER" if tag == "O" else "O" for tag in tags]
+    runs = {
+        name: _weights_after(tiny_tagger_config, config, kept + [LabelledSentence(tokens, t, weight)])
+        for name, t, weight in (("zero", tags, 0.0), ("zero_wrong", wrong, 0.0), ("one_wrong", wrong, 1.0))
+    }
+    for name, tensor in runs["zero"].items():
+        assert torch.equal(tensor, runs["zero_wrong"][name])
+    assert not torch.equal(runs["zero"]["classifier.weight"], runs["one_wrong"]["classifier.weight"])
+
+
+def test_weights_are_relative_and_the_history_counts_sources(tiny_tagger_config, fast_training_config,
+                                                             small_training_set):
+    config = dataclasses.replace(fast_training_config, epochs=2, batch_size=4)
+    plain = [LabelledSentence(tokens, tags, 1.0, "gold" if i % 4 else "llm")
+             for i, (tokens, tags) in enumerate(small_training_set[:12])]
+    doubled = [s._replace(weight=2.0) for s in plain]
+    for a, b in zip(_weights_after(tiny_tagger_config, config, plain).values(),
+                    _weights_after(tiny_tagger_config, config, doubled).values()):
+        assert torch.allclose(a, b, atol=1e-5)
+    result = fit(Tagger.build(tiny_tagger_config, seed=3), plain, config)
+    assert list(result.history["llm_sentences"]) == [3, 3]
+    assert list(result.history["gold_sentences"]) == [9, 9]
+    with pytest.raises(ValueError, match="weights must be >= 0"):
+        fit(Tagger.build(tiny_tagger_config, seed=3), [plain[0]._replace(weight=-1.0)], config)

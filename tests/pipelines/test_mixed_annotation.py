@@ -20,7 +20,7 @@ from pipeline_catalog import KeptMemoryDataset, parameter_datasets  # tests/ is 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 OUTPUTS = ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget_table", "mixed_annotation.add.budget_curve",
            "mixed_annotation.correct.budget_curve", "reference_students", "model_init_budget", "model_init_training_set",
-           "llm_label_quality", "blending_table", "blending_weights"]
+           "llm_label_quality", "regimen_table", "blending_table", "blending_weights"]
 
 
 
@@ -78,6 +78,9 @@ def test_model_init_is_saved_with_the_set_it_trained_on(run):
     training = outputs["model_init_training_set"]
     expected_gold = round(choice["budget"] * 40)
     assert training["source"].value_counts().to_dict() == {"llm": 40, "gold": expected_gold}
+    # conf/test weights LLM tags by the LLM's confidence; gold counts fully
+    assert (training.loc[training["source"] == "gold", "weight"] == 1.0).all()
+    assert sorted(training.loc[training["source"] == "llm", "weight"].unique()) == [i / 7 for i in range(7)]
     assert isinstance(catalog.load("model_init"), Tagger) and isinstance(catalog.load("model_llm_pure"), Tagger)
 
 
@@ -85,8 +88,22 @@ def test_blending_schedules_table_and_plot(run):
     outputs, _, parameters = run
     table = outputs["blending_table"]
     micro = table[(table["entity_type"] == "micro") & (table["split"] == "test")]
-    assert sorted(micro["blending"]) == sorted(["simple_mix", "power_n0.5"] * 2)  # x constant / epoch_decay
+    assert sorted(micro["design"]) == sorted(["simple_mix", "power_n0.5"] * 2)  # x constant / epoch_decay
     assert set(micro["lr_schedule"]) == {"constant", "epoch_decay"} and (micro["seeds"] == 2).all()
-    assert (micro["gold_sentences"] == parameters["blending"]["gold_sentences"]).all()
+    # every expert sentence is drawn in some epoch of both schedules; every pool sentence too
+    assert (micro["gold_sentences"] == parameters["expert_set_size"]).all()
+    assert (micro["llm_sentences"] == 40).all()
     assert micro["f1_mean"].between(0, 1).all()
     assert len(outputs["blending_weights"].axes[0].get_lines()) == 2
+
+
+def test_regimens_table_counts_what_each_regimen_trained_on(run):
+    outputs, _, parameters = run
+    table = outputs["regimen_table"]
+    micro = table[(table["entity_type"] == "micro") & (table["split"] == "test")].set_index("design")
+    assert list(micro.index) == parameters["regimens"]["names"] and (micro["seeds"] == 2).all()
+    gold, half = parameters["expert_set_size"], 20  # extra: a seeded half of the 40-sentence pool
+    expected = {"A_gold": (0, gold), "B_llm": (half, 0), "C_llm_extra": (40, 0), "D_llm_then_gold": (half, gold),
+                "E_llm_extra_then_gold": (40, gold)}
+    assert {name: (row.llm_sentences, row.gold_sentences) for name, row in micro.iterrows()} == expected
+    assert {"macro", "PER", "LOC"} <= set(table["entity_type"]) and micro["f1_std"].ge(0).all()

@@ -10,12 +10,13 @@ Typical use from code::
 """
 
 from .config import TaggerConfig, TrainingConfig, from_dict
-from .evaluation import Evaluation, evaluate, evaluate_on, labelled_sentences
+from .evaluation import Evaluation, evaluate, evaluate_on
+from .examples import LabelledSentence, labelled_sentences
 from .prediction import Entity, TaggedText, predict_proba, predict_tags, run_inference, tag_text, tokenize_text
 from .tagger import Tagger
 from .training import TrainingResult, fit
 
 __all__ = [
-    "Entity", "Evaluation", "TaggedText", "Tagger", "TaggerConfig", "TrainingConfig", "TrainingResult",
+    "Entity", "Evaluation", "LabelledSentence", "TaggedText", "Tagger", "TaggerConfig", "TrainingConfig", "TrainingResult",
     "evaluate", "evaluate_on", "fit", "labelled_sentences", "from_dict", "predict_proba", "predict_tags", "run_inference", "tag_text", "tokenize_text",
 ]

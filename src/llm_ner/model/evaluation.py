@@ -9,16 +9,9 @@ import pandas as pd
 
 from ..metrics import entity_scores, token_accuracy
 from .config import TrainingConfig
+from .examples import LabelledSentence
 from .prediction import probabilities_to_tags, run_inference
 from .tagger import Tagger
-
-LabelledSentence = tuple[Sequence[str], Sequence[str]]  # (tokens, tags)
-
-
-def labelled_sentences(table: pd.DataFrame, tag_column: str = "ner_tags") -> list[LabelledSentence]:
-    """(tokens, tags) pairs of a sentence table, as plain lists (parquet hands back numpy arrays)."""
-    return [(list(tokens), list(tags)) for tokens, tags in zip(table["tokens"], table[tag_column])]
-
 
 @dataclass(frozen=True)
 class Evaluation:

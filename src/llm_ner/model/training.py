@@ -4,7 +4,9 @@
 schedules), so its inputs are plain: a tagger (new from :meth:`Tagger.build`, or continued from
 :meth:`Tagger.load`), the training sentences -- either one list used every epoch, or a function
 ``epoch -> list`` choosing each epoch's sentences -- a :class:`TrainingConfig`, and optionally
-validation sentences for early stopping on entity F1.
+validation sentences for early stopping on entity F1. Sentences are
+:class:`~llm_ner.model.examples.LabelledSentence` (or plain ``(tokens, tags)`` pairs); their
+``weight`` scales their share of the loss.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from transformers import set_seed
 from .config import TrainingConfig
 from .devices import autocast, mixed_precision_dtype, select_device
 from .encoding import IGNORED_LABEL, EncodedSentence, iterate_batches, length_bucketed_batches
-from .evaluation import LabelledSentence, evaluate
+from .evaluation import evaluate
+from .examples import SOURCES, LabelledSentence, as_labelled
 from .tagger import Tagger
 
 logger = logging.getLogger(__name__)
@@ -135,6 +138,7 @@ def fit(
     if sum(steps_per_epoch) == 0:
         raise ValueError("no training sentences with at least one token")
     epoch_encodings = _encode_epochs(tagger, epoch_data)
+    epoch_weights = [torch.tensor([s.weight for s in data], dtype=torch.float32) for data in epoch_data]
 
     optimizer = OPTIMIZERS[config.optimizer](_parameter_groups(tagger, config), config)
     schedule = SCHEDULES[config.schedule](optimizer, steps_per_epoch, config)
@@ -143,7 +147,7 @@ def fit(
 
     rows = []
     best_f1, best_epoch, best_state, stale, stopped_early = -1.0, None, None, 0, False
-    for epoch, (data, encoded) in enumerate(zip(epoch_data, epoch_encodings)):
+    for epoch, (data, encoded, weights) in enumerate(zip(epoch_data, epoch_encodings, epoch_weights)):
         started = time.perf_counter()
         batches = length_bucketed_batches(
             [len(e.input_ids) for e in encoded], config.batch_size, shuffle=True,
@@ -157,15 +161,19 @@ def fit(
             iterate_batches(encoded, batches, tagger.tokenizer.pad_token_id), total=len(batches),
             desc=f"epoch {epoch + 1}/{config.epochs}", disable=not config.progress_bar, leave=False,
         )
-        for _, batch in progress:
-            n = int((batch["labels"] != IGNORED_LABEL).sum())  # counted before the batch leaves the CPU
+        for indices, batch in progress:
+            labelled_tokens = batch["labels"] != IGNORED_LABEL
+            n = int(labelled_tokens.sum())  # counted before the batch leaves the CPU
+            # each sentence's weight on each of its labelled tokens: the loss is their weighted mean
+            token_weights = (weights[indices][:, None] * labelled_tokens).to(device)
             batch = {name: tensor.to(device) for name, tensor in batch.items()}
             labels = batch.pop("labels")
             with autocast(device, dtype):
                 logits = tagger(**batch)
-            loss = nn.functional.cross_entropy(
-                logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORED_LABEL
+            token_losses = nn.functional.cross_entropy(
+                logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORED_LABEL, reduction="none"
             )
+            loss = (token_losses * token_weights.flatten()).sum() / token_weights.sum().clamp_min(1e-12)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -189,6 +197,7 @@ def fit(
         row = {
             "epoch": epoch + 1,
             "sentences": len(data),
+            **{f"{source}_sentences": sum(s.source == source for s in data) for source in SOURCES},
             "train_loss": loss_sum.item() / max(labelled, 1),
             "learning_rate": learning_rate,
             "seconds": seconds,
@@ -230,10 +239,14 @@ def _encode_epochs(tagger: Tagger, epoch_data: list[list[LabelledSentence]]) -> 
     encodings: dict[int, list[EncodedSentence]] = {}
     for data in epoch_data:
         if id(data) not in encodings:
-            encodings[id(data)] = tagger.encode([s[0] for s in data], [s[1] for s in data])
+            encodings[id(data)] = tagger.encode([s.tokens for s in data], [s.tags for s in data])
     return [encodings[id(data)] for data in epoch_data]
 
 
 def _usable(sentences: Sequence[LabelledSentence]) -> list[LabelledSentence]:
-    """Drop sentences without tokens: they carry no label to learn from."""
-    return [(list(tokens), list(tags)) for tokens, tags in sentences if len(tokens) > 0]
+    """Drop sentences without tokens (they carry no label to learn from) or with a negative weight."""
+    usable = [as_labelled(s) for s in sentences]
+    negative = [s.weight for s in usable if not s.weight >= 0]
+    if negative:
+        raise ValueError(f"training sentence weights must be >= 0, got {negative[:3]}")
+    return [s for s in usable if len(s.tokens) > 0]

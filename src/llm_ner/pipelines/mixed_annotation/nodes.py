@@ -13,11 +13,12 @@ import pandas as pd
 
 from llm_ner.accounting import CHARGED_PURPOSES
 from llm_ner.blending import schedule_weights
+from llm_ner.llm.external import import_conll_labels
 from llm_ner.mixed import (
-    SELECTIONS, SweepSettings, blending_runs, budget_sweep, expert_count, mixed_training_table,
-    out_of_fold_label_quality, saturation_budget, summarise_blending, summarise_sweep,
+    SELECTIONS, SweepSettings, blending_designs, budget_sweep, expert_count, mixed_training_table,
+    out_of_fold_label_quality, regimen_designs, repeated_runs, saturation_budget, summarise_runs, summarise_sweep,
 )
-from llm_ner.sampling import seeded_sample
+from llm_ner.sampling import seeded_sample, share_count
 from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, evaluate_on, fit, from_dict, labelled_sentences
 
 logger = logging.getLogger(__name__)
@@ -69,7 +70,8 @@ def run_budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_valid
     """Every budget x strategy x fold of one sweep (its mode is the namespace)."""
     tagger_config, training_config = _configs(params)
     settings = SweepSettings(mode=sweep["mode"], budgets=tuple(params["budgets"]), strategies=tuple(sweep["strategies"]),
-                             k=params["k"], seed=params["seed"], start=params["start"])
+                             k=params["k"], seed=params["seed"], start=params["start"],
+                             llm_weight=params["llm_weight"])
     return budget_sweep(pool, outside, _evaluation_sets(evaluation_valid, evaluation_test), settings,
                         lambda seed: Tagger.build(tagger_config, seed=seed), training_config, model_llm_pure)
 
@@ -141,7 +143,7 @@ def train_model_init(pool: pd.DataFrame, outside: pd.DataFrame, choice: dict[str
     tagger_config, training_config = _configs(params)
     candidates = pool if choice["mode"] == "correct" else outside
     expert = SELECTIONS[choice["strategy"]](candidates, expert_count(choice["budget"], len(pool)), params["seed"])
-    training_table = mixed_training_table(pool, expert, choice["mode"])
+    training_table = mixed_training_table(pool, expert, choice["mode"], params["llm_weight"])
     tagger = Tagger.build(tagger_config, seed=params["seed"])
     fit(tagger, labelled_sentences(training_table), training_config)
     logger.info("model_init: %s, %d expert sentences (%s, mode %s)", choice["chosen_by"], len(expert), choice["strategy"],
@@ -149,20 +151,61 @@ def train_model_init(pool: pd.DataFrame, outside: pd.DataFrame, choice: dict[str
     return tagger, training_table
 
 
-def run_blending(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_valid: pd.DataFrame,
-                 evaluation_test: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """Huang's blending schedules: the pool's LLM labels and ``blending.gold_sentences`` expert
-    sentences from outside the pool, blended epoch by epoch."""
+def sample_expert_set(outside: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """The gold-labelled sentences regimens and blending train on beside the LLM pool (Huang: 1,000
+    CoNLL sentences): ``expert_set_size`` from outside the pool, seeded."""
+    return seeded_sample(outside, params["expert_set_size"], params["seed"])
+
+
+def regimen_sets(pool: pd.DataFrame, expert_set: pd.DataFrame, train_sentences: pd.DataFrame,
+                 params: dict[str, Any]) -> dict[str, list]:
+    """``gold`` (the expert set), ``llm`` and ``extra`` LLM-labelled sentences for the regimens.
+
+    ``regimens.extra.source``: ``split`` -- a seeded ``share`` of the pool is the extra data and the
+    rest the LLM set; ``import`` -- the pool is the LLM set and ``path`` a CoNLL file of LLM labels
+    for other train sentences (those in the pool or the expert set are left out).
+    """
+    extra = params["regimens"]["extra"]
+    if extra["source"] == "split":
+        extra_part = seeded_sample(pool, share_count(extra["share"], len(pool), "mixed_annotation.regimens.extra.share"),
+                                   params["seed"])
+        llm_part = pool[~pool["sentence_id"].isin(extra_part["sentence_id"])]
+    elif extra["source"] == "import":
+        imported, _ = import_conll_labels(extra["path"], train_sentences)
+        used = set(pool["sentence_id"]) | set(expert_set["sentence_id"])
+        llm_part, extra_part = pool, imported[~imported["sentence_id"].isin(used)]
+    else:
+        raise ValueError(f"mixed_annotation.regimens.extra.source must be one of ['import', 'split'], got {extra['source']!r}")
+    return {"gold": labelled_sentences(expert_set, "gold_tags"), "llm": labelled_sentences(llm_part, "llm_tags"),
+            "extra": labelled_sentences(extra_part, "llm_tags")}
+
+
+def _repeated(designs: dict, settings: dict[str, Any], evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame,
+              params: dict[str, Any]) -> pd.DataFrame:
     tagger_config, training_config = _configs(params)
-    blending = params["blending"]
-    gold = seeded_sample(outside, blending["gold_sentences"], params["seed"])
-    return blending_runs(labelled_sentences(pool, "llm_tags"), labelled_sentences(gold, "gold_tags"), blending["schedules"],
-                         blending["lr_schedules"], blending["seeds"], lambda seed: Tagger.build(tagger_config, seed=seed),
+    return repeated_runs(designs, settings["lr_schedules"], settings["seeds"], lambda seed: Tagger.build(tagger_config, seed=seed),
                          training_config, _evaluation_sets(evaluation_valid, evaluation_test))
 
 
-def blending_table(runs: pd.DataFrame) -> pd.DataFrame:
-    return summarise_blending(runs)
+def run_regimens(pool: pd.DataFrame, expert_set: pd.DataFrame, train_sentences: pd.DataFrame,
+                 evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Huang's phase 2: gold only, LLM only, LLM + extra, and the two ``... then gold`` regimens."""
+    regimens = params["regimens"]
+    designs = regimen_designs(regimen_sets(pool, expert_set, train_sentences, params), regimens["names"])
+    return _repeated(designs, regimens, evaluation_valid, evaluation_test, params)
+
+
+def run_blending(pool: pd.DataFrame, expert_set: pd.DataFrame, evaluation_valid: pd.DataFrame,
+                 evaluation_test: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Huang's phase 3: the pool's LLM labels and the expert set, blended epoch by epoch."""
+    blending = params["blending"]
+    designs = blending_designs(labelled_sentences(pool, "llm_tags"), labelled_sentences(expert_set, "gold_tags"),
+                               blending["schedules"], params["trainer"]["epochs"])
+    return _repeated(designs, blending, evaluation_valid, evaluation_test, params)
+
+
+def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
+    return summarise_runs(runs)
 
 
 def blending_weights_plot(params: dict[str, Any]) -> plt.Figure:

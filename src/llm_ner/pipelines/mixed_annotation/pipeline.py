@@ -4,7 +4,6 @@ and Huang's LLM -> gold blending schedules."""
 from kedro.pipeline import Pipeline, node, pipeline
 
 from .nodes import (
-    blending_table,
     blending_weights_plot,
     budget_curve,
     budget_table,
@@ -14,6 +13,9 @@ from .nodes import (
     reference_students,
     run_blending,
     run_budget_sweep,
+    run_regimens,
+    runs_table,
+    sample_expert_set,
     score_label_quality,
     train_llm_pure,
     train_model_init,
@@ -59,10 +61,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(train_model_init, ["mixing_pool", "expert_candidates", "model_init_budget", "params:mixed_annotation"],
              ["model_init", "model_init_training_set"], name="train_model_init"),
     ])
-    blending = pipeline([
-        node(run_blending, ["mixing_pool", "expert_candidates", "evaluation_valid", "evaluation_test",
-                            "params:mixed_annotation"], "blending_runs", name="run_blending_schedules"),
-        node(blending_table, "blending_runs", "blending_table", name="summarise_blending_schedules"),
+    huang = pipeline([  # Huang et al.: the pool's LLM labels beside an expert set, in which order and blend
+        node(sample_expert_set, ["expert_candidates", "params:mixed_annotation"], "expert_set", name="sample_expert_set"),
+        node(run_regimens, ["mixing_pool", "expert_set", "train_sentences", "evaluation_valid", "evaluation_test",
+                            "params:mixed_annotation"], "regimen_runs", name="run_training_regimens"),
+        node(runs_table, "regimen_runs", "regimen_table", name="summarise_training_regimens"),
+        node(run_blending, ["mixing_pool", "expert_set", "evaluation_valid", "evaluation_test", "params:mixed_annotation"],
+             "blending_runs", name="run_blending_schedules"),
+        node(runs_table, "blending_runs", "blending_table", name="summarise_blending_schedules"),
         node(blending_weights_plot, "params:mixed_annotation", "blending_weights", name="plot_blending_schedules"),
     ])
-    return shared + sweeps + init + blending
+    return shared + sweeps + init + huang
