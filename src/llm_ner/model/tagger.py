@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, set_seed
 
@@ -151,7 +151,10 @@ class Tagger(nn.Module):
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        save_model(self, str(directory / WEIGHTS_FILE))
+        # Copies, not the live tensors: on CUDA, cuDNN packs the LSTM's weights into one shared
+        # buffer, which safetensors refuses to save as it is.
+        state = {name: tensor.detach().to("cpu", copy=True).contiguous() for name, tensor in self.state_dict().items()}
+        save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
         self.encoder.config.save_pretrained(directory / ENCODER_FOLDER)
         self.tokenizer.save_pretrained(directory / TOKENIZER_FOLDER)
         (directory / TAGGER_CONFIG_FILE).write_text(json.dumps(dataclasses.asdict(self.config), indent=2))
