@@ -60,3 +60,36 @@ class TaggerModelDataset(AbstractVersionedDataset[Tagger, Tagger]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "version": self._version, "load_args": self._load_args}
+
+
+class TaggerCheckpointsDataset(TaggerModelDataset):
+    """Several named taggers in one folder, ``<filepath>[/<timestamp>]/<name>/`` -- e.g. the active
+    learning loop's ``active_iter_<i>_added_<n>`` checkpoints. Saves a ``{name: Tagger}`` dict;
+    loads ``{name: loader}`` like Kedro's partitioned datasets, so nothing loads until asked::
+
+        checkpoints = catalog.load("active_learning_checkpoints")
+        tagger = checkpoints["mean_token_entropy/active_iter_2_added_20"]()
+    """
+
+    def load(self) -> dict[str, Any]:
+        root = Path(self._get_load_path())
+        device = self._load_args.get("device", "cpu")
+        names = sorted(p.parent.relative_to(root).as_posix() for p in root.rglob(WEIGHTS_FILE))
+        return {name: (lambda folder=root / name: Tagger.load(folder, device=device)) for name in names}
+
+    def save(self, data: dict[str, Tagger]) -> None:
+        if not isinstance(data, dict) or not all(isinstance(t, Tagger) for t in data.values()):
+            raise DatasetError("TaggerCheckpointsDataset saves a {name: Tagger} dict")
+        root = Path(self._get_save_path())
+        if root.exists():
+            shutil.rmtree(root)
+        root.mkdir(parents=True)
+        for name, tagger in data.items():
+            tagger.save(root / name)
+
+    def _exists(self) -> bool:
+        try:
+            root = Path(self._get_load_path())
+        except DatasetError:
+            return False
+        return root.is_dir() and any(root.rglob(WEIGHTS_FILE))

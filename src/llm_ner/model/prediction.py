@@ -19,7 +19,8 @@ from .tagger import Tagger
 @dataclass(frozen=True)
 class InferenceOutput:
     # One (words, labels) array per sentence, rows summing to 1. A word cut off by the encoder's
-    # length limit was never seen by the model: its row is a one-hot O, the tag it is given.
+    # length limit was never seen by the model: its row is a one-hot O, the tag it is given -- or,
+    # with mask_truncated, a row of NaN (uncertainty must not read it as a confident O).
     probabilities: list[np.ndarray]
     loss: float | None = None  # mean cross-entropy per labelled word, when tags were given
 
@@ -30,7 +31,11 @@ def run_inference(
     tags: Sequence[Sequence[str]] | None = None,
     batch_size: int = 64,
     mixed_precision: bool = True,
+    mask_truncated: bool = False,
+    head_dropout: bool = False,
 ) -> InferenceOutput:
+    """Per-word probabilities (and the loss, given tags). ``head_dropout`` keeps the dropout before
+    the classifier active -- one Monte Carlo dropout pass (Shelmanov et al. 2021); seed it first."""
     encoded = tagger.encode(sentences, tags)
     batches = length_bucketed_batches([len(e.input_ids) for e in encoded], batch_size, shuffle=False)
     device = tagger.device
@@ -40,6 +45,7 @@ def run_inference(
     loss_sum, labelled = 0.0, 0
     was_training = tagger.training
     tagger.eval()
+    tagger.dropout.train(head_dropout)
     with torch.inference_mode():
         for indices, batch in iterate_batches(encoded, batches, tagger.tokenizer.pad_token_id):
             batch = {name: tensor.to(device) for name, tensor in batch.items()}
@@ -57,7 +63,10 @@ def run_inference(
                 kept = len(encoded[i].word_starts)
                 sentence = np.zeros((encoded[i].n_words, len(tagger.labels)), dtype=np.float32)
                 sentence[:kept] = batch_probabilities[row, :kept]
-                sentence[kept:, outside] = 1.0
+                if mask_truncated:
+                    sentence[kept:] = np.nan
+                else:
+                    sentence[kept:, outside] = 1.0
                 probabilities[i] = sentence
     tagger.train(was_training)
     loss = loss_sum / labelled if tags is not None and labelled else None
@@ -74,9 +83,25 @@ def predict_tags(tagger: Tagger, sentences: Sequence[Sequence[str]], batch_size:
     return probabilities_to_tags(output.probabilities, tagger.labels)
 
 
-def predict_proba(tagger: Tagger, sentences: Sequence[Sequence[str]], batch_size: int = 64) -> list[np.ndarray]:
-    """Per-word label probabilities, columns in ``tagger.labels`` order (for uncertainty sampling)."""
-    return run_inference(tagger, sentences, batch_size=batch_size).probabilities
+def predict_proba(tagger: Tagger, sentences: Sequence[Sequence[str]], batch_size: int = 64,
+                  mask_truncated: bool = False) -> list[np.ndarray]:
+    """Per-word label probabilities, columns in ``tagger.labels`` order; with ``mask_truncated``,
+    words the encoder never saw get NaN rows (for uncertainty sampling)."""
+    return run_inference(tagger, sentences, batch_size=batch_size, mask_truncated=mask_truncated).probabilities
+
+
+def mc_dropout_proba(tagger: Tagger, sentences: Sequence[Sequence[str]], passes: int, seed: int,
+                     batch_size: int = 64) -> list[np.ndarray]:
+    """``passes`` Monte Carlo dropout passes (dropout on the head only): per sentence an array
+    ``(passes, n_words, n_labels)``, truncated words NaN."""
+    if not isinstance(passes, int) or passes < 2:
+        raise ValueError(f"MC dropout needs at least 2 passes, got {passes!r}")
+    runs = []
+    for i in range(passes):
+        torch.manual_seed(seed * 1_000 + i)
+        runs.append(run_inference(tagger, sentences, batch_size=batch_size, mask_truncated=True, head_dropout=True,
+                                  mixed_precision=False).probabilities)
+    return [np.stack(per_pass) for per_pass in zip(*runs)]
 
 
 # Words, numbers (with inner hyphens, dots, commas, apostrophes: "Bosnia-Herzegovina", "3.5",

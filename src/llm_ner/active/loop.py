@@ -1,0 +1,161 @@
+"""Seed S0's active-learning loop: score the pool, reveal gold for the top sentences, fine-tune,
+evaluate, checkpoint, and stop when validation F1 stops improving.
+
+The start is ``model_init`` and the set it was trained on (S0: the loop must start from that
+combined set, so the baseline matches). The pool holds the sentences not yet expert-labelled: new
+train sentences (mixed annotation's ``add`` mode) or LLM-labelled pool sentences whose gold then
+replaces the LLM tags (``correct``). Revealed sentences join the training set with ``source`` gold
+and weight 1; every iteration fine-tunes on the whole set, as S0 does.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..model import LabelledSentence, Tagger, TrainingConfig, evaluate_on, fit, labelled_sentences
+from ..model.prediction import mc_dropout_proba, predict_proba
+from ..sampling import seeded_order, seeded_sample
+from .strategies import STRATEGIES, PoolPredictions, score_pool
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """S0's ``active_learning_loop`` parameters, plus the strategy and how the pool is scored."""
+
+    strategy: str
+    batch_to_add: int = 10
+    fine_tune_epochs: int = 2
+    initial_epochs: int = 5
+    use_initial_training: bool = False  # True: train the start model on the start set first (S0's option)
+    improvement_threshold: float | None = 5e-5  # stop once validation F1 gains less (None: never stop early)
+    min_iterations: int = 1
+    max_iterations: int = 15
+    seed: int = 0
+    pool_subsample: int | None = None  # score a seeded sample of the pool per round (Tsvigun et al. 2022)
+    mc_passes: int = 5  # bald: Monte Carlo dropout passes
+    options: Mapping[str, Any] = field(default_factory=dict)  # strategy options (llm_confidence_mix: base, llm_weight)
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"active_learning.strategies must be among {sorted(STRATEGIES)}, got {self.strategy!r}")
+        for name in ("batch_to_add", "fine_tune_epochs", "initial_epochs", "max_iterations"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"active_learning.{name} must be a positive integer, got {value!r}")
+        if not 0 <= self.min_iterations <= self.max_iterations:
+            raise ValueError(f"active_learning.min_iterations must be in [0, max_iterations], got {self.min_iterations!r}")
+        if self.pool_subsample is not None and self.pool_subsample < self.batch_to_add:
+            raise ValueError(f"active_learning.pool_subsample must be null or >= batch_to_add, got {self.pool_subsample!r}")
+
+
+def checkpoint_name(iteration: int, added: int) -> str:
+    """S0's branch names: ``active_iter_<i>_added_<n>``."""
+    return f"active_iter_{iteration}_added_{added}"
+
+
+def pool_predictions(tagger: Tagger, candidates: pd.DataFrame, settings: LoopSettings, iteration: int,
+                     batch_size: int) -> PoolPredictions:
+    """What the strategy reads: masked per-word probabilities, MC-dropout passes for ``bald``, the
+    LLM's tags and confidence when the candidates carry them."""
+    tokens = [list(t) for t in candidates["tokens"]]
+    mc_samples = None
+    if settings.strategy == "bald":
+        mc_samples = mc_dropout_proba(tagger, tokens, settings.mc_passes, settings.seed * 1_000 + iteration, batch_size)
+        probabilities = [samples.mean(axis=0) for samples in mc_samples]
+    else:
+        probabilities = predict_proba(tagger, tokens, batch_size, mask_truncated=True)
+    llm_ids = None
+    if "llm_tags" in candidates and candidates["llm_tags"].notna().all():
+        llm_ids = [[tagger.label_to_id.get(tag, -1) for tag in tags] for tags in candidates["llm_tags"]]
+    confidence = candidates["sentence_confidence"].to_numpy(dtype=float) if "sentence_confidence" in candidates else None
+    return PoolPredictions(probabilities, mc_samples, llm_ids, confidence)
+
+
+def choose(candidates: pd.DataFrame, scores: np.ndarray, count: int, seed: int) -> pd.DataFrame:
+    """The ``count`` highest-scoring candidates; ties in a seeded order, not in corpus order."""
+    tie_break = np.argsort(seeded_order(len(candidates), seed))
+    order = np.lexsort((tie_break, -np.asarray(scores, dtype=float)))
+    return candidates.iloc[order[:count]]
+
+
+def reveal(training: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
+    """The training set with the chosen sentences' gold tags (replacing any LLM tags they had)."""
+    gold = (chosen[["sentence_id", "tokens", "gold_tags"]].rename(columns={"gold_tags": "ner_tags"})
+            .assign(source="gold", weight=1.0))
+    kept = training[~training["sentence_id"].isin(gold["sentence_id"])]
+    return pd.concat([kept, gold], ignore_index=True)
+
+
+def active_learning_loop(start: Tagger, training: pd.DataFrame, pool: pd.DataFrame,
+                         evaluation_sets: Mapping[str, Sequence[LabelledSentence]], settings: LoopSettings,
+                         training_config: TrainingConfig, expert_usd: Callable[[int], float],
+                         on_checkpoint: Callable[[str, Tagger], None] | None = None) -> pd.DataFrame:
+    """Run the loop on a copy of ``start``; one history row per iteration (0 = the start model).
+
+    ``training``: sentence_id, tokens, ner_tags, source, weight; ``pool``: sentence_id, tokens,
+    gold_tags (and llm_tags / sentence_confidence for the LLM-aware strategies). ``evaluation_sets``
+    must hold ``validation`` (drives stopping) and may hold ``test``. ``expert_usd(tokens)`` prices
+    the revealed labels.
+    """
+    if "validation" not in evaluation_sets:
+        raise ValueError("active learning stops on validation F1: evaluation_sets needs 'validation'")
+    tagger = copy.deepcopy(start)
+    if settings.use_initial_training:
+        fit(tagger, labelled_sentences(training),
+            dataclasses.replace(training_config, epochs=settings.initial_epochs, seed=settings.seed))
+    fine_tune = dataclasses.replace(training_config, epochs=settings.fine_tune_epochs)
+    remaining, added_tokens, rows = pool, 0, []
+
+    def record(iteration: int, added: int, seconds: float, scoring: float, scored: int, chosen: Sequence[int] = ()) -> float:
+        table = evaluate_on(tagger, evaluation_sets, training_config)
+        micro = table[table["entity_type"] == "micro"].set_index("split")
+        row = {"strategy": settings.strategy, "seed": settings.seed, "iteration": iteration, "added": added,
+               "added_tokens": added_tokens, "expert_usd": expert_usd(added_tokens),
+               "training_sentences": len(training), "pool_left": len(remaining)}
+        for split, values in micro.iterrows():
+            row.update({f"{split}_f1": values["f1"], f"{split}_token_accuracy": values["token_accuracy"],
+                        f"{split}_loss": values["loss"]})
+        row.update(chosen_ids=" ".join(str(i) for i in chosen), seconds=seconds, scored_sentences=scored,
+                   scoring_sentences_per_second=scored / scoring if scoring else float("nan"))
+        rows.append(row)
+        logger.info("active learning %s seed=%d iteration %d: %d added, validation F1=%.4f", settings.strategy,
+                    settings.seed, iteration, added, row["validation_f1"])
+        return row["validation_f1"]
+
+    previous = record(0, 0, 0.0, 0.0, 0)
+    for iteration in range(1, settings.max_iterations + 1):
+        if remaining.empty:
+            break
+        started = time.perf_counter()
+        candidates = remaining
+        if settings.pool_subsample is not None:
+            candidates = seeded_sample(remaining, settings.pool_subsample, settings.seed * 1_000 + iteration)
+        predictions = pool_predictions(tagger, candidates, settings, iteration, training_config.eval_batch_size)
+        scores = score_pool(settings.strategy, predictions, seed=settings.seed * 1_000 + iteration, **settings.options)
+        scoring = time.perf_counter() - started
+        chosen = choose(candidates, scores, settings.batch_to_add, settings.seed * 1_000 + iteration)
+        training = reveal(training, chosen)
+        remaining = remaining[~remaining["sentence_id"].isin(chosen["sentence_id"])]
+        added_tokens += int(sum(len(t) for t in chosen["tokens"]))
+        fit(tagger, labelled_sentences(training), dataclasses.replace(fine_tune, seed=settings.seed * 1_000 + iteration))
+        added = len(pool) - len(remaining)
+        f1 = record(iteration, added, time.perf_counter() - started, scoring, len(candidates), chosen["sentence_id"])
+        if on_checkpoint is not None:
+            on_checkpoint(checkpoint_name(iteration, added), tagger)
+        if (settings.improvement_threshold is not None and iteration >= settings.min_iterations
+                and f1 - previous < settings.improvement_threshold):
+            logger.info("active learning %s seed=%d: validation F1 gained %.5f < %s, stopping", settings.strategy,
+                        settings.seed, f1 - previous, settings.improvement_threshold)
+            break
+        previous = f1
+    return pd.DataFrame(rows)

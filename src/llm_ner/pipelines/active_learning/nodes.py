@@ -1,0 +1,81 @@
+"""Thin nodes for the `active_learning` pipeline; the work is done in :mod:`llm_ner.active`."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # nodes run headless
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from llm_ner.accounting import expert_usd
+from llm_ner.active.compare import compare_strategies, learning_curves
+from llm_ner.active.loop import LoopSettings, active_learning_loop
+from llm_ner.model import Tagger, TrainingConfig, from_dict, labelled_sentences
+
+
+def expert_pool(choice: dict[str, Any], training_set: pd.DataFrame, mixing_pool: pd.DataFrame,
+                expert_candidates: pd.DataFrame) -> pd.DataFrame:
+    """The sentences the expert may still label, in model_init's mode: new train sentences
+    (``add``) or the pool's LLM-labelled ones (``correct``, with their LLM tags and confidence)."""
+    labelled = set(training_set.loc[training_set["source"] == "gold", "sentence_id"])
+    if choice["mode"] == "correct":
+        columns = [c for c in ("sentence_id", "tokens", "gold_tags", "llm_tags", "sentence_confidence") if c in mixing_pool]
+        candidates = mixing_pool[columns]
+    else:
+        candidates = expert_candidates[["sentence_id", "tokens", "gold_tags"]]
+    return candidates[~candidates["sentence_id"].isin(labelled)].reset_index(drop=True)
+
+
+def run_active_learning(model_init: Tagger, training_set: pd.DataFrame, pool: pd.DataFrame,
+                        evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame, params: dict[str, Any],
+                        expert: dict[str, float]) -> tuple[pd.DataFrame, dict[str, Tagger]]:
+    """Every strategy x seed from the same model_init; the history of all, and the checkpoints of
+    each strategy's first seed (``<strategy>/active_iter_<i>_added_<n>``)."""
+    loop = params["loop"]
+    training_config = from_dict(TrainingConfig, params["trainer"])
+    evaluation_sets = {"validation": labelled_sentences(evaluation_valid), "test": labelled_sentences(evaluation_test)}
+    histories, checkpoints = [], {}
+    for strategy in params["strategies"]:
+        for i, seed in enumerate(params["seeds"]):
+            settings = LoopSettings(strategy=strategy, seed=seed, options=params.get("strategy_options", {}).get(strategy, {}),
+                                    **loop)
+            keep = (lambda name, tagger, s=strategy: checkpoints.__setitem__(f"{s}/{name}", copy.deepcopy(tagger).cpu())
+                    ) if i == 0 else None
+            histories.append(active_learning_loop(
+                model_init, training_set, pool, evaluation_sets, settings,
+                dataclasses.replace(training_config, seed=seed),
+                lambda tokens: expert_usd(tokens, expert["usd_per_hour"], expert["tokens_per_hour"]), keep))
+    history = pd.concat(histories, ignore_index=True)
+    # stopping on validation F1 spends those gold labels on model selection: counted beside the result
+    history["stopping_gold_sentences"] = len(evaluation_valid) if loop.get("improvement_threshold") is not None else 0
+    return history, checkpoints
+
+
+def compare(history: pd.DataFrame, reference_students: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Every strategy against random; the target is ``target_share`` of the gold-only student's test F1."""
+    gold = reference_students[(reference_students["student"] == "gold_only") & (reference_students["split"] == "test")
+                              & (reference_students["entity_type"] == "micro")]["f1"].iloc[0]
+    table = compare_strategies(history, params["target_share"] * float(gold), baseline="random")
+    table.insert(1, "gold_only_f1", float(gold))
+    return table
+
+
+def curve_plot(history: pd.DataFrame) -> plt.Figure:
+    """Test micro F1 against expert labels added, mean ± std over seeds per strategy."""
+    figure, axis = plt.subplots(figsize=(6.5, 4))
+    for strategy, rows in learning_curves(history).groupby("strategy", sort=False):
+        line, = axis.plot(rows["added"], rows["f1_mean"], marker="o", label=f"{strategy} ({rows['seeds'].min()} seeds)")
+        axis.fill_between(rows["added"], rows["f1_mean"] - rows["f1_std"], rows["f1_mean"] + rows["f1_std"],
+                          color=line.get_color(), alpha=0.2)
+    axis.set_xlabel("expert-labelled sentences added to model_init's set")
+    axis.set_ylabel("test entity F1 (micro)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize="small")
+    axis.set_title("Active learning: strategies vs random")
+    figure.tight_layout()
+    return figure
