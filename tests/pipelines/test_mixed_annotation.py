@@ -42,7 +42,8 @@ def run(tmp_path_factory):
               "evaluation_valid": valid.iloc[:20], "evaluation_test": test.iloc[:20],
               "llm_gold_usage": usage_table([gold_usage("llm_labeller", "demonstrations", "kNN pool", demonstrations)])}
     datasets = {name: MemoryDataset(value) for name, value in inputs.items()}
-    datasets.update(parameter_datasets("params:mixed_annotation", dict(parameters)))
+    parameters = {**parameters, "llm_weight": "confidence"}  # the LLM tags here carry a confidence
+    datasets.update(parameter_datasets("params:mixed_annotation", parameters))
     folder = tmp_path_factory.mktemp("models")
     for name in ("model_init", "model_llm_pure"):
         datasets[name] = TaggerModelDataset(str(folder / name), version=None)
@@ -78,7 +79,7 @@ def test_model_init_is_saved_with_the_set_it_trained_on(run):
     training = outputs["model_init_training_set"]
     expected_gold = round(choice["budget"] * 40)
     assert training["source"].value_counts().to_dict() == {"llm": 40, "gold": expected_gold}
-    # conf/test weights LLM tags by the LLM's confidence; gold counts fully
+    # LLM tags weigh their LLM confidence (llm_weight: confidence); gold counts fully
     assert (training.loc[training["source"] == "gold", "weight"] == 1.0).all()
     assert sorted(training.loc[training["source"] == "llm", "weight"].unique()) == [i / 7 for i in range(7)]
     assert isinstance(catalog.load("model_init"), Tagger) and isinstance(catalog.load("model_llm_pure"), Tagger)
