@@ -18,6 +18,10 @@ Who the expert labels is chosen by name (:data:`SELECTIONS`):
 The last two read LLM labels of the candidates, so they need ``mode: correct``. Budgets are shares
 of the pool; fold ``i`` of ``k`` draws its expert sentences from its own ``i``-th part of the
 candidates, so every fold uses a different subset.
+
+Huang et al.'s comparisons train a student per design x LR schedule x seed (:func:`repeated_runs`):
+the training regimens of :data:`REGIMENS` (which data, in which order) and the blending schedules
+of :mod:`llm_ner.blending` (how the LLM and gold shares change epoch by epoch).
 """
 
 from __future__ import annotations
