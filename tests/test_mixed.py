@@ -74,3 +74,23 @@ def test_out_of_fold_label_quality_reads_no_gold():
     quality = out_of_fold_label_quality(pool, 2, seed=0, tagger_config=tagger,
                                         training_config=TrainingConfig(epochs=1, batch_size=4, device="cpu", progress_bar=False))
     assert sorted(quality.index) == sorted(pool["sentence_id"]) and quality.between(0, 1).all()
+
+
+def test_regimen_extra_data_split_from_the_pool_or_imported(tmp_path):
+    from llm_ner.conll import write_conll
+    from llm_ner.pipelines.mixed_annotation.nodes import regimen_sets
+
+    train = load_split("train").iloc[:30]
+    pool = train.iloc[:10].rename(columns={"ner_tags": "gold_tags"}).assign(llm_tags=lambda t: t["gold_tags"])
+    expert = train.iloc[10:14].rename(columns={"ner_tags": "gold_tags"})
+    params = {"seed": 1, "regimens": {"extra": {"source": "split", "share": 0.3}}}
+    split = regimen_sets(pool, expert, train, params)
+    assert (len(split["llm"]), len(split["extra"]), len(split["gold"])) == (7, 3, 4)
+    assert {s.source for s in split["extra"]} == {"llm"} and {s.source for s in split["gold"]} == {"gold"}
+    # an imported file covering pool, expert set and 16 other sentences: only the 16 are extra
+    write_conll(train, tmp_path / "other_llm.conll")
+    imported = regimen_sets(pool, expert, train, {"seed": 1, "regimens": {"extra": {"source": "import",
+                                                                                      "path": str(tmp_path / "other_llm.conll")}}})
+    assert (len(imported["llm"]), len(imported["extra"])) == (10, 16)
+    with pytest.raises(ValueError, match="regimens.extra.source must be one of"):
+        regimen_sets(pool, expert, train, {"seed": 1, "regimens": {"extra": {"source": "crowd"}}})
