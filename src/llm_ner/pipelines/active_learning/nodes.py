@@ -15,6 +15,7 @@ import pandas as pd
 from llm_ner.accounting import expert_usd
 from llm_ner.active.compare import compare_strategies, learning_curves
 from llm_ner.active.loop import LoopSettings, active_learning_loop
+from llm_ner.active.strategies import STRATEGIES
 from llm_ner.model import Tagger, TrainingConfig, from_dict, labelled_sentences
 
 
@@ -69,9 +70,10 @@ def curve_plot(history: pd.DataFrame) -> plt.Figure:
     """Test micro F1 against expert labels added, mean ± std over seeds per strategy."""
     figure, axis = plt.subplots(figsize=(6.5, 4))
     for strategy, rows in learning_curves(history).groupby("strategy", sort=False):
-        line, = axis.plot(rows["added"], rows["f1_mean"], marker="o", label=f"{strategy} ({rows['seeds'].min()} seeds)")
+        color = f"C{list(STRATEGIES).index(strategy)}"  # one colour per strategy in every plot
+        axis.plot(rows["added"], rows["f1_mean"], marker="o", color=color, label=f"{strategy} ({rows['seeds'].min()} seeds)")
         axis.fill_between(rows["added"], rows["f1_mean"] - rows["f1_std"], rows["f1_mean"] + rows["f1_std"],
-                          color=line.get_color(), alpha=0.2)
+                          color=color, alpha=0.2)
     axis.set_xlabel("expert-labelled sentences added to model_init's set")
     axis.set_ylabel("test entity F1 (micro)")
     axis.grid(alpha=0.3)

@@ -104,7 +104,8 @@ def budget_curve(table: pd.DataFrame, references: pd.DataFrame) -> plt.Figure:
     figure, axis = plt.subplots(figsize=(6.5, 4))
     micro = table[(table["split"] == "test") & (table["entity_type"] == "micro")]
     for strategy, rows in micro.groupby("strategy", sort=False):
-        axis.errorbar(rows["expert_sentences"], rows["f1_mean"], yerr=rows["f1_std"], marker="o", capsize=3, label=strategy)
+        axis.errorbar(rows["expert_sentences"], rows["f1_mean"], yerr=rows["f1_std"], marker="o", capsize=3, label=strategy,
+                      color=f"C{list(SELECTIONS).index(strategy)}")  # one colour per strategy in every plot
     reference = references[(references["split"] == "test") & (references["entity_type"] == "micro")]
     for (student, rows), style in zip(reference.groupby("student", sort=False), (":", "--")):
         axis.axhline(rows["f1"].iloc[0], linestyle=style, color="grey", label=student.replace("_", "-"))
