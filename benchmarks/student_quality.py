@@ -27,8 +27,9 @@ import pandas as pd
 import torch
 
 from llm_ner.corpus import load_split
-from llm_ner.model import TaggerConfig, TrainingConfig, from_dict
+from llm_ner.model import TaggerConfig, TrainingConfig, from_dict, labelled_sentences
 from llm_ner.model.learning_curve import learning_curve, summarise_learning_curve
+from llm_ner.sampling import seeded_sample
 from llm_ner.tags import ENTITY_TYPES
 
 DEFAULT_VARIANTS = (
@@ -49,10 +50,6 @@ def parse_variant(text: str) -> dict:
         except json.JSONDecodeError:
             overrides[key.strip()] = value.strip()
     return overrides
-
-
-def pairs(table: pd.DataFrame) -> list[tuple[list[str], list[str]]]:
-    return [(list(tokens), list(tags)) for tokens, tags in zip(table["tokens"], table["ner_tags"])]
 
 
 def load(split: str, data_dir: str | None) -> pd.DataFrame:
@@ -101,9 +98,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    pool = pairs(load("train", args.data_dir))
-    test = load("test", args.data_dir)
-    test = pairs(test.sample(n=min(args.test_sentences, len(test)), random_state=args.test_seed))
+    pool = labelled_sentences(load("train", args.data_dir))
+    test = labelled_sentences(seeded_sample(load("test", args.data_dir), args.test_sentences, args.test_seed))
     training = TrainingConfig(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         head_learning_rate=args.head_learning_rate, early_stopping_patience=None, device=args.device,
