@@ -76,6 +76,15 @@ def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
         table = pd.read_csv(next((project_copy / f"data/08_reporting/mixed_annotation/{mode}/budget_table.csv").glob("*/*")))
         assert table["f1_mean"].between(0, 1).all() and (table["total_gold_sentences"] >= table["expert_sentences"]).all()
     assert list((project_copy / "data/06_models/model_init").glob("*/*/model.safetensors"))
+    # active_learning: every strategy from model_init, checkpoints by name, and the notebook that reads them
+    history = pd.read_csv(next((project_copy / "data/08_reporting/active_learning/history.csv").glob("*/*")))
+    assert set(history["strategy"]) == {"mean_token_entropy", "bald", "random"} and history["test_f1"].between(0, 1).all()
+    assert list((project_copy / "data/06_models/active_learning").glob("*/*/bald/active_iter_2_added_8/model.safetensors"))
+    notebook = nbformat.read(project_copy / "notebooks/expert_budget_and_active_learning.ipynb", as_version=4)
+    NotebookClient(notebook, timeout=300, resources={"metadata": {"path": str(project_copy / "notebooks")}}).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert "active_iter_2_added_8" in "".join(o.get("text", "") for o in outputs)  # a checkpoint tagged a sentence
     for model in ("model_gold", "model_llm"):
         saved = list((project_copy / "data/06_models" / model).glob("*/*/model.safetensors"))
         assert len(saved) == 1, f"{model} was not saved as one versioned folder"
