@@ -33,14 +33,13 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-import numpy as np
 import pandas as pd
 
 from .blending import epoch_sentences, schedule_weights
 from .model import LabelledSentence, Tagger, TaggerConfig, TrainingConfig, evaluate_on, fit, labelled_sentences, predict_proba
 from .model.evaluation import micro_f1_text
 from .model.training import TrainingData
-from .sampling import k_fold_parts, seeded_order, seeded_sample
+from .sampling import k_fold_parts, lowest_first, seeded_sample
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +50,7 @@ STARTS = ("from_scratch", "fine_tune_llm_pure")
 def _by_confidence(candidates: pd.DataFrame, count: int, seed: int, column: str) -> pd.DataFrame:
     if column not in candidates or candidates[column].isna().all():
         raise ValueError(f"expert selection needs `{column}` on the candidates")
-    tie_break = pd.Series(np.argsort(seeded_order(len(candidates), seed)), index=candidates.index)
-    ranked = candidates.assign(_tie=tie_break).sort_values([column, "_tie"], na_position="first")
-    return ranked.head(count).drop(columns="_tie").sort_values("sentence_id")
+    return candidates.iloc[lowest_first(candidates[column], seed)[:count]].sort_values("sentence_id")
 
 
 def random_selection(candidates: pd.DataFrame, count: int, seed: int) -> pd.DataFrame:
@@ -110,14 +107,19 @@ def llm_sentence_weights(pool: pd.DataFrame, llm_weight: float | str) -> pd.Seri
     return pd.Series(float(llm_weight), index=pool.index)
 
 
+def gold_rows(expert: pd.DataFrame) -> pd.DataFrame:
+    """Expert-labelled sentences as training rows: their gold tags, ``source`` gold, weight 1."""
+    return (expert[["sentence_id", "tokens", "gold_tags"]].rename(columns={"gold_tags": "ner_tags"})
+            .assign(source="gold", weight=1.0))
+
+
 def mixed_training_table(pool: pd.DataFrame, expert: pd.DataFrame, mode: str, llm_weight: float | str = 1.0) -> pd.DataFrame:
     """The pool with LLM tags, plus (``add``) or instead of them (``correct``) the expert's gold tags:
     ``sentence_id``, ``tokens``, ``ner_tags``, ``source`` (``llm`` | ``gold``) and the loss ``weight``
     (gold 1.0, LLM tags :func:`llm_sentence_weights`) per sentence."""
     llm = (pool[["sentence_id", "tokens", "llm_tags"]].rename(columns={"llm_tags": "ner_tags"})
            .assign(source="llm", weight=llm_sentence_weights(pool, llm_weight)))
-    gold = (expert[["sentence_id", "tokens", "gold_tags"]].rename(columns={"gold_tags": "ner_tags"})
-            .assign(source="gold", weight=1.0))
+    gold = gold_rows(expert)
     if mode == "correct":
         llm = llm[~llm["sentence_id"].isin(gold["sentence_id"])]
     return pd.concat([llm, gold], ignore_index=True).sort_values("sentence_id", kind="stable").reset_index(drop=True)

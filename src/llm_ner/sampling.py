@@ -7,12 +7,22 @@ samples of growing size from one seed are nested.
 
 from __future__ import annotations
 
+from typing import Sequence
+
+import numpy as np
 import pandas as pd
 
 
 def seeded_order(n: int, seed: int) -> list[int]:
     """A seeded permutation of ``range(n)`` (the row order of :func:`seeded_shuffle`)."""
     return pd.RangeIndex(n).to_series().sample(frac=1, random_state=seed).tolist()
+
+
+def lowest_first(values: Sequence[float], seed: int) -> np.ndarray:
+    """Positions of ``values`` from the lowest to the highest, NaN first, ties in a seeded order
+    (never in corpus order, which would favour the first documents)."""
+    values = np.nan_to_num(np.asarray(values, dtype=float), nan=-np.inf)
+    return np.lexsort((np.argsort(seeded_order(len(values), seed)), values))
 
 
 def seeded_shuffle(table: pd.DataFrame, seed: int) -> pd.DataFrame:

@@ -20,9 +20,10 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..mixed import gold_rows
 from ..model import LabelledSentence, Tagger, TrainingConfig, evaluate_on, fit, labelled_sentences
 from ..model.prediction import mc_dropout_proba, predict_proba
-from ..sampling import seeded_order, seeded_sample
+from ..sampling import lowest_first, seeded_sample
 from .strategies import STRATEGIES, PoolPredictions, score_pool
 
 logger = logging.getLogger(__name__)
@@ -83,15 +84,12 @@ def pool_predictions(tagger: Tagger, candidates: pd.DataFrame, settings: LoopSet
 
 def choose(candidates: pd.DataFrame, scores: np.ndarray, count: int, seed: int) -> pd.DataFrame:
     """The ``count`` highest-scoring candidates; ties in a seeded order, not in corpus order."""
-    tie_break = np.argsort(seeded_order(len(candidates), seed))
-    order = np.lexsort((tie_break, -np.asarray(scores, dtype=float)))
-    return candidates.iloc[order[:count]]
+    return candidates.iloc[lowest_first(-np.asarray(scores, dtype=float), seed)[:count]]
 
 
 def reveal(training: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
     """The training set with the chosen sentences' gold tags (replacing any LLM tags they had)."""
-    gold = (chosen[["sentence_id", "tokens", "gold_tags"]].rename(columns={"gold_tags": "ner_tags"})
-            .assign(source="gold", weight=1.0))
+    gold = gold_rows(chosen)
     kept = training[~training["sentence_id"].isin(gold["sentence_id"])]
     return pd.concat([kept, gold], ignore_index=True)
 

@@ -9,9 +9,10 @@ import pandas as pd
 
 from ..metrics import entity_scores, token_accuracy
 from .config import TrainingConfig
-from .examples import LabelledSentence
+from .examples import LabelledSentence, labelled_sentences
 from .prediction import probabilities_to_tags, run_inference
 from .tagger import Tagger
+
 
 @dataclass(frozen=True)
 class Evaluation:
@@ -62,6 +63,12 @@ def evaluate_on(tagger: Tagger, evaluation_sets: Mapping[str, Sequence[LabelledS
          for split, sentences in evaluation_sets.items()],
         ignore_index=True,
     )
+
+
+def reported_sets(validation: pd.DataFrame, test: pd.DataFrame) -> dict[str, list[LabelledSentence]]:
+    """The reported validation and test samples (sentence tables) as :func:`evaluate_on`'s sets:
+    every student of the study is scored on the same two."""
+    return {"validation": labelled_sentences(validation), "test": labelled_sentences(test)}
 
 
 def micro_f1_text(table: pd.DataFrame) -> str:

@@ -244,7 +244,7 @@ def _encode_epochs(tagger: Tagger, epoch_data: list[list[LabelledSentence]]) -> 
 
 
 def _usable(sentences: Sequence[LabelledSentence]) -> list[LabelledSentence]:
-    """Drop sentences without tokens (they carry no label to learn from) or with a negative weight."""
+    """Drop sentences without tokens (they carry no label to learn from); refuse negative weights."""
     usable = [as_labelled(s) for s in sentences]
     negative = [s.weight for s in usable if not s.weight >= 0]
     if negative:

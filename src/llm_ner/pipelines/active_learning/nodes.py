@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from typing import Any
 
 import matplotlib
@@ -16,7 +17,8 @@ from llm_ner.accounting import expert_usd
 from llm_ner.active.compare import compare_strategies, learning_curves
 from llm_ner.active.loop import LoopSettings, active_learning_loop
 from llm_ner.active.strategies import STRATEGIES
-from llm_ner.model import Tagger, TrainingConfig, from_dict, labelled_sentences
+from llm_ner.model import Tagger, TrainingConfig, from_dict
+from llm_ner.model.evaluation import reported_sets
 
 
 def expert_pool(choice: dict[str, Any], training_set: pd.DataFrame, mixing_pool: pd.DataFrame,
@@ -39,18 +41,19 @@ def run_active_learning(model_init: Tagger, training_set: pd.DataFrame, pool: pd
     each strategy's first seed (``<strategy>/active_iter_<i>_added_<n>``)."""
     loop = params["loop"]
     training_config = from_dict(TrainingConfig, params["trainer"])
-    evaluation_sets = {"validation": labelled_sentences(evaluation_valid), "test": labelled_sentences(evaluation_test)}
+    evaluation_sets = reported_sets(evaluation_valid, evaluation_test)
+    price = functools.partial(expert_usd, usd_per_hour=expert["usd_per_hour"], tokens_per_hour=expert["tokens_per_hour"])
     histories, checkpoints = [], {}
     for strategy in params["strategies"]:
+        def keep(name: str, tagger: Tagger, strategy: str = strategy) -> None:
+            checkpoints[f"{strategy}/{name}"] = copy.deepcopy(tagger).cpu()
+
         for i, seed in enumerate(params["seeds"]):
             settings = LoopSettings(strategy=strategy, seed=seed, options=params.get("strategy_options", {}).get(strategy, {}),
                                     **loop)
-            keep = (lambda name, tagger, s=strategy: checkpoints.__setitem__(f"{s}/{name}", copy.deepcopy(tagger).cpu())
-                    ) if i == 0 else None
             histories.append(active_learning_loop(
-                model_init, training_set, pool, evaluation_sets, settings,
-                dataclasses.replace(training_config, seed=seed),
-                lambda tokens: expert_usd(tokens, expert["usd_per_hour"], expert["tokens_per_hour"]), keep))
+                model_init, training_set, pool, evaluation_sets, settings, dataclasses.replace(training_config, seed=seed),
+                price, on_checkpoint=keep if i == 0 else None))  # the first seed's checkpoints only: memory
     history = pd.concat(histories, ignore_index=True)
     # stopping on validation F1 spends those gold labels on model selection: counted beside the result
     history["stopping_gold_sentences"] = len(evaluation_valid) if loop.get("improvement_threshold") is not None else 0

@@ -20,17 +20,13 @@ from llm_ner.mixed import (
 )
 from llm_ner.sampling import seeded_sample, share_count
 from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, evaluate_on, fit, from_dict, labelled_sentences
+from llm_ner.model.evaluation import reported_sets
 
 logger = logging.getLogger(__name__)
 
 
 def _configs(params: dict[str, Any]) -> tuple[TaggerConfig, TrainingConfig]:
     return from_dict(TaggerConfig, params["tagger"]), from_dict(TrainingConfig, params["trainer"])
-
-
-def _evaluation_sets(evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame) -> dict:
-    """The training pipeline's reported samples: every student of the study is scored on them."""
-    return {"validation": labelled_sentences(evaluation_valid), "test": labelled_sentences(evaluation_test)}
 
 
 def expert_candidates(train_sentences: pd.DataFrame, llm_labels: pd.DataFrame,
@@ -72,7 +68,7 @@ def run_budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_valid
     settings = SweepSettings(mode=sweep["mode"], budgets=tuple(params["budgets"]), strategies=tuple(sweep["strategies"]),
                              k=params["k"], seed=params["seed"], start=params["start"],
                              llm_weight=params["llm_weight"])
-    return budget_sweep(pool, outside, _evaluation_sets(evaluation_valid, evaluation_test), settings,
+    return budget_sweep(pool, outside, reported_sets(evaluation_valid, evaluation_test), settings,
                         lambda seed: Tagger.build(tagger_config, seed=seed), training_config, model_llm_pure)
 
 
@@ -93,7 +89,7 @@ def reference_students(pool: pd.DataFrame, evaluation_valid: pd.DataFrame, evalu
     tagger_config, training_config = _configs(params)
     gold_only = Tagger.build(tagger_config, seed=params["seed"])
     fit(gold_only, labelled_sentences(pool, "gold_tags"), training_config)
-    evaluation_sets = _evaluation_sets(evaluation_valid, evaluation_test)
+    evaluation_sets = reported_sets(evaluation_valid, evaluation_test)
     return pd.concat([evaluate_on(tagger, evaluation_sets, training_config).assign(student=name)
                       for name, tagger in (("llm_only", model_llm_pure), ("gold_only", gold_only))], ignore_index=True)
 
@@ -185,7 +181,7 @@ def _repeated(designs: dict, settings: dict[str, Any], evaluation_valid: pd.Data
               params: dict[str, Any]) -> pd.DataFrame:
     tagger_config, training_config = _configs(params)
     return repeated_runs(designs, settings["lr_schedules"], settings["seeds"], lambda seed: Tagger.build(tagger_config, seed=seed),
-                         training_config, _evaluation_sets(evaluation_valid, evaluation_test))
+                         training_config, reported_sets(evaluation_valid, evaluation_test))
 
 
 def run_regimens(pool: pd.DataFrame, expert_set: pd.DataFrame, train_sentences: pd.DataFrame,

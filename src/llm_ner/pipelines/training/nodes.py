@@ -15,6 +15,7 @@ from llm_ner.accounting import charge_to, charged_gold, gold_usage, usage_table
 from llm_ner.model import (
     Tagger, TaggerConfig, TrainingConfig, evaluate_on, fit, from_dict, labelled_sentences, predict_tags,
 )
+from llm_ner.model.evaluation import reported_sets
 from llm_ner.model.learning_curve import learning_curve, summarise_learning_curve
 from llm_ner.model.rendering import entities_page
 from llm_ner.sampling import seeded_sample, seeded_shuffle, share_count
@@ -152,8 +153,7 @@ def evaluate_student(
     model: Tagger, validation: pd.DataFrame, test: pd.DataFrame, trainer: dict[str, Any]
 ) -> pd.DataFrame:
     """Entity P/R/F1 per type, micro/macro, token accuracy and loss, for the validation and test sets."""
-    evaluation_sets = {"validation": labelled_sentences(validation), "test": labelled_sentences(test)}
-    return evaluate_on(model, evaluation_sets, from_dict(TrainingConfig, trainer))
+    return evaluate_on(model, reported_sets(validation, test), from_dict(TrainingConfig, trainer))
 
 
 def students_own_gold_usage(
@@ -236,7 +236,7 @@ def learning_curve_runs(
         raise ValueError(f"unknown learning_curve parameter(s) {sorted(unknown)}; allowed: ['seeds', 'sizes', 'trainer']")
     return learning_curve(
         pool=labelled_sentences(train_sentences),
-        evaluation_sets={"validation": labelled_sentences(validation), "test": labelled_sentences(test)},
+        evaluation_sets=reported_sets(validation, test),
         sizes=curve["sizes"],
         seeds=curve["seeds"],
         tagger_config=from_dict(TaggerConfig, tagger),
