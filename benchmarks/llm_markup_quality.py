@@ -52,7 +52,7 @@ def main() -> None:
     if args.samples:
         confidence["samples"] = args.samples
     params.update(cache_path=args.cache, show_progress=False, confidence=confidence)
-    settings = parse_llm_settings(params, config["llm_models"], config["llm_prompts"], config["llm_prices"])
+    settings = parse_llm_settings(params, config["llm_models"], config["llm_prompts"], config["cost_model"]["llm_prices"])
     train, valid = load_split("train"), load_split("valid")
     pool = sample_sentences(train, params["pool_size"], params["seed"])
     demonstrations = sample_demonstration_pool(train, pool, params["demonstration_pool_size"], params["seed"])

@@ -76,10 +76,3 @@ def charged_gold(usage: pd.DataFrame, consumers: Iterable[str] | None = None) ->
         table = table.reindex(list(consumers), fill_value=0)
     return table.rename_axis("consumer").reset_index()
 
-
-def expert_usd(tokens: int, usd_per_hour: float, tokens_per_hour: float) -> float:
-    """What an expert charges for labelling ``tokens`` tokens, at an hourly rate and speed."""
-    if not usd_per_hour >= 0 or not tokens_per_hour > 0:
-        raise ValueError(f"expert_annotation needs usd_per_hour >= 0 and tokens_per_hour > 0, got "
-                         f"{usd_per_hour!r} and {tokens_per_hour!r}")
-    return tokens / tokens_per_hour * usd_per_hour

@@ -210,7 +210,8 @@ def summarise_sweep(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over folds per mode, strategy, budget, split and entity type."""
     keys = ["mode", "strategy", "budget", "split", "entity_type"]
     summary = runs.groupby(keys, sort=False).agg(
-        expert_sentences=("expert_sentences", "mean"), f1_mean=("f1", "mean"), f1_std=("f1", "std"),
+        expert_sentences=("expert_sentences", "mean"), expert_tokens=("expert_tokens", "mean"),
+        f1_mean=("f1", "mean"), f1_std=("f1", "std"),
         token_accuracy_mean=("token_accuracy", "mean"), loss_mean=("loss", "mean"), folds=("fold", "nunique"),
     ).reset_index()
     summary["f1_std"] = summary["f1_std"].fillna(0.0)

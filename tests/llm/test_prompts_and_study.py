@@ -31,7 +31,7 @@ def parameters():
 
 def settings_for(parameters, cache_path, **changes):
     params = {**parameters["llm_annotation"], "cache_path": str(cache_path), **changes}
-    return parse_llm_settings(params, parameters["llm_models"], parameters["llm_prompts"], parameters["llm_prices"])
+    return parse_llm_settings(params, parameters["llm_models"], parameters["llm_prompts"], parameters["cost_model"]["llm_prices"])
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,7 @@ def run(tmp_path_factory):
     }
     datasets = {name: MemoryDataset(value, copy_mode="assign") for name, value in inputs.items()}
     datasets.update(parameter_datasets("params:active_learning", dict(parameters["active_learning"])))
-    datasets["params:expert_annotation"] = MemoryDataset(dict(parameters["expert_annotation"]))
+    datasets["params:cost_model"] = MemoryDataset(dict(parameters["cost_model"]))
     folder = tmp_path_factory.mktemp("checkpoints")
     datasets["active_learning_checkpoints"] = TaggerCheckpointsDataset(str(folder / "active_learning"), version=Version(None, None))
     catalog = DataCatalog(datasets=datasets)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 from typing import Any
 
 import matplotlib
@@ -13,10 +12,10 @@ matplotlib.use("Agg")  # nodes run headless
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from llm_ner.accounting import expert_usd
 from llm_ner.active.compare import compare_strategies, learning_curves
 from llm_ner.active.loop import LoopSettings, active_learning_loop
 from llm_ner.active.strategies import STRATEGIES
+from llm_ner.costs import CostModel
 from llm_ner.model import Tagger, TrainingConfig, from_dict
 from llm_ner.model.evaluation import reported_sets
 
@@ -36,13 +35,13 @@ def expert_pool(choice: dict[str, Any], training_set: pd.DataFrame, mixing_pool:
 
 def run_active_learning(model_init: Tagger, training_set: pd.DataFrame, pool: pd.DataFrame,
                         evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame, params: dict[str, Any],
-                        expert: dict[str, float]) -> tuple[pd.DataFrame, dict[str, Tagger]]:
+                        cost_model: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Tagger]]:
     """Every strategy x seed from the same model_init; the history of all, and the checkpoints of
     each strategy's first seed (``<strategy>/active_iter_<i>_added_<n>``)."""
     loop = params["loop"]
     training_config = from_dict(TrainingConfig, params["trainer"])
     evaluation_sets = reported_sets(evaluation_valid, evaluation_test)
-    price = functools.partial(expert_usd, usd_per_hour=expert["usd_per_hour"], tokens_per_hour=expert["tokens_per_hour"])
+    price = CostModel.from_params(cost_model).expert.usd
     histories, checkpoints = [], {}
     for strategy in params["strategies"]:
         def keep(name: str, tagger: Tagger, strategy: str = strategy) -> None:
