@@ -2,6 +2,11 @@
 
 from kedro.config import OmegaConfigLoader
 
+from llm_ner.hooks import ReportInputs
+
+# the reporting pipeline runs on whatever the other pipelines left (missing inputs: "not run" sections)
+HOOKS = (ReportInputs(),)
+
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

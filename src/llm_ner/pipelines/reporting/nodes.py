@@ -1,0 +1,296 @@
+"""Thin nodes for the `reporting` pipeline: every labelled set's cost and F1, the frontier, and the
+HTML report. Any input may be None -- its pipeline has not run (see ``hooks.ReportInputs``) -- and
+the section that needs it then says "not run"."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")  # nodes run headless
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from llm_ner.analysis import plot_entities_per_type
+from llm_ner.costs import CostModel
+from llm_ner.pipelines.active_learning.nodes import curve_plot
+from llm_ner.pipelines.mixed_annotation.nodes import budget_curve
+from llm_ner.pipelines.training.nodes import learning_curve_plot
+from llm_ner.report import routes
+from llm_ner.report.html import Section, embedded_page_body, render
+
+Table = pd.DataFrame | None
+TARGET_SHARES_KEY = "target_shares"
+
+
+def _section(key: str, title: str, inputs: Mapping[str, Any], parameters: Mapping[str, Any] | None = None) -> Section:
+    """A section that remembers which of its inputs exist (their files are filled in at render)."""
+    return Section(key, title, sources={name: "" for name in inputs}, parameters=dict(parameters or {}),
+                   missing=[name for name, value in inputs.items() if value is None])
+
+
+def _test_micro(table: pd.DataFrame) -> pd.DataFrame:
+    return table[(table["split"] == "test") & (table["entity_type"] == "micro")]
+
+
+# -- costs ---------------------------------------------------------------------------------------
+
+def price_llm_labels(llm_spend: Mapping | None, llm_gold_usage: Table, markup_quality: Table,
+                     llm_models: Mapping[str, Any]) -> dict[str, Any] | None:
+    return routes.llm_labelled_set(llm_spend, llm_gold_usage, markup_quality, llm_models)
+
+
+def cost_expert_and_llm_routes(learning_curve: Table, reference_students: Table, mixing_pool: Table,
+                               llm_labels: Mapping | None, corpus_summary: Table,
+                               cost_model: dict[str, Any]) -> pd.DataFrame:
+    model = CostModel.from_params(cost_model)
+    return pd.concat([
+        routes.expert_rows(learning_curve, reference_students, mixing_pool, routes.tokens_per_sentence(corpus_summary), model),
+        routes.llm_only_rows(reference_students, llm_labels, model),
+    ], ignore_index=True)
+
+
+def cost_budget_routes(add_table: Table, correct_table: Table, llm_labels: Mapping | None, corpus_summary: Table,
+                       cost_model: dict[str, Any]) -> pd.DataFrame:
+    return routes.budget_rows({"add": add_table, "correct": correct_table}, llm_labels,
+                              routes.tokens_per_sentence(corpus_summary), CostModel.from_params(cost_model))
+
+
+def cost_regimen_routes(regimen_table: Table, blending_table: Table, expert_set: Table, llm_labels: Mapping | None,
+                        cost_model: dict[str, Any]) -> pd.DataFrame:
+    return routes.regimen_rows({"regimens": regimen_table, "blending schedules": blending_table}, expert_set,
+                               llm_labels, CostModel.from_params(cost_model))
+
+
+def cost_active_learning_routes(history: Table, model_init_training_set: Table, llm_labels: Mapping | None,
+                                corpus_summary: Table, cost_model: dict[str, Any]) -> pd.DataFrame:
+    return routes.active_learning_rows(history, model_init_training_set, llm_labels,
+                                       routes.tokens_per_sentence(corpus_summary), CostModel.from_params(cost_model))
+
+
+def labelled_set_costs(expert_and_llm: pd.DataFrame, budgets: pd.DataFrame, regimens: pd.DataFrame,
+                       active_learning: pd.DataFrame) -> pd.DataFrame:
+    return routes.with_frontier([expert_and_llm, budgets, regimens, active_learning])
+
+
+def gold_only_f1(reference_students: Table) -> float | None:
+    """The F1 every target is a share of: the gold-only student on the LLM pool's sentences."""
+    if reference_students is None:
+        return None
+    gold = _test_micro(reference_students)
+    gold = gold[gold["student"] == "gold_only"]
+    return None if gold.empty else float(gold["f1"].iloc[0])
+
+
+def cost_to_target(costs: pd.DataFrame, reference_students: Table, reporting: dict[str, Any]) -> pd.DataFrame:
+    reference = gold_only_f1(reference_students)
+    if reference is None or costs.empty:
+        return pd.DataFrame(columns=["target_share", "target_f1", "route", "result", "total_usd", "f1_mean",
+                                     "expert_sentences", "ratio_to_all_expert"])
+    return routes.cost_to_target(costs, reference, reporting[TARGET_SHARES_KEY])
+
+
+def labeller_costs(markup_quality: Table, llm_models: dict[str, Any], corpus_summary: Table,
+                   cost_model: dict[str, Any]) -> pd.DataFrame:
+    return routes.labeller_costs(markup_quality, llm_models, CostModel.from_params(cost_model),
+                                 routes.tokens_per_sentence(corpus_summary))
+
+
+def frontier_plot(costs: pd.DataFrame) -> plt.Figure:
+    """Test F1 against label dollars (log x), one marker colour per route, the frontier as a line."""
+    figure, axis = plt.subplots(figsize=(8, 5))
+    shown = costs[costs["total_usd"] > 0]
+    for i, (route, rows) in enumerate(shown.groupby("route", sort=False)):
+        axis.errorbar(rows["total_usd"], rows["f1_mean"], yerr=rows["f1_std"], fmt="os^Dv<>p*h"[i % 10],
+                      color=f"C{i % 10}", alpha=0.8, capsize=2, linestyle="none", label=route)
+    frontier = shown[shown["on_frontier"]].sort_values("total_usd")
+    axis.step(frontier["total_usd"], frontier["f1_mean"], where="post", color="black", linewidth=1, label="frontier")
+    axis.set_xscale("log")
+    axis.set_xlabel("label cost, USD (expert + LLM + compute; log scale)")
+    axis.set_ylabel("test entity F1 (micro)")
+    axis.grid(alpha=0.3, which="both")
+    axis.legend(fontsize="x-small", loc="lower right")
+    axis.set_title("What each F1 cost: every labelled set of the study")
+    figure.tight_layout()
+    return figure
+
+
+# -- report sections -----------------------------------------------------------------------------
+
+def corpus_section(corpus_summary: Table, entities_per_type: Table, unseen_entities: Table) -> Section:
+    section = _section("corpus", "Corpus analysis (CoNLL-2003)", {
+        "corpus_summary": corpus_summary, "entities_per_type": entities_per_type, "unseen_entities": unseen_entities})
+    if corpus_summary is not None:
+        section.table(corpus_summary, "Sentences, tokens, documents and entities per split.", digits=1)
+    if entities_per_type is not None:
+        section.figure(plot_entities_per_type(entities_per_type), "Entity mentions per type and split.")
+    if unseen_entities is not None:
+        section.table(unseen_entities, "Evaluation mentions whose text never occurs as an entity in train.")
+    return section
+
+
+MARKUP_COLUMNS = ["strategy", "model", "sentences", "precision", "recall", "f1", "PER_f1", "ORG_f1", "LOC_f1", "MISC_f1",
+                  "parse_failure_rate", "repaired_rate", "seconds_per_sentence", "input_tokens", "output_tokens",
+                  "label_cost_usd", "confidence_auroc"]
+
+
+def markup_section(markup_quality: Table, llm_spend: Mapping | None, labeller_costs: pd.DataFrame,
+                   llm_annotation: dict[str, Any]) -> Section:
+    section = _section("markup", "LLM markup quality per strategy × model",
+                       {"markup_quality": markup_quality, "llm_spend": llm_spend},
+                       {key: llm_annotation.get(key) for key in ("quality_sample_size", "pool_size", "labeller",
+                                                                 "evaluate", "confidence", "source")})
+    if markup_quality is not None:
+        section.text(f"Entity-level scores of each prompt strategy × model against gold on the same "
+                     f"{int(markup_quality['sentences'].max())} validation sentences.")
+        section.table(markup_quality[[c for c in MARKUP_COLUMNS if c in markup_quality]])
+    if llm_spend is not None:
+        labelling = llm_spend["labelling"]
+        section.text(f"The labeller {labelling.get('strategy')} × {labelling.get('model')} ({labelling.get('source')}) "
+                     f"labelled {labelling['sentences']} pool sentences; statuses {labelling.get('statuses')}; "
+                     f"{labelling.get('api_calls', 0)} API calls, {labelling.get('cache_hits', 0)} from cache; "
+                     f"spend this run ${llm_spend['total']['spend_usd']:.4f}, label cost "
+                     f"${llm_spend['total']['label_cost_usd']:.4f} (evaluation + labelling).")
+    if not labeller_costs.empty:
+        section.table(labeller_costs, "Who labels 1,000 sentences for how much: the expert, the crowd and each "
+                                      "strategy × model (priced as its own model, and as each priced API model).")
+    return section
+
+
+def students_section(student_comparison: Table, learning_curve: Table, training: dict[str, Any]) -> Section:
+    section = _section("students", "Students: gold labels vs LLM labels",
+                       {"student_comparison": student_comparison, "learning_curve": learning_curve},
+                       {"tagger": training.get("tagger"), "model_selection": training.get("model_selection"),
+                        "evaluation": training.get("evaluation")})
+    if student_comparison is not None:
+        shown = student_comparison[(student_comparison["entity_type"].isin(["micro", "macro", "all"]))
+                                   | (student_comparison["split"] == "test")]
+        section.table(shown, "The same tagger trained on the same sentences with gold tags (gold) and with the LLM's "
+                             "tags (llm); rows of split gold_labels count the gold each student was charged.")
+    if learning_curve is not None:
+        section.figure(learning_curve_plot(learning_curve), "Gold learning curve: F1 against gold training sentences.")
+        section.table(learning_curve[learning_curve["entity_type"] == "micro"])
+    return section
+
+
+def budget_section(add_table: Table, correct_table: Table, reference_students: Table, model_init_budget: Mapping | None,
+                   mixed_annotation: dict[str, Any]) -> Section:
+    section = _section("budget", "Expert budget: how many gold labels, chosen how",
+                       {"mixed_annotation.add.budget_table": add_table,
+                        "mixed_annotation.correct.budget_table": correct_table,
+                        "reference_students": reference_students, "model_init_budget": model_init_budget},
+                       {key: mixed_annotation.get(key) for key in ("budgets", "k", "sweeps", "start", "llm_weight")})
+    for mode, table in (("add", add_table), ("correct", correct_table)):
+        if table is None or reference_students is None:
+            continue
+        section.figure(budget_curve(table, reference_students), f"{mode}: test F1 (mean ± std over folds) against "
+                                                                "expert-labelled sentences.")
+        section.table(_test_micro(table).drop(columns=["split", "entity_type"]), f"{mode}: test micro F1 per budget.")
+    if model_init_budget is not None:
+        section.text(f"model_init (where active learning starts): {model_init_budget.get('percent')} % "
+                     f"{model_init_budget.get('mode')}/{model_init_budget.get('strategy')}, "
+                     f"{model_init_budget.get('chosen_by')}.")
+    return section
+
+
+def regimens_section(regimen_table: Table, blending_table: Table, mixed_annotation: dict[str, Any]) -> Section:
+    section = _section("regimens", "Training regimens and LLM → gold blending schedules",
+                       {"regimen_table": regimen_table, "blending_table": blending_table},
+                       {key: mixed_annotation.get(key) for key in ("expert_set_size", "regimens", "blending")})
+    columns = ["design", "lr_schedule", "llm_sentences", "gold_sentences", "precision_mean", "recall_mean", "f1_mean",
+               "f1_std", "seeds"]
+    for name, table in (("Regimens (Huang Table 2)", regimen_table), ("Blending schedules", blending_table)):
+        if table is not None:
+            section.table(_test_micro(table)[columns], f"{name}: test micro P/R/F1, mean ± std over seeds.")
+    return section
+
+
+def active_learning_section(history: Table, comparison: Table, active_learning: dict[str, Any]) -> Section:
+    section = _section("active-learning", "Active learning", {
+        "active_learning_history": history, "active_learning_comparison": comparison},
+        {key: active_learning.get(key) for key in ("strategies", "seeds", "target_share", "loop")})
+    if history is not None:
+        section.figure(curve_plot(history), "Test F1 against expert labels added, mean ± std over seeds.")
+    if comparison is not None:
+        section.table(comparison, "Every strategy against random: final F1, area under the curve, labels and dollars "
+                                  "to the target, wins/losses per round and seed.")
+    return section
+
+
+def costs_section(costs: pd.DataFrame, targets: pd.DataFrame, cost_model: dict[str, Any]) -> Section:
+    section = _section("costs", "Costs and the F1-vs-$ frontier", {"labelled_set_costs": None if costs.empty else costs},
+                       {"cost_model": cost_model})
+    if costs.empty:
+        return section
+    section.figure(frontier_plot(costs), "Every labelled set: test F1 against its label cost; the black line is the Pareto "
+                             "frontier (nothing cheaper is as good).")
+    if not targets.empty:
+        section.table(targets, "Cheapest result per route reaching each share of the gold-only F1, and its dollars "
+                               "against the cheapest all-expert result that reaches it.")
+    section.table(costs, "Every labelled set: gold sentences and tokens charged (tokens_estimated: sentences × mean "
+                         "length), dollars by source, test micro F1 mean ± std over runs.")
+    return section
+
+
+def examples_section(entity_examples_html: str | None) -> Section:
+    section = _section("examples", "Entity examples", {"entity_examples_html": entity_examples_html})
+    if entity_examples_html is not None:
+        section.html(embedded_page_body(entity_examples_html), "model_gold's entities against gold on test sentences.")
+    return section
+
+
+# -- the page ------------------------------------------------------------------------------------
+
+def _usd(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def summary_lines(costs: pd.DataFrame, targets: pd.DataFrame, reference_students: Table) -> list[str]:
+    """The answer in numbers: what all-expert, LLM-only, the best expert budget and active learning
+    cost and scored, and the cheapest route to 90 % / 95 % of the gold-only F1."""
+    if costs.empty:
+        return ["No labelled set has been costed yet: run the pipelines before reporting (make run)."]
+    lines = []
+    reference = gold_only_f1(reference_students)
+
+    def best(route_prefixes: tuple[str, ...]) -> pd.Series | None:
+        rows = costs[costs["route"].str.startswith(route_prefixes)]
+        return None if rows.empty else rows.loc[rows["f1_mean"].idxmax()]
+
+    def describe(row: pd.Series) -> str:
+        spread = f" ± {row['f1_std']:.3f}" if row["runs"] > 1 else ""
+        return (f"test F1 {row['f1_mean']:.3f}{spread} ({row['runs']} run{'s' if row['runs'] > 1 else ''}) for "
+                f"{_usd(row['total_usd'])} ({row['expert_sentences']:.0f} gold sentences charged)")
+
+    for label, prefixes in (("All-expert", (routes.ALL_EXPERT,)), ("LLM-only", (routes.LLM_ONLY,)),
+                            ("Best expert budget", ("expert budget",)),
+                            ("Best regimen or schedule", ("regimens", "blending schedules")),
+                            ("Best active learning round", ("active learning",))):
+        row = best(prefixes)
+        if row is not None:
+            lines.append(f"{label}: {row['result']} — {describe(row)}.")
+    if reference is not None:
+        for share, rows in targets.groupby("target_share", sort=True):
+            reached = rows.dropna(subset=["total_usd"])
+            if reached.empty:
+                lines.append(f"No route reached {share:.0%} of the gold-only F1 ({share * reference:.3f}).")
+                continue
+            cheapest = reached.loc[reached["total_usd"].idxmin()]
+            ratio = cheapest["ratio_to_all_expert"]
+            versus = f", {ratio:.2f}× the all-expert route's dollars" if pd.notna(ratio) else ""
+            lines.append(f"{share:.0%} of gold-only F1 ({share * reference:.3f}): cheapest by {cheapest['route']} "
+                         f"({cheapest['result']}) at {_usd(cheapest['total_usd'])}{versus}.")
+    return lines
+
+
+def render_report(summary: list[str], report_run: Mapping[str, Any], *sections: Section) -> str:
+    """``report_run``: the Kedro environment, the command, and where each input came from (a file and
+    its version, "this run", or "not run"), from ``llm_ner.hooks.ReportInputs``."""
+    inputs = report_run.get("inputs", {})
+    for section in sections:
+        section.sources = {name: inputs.get(name, "this run") for name in section.sources}
+    run = {"env": report_run.get("env", "?"), "command": report_run.get("command", "kedro run"),
+           "rendered_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    return render("How far do cheap LLM labels take a small NER model, and at what cost?", summary, list(sections), run)

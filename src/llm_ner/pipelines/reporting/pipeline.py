@@ -1,0 +1,82 @@
+"""reporting: the money of every labelled set the study produced, the frontier, and the report.
+
+Its inputs are the other pipelines' outputs; one whose pipeline has not run loads as None
+(``llm_ner.hooks.ReportInputs``) and its report section says "not run"."""
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from .nodes import (
+    active_learning_section,
+    budget_section,
+    corpus_section,
+    cost_active_learning_routes,
+    cost_budget_routes,
+    cost_expert_and_llm_routes,
+    cost_regimen_routes,
+    cost_to_target,
+    costs_section,
+    examples_section,
+    frontier_plot,
+    labelled_set_costs,
+    labeller_costs,
+    markup_section,
+    price_llm_labels,
+    regimens_section,
+    render_report,
+    students_section,
+    summary_lines,
+)
+
+REPORT_RUN = "report_run"  # environment, command and input provenance, set by llm_ner.hooks.ReportInputs
+SECTIONS = ["corpus_section", "markup_section", "students_section", "budget_section", "regimens_section",
+            "active_learning_section", "costs_section", "examples_section"]
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    costs = pipeline([
+        node(price_llm_labels, ["llm_spend", "llm_gold_usage", "markup_quality", "params:llm_models"],
+             "llm_labelled_set", name="price_llm_labels"),
+        node(cost_expert_and_llm_routes,
+             ["learning_curve", "reference_students", "mixing_pool", "llm_labelled_set", "corpus_summary",
+              "params:cost_model"], "expert_and_llm_route_costs", name="cost_expert_and_llm_routes"),
+        node(cost_budget_routes,
+             ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget_table", "llm_labelled_set",
+              "corpus_summary", "params:cost_model"], "budget_route_costs", name="cost_budget_routes"),
+        node(cost_regimen_routes, ["regimen_table", "blending_table", "expert_set", "llm_labelled_set", "params:cost_model"],
+             "regimen_route_costs", name="cost_regimen_routes"),
+        node(cost_active_learning_routes,
+             ["active_learning_history", "model_init_training_set", "llm_labelled_set", "corpus_summary",
+              "params:cost_model"], "active_learning_route_costs", name="cost_active_learning_routes"),
+        node(labelled_set_costs, ["expert_and_llm_route_costs", "budget_route_costs", "regimen_route_costs",
+                                  "active_learning_route_costs"], "labelled_set_costs", name="collect_labelled_set_costs"),
+        node(cost_to_target, ["labelled_set_costs", "reference_students", "params:reporting"], "cost_to_target",
+             name="find_cheapest_route_to_targets"),
+        node(frontier_plot, "labelled_set_costs", "cost_frontier_plot", name="plot_cost_frontier"),
+        node(labeller_costs, ["markup_quality", "params:llm_models", "corpus_summary", "params:cost_model"],
+             "labeller_costs", name="compare_labeller_costs"),
+    ])
+    sections = pipeline([
+        node(corpus_section, ["corpus_summary", "entities_per_type", "unseen_entities"], "corpus_section",
+             name="corpus_section"),
+        node(markup_section, ["markup_quality", "llm_spend", "labeller_costs", "params:llm_annotation"],
+             "markup_section", name="markup_section"),
+        node(students_section, ["student_comparison", "learning_curve", "params:training"], "students_section",
+             name="students_section"),
+        node(budget_section, ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget_table",
+                              "reference_students", "model_init_budget", "params:mixed_annotation"],
+             "budget_section", name="budget_section"),
+        node(regimens_section, ["regimen_table", "blending_table", "params:mixed_annotation"], "regimens_section",
+             name="regimens_section"),
+        node(active_learning_section, ["active_learning_history", "active_learning_comparison",
+                                       "params:active_learning"], "active_learning_section",
+             name="active_learning_section"),
+        node(costs_section, ["labelled_set_costs", "cost_to_target", "params:cost_model"], "costs_section",
+             name="costs_section"),
+        node(examples_section, "entity_examples_html", "examples_section", name="examples_section"),
+    ])
+    page = pipeline([
+        node(summary_lines, ["labelled_set_costs", "cost_to_target", "reference_students"], "report_summary",
+             name="summarise_answer"),
+        node(render_report, ["report_summary", REPORT_RUN, *SECTIONS], "report", name="render_report"),
+    ])
+    return costs + sections + page

@@ -1,0 +1,223 @@
+"""Every labelled set the study produced, as one row: the route that labelled it (all-expert,
+LLM-only, an expert budget, a regimen, active learning), what it cost and the test F1 it bought.
+
+Each ``*_rows`` function reads one stage's summary table and returns rows of :data:`COLUMNS`, or no
+rows when that stage has not run (its table is None). Dollars come from :class:`llm_ner.costs.CostModel`;
+every gold label a result consumed is charged -- expert budget, the LLM's demonstrations, model
+selection -- and evaluation gold is not (every result is scored on the same test sample).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Mapping
+
+import pandas as pd
+
+from ..accounting import CHARGED_PURPOSES
+from ..costs import CostModel, LabelledSet, cheapest_reaching, on_frontier
+
+COLUMNS = ["route", "result", "expert_sentences", "expert_tokens", "llm_sentences", "expert_usd", "llm_usd",
+           "compute_usd", "total_usd", "f1_mean", "f1_std", "runs", "f1_per_usd", "tokens_estimated"]
+ALL_EXPERT = "all-expert"
+LLM_ONLY = "LLM-only"
+
+
+def _test_micro(table: pd.DataFrame) -> pd.DataFrame:
+    return table[(table["split"] == "test") & (table["entity_type"] == "micro")]
+
+
+def _row(route: str, result: str, labelled: LabelledSet, llm_sentences: float, f1_mean: float, f1_std: float,
+         runs: int, cost_model: CostModel, tokens_estimated: bool = False) -> dict[str, Any]:
+    cost = cost_model.cost(labelled)
+    return {"route": route, "result": result, "expert_sentences": labelled.expert_sentences,
+            "expert_tokens": labelled.expert_tokens, "llm_sentences": llm_sentences, **cost._asdict(),
+            "total_usd": cost.total_usd, "f1_mean": float(f1_mean), "f1_std": float(f1_std), "runs": int(runs),
+            "f1_per_usd": float(f1_mean) / cost.total_usd if cost.total_usd > 0 else float("nan"),
+            "tokens_estimated": tokens_estimated}
+
+
+def _table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def tokens_per_sentence(corpus_summary: pd.DataFrame | None, split: str = "train") -> float:
+    """Mean train sentence length: the expert tokens of a result that counted sentences only."""
+    if corpus_summary is None:
+        return 14.5  # CoNLL-2003 train: 203,621 tokens / 14,041 sentences
+    row = corpus_summary[corpus_summary["split"] == split].iloc[0]
+    return float(row["tokens"]) / float(row["sentences"])
+
+
+def llm_labelled_set(llm_spend: Mapping[str, Any] | None, llm_gold_usage: pd.DataFrame | None,
+                     markup_quality: pd.DataFrame | None, llm_models: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The LLM labels every LLM-using route starts from: the pool labelling's calls (priced by the
+    API model name) and the gold the labeller consumed (its demonstrations, whatever chose it)."""
+    if llm_spend is None:
+        return None
+    labelling = llm_spend["labelling"]
+    charged = (llm_gold_usage[llm_gold_usage["purpose"].isin(CHARGED_PURPOSES)]
+               if llm_gold_usage is not None else pd.DataFrame(columns=["sentences", "tokens"]))
+    model = labelling.get("model")
+    seconds = 0.0
+    if markup_quality is not None and labelling.get("source") == "annotate":
+        # the labelling run's own wall time is not recorded: its strategy's seconds per sentence on the sample
+        same = markup_quality[(markup_quality["strategy"] == labelling.get("strategy")) & (markup_quality["model"] == model)]
+        if not same.empty:
+            seconds = float(same["seconds_per_sentence"].iloc[0]) * labelling["sentences"]
+    labelled = LabelledSet(
+        expert_sentences=float(charged["sentences"].sum()), expert_tokens=float(charged["tokens"].sum()),
+        llm_model=(llm_models.get(model) or {}).get("model", model) if model else None,
+        llm_input_tokens=labelling.get("input_tokens", 0), llm_output_tokens=labelling.get("output_tokens", 0),
+        llm_seconds=seconds,
+    )
+    return {**asdict(labelled), "sentences": int(labelling["sentences"]), "source": labelling.get("source"),
+            "strategy": labelling.get("strategy"), "model": model}
+
+
+def _labels(llm: Mapping[str, Any]) -> LabelledSet:
+    return LabelledSet(**{k: llm[k] for k in LabelledSet.__dataclass_fields__})
+
+
+def expert_rows(learning_curve: pd.DataFrame | None, reference_students: pd.DataFrame | None,
+                mixing_pool: pd.DataFrame | None, tokens_per_sentence: float, cost_model: CostModel) -> pd.DataFrame:
+    """All-expert: the gold learning curve (nested random subsets, fixed epochs, no selection gold)
+    and the gold-only student on the LLM pool's sentences (the reference of every budget curve)."""
+    rows = []
+    if learning_curve is not None:
+        for row in _test_micro(learning_curve).itertuples():
+            labelled = LabelledSet(row.size, row.size * tokens_per_sentence)
+            rows.append(_row(ALL_EXPERT, f"learning curve: {row.size} gold sentences", labelled, 0, row.f1_mean,
+                             row.f1_std, row.runs, cost_model, tokens_estimated=True))
+    if reference_students is not None and mixing_pool is not None:
+        gold = _test_micro(reference_students)
+        gold = gold[gold["student"] == "gold_only"]
+        if not gold.empty:
+            tokens = sum(len(t) for t in mixing_pool["tokens"])
+            rows.append(_row(ALL_EXPERT, f"gold-only: the pool's {len(mixing_pool)} sentences",
+                             LabelledSet(len(mixing_pool), tokens), 0, gold["f1"].iloc[0], 0.0, 1, cost_model))
+    return _table(rows)
+
+
+def llm_only_rows(reference_students: pd.DataFrame | None, llm: Mapping[str, Any] | None,
+                  cost_model: CostModel) -> pd.DataFrame:
+    """LLM-only: the student trained on the pool's LLM labels alone (fixed epochs: no gold at all
+    beyond what the labeller consumed)."""
+    if reference_students is None or llm is None:
+        return _table([])
+    student = _test_micro(reference_students)
+    student = student[student["student"] == "llm_only"]
+    if student.empty:
+        return _table([])
+    name = f"LLM-only: {llm['strategy']} x {llm['model']} ({llm['source']})"
+    return _table([_row(LLM_ONLY, name, _labels(llm), llm["sentences"], student["f1"].iloc[0], 0.0, 1, cost_model)])
+
+
+def budget_rows(budget_tables: Mapping[str, pd.DataFrame | None], llm: Mapping[str, Any] | None,
+                tokens_per_sentence: float, cost_model: CostModel) -> pd.DataFrame:
+    """Each expert budget x selection strategy of each sweep, mean over folds."""
+    rows = []
+    for mode, table in budget_tables.items():
+        if table is None or llm is None:
+            continue
+        estimated = "expert_tokens" not in table  # tables written before they counted tokens
+        for row in _test_micro(table).itertuples():
+            tokens = row.expert_sentences * tokens_per_sentence if estimated else row.expert_tokens
+            labelled = _labels(llm).plus_expert(row.expert_sentences, tokens)
+            rows.append(_row(f"expert budget ({mode}, {row.strategy})", f"{mode} {row.strategy} {row.budget:.0%}",
+                             labelled, llm["sentences"], row.f1_mean, row.f1_std, row.folds, cost_model, estimated))
+    return _table(rows)
+
+
+def regimen_rows(tables: Mapping[str, pd.DataFrame | None], expert_set: pd.DataFrame | None,
+                 llm: Mapping[str, Any] | None, cost_model: CostModel) -> pd.DataFrame:
+    """Huang's regimens and blending schedules: the pool's LLM labels beside the expert set (its gold
+    tokens: the sentences each design consumed x the expert set's mean length)."""
+    if expert_set is None or llm is None:
+        return _table([])
+    mean_tokens = sum(len(t) for t in expert_set["tokens"]) / max(len(expert_set), 1)
+    rows = []
+    for family, table in tables.items():
+        if table is None:
+            continue
+        for row in _test_micro(table).itertuples():
+            labelled = _labels(llm).plus_expert(row.gold_sentences, row.gold_sentences * mean_tokens)
+            rows.append(_row(family, f"{row.design} ({row.lr_schedule})", labelled, row.llm_sentences,
+                             row.f1_mean, row.f1_std, row.seeds, cost_model, tokens_estimated=True))
+    return _table(rows)
+
+
+def active_learning_rows(history: pd.DataFrame | None, model_init_training_set: pd.DataFrame | None,
+                         llm: Mapping[str, Any] | None, tokens_per_sentence: float, cost_model: CostModel) -> pd.DataFrame:
+    """Each active-learning round x strategy, mean over seeds: model_init's labels (LLM pool + its
+    expert share) plus the sentences the expert labelled so far (and the gold a stopping rule read)."""
+    if history is None or model_init_training_set is None or llm is None:
+        return _table([])
+    gold = model_init_training_set[model_init_training_set["source"] == "gold"]
+    start = _labels(llm).plus_expert(len(gold), sum(len(t) for t in gold["tokens"]))
+    rounds = history.groupby(["strategy", "iteration"], sort=False).agg(
+        added=("added", "mean"), added_tokens=("added_tokens", "mean"), stopping=("stopping_gold_sentences", "max"),
+        f1_mean=("test_f1", "mean"), f1_std=("test_f1", "std"), runs=("seed", "nunique")).reset_index()
+    rows = []
+    for row in rounds.itertuples():
+        labelled = start.plus_expert(row.added + row.stopping, row.added_tokens + row.stopping * tokens_per_sentence)
+        rows.append(_row(f"active learning ({row.strategy})", f"{row.strategy}: model_init + {row.added:.0f} sentences",
+                         labelled, llm["sentences"], row.f1_mean, 0.0 if pd.isna(row.f1_std) else row.f1_std, row.runs,
+                         cost_model, tokens_estimated=bool(row.stopping)))
+    return _table(rows)
+
+
+def with_frontier(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """All routes' rows, cheapest first, with ``on_frontier`` (nothing cheaper is as good)."""
+    results = pd.concat([t for t in tables if not t.empty] or [_table([])], ignore_index=True)
+    results = results.sort_values(["total_usd", "f1_mean"], ascending=[True, False], kind="stable").reset_index(drop=True)
+    results["on_frontier"] = on_frontier(results) if len(results) else pd.Series(dtype=bool)
+    return results
+
+
+def cost_to_target(results: pd.DataFrame, reference_f1: float, shares: list[float]) -> pd.DataFrame:
+    """Per target (a share of the gold-only F1) and route: the cheapest result reaching it, and its
+    dollars against the cheapest all-expert result reaching the same target."""
+    rows = []
+    for share in shares:
+        target = share * reference_f1
+        expert = cheapest_reaching(results[results["route"] == ALL_EXPERT], target)
+        for route, group in results.groupby("route", sort=False):
+            best = cheapest_reaching(group, target)
+            rows.append({
+                "target_share": share, "target_f1": target, "route": route,
+                "result": None if best is None else best["result"],
+                "total_usd": float("nan") if best is None else best["total_usd"],
+                "f1_mean": float("nan") if best is None else best["f1_mean"],
+                "expert_sentences": float("nan") if best is None else best["expert_sentences"],
+                "ratio_to_all_expert": (best["total_usd"] / expert["total_usd"]
+                                        if best is not None and expert is not None and expert["total_usd"] > 0
+                                        else float("nan")),
+            })
+    return pd.DataFrame(rows)
+
+
+def labeller_costs(markup_quality: pd.DataFrame | None, llm_models: Mapping[str, Any], cost_model: CostModel,
+                   tokens_per_sentence: float, sentences: int = 1000) -> pd.DataFrame:
+    """Who labels ``sentences`` sentences for how much: an expert, the crowd, and each prompt strategy
+    x model scored on the markup sample -- its tokens priced as its own model and, for comparison,
+    as every priced API model (what the same prompts would cost there)."""
+    rows = [
+        {"labeller": "expert", "label_f1": 1.0, "usd": cost_model.expert.usd(sentences * tokens_per_sentence),
+         "seconds_per_sentence": 3600 / cost_model.expert.tokens_per_hour * tokens_per_sentence},
+        {"labeller": f"crowd ({cost_model.crowd.workers} workers)", "label_f1": float("nan"),
+         "usd": cost_model.crowd.usd(sentences), "seconds_per_sentence": float("nan")},
+    ]
+    for row in (markup_quality.itertuples() if markup_quality is not None else []):
+        scale = sentences / row.sentences
+        api_model = (llm_models.get(row.model) or {}).get("model", row.model)
+        entry = {"labeller": f"{row.strategy} x {row.model}", "label_f1": row.f1,
+                 "usd": cost_model.llm_usd(api_model, row.input_tokens * scale, row.output_tokens * scale)
+                 + row.seconds_per_sentence * sentences / 3600 * cost_model.compute_usd_per_hour,
+                 "seconds_per_sentence": row.seconds_per_sentence}
+        for priced in cost_model.llm_prices:
+            entry[f"usd_as_{priced}"] = cost_model.llm_usd(priced, row.input_tokens * scale, row.output_tokens * scale)
+        rows.append(entry)
+    table = pd.DataFrame(rows)
+    table.insert(1, "sentences", sentences)
+    return table

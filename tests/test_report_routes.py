@@ -1,0 +1,93 @@
+"""Costed results per labelling route, checked against sums done by hand."""
+
+import pandas as pd
+import pytest
+
+from llm_ner.costs import CostModel
+from llm_ner.report import routes
+
+# $50/h at 100 tokens/h = $0.50 per expert token; gpt-4o-mini at $1 / $2 per 1M tokens
+COSTS = CostModel.from_params({
+    "expert": {"usd_per_hour": 50, "tokens_per_hour": 100},
+    "crowd": {"usd_per_sentence": 0.01, "workers": 3},
+    "llm_prices": {"gpt-4o-mini": {"input_per_million": 1.0, "output_per_million": 2.0}},
+})
+SPEND = {"labelling": {"model": "mini", "strategy": "knn_few_shot", "source": "annotate", "sentences": 40,
+                       "input_tokens": 1_000_000, "output_tokens": 500_000}}
+GOLD_USAGE = pd.DataFrame({"consumer": ["llm_labeller"] * 2, "purpose": ["demonstrations", "evaluation"],
+                           "what": ["pool", "sample"], "sentences": [4, 8], "tokens": [40, 80], "entities": [5, 9]})
+MODELS = {"mini": {"backend": "openai", "model": "gpt-4o-mini"}}
+
+
+def micro(f1, **columns):
+    return {"split": "test", "entity_type": "micro", "f1": f1, **columns}
+
+
+@pytest.fixture
+def llm():
+    return routes.llm_labelled_set(SPEND, GOLD_USAGE, None, MODELS)
+
+
+def test_llm_labels_charge_their_calls_and_the_labellers_gold_not_its_evaluation(llm):
+    assert (llm["expert_sentences"], llm["expert_tokens"], llm["llm_model"]) == (4, 40, "gpt-4o-mini")
+    references = pd.DataFrame([micro(0.5, student="llm_only"), micro(0.8, student="gold_only")])
+    row = routes.llm_only_rows(references, llm, COSTS).iloc[0]
+    # 40 demonstration tokens x $0.50 + 1M x $1 + 0.5M x $2 per 1M
+    assert (row["expert_usd"], row["llm_usd"], row["total_usd"]) == pytest.approx((20.0, 2.0, 22.0))
+    assert row["f1_per_usd"] == pytest.approx(0.5 / 22)
+
+
+def test_budget_and_active_learning_rows_add_the_expert_labels_to_the_llm_labels(llm):
+    table = pd.DataFrame([{"mode": "correct", "strategy": "random", "budget": 0.1, "expert_sentences": 4.0,
+                           "expert_tokens": 50.0, "f1_mean": 0.6, "f1_std": 0.1, "folds": 3, "split": "test",
+                           "entity_type": "micro"}])
+    row = routes.budget_rows({"correct": table, "add": None}, llm, 14.5, COSTS).iloc[0]
+    assert row["route"] == "expert budget (correct, random)" and row["runs"] == 3
+    assert (row["expert_sentences"], row["expert_tokens"]) == (8, 90)
+    assert row["total_usd"] == pytest.approx(90 * 0.5 + 2.0)
+
+    history = pd.DataFrame({"strategy": ["random"] * 4, "seed": [1, 1, 2, 2], "iteration": [0, 1, 0, 1],
+                            "added": [0, 2, 0, 2], "added_tokens": [0, 20, 0, 30], "stopping_gold_sentences": 0,
+                            "test_f1": [0.4, 0.5, 0.4, 0.7]})
+    init_set = pd.DataFrame({"source": ["gold", "llm", "llm"], "tokens": [["a"] * 10, ["b"] * 7, ["c"] * 7]})
+    rows = routes.active_learning_rows(history, init_set, llm, 14.5, COSTS)
+    last = rows.iloc[-1]
+    # labeller gold 40 + model_init gold 10 + mean added tokens (20 + 30) / 2 = 75 tokens
+    assert last["expert_tokens"] == 75 and last["expert_sentences"] == 4 + 1 + 2
+    assert last["total_usd"] == pytest.approx(75 * 0.5 + 2.0)
+    assert (last["f1_mean"], last["runs"]) == (pytest.approx(0.6), 2)
+    assert last["f1_std"] == pytest.approx(pd.Series([0.5, 0.7]).std())
+
+
+def test_cost_to_target_finds_each_routes_cheapest_result_and_the_ratio_to_all_expert():
+    results = routes.with_frontier([pd.DataFrame([
+        {"route": "all-expert", "result": "100", "expert_sentences": 100, "total_usd": 100.0, "f1_mean": 0.80},
+        {"route": "all-expert", "result": "30", "expert_sentences": 30, "total_usd": 30.0, "f1_mean": 0.70},
+        {"route": "LLM-only", "result": "llm", "expert_sentences": 4, "total_usd": 5.0, "f1_mean": 0.50},
+        {"route": "expert budget (add, random)", "result": "10%", "expert_sentences": 14, "total_usd": 20.0,
+         "f1_mean": 0.76},
+    ])])
+    assert results["on_frontier"].tolist() == [True, True, False, True]  # sorted by dollars: 5, 20, 30, 100
+    targets = routes.cost_to_target(results, reference_f1=0.8, shares=[0.9]).set_index("route")
+    assert targets.loc["all-expert", "total_usd"] == 100.0       # 0.72 needs the 100-sentence set
+    assert targets.loc["expert budget (add, random)", "ratio_to_all_expert"] == pytest.approx(0.2)
+    assert pd.isna(targets.loc["LLM-only", "total_usd"])         # 0.50 never reaches 0.72
+
+
+def test_labeller_costs_per_thousand_sentences():
+    markup = pd.DataFrame([{"strategy": "span_json", "model": "mini", "sentences": 10, "f1": 0.4,
+                            "input_tokens": 10_000, "output_tokens": 1_000, "seconds_per_sentence": 2.0}])
+    table = routes.labeller_costs(markup, MODELS, COSTS, tokens_per_sentence=10).set_index("labeller")
+    assert table.loc["expert", "usd"] == pytest.approx(1000 * 10 * 0.5)
+    assert table.loc["crowd (3 workers)", "usd"] == pytest.approx(1000 * 0.01 * 3)
+    # x100 to 1,000 sentences: 1M input x $1 + 0.1M output x $2 per 1M
+    assert table.loc["span_json x mini", "usd"] == pytest.approx(1.2)
+    assert table.loc["span_json x mini", "usd_as_gpt-4o-mini"] == pytest.approx(1.2)
+
+
+def test_stages_that_have_not_run_give_no_rows():
+    assert routes.llm_labelled_set(None, None, None, MODELS) is None
+    assert routes.expert_rows(None, None, None, 14.5, COSTS).empty
+    assert routes.budget_rows({"add": None}, None, 14.5, COSTS).empty
+    assert routes.active_learning_rows(None, None, None, 14.5, COSTS).empty
+    assert routes.with_frontier([routes.expert_rows(None, None, None, 14.5, COSTS)]).empty
