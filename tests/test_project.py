@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,9 @@ import nbformat
 import pandas as pd
 import pytest
 from nbclient import NotebookClient
+from report_browser import looks_blank, screenshot
+
+from llm_ner.pipelines.reporting.pipeline import SECTIONS
 
 KEDRO = str(Path(sys.executable).parent / "kedro")
 
@@ -21,6 +25,13 @@ def kedro(project: Path, *args: str) -> subprocess.CompletedProcess:
     result = subprocess.run([KEDRO, *args], cwd=project, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
+
+
+def report_sections(project: Path) -> tuple[Path, dict[str, str]]:
+    """The newest report and each section's status (ok | not run), by the section's anchor."""
+    report = sorted((project / "data/08_reporting/report/report.html").glob("*/report.html"))[-1]
+    html = report.read_text()
+    return report, dict(re.findall(r'<section id="([\w-]+)" class="[^"]*" data-status="([^"]+)"', html))
 
 
 def summary(project: Path) -> pd.DataFrame:
@@ -102,3 +113,26 @@ def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
     assert charged.loc["model_llm", "model_selection_sentences"] == 4
     gold_rows = comparison[comparison["split"] == "gold_labels"].set_index("metric")
     assert gold_rows.loc["charged_sentences", "gold"] == charged.loc["model_gold", "charged_sentences"]
+
+    # reporting: every section rendered from this run, a summary in numbers, and a page that shows
+    report, sections = report_sections(project_copy)
+    assert len(sections) == len(SECTIONS) and set(sections.values()) == {"ok"}, sections
+    html = report.read_text()
+    assert "cheapest by" in html and "not run" not in html.split('id="corpus"')[0]
+    costs = pd.read_csv(next((project_copy / "data/08_reporting/costs/labelled_set_costs.csv").glob("*/*")))
+    assert {"all-expert", "LLM-only"} <= set(costs["route"]) and costs["on_frontier"].any()
+    assert any(route.startswith("active learning") for route in costs["route"])
+    assert (costs["total_usd"] > 0).all()  # every route charges some gold (demonstrations at least)
+    assert not looks_blank(screenshot(report, project_copy / "report.png"))
+
+
+def test_report_of_a_project_where_nothing_has_run_says_not_run(project_copy):
+    """`kedro run --pipeline reporting` before any other pipeline: a page of "not run" sections, not a crash."""
+    result = kedro(project_copy, "run", "--pipeline", "reporting", "--env", "test")
+    report, sections = report_sections(project_copy)
+    assert len(sections) == len(SECTIONS) and set(sections.values()) == {"not run"}, sections
+    assert "No labelled set has been costed yet" in report.read_text()
+    assert "report.html" in result.stdout + result.stderr  # the run says where the report is
+    labellers = pd.read_csv(project_copy / "data/08_reporting/costs/labeller_costs.csv")
+    assert labellers["labeller"].tolist() == ["expert", "crowd (5 workers)"]
+    assert not looks_blank(screenshot(report, project_copy / "report.png", height=1200))

@@ -4,12 +4,15 @@ says "not run"), and the report records which file and version every other input
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractDataset, MemoryDataset
 
-from .pipelines.reporting.pipeline import REPORT_RUN, create_pipeline
+from .pipelines.reporting.pipeline import REPORT, REPORT_RUN, create_pipeline
+
+logger = logging.getLogger(__name__)
 
 
 class NotRunDataset(AbstractDataset):
@@ -52,3 +55,8 @@ class ReportInputs:
         pipelines = run_params.get("pipeline_names") or ["__default__"]
         catalog[REPORT_RUN] = MemoryDataset({
             "env": env, "command": f"kedro run --env {env} --pipelines {','.join(pipelines)}", "inputs": sources})
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        if REPORT in pipeline.outputs():
+            logger.info("The report: %s (open it in a browser)", _where(catalog.get(REPORT)))

@@ -37,7 +37,8 @@ class Section:
 
     @property
     def status(self) -> str:
-        return NOT_RUN if self.missing and not self.blocks else "ok"
+        """Not run when none of its inputs exists; a section with some inputs shows what it has."""
+        return NOT_RUN if self.missing and len(self.missing) == len(self.sources) else "ok"
 
     def text(self, content: str) -> "Section":
         self.blocks.append(Block("text", content))

@@ -103,13 +103,13 @@ def llm_only_rows(reference_students: pd.DataFrame | None, llm: Mapping[str, Any
                   cost_model: CostModel) -> pd.DataFrame:
     """LLM-only: the student trained on the pool's LLM labels alone (fixed epochs: no gold at all
     beyond what the labeller consumed)."""
-    if reference_students is None or llm is None:
+    if reference_students is None or not llm:
         return _table([])
     student = _test_micro(reference_students)
     student = student[student["student"] == "llm_only"]
     if student.empty:
         return _table([])
-    name = f"LLM-only: {llm['strategy']} x {llm['model']} ({llm['source']})"
+    name = f"{llm['strategy']} x {llm['model']} labels ({llm['source']})"
     return _table([_row(LLM_ONLY, name, _labels(llm), llm["sentences"], student["f1"].iloc[0], 0.0, 1, cost_model)])
 
 
@@ -118,7 +118,7 @@ def budget_rows(budget_tables: Mapping[str, pd.DataFrame | None], llm: Mapping[s
     """Each expert budget x selection strategy of each sweep, mean over folds."""
     rows = []
     for mode, table in budget_tables.items():
-        if table is None or llm is None:
+        if table is None or not llm:
             continue
         estimated = "expert_tokens" not in table  # tables written before they counted tokens
         for row in _test_micro(table).itertuples():
@@ -133,7 +133,7 @@ def regimen_rows(tables: Mapping[str, pd.DataFrame | None], expert_set: pd.DataF
                  llm: Mapping[str, Any] | None, cost_model: CostModel) -> pd.DataFrame:
     """Huang's regimens and blending schedules: the pool's LLM labels beside the expert set (its gold
     tokens: the sentences each design consumed x the expert set's mean length)."""
-    if expert_set is None or llm is None:
+    if expert_set is None or not llm:
         return _table([])
     mean_tokens = sum(len(t) for t in expert_set["tokens"]) / max(len(expert_set), 1)
     rows = []
@@ -151,7 +151,7 @@ def active_learning_rows(history: pd.DataFrame | None, model_init_training_set: 
                          llm: Mapping[str, Any] | None, tokens_per_sentence: float, cost_model: CostModel) -> pd.DataFrame:
     """Each active-learning round x strategy, mean over seeds: model_init's labels (LLM pool + its
     expert share) plus the sentences the expert labelled so far (and the gold a stopping rule read)."""
-    if history is None or model_init_training_set is None or llm is None:
+    if history is None or model_init_training_set is None or not llm:
         return _table([])
     gold = model_init_training_set[model_init_training_set["source"] == "gold"]
     start = _labels(llm).plus_expert(len(gold), sum(len(t) for t in gold["tokens"]))

@@ -38,8 +38,9 @@ def _test_micro(table: pd.DataFrame) -> pd.DataFrame:
 # -- costs ---------------------------------------------------------------------------------------
 
 def price_llm_labels(llm_spend: Mapping | None, llm_gold_usage: Table, markup_quality: Table,
-                     llm_models: Mapping[str, Any]) -> dict[str, Any] | None:
-    return routes.llm_labelled_set(llm_spend, llm_gold_usage, markup_quality, llm_models)
+                     llm_models: Mapping[str, Any]) -> dict[str, Any]:
+    """The LLM labels' calls and gold; empty when llm_annotation has not run (Kedro saves no None)."""
+    return routes.llm_labelled_set(llm_spend, llm_gold_usage, markup_quality, llm_models) or {}
 
 
 def cost_expert_and_llm_routes(learning_curve: Table, reference_students: Table, mixing_pool: Table,
@@ -101,11 +102,14 @@ def labeller_costs(markup_quality: Table, llm_models: dict[str, Any], corpus_sum
 def frontier_plot(costs: pd.DataFrame) -> plt.Figure:
     """Test F1 against label dollars (log x), one marker colour per route, the frontier as a line."""
     figure, axis = plt.subplots(figsize=(8, 5))
+    if costs.empty:
+        axis.text(0.5, 0.5, "no labelled set costed yet: the other pipelines have not run", ha="center")
+        return figure
     shown = costs[costs["total_usd"] > 0]
     for i, (route, rows) in enumerate(shown.groupby("route", sort=False)):
         axis.errorbar(rows["total_usd"], rows["f1_mean"], yerr=rows["f1_std"], fmt="os^Dv<>p*h"[i % 10],
                       color=f"C{i % 10}", alpha=0.8, capsize=2, linestyle="none", label=route)
-    frontier = shown[shown["on_frontier"]].sort_values("total_usd")
+    frontier = shown[shown["on_frontier"].astype(bool)].sort_values("total_usd")
     axis.step(frontier["total_usd"], frontier["f1_mean"], where="post", color="black", linewidth=1, label="frontier")
     axis.set_xscale("log")
     axis.set_xlabel("label cost, USD (expert + LLM + compute; log scale)")

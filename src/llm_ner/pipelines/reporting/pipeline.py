@@ -27,6 +27,7 @@ from .nodes import (
     summary_lines,
 )
 
+REPORT = "report"
 REPORT_RUN = "report_run"  # environment, command and input provenance, set by llm_ner.hooks.ReportInputs
 SECTIONS = ["corpus_section", "markup_section", "students_section", "budget_section", "regimens_section",
             "active_learning_section", "costs_section", "examples_section"]
@@ -77,6 +78,6 @@ def create_pipeline(**kwargs) -> Pipeline:
     page = pipeline([
         node(summary_lines, ["labelled_set_costs", "cost_to_target", "reference_students"], "report_summary",
              name="summarise_answer"),
-        node(render_report, ["report_summary", REPORT_RUN, *SECTIONS], "report", name="render_report"),
+        node(render_report, ["report_summary", REPORT_RUN, *SECTIONS], REPORT, name="render_report"),
     ])
     return costs + sections + page
