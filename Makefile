@@ -18,6 +18,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 
 run: $(VENV)/.installed
 	$(BIN)/kedro run
+	@echo "The report: $$(ls -d data/08_reporting/report/report.html/*/ | tail -1)report.html"
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
@@ -33,6 +34,10 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet $(TORCH) -e ".[test]"
+	@# the report test renders the page in headless Chromium; installed when we may (root + apt), else skipped
+	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium not installed: the report screenshot test will be skipped"
 	touch $@
 
 viz: $(VENV)/.installed

@@ -114,6 +114,14 @@ def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
     gold_rows = comparison[comparison["split"] == "gold_labels"].set_index("metric")
     assert gold_rows.loc["charged_sentences", "gold"] == charged.loc["model_gold", "charged_sentences"]
 
+    # the notebooks of each stage, on this run's outputs through the catalog
+    for name in ("llm_labels_vs_gold", "students"):
+        notebook = nbformat.read(project_copy / f"notebooks/{name}.ipynb", as_version=4)
+        NotebookClient(notebook, timeout=300, resources={"metadata": {"path": str(project_copy / "notebooks")}}).execute()
+        outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+        assert not [o for o in outputs if o.get("output_type") == "error"], name
+    assert "('Merkel'" in str(outputs) or "'Angela'" in str(outputs)  # model_gold tagged the typed sentence
+
     # reporting: every section rendered from this run, a summary in numbers, and a page that shows
     report, sections = report_sections(project_copy)
     assert len(sections) == len(SECTIONS) and set(sections.values()) == {"ok"}, sections
