@@ -3,9 +3,11 @@
 from kedro.config import OmegaConfigLoader
 
 from llm_ner.hooks import ReportInputs
+from llm_ner.tracking import NestedRuns
 
-# the reporting pipeline runs on whatever the other pipelines left (missing inputs: "not run" sections)
-HOOKS = (ReportInputs(),)
+# ReportInputs: the reporting pipeline runs on whatever the other pipelines left ("not run" sections);
+# NestedRuns: each trained model a nested MLflow run (kedro-mlflow's own hooks register themselves)
+HOOKS = (ReportInputs(), NestedRuns())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
