@@ -64,15 +64,17 @@ def llm_labelled_set(llm_spend: Mapping[str, Any] | None, llm_gold_usage: pd.Dat
         # the labelling run's own wall time is not recorded: its strategy's seconds per sentence on the sample
         same = markup_quality[(markup_quality["strategy"] == labelling.get("strategy")) & (markup_quality["model"] == model)]
         if not same.empty:
-            seconds = float(same["seconds_per_sentence"].iloc[0]) * labelling["sentences"]
+            seconds = float(same["seconds_per_sentence"].iloc[0]) * labelling.get("sentences", 0)
     labelled = LabelledSet(
         expert_sentences=float(charged["sentences"].sum()), expert_tokens=float(charged["tokens"].sum()),
         llm_model=(llm_models.get(model) or {}).get("model", model) if model else None,
         llm_input_tokens=labelling.get("input_tokens", 0), llm_output_tokens=labelling.get("output_tokens", 0),
         llm_seconds=seconds,
     )
-    return {**asdict(labelled), "sentences": int(labelling["sentences"]), "source": labelling.get("source"),
-            "strategy": labelling.get("strategy"), "model": model}
+    # an import records the rows it wrote, and no strategy or model: they were chosen elsewhere
+    sentences = labelling.get("sentences", labelling.get("rows_written", 0))
+    return {**asdict(labelled), "sentences": int(sentences), "source": labelling.get("source"),
+            "strategy": labelling.get("strategy", "imported"), "model": model or "an external LLM"}
 
 
 def _labels(llm: Mapping[str, Any]) -> LabelledSet:
@@ -132,7 +134,9 @@ def budget_rows(budget_tables: Mapping[str, pd.DataFrame | None], llm: Mapping[s
 def regimen_rows(tables: Mapping[str, pd.DataFrame | None], expert_set: pd.DataFrame | None,
                  llm: Mapping[str, Any] | None, cost_model: CostModel) -> pd.DataFrame:
     """Huang's regimens and blending schedules: the pool's LLM labels beside the expert set (its gold
-    tokens: the sentences each design consumed x the expert set's mean length)."""
+    tokens: the sentences each design consumed x the expert set's mean length). A design that reads
+    gold only (A_gold, pure_gold) is on the all-expert route; one that reads LLM labels only (B_llm,
+    pure_llm, ...) on the LLM-only route -- but it still pays for the LLM labels and their gold."""
     if expert_set is None or not llm:
         return _table([])
     mean_tokens = sum(len(t) for t in expert_set["tokens"]) / max(len(expert_set), 1)
@@ -141,8 +145,13 @@ def regimen_rows(tables: Mapping[str, pd.DataFrame | None], expert_set: pd.DataF
         if table is None:
             continue
         for row in _test_micro(table).itertuples():
-            labelled = _labels(llm).plus_expert(row.gold_sentences, row.gold_sentences * mean_tokens)
-            rows.append(_row(family, f"{row.design} ({row.lr_schedule})", labelled, row.llm_sentences,
+            gold = LabelledSet(row.gold_sentences, row.gold_sentences * mean_tokens)
+            if row.llm_sentences == 0:
+                route, labelled = ALL_EXPERT, gold
+            else:
+                route = LLM_ONLY if row.gold_sentences == 0 else family
+                labelled = _labels(llm).plus_expert(gold.expert_sentences, gold.expert_tokens)
+            rows.append(_row(route, f"{family}: {row.design} ({row.lr_schedule})", labelled, row.llm_sentences,
                              row.f1_mean, row.f1_std, row.seeds, cost_model, tokens_estimated=True))
     return _table(rows)
 

@@ -100,19 +100,22 @@ def labeller_costs(markup_quality: Table, llm_models: dict[str, Any], corpus_sum
 
 
 def frontier_plot(costs: pd.DataFrame) -> plt.Figure:
-    """Test F1 against label dollars (log x), one marker colour per route, the frontier as a line."""
+    """Test F1 against label dollars, one marker colour per route, the frontier as a line. The x axis
+    is logarithmic above $1 and linear below, so that results that cost nothing recorded (imported or
+    local-model labels with no gold) still show, at $0."""
     figure, axis = plt.subplots(figsize=(8, 5))
     if costs.empty:
         axis.text(0.5, 0.5, "no labelled set costed yet: the other pipelines have not run", ha="center")
         return figure
-    shown = costs[costs["total_usd"] > 0]
+    shown = costs
     for i, (route, rows) in enumerate(shown.groupby("route", sort=False)):
         axis.errorbar(rows["total_usd"], rows["f1_mean"], yerr=rows["f1_std"], fmt="os^Dv<>p*h"[i % 10],
                       color=f"C{i % 10}", alpha=0.8, capsize=2, linestyle="none", label=route)
     frontier = shown[shown["on_frontier"].astype(bool)].sort_values("total_usd")
     axis.step(frontier["total_usd"], frontier["f1_mean"], where="post", color="black", linewidth=1, label="frontier")
-    axis.set_xscale("log")
-    axis.set_xlabel("label cost, USD (expert + LLM + compute; log scale)")
+    axis.set_xscale("symlog", linthresh=1.0)
+    axis.set_xlim(left=0)
+    axis.set_xlabel("label cost, USD (expert + LLM + compute; log scale above $1)")
     axis.set_ylabel("test entity F1 (micro)")
     axis.grid(alpha=0.3, which="both")
     axis.legend(fontsize="x-small", loc="lower right")
@@ -152,11 +155,16 @@ def markup_section(markup_quality: Table, llm_spend: Mapping | None, labeller_co
         section.table(markup_quality[[c for c in MARKUP_COLUMNS if c in markup_quality]])
     if llm_spend is not None:
         labelling = llm_spend["labelling"]
-        section.text(f"The labeller {labelling.get('strategy')} × {labelling.get('model')} ({labelling.get('source')}) "
-                     f"labelled {labelling['sentences']} pool sentences; statuses {labelling.get('statuses')}; "
-                     f"{labelling.get('api_calls', 0)} API calls, {labelling.get('cache_hits', 0)} from cache; "
-                     f"spend this run ${llm_spend['total']['spend_usd']:.4f}, label cost "
-                     f"${llm_spend['total']['label_cost_usd']:.4f} (evaluation + labelling).")
+        if labelling.get("source") == "import":
+            section.text(f"The pool's labels were imported ({labelling.get('rows_written')} sentences; invalid tags "
+                         f"{labelling.get('invalid_tags')}, {labelling.get('orphan_i_tags_repaired')} orphan I- tags "
+                         f"repaired): their LLM calls were made elsewhere and cost nothing recorded here.")
+        else:
+            section.text(f"The labeller {labelling.get('strategy')} × {labelling.get('model')} labelled "
+                         f"{labelling.get('sentences')} pool sentences; statuses {labelling.get('statuses')}; "
+                         f"{labelling.get('api_calls', 0)} API calls, {labelling.get('cache_hits', 0)} from cache.")
+        section.text(f"Spend this run ${llm_spend['total']['spend_usd']:.4f}; label cost "
+                     f"${llm_spend['total']['label_cost_usd']:.4f} (evaluation + labelling, at list prices).")
     if not labeller_costs.empty:
         section.table(labeller_costs, "Who labels 1,000 sentences for how much: the expert, the crowd and each "
                                       "strategy × model (priced as its own model, and as each priced API model).")
