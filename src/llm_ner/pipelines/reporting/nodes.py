@@ -22,7 +22,6 @@ from llm_ner.report import routes
 from llm_ner.report.html import Section, embedded_page_body, render
 
 Table = pd.DataFrame | None
-TARGET_SHARES_KEY = "target_shares"
 
 
 def _section(key: str, title: str, inputs: Mapping[str, Any], parameters: Mapping[str, Any] | None = None) -> Section:
@@ -90,7 +89,7 @@ def cost_to_target(costs: pd.DataFrame, reference_students: Table, reporting: di
     if reference is None or costs.empty:
         return pd.DataFrame(columns=["target_share", "target_f1", "route", "result", "total_usd", "f1_mean",
                                      "expert_sentences", "ratio_to_all_expert"])
-    return routes.cost_to_target(costs, reference, reporting[TARGET_SHARES_KEY])
+    return routes.cost_to_target(costs, reference, reporting["target_shares"])
 
 
 def labeller_costs(markup_quality: Table, llm_models: dict[str, Any], corpus_summary: Table,
@@ -236,8 +235,8 @@ def costs_section(costs: pd.DataFrame, targets: pd.DataFrame, cost_model: dict[s
                        {"cost_model": cost_model})
     if costs.empty:
         return section
-    section.figure(frontier_plot(costs), "Every labelled set: test F1 against its label cost; the black line is the Pareto "
-                             "frontier (nothing cheaper is as good).")
+    section.figure(frontier_plot(costs), "Every labelled set: test F1 against its label cost; the black line is "
+                                         "the Pareto frontier (nothing cheaper is as good).")
     if not targets.empty:
         section.table(targets, "Cheapest result per route reaching each share of the gold-only F1, and its dollars "
                                "against the cheapest all-expert result that reaches it.")
@@ -285,15 +284,19 @@ def summary_lines(costs: pd.DataFrame, targets: pd.DataFrame, reference_students
             lines.append(f"{label}: {row['result']} — {describe(row)}.")
     if reference is not None:
         for share, rows in targets.groupby("target_share", sort=True):
-            reached = rows.dropna(subset=["total_usd"])
-            if reached.empty:
-                lines.append(f"No route reached {share:.0%} of the gold-only F1 ({share * reference:.3f}).")
+            head = f"{share:.0%} of the gold-only F1 ({share * reference:.3f}): "
+            expert = rows[(rows["route"] == routes.ALL_EXPERT)].dropna(subset=["total_usd"])
+            others = rows[(rows["route"] != routes.ALL_EXPERT)].dropna(subset=["total_usd"])
+            head += (f"all-expert needs {_usd(expert['total_usd'].iloc[0])} ({expert['result'].iloc[0]})"
+                     if not expert.empty else "no all-expert result reaches it")
+            if others.empty:
+                lines.append(head + "; no route with LLM labels reaches it.")
                 continue
-            cheapest = reached.loc[reached["total_usd"].idxmin()]
+            cheapest = others.loc[others["total_usd"].idxmin()]
             ratio = cheapest["ratio_to_all_expert"]
-            versus = f", {ratio:.2f}× the all-expert route's dollars" if pd.notna(ratio) else ""
-            lines.append(f"{share:.0%} of gold-only F1 ({share * reference:.3f}): cheapest by {cheapest['route']} "
-                         f"({cheapest['result']}) at {_usd(cheapest['total_usd'])}{versus}.")
+            versus = f", {ratio:.2f}× the all-expert dollars" if pd.notna(ratio) else ""
+            lines.append(head + f"; the cheapest route with LLM labels is {cheapest['route']} ({cheapest['result']}) "
+                                f"at {_usd(cheapest['total_usd'])}{versus}.")
     return lines
 
 
