@@ -1,12 +1,10 @@
 """The annotation runner: one strategy x one backend over a sentence table.
 
-Per sentence: build the messages, answer from the cache or call the backend (a thread pool of
-``backend.max_concurrency`` workers), parse and align the reply, optionally run the
-self-verification pass and score the labels' confidence from token log-probabilities, and record
-status, tokens, money and latency. A failure of one sentence never stops the run; a service that
-cannot answer at all does, at once: an error no retry can fix (bad key, no quota, unknown model),
-or ``max_consecutive_failures`` sentences in a row whose calls failed after all retries (a dead
-host). Replies received before the stop stay in the cache, so the rerun pays only for the rest.
+Per sentence: build the messages, answer from the cache or call the backend, parse and align the
+reply, optionally run the self-verification pass and score the labels' confidence from token
+log-probabilities, and record status, tokens, money and latency. The fault rules -- a failed
+sentence is recorded and the run goes on, a dead service stops it at once -- are
+:func:`llm_ner.llm.runner.run_each`'s.
 
 Money comes in two named quantities: ``label_cost_usd`` is what producing these labels costs
 (cached or not) and ``spend_usd`` is what this run paid (fresh calls only).
@@ -18,12 +16,10 @@ import logging
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ..tags import bio_to_spans, spans_to_bio
 from .alignment import find_mention
@@ -34,6 +30,7 @@ from .costs import Price
 from .parsing import REPLY_PARSERS, SentenceLabels, verdicts_from_reply
 from .prompts import Demonstration, Messages, PromptStrategy, VerificationPrompt
 from .retrieval import nearest_neighbours
+from .runner import GuardedCall, SentenceCallFailed, run_each
 
 logger = logging.getLogger(__name__)
 
@@ -97,22 +94,6 @@ def _is_api_error(error: BaseException) -> bool:
     import openai
 
     return isinstance(error, openai.OpenAIError)
-
-
-class FailureStreak:
-    """Sentences in a row whose calls failed after every retry; reaching the limit means the service is down."""
-
-    def __init__(self, limit: int):
-        self.limit, self.count, self._lock = limit, 0, threading.Lock()
-
-    def success(self) -> None:
-        with self._lock:
-            self.count = 0
-
-    def failure(self) -> bool:
-        with self._lock:
-            self.count += 1
-            return self.count >= self.limit
 
 
 def demonstrations_from_table(table: pd.DataFrame) -> list[Demonstration]:
@@ -226,40 +207,21 @@ def annotate_sentences(
     rows = sentences.reset_index(drop=True)
     demonstrations = demonstrations if demonstrations is not None else [[] for _ in range(len(rows))]
     retries_before = getattr(getattr(backend, "counters", None), "retries", 0)
-    streak = FailureStreak(backend.max_consecutive_failures)
-    stop = threading.Event()  # set once the service is known to be unusable: start no further sentence
-    fatal: list[LLMServiceError] = []
 
-    def label_one(i: int) -> tuple[dict[str, Any], SentenceLabels] | None:
-        if stop.is_set():
-            return None
+    def label_one(i: int, call: GuardedCall) -> tuple[dict[str, Any], SentenceLabels]:
         tokens = list(rows.at[i, "tokens"])
         stats = CallStats()
         try:
-            completion = caller(strategy.messages(tokens, demonstrations[i]), stats)
-            streak.success()
-        except LLMServiceError as error:
-            fatal.append(error)
-            stop.set()
-            return None
-        except Exception as error:  # retries exhausted on this sentence: record it, and watch the streak
-            logger.warning("sentence %s: %s: %s", rows.at[i, "sentence_id"], type(error).__name__, error)
-            if streak.failure():
-                fatal.append(LLMServiceError(
-                    f"model {backend.name!r} at {backend.endpoint}: {streak.limit} sentences in a row failed after "
-                    f"all retries (last: {type(error).__name__}: {error}); the service looks unreachable. Replies "
-                    f"received so far are cached: rerun to resume"))
-                stop.set()
-            labels = SentenceLabels(None, "failed", Counter({f"api_error:{type(error).__name__}": 1}))
+            completion = call(caller, strategy.messages(tokens, demonstrations[i]), stats)
+        except SentenceCallFailed as failure:
+            labels = SentenceLabels(None, "failed", Counter({failure.reason: 1}))
             return _row(rows.loc[i], tokens, labels, None, stats, price, strategy.name, backend.name, ""), labels
         try:
             labels = parse(completion.text, tokens, fuzzy_threshold, strategy.result_marker)
             if strategy.self_verify:
                 labels = _verify(labels, tokens, caller, verification, stats, fuzzy_threshold)
-        except LLMServiceError as error:
-            fatal.append(error)
-            stop.set()
-            return None
+        except LLMServiceError:
+            raise
         except Exception as error:  # the verification call failed, or our parser cannot digest the reply
             kind = "api_error" if _is_api_error(error) else "parse_error"
             logger.warning("sentence %s: %s: %s: %s", rows.at[i, "sentence_id"], kind, type(error).__name__, error)
@@ -269,20 +231,7 @@ def annotate_sentences(
             scored = logprob_confidence(labels, tokens, completion.text, completion.token_logprobs, fuzzy_threshold)
         return _row(rows.loc[i], tokens, labels, scored, stats, price, strategy.name, backend.name, completion.text), labels
 
-    results: list[tuple[dict[str, Any], SentenceLabels] | None] = [None] * len(rows)
-    executor = ThreadPoolExecutor(max_workers=max(1, backend.max_concurrency))
-    try:
-        futures = {executor.submit(label_one, i): i for i in range(len(rows))}
-        progress = tqdm(as_completed(futures), total=len(futures), desc=f"{strategy.name} x {backend.name}",
-                        disable=not show_progress, leave=False)
-        for future in progress:
-            results[futures[future]] = future.result()
-            if stop.is_set():
-                break
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
-    if fatal:
-        raise fatal[0]
+    results = run_each(list(rows["sentence_id"]), label_one, backend, f"{strategy.name} x {backend.name}", show_progress)
     table = pd.DataFrame([r[0] for r in results], columns=list(LABEL_COLUMNS))
     retries = getattr(getattr(backend, "counters", None), "retries", 0) - retries_before
     logger.info(

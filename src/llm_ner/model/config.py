@@ -39,6 +39,10 @@ class TaggerConfig:
     and vocabulary but initialises it randomly, shrunk by ``encoder_overrides`` (e.g.
     ``{hidden_size: 32, num_hidden_layers: 1}``): a real but tiny network for fast tests.
 
+    ``sequence_classes`` (e.g. S2's five topics) adds a sequence head: the first sub-word's
+    ([CLS]) hidden state -> linear + tanh -> dropout -> linear over the classes, beside the token
+    head on the same encoder (a multitask tagger); empty = no sequence head.
+
     ``word_features: shape`` embeds each word's case/shape class (:mod:`llm_ner.model.word_shapes`,
     ``shape_embedding_size`` wide) next to the encoder's output: the capitalisation an uncased
     encoder never sees. ``auto`` turns it on exactly when the encoder is uncased (its words reach
@@ -54,8 +58,12 @@ class TaggerConfig:
     encoder_overrides: dict[str, Any] = field(default_factory=dict)
     word_features: str = "auto"
     shape_embedding_size: int = 16
+    sequence_classes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "sequence_classes", tuple(self.sequence_classes))  # JSON and YAML give lists
+        if len(set(self.sequence_classes)) != len(self.sequence_classes):
+            raise ValueError(f"sequence_classes must be distinct, got {list(self.sequence_classes)}")
         _check_choice("head", self.head, HEADS)
         _check_choice("word_features", self.word_features, WORD_FEATURES)
         _check_positive("shape_embedding_size", self.shape_embedding_size)
@@ -75,6 +83,10 @@ class TrainingConfig:
     BiLSTM/classifier, which needs a larger step to learn in a few epochs. ``schedule``:
     ``linear_warmup`` (warm-up over ``warmup_ratio`` of the steps, then linear decay to 0),
     ``epoch_decay`` (multiply by ``epoch_decay`` after every epoch, Huang's 0.95) or ``constant``.
+
+    The loss is ``sequence_loss_weight`` x the sentences' sequence-class cross-entropy +
+    ``token_loss_weight`` x the tags' (S2's L = alpha L_sequence + beta L_token); the defaults
+    (0 and 1) train the tagger alone, and a weight of 0 leaves its head out of the forward pass.
     """
 
     epochs: int = 3
@@ -97,9 +109,15 @@ class TrainingConfig:
     mixed_precision: bool = True  # bf16/fp16 autocast on CUDA; ignored elsewhere
     bucket_size: int = 50  # batches per length bucket: sentences of similar length share a batch
     progress_bar: bool = True
+    token_loss_weight: float = 1.0  # beta
+    sequence_loss_weight: float = 0.0  # alpha; > 0 needs a tagger with sequence_classes
 
     def __post_init__(self) -> None:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_positive("token_loss_weight", self.token_loss_weight, allow_zero=True)
+        _check_positive("sequence_loss_weight", self.sequence_loss_weight, allow_zero=True)
+        if self.token_loss_weight == 0 and self.sequence_loss_weight == 0:
+            raise ValueError("token_loss_weight and sequence_loss_weight cannot both be 0: nothing would be learned")
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("device", self.device, DEVICES)
         _check_choice("evaluation_mode", self.evaluation_mode, ("conlleval", "strict"))

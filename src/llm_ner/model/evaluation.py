@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
+from sklearn.metrics import f1_score
 
 from ..metrics import entity_scores, token_accuracy
 from .config import TrainingConfig
 from .examples import LabelledSentence, labelled_sentences
-from .prediction import probabilities_to_tags, run_inference
+from .prediction import predict_sequence_proba, probabilities_to_tags, run_inference
 from .tagger import Tagger
 
 
@@ -75,3 +77,30 @@ def micro_f1_text(table: pd.DataFrame) -> str:
     """``validation F1=0.6123, test F1=0.5981`` from an :func:`evaluate_on` table, for logs."""
     micro = table[table["entity_type"] == "micro"]
     return ", ".join(f"{split} F1={f1:.4f}" for split, f1 in zip(micro["split"], micro["f1"]))
+
+
+@dataclass(frozen=True)
+class SequenceEvaluation:
+    accuracy: float
+    macro_f1: float
+    weighted_f1: float  # per-class F1 weighted by support
+    predictions: list[int]
+    sentences: int
+
+
+def evaluate_sequences(tagger: Tagger, sentences: Sequence[Sequence[str]], topics: Sequence[int],
+                       batch_size: int = 64, mixed_precision: bool = True) -> SequenceEvaluation:
+    """A multitask tagger's sequence head against reference classes (sentences with topic -1 left out)."""
+    kept = [i for i, topic in enumerate(topics) if topic >= 0]
+    if not kept:
+        raise ValueError("no sentence with a topic to evaluate the sequence head on")
+    probabilities = predict_sequence_proba(tagger, [sentences[i] for i in kept], batch_size, mixed_precision)
+    predicted = probabilities.argmax(axis=1)
+    reference = np.array([topics[i] for i in kept])
+    classes = list(range(len(tagger.config.sequence_classes)))
+    return SequenceEvaluation(
+        accuracy=float((predicted == reference).mean()),
+        macro_f1=float(f1_score(reference, predicted, labels=classes, average="macro", zero_division=0)),
+        weighted_f1=float(f1_score(reference, predicted, labels=classes, average="weighted", zero_division=0)),
+        predictions=predicted.tolist(), sentences=len(kept),
+    )

@@ -73,6 +73,27 @@ def run_inference(
     return InferenceOutput(probabilities, loss)  # type: ignore[arg-type]
 
 
+def predict_sequence_proba(tagger: Tagger, sentences: Sequence[Sequence[str]], batch_size: int = 64,
+                           mixed_precision: bool = True) -> np.ndarray:
+    """Class probabilities of a multitask tagger's sequence head, one row per sentence, columns in
+    ``tagger.config.sequence_classes`` order."""
+    encoded = tagger.encode(sentences)
+    batches = length_bucketed_batches([len(e.input_ids) for e in encoded], batch_size, shuffle=False)
+    device = tagger.device
+    dtype = mixed_precision_dtype(device, mixed_precision)
+    probabilities = np.zeros((len(encoded), len(tagger.config.sequence_classes)), dtype=np.float32)
+    was_training = tagger.training
+    tagger.eval()
+    with torch.inference_mode():
+        for indices, batch in iterate_batches(encoded, batches, tagger.tokenizer.pad_token_id):
+            batch = {name: tensor.to(device) for name, tensor in batch.items()}
+            with autocast(device, dtype):
+                _, logits = tagger.heads(**batch, token=False, sequence=True)
+            probabilities[indices] = logits.float().softmax(dim=-1).cpu().numpy()
+    tagger.train(was_training)
+    return probabilities
+
+
 def probabilities_to_tags(probabilities: Sequence[np.ndarray], labels: Sequence[str]) -> list[list[str]]:
     return [[labels[k] for k in p.argmax(axis=1)] if len(p) else [] for p in probabilities]
 

@@ -94,6 +94,13 @@ class Tagger(nn.Module):
             self.lstm = None
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(hidden, len(self.labels))
+        # built last, so that a multitask tagger's token parts start from the same seeded weights
+        # as a tagger without it
+        self.sequence_head = None
+        if config.sequence_classes:
+            width = encoder.config.hidden_size
+            self.sequence_head = nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Dropout(config.dropout),
+                                               nn.Linear(width, len(config.sequence_classes)))
 
     @classmethod
     def build(cls, config: TaggerConfig, seed: int = 13, labels: tuple[str, ...] = LABELS) -> "Tagger":
@@ -112,7 +119,20 @@ class Tagger(nn.Module):
         """Logits of shape (batch, words, labels); rows where ``word_mask`` is False are padding.
         ``word_shapes`` (shape ids per word, see :func:`~llm_ner.model.encoding.collate`) is read
         only by a tagger with ``word_features: shape``."""
+        return self.heads(input_ids, attention_mask, word_starts, word_mask, word_shapes)[0]
+
+    def heads(self, input_ids, attention_mask, word_starts, word_mask, word_shapes=None, token: bool = True,
+              sequence: bool = False) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``(token logits, sequence logits)`` from one encoder pass; a head not asked for is not run
+        (None), so that it neither costs time nor draws dropout masks."""
         subwords = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        sequence_logits = None
+        if sequence:
+            if self.sequence_head is None:
+                raise ValueError("this tagger has no sequence head: build it with TaggerConfig.sequence_classes")
+            sequence_logits = self.sequence_head(subwords[:, 0])
+        if not token:
+            return None, sequence_logits
         index = word_starts.unsqueeze(-1).expand(-1, -1, subwords.size(-1))
         words = torch.gather(subwords, 1, index)
         if self.shape_embedding is not None:
@@ -128,7 +148,7 @@ class Tagger(nn.Module):
             with torch.autocast(device_type=words.device.type, enabled=False):
                 output, _ = self.lstm(packed)
             words, _ = nn.utils.rnn.pad_packed_sequence(output, batch_first=True, total_length=word_mask.size(1))
-        return self.classifier(self.dropout(words))
+        return self.classifier(self.dropout(words)), sequence_logits
 
     @property
     def label_to_id(self) -> dict[str, int]:
@@ -167,6 +187,7 @@ class Tagger(nn.Module):
             raise FileNotFoundError(f"{directory} holds no {WEIGHTS_FILE}: not a saved tagger")
         values = json.loads((directory / TAGGER_CONFIG_FILE).read_text())
         values.setdefault("word_features", "none")  # saved before word features existed
+        values.setdefault("sequence_classes", ())
         config = TaggerConfig(**values)
         labels = tuple(json.loads((directory / LABELS_FILE).read_text()))
         tokenizer = AutoTokenizer.from_pretrained(directory / TOKENIZER_FOLDER)

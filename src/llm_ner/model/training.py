@@ -30,7 +30,7 @@ from .config import TrainingConfig
 from .devices import autocast, mixed_precision_dtype, select_device
 from .encoding import IGNORED_LABEL, EncodedSentence, iterate_batches, length_bucketed_batches
 from .evaluation import evaluate
-from .examples import SOURCES, LabelledSentence, as_labelled
+from .examples import NO_TOPIC, SOURCES, LabelledSentence, as_labelled
 from .tagger import Tagger
 
 logger = logging.getLogger(__name__)
@@ -139,6 +139,8 @@ def fit(
         raise ValueError("no training sentences with at least one token")
     epoch_encodings = _encode_epochs(tagger, epoch_data)
     epoch_weights = [torch.tensor([s.weight for s in data], dtype=torch.float32) for data in epoch_data]
+    alpha, beta = config.sequence_loss_weight, config.token_loss_weight
+    epoch_topics = [_topics(tagger, data) for data in epoch_data] if alpha > 0 else None
 
     optimizer = OPTIMIZERS[config.optimizer](_parameter_groups(tagger, config), config)
     schedule = SCHEDULES[config.schedule](optimizer, steps_per_epoch, config)
@@ -169,11 +171,16 @@ def fit(
             batch = {name: tensor.to(device) for name, tensor in batch.items()}
             labels = batch.pop("labels")
             with autocast(device, dtype):
-                logits = tagger(**batch)
-            token_losses = nn.functional.cross_entropy(
-                logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORED_LABEL, reduction="none"
-            )
-            loss = (token_losses * token_weights.flatten()).sum() / token_weights.sum().clamp_min(1e-12)
+                logits, sequence_logits = tagger.heads(**batch, token=beta > 0, sequence=alpha > 0)
+            loss = torch.zeros((), device=device)
+            if beta > 0:
+                token_losses = nn.functional.cross_entropy(
+                    logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORED_LABEL, reduction="none"
+                )
+                loss = beta * (token_losses * token_weights.flatten()).sum() / token_weights.sum().clamp_min(1e-12)
+            if alpha > 0:
+                loss = loss + alpha * _sequence_loss(sequence_logits, epoch_topics[epoch][indices].to(device),
+                                                     weights[indices].to(device))
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -241,6 +248,27 @@ def _encode_epochs(tagger: Tagger, epoch_data: list[list[LabelledSentence]]) -> 
         if id(data) not in encodings:
             encodings[id(data)] = tagger.encode([s.tokens for s in data], [s.tags for s in data])
     return [encodings[id(data)] for data in epoch_data]
+
+
+def _topics(tagger: Tagger, data: Sequence[LabelledSentence]) -> torch.Tensor:
+    """The sentences' sequence classes for a sequence loss, checked against the tagger's head."""
+    if tagger.sequence_head is None:
+        raise ValueError("sequence_loss_weight > 0 needs a tagger with a sequence head (TaggerConfig.sequence_classes)")
+    classes = len(tagger.config.sequence_classes)
+    topics = [s.topic for s in data]
+    bad = sorted({t for t in topics if t != NO_TOPIC and not 0 <= t < classes})
+    if bad:
+        raise ValueError(f"sentence topics must be -1 (none) or 0..{classes - 1}, got {bad[:5]}")
+    if all(t == NO_TOPIC for t in topics):
+        raise ValueError("sequence_loss_weight > 0 but no training sentence has a topic")
+    return torch.tensor(topics, dtype=torch.long)
+
+
+def _sequence_loss(logits: torch.Tensor, topics: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Weighted mean cross-entropy over the batch's sentences that have a topic."""
+    losses = nn.functional.cross_entropy(logits.float(), topics, ignore_index=NO_TOPIC, reduction="none")
+    weights = weights * (topics != NO_TOPIC)
+    return (losses * weights).sum() / weights.sum().clamp_min(1e-12)
 
 
 def _usable(sentences: Sequence[LabelledSentence]) -> list[LabelledSentence]:

@@ -1,0 +1,107 @@
+"""Every sentence of a run through one backend, on its thread pool (``backend.max_concurrency``
+workers), under the run's fault rules -- the same for NER labels and topic labels:
+
+- a sentence whose call still fails after the backend's retries is the task's to record (it gets
+  a failed status) and the run goes on;
+- a service that cannot answer at all stops the run at once: an error no retry can fix (bad key,
+  no quota, unknown model: :class:`LLMServiceError`), or ``max_consecutive_failures`` sentences in
+  a row whose calls failed (a dead host). Replies received before the stop stay in the cache, so
+  the rerun pays only for the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Callable, Sequence, TypeVar
+
+from tqdm.auto import tqdm
+
+from .backends import ChatBackend, Completion, LLMServiceError
+from .prompts import Messages
+
+logger = logging.getLogger(__name__)
+
+Result = TypeVar("Result")
+
+
+class SentenceCallFailed(Exception):
+    """This sentence's call failed after every retry: record it as failed, the run goes on."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.reason = f"api_error:{type(error).__name__}"
+
+
+class FailureStreak:
+    """Sentences in a row whose calls failed after every retry; reaching the limit means the service is down."""
+
+    def __init__(self, limit: int):
+        self.limit, self.count, self._lock = limit, 0, threading.Lock()
+
+    def success(self) -> None:
+        with self._lock:
+            self.count = 0
+
+    def failure(self) -> bool:
+        with self._lock:
+            self.count += 1
+            return self.count >= self.limit
+
+
+# the call a task makes for its sentence: call(caller, *arguments) -> caller(*arguments), or SentenceCallFailed
+GuardedCall = Callable[..., Completion]
+
+
+def run_each(sentence_ids: Sequence, label_one: Callable[[int, GuardedCall], Result], backend: ChatBackend,
+             description: str, show_progress: bool = True) -> list[Result]:
+    """``label_one(i, call)`` for every sentence ``i``; ``call(caller, messages, stats)`` makes that
+    sentence's (cached) backend call under the fault rules above."""
+    streak = FailureStreak(backend.max_consecutive_failures)
+    stop = threading.Event()  # set once the service is known to be unusable: start no further sentence
+    fatal: list[LLMServiceError] = []
+
+    def guarded(i: int) -> GuardedCall:
+        def call(caller: Callable[..., Completion], *args) -> Completion:
+            try:
+                completion = caller(*args)
+            except LLMServiceError:
+                raise
+            except Exception as error:  # retries exhausted on this sentence: the task records it
+                logger.warning("sentence %s: %s: %s", sentence_ids[i], type(error).__name__, error)
+                if streak.failure():
+                    raise LLMServiceError(
+                        f"model {backend.name!r} at {backend.endpoint}: {streak.limit} sentences in a row failed after "
+                        f"all retries (last: {type(error).__name__}: {error}); the service looks unreachable. Replies "
+                        f"received so far are cached: rerun to resume") from error
+                raise SentenceCallFailed(error) from error
+            streak.success()
+            return completion
+        return call
+
+    def one(i: int) -> Result | None:
+        if stop.is_set():
+            return None
+        try:
+            return label_one(i, guarded(i))
+        except LLMServiceError as error:
+            fatal.append(error)
+            stop.set()
+            return None
+
+    results: list[Result | None] = [None] * len(sentence_ids)
+    executor = ThreadPoolExecutor(max_workers=max(1, backend.max_concurrency))
+    try:
+        futures = {executor.submit(one, i): i for i in range(len(sentence_ids))}
+        progress = tqdm(as_completed(futures), total=len(futures), desc=description, disable=not show_progress,
+                        leave=False)
+        for future in progress:
+            results[futures[future]] = future.result()
+            if stop.is_set():
+                break
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+    if fatal:
+        raise fatal[0]
+    return results  # type: ignore[return-value]
