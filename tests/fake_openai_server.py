@@ -118,7 +118,12 @@ _SENTENCE = re.compile(r"Sentence: '?(.*?)'?\s*$", re.MULTILINE)
 
 
 def capitalised_words_responder(user: str, attempt: int) -> Action:
-    """A deterministic stand-in LLM for pipeline plumbing: capitalised words after the first are LOC."""
+    """A deterministic stand-in LLM for pipeline plumbing: capitalised words after the first are LOC;
+    a topic prompt (S2's, ending in "Input: <sentence>") gets 1 (Sport) for a sentence with a digit,
+    else 0 (World)."""
+    if "\nInput: " in user:
+        sentence = user.rsplit("Input: ", 1)[-1]
+        return ("reply", "1" if any(c.isdigit() for c in sentence) else "0")
     match = _SENTENCE.findall(user)
     words = match[-1].split() if match else []
     mentions = [w for w in words[1:] if w[:1].isupper() and w.isalpha()]

@@ -17,6 +17,7 @@ from llm_ner.analysis import plot_entities_per_type
 from llm_ner.costs import CostModel
 from llm_ner.pipelines.active_learning.nodes import curve_plot
 from llm_ner.pipelines.mixed_annotation.nodes import budget_curve
+from llm_ner.pipelines.multitask.nodes import confusion_plot
 from llm_ner.pipelines.training.nodes import learning_curve_plot
 from llm_ner.report import routes
 from llm_ner.report.html import Section, embedded_page_body, render
@@ -142,8 +143,29 @@ MARKUP_COLUMNS = ["strategy", "model", "sentences", "precision", "recall", "f1",
                   "label_cost_usd", "confidence_auroc"]
 
 
+SPEND_COLUMNS = ["api_calls", "cache_hits", "input_tokens", "output_tokens", "label_cost_usd", "spend_usd"]
+
+
+def spend_table(llm_spend: Mapping | None, topic_spend: Mapping | None, topic_agreement: Mapping | None) -> pd.DataFrame:
+    """Every LLM stage's calls and money in one table: NER markup evaluation and labelling, S2's
+    topics and their agreement check. ``label_cost_usd``: what the labels cost to produce (cached or
+    not); ``spend_usd``: what the run that made them paid."""
+    rows = []
+    if llm_spend is not None:
+        rows += [{"stage": "NER: markup evaluation", **llm_spend["evaluation"]},
+                 {"stage": f"NER: labelling ({llm_spend['labelling'].get('source', 'annotate')})", **llm_spend["labelling"]}]
+    if topic_spend is not None:
+        rows.append({"stage": "topics (S2)", **topic_spend})
+    if topic_agreement is not None:
+        rows.append({"stage": "topics: agreement check", **topic_agreement["second_spend"]})
+    table = pd.DataFrame(rows, columns=["stage", *SPEND_COLUMNS])
+    if len(table):
+        table.loc[len(table)] = ["total", *table[SPEND_COLUMNS].sum()]
+    return table
+
+
 def markup_section(markup_quality: Table, llm_spend: Mapping | None, labeller_costs: pd.DataFrame,
-                   llm_annotation: dict[str, Any]) -> Section:
+                   spend: pd.DataFrame, llm_annotation: dict[str, Any]) -> Section:
     section = _section("markup", "LLM markup quality per strategy × model",
                        {"markup_quality": markup_quality, "llm_spend": llm_spend},
                        {key: llm_annotation.get(key) for key in ("quality_sample_size", "pool_size", "labeller",
@@ -162,8 +184,9 @@ def markup_section(markup_quality: Table, llm_spend: Mapping | None, labeller_co
             section.text(f"The labeller {labelling.get('strategy')} × {labelling.get('model')} labelled "
                          f"{labelling.get('sentences')} pool sentences; statuses {labelling.get('statuses')}; "
                          f"{labelling.get('api_calls', 0)} API calls, {labelling.get('cache_hits', 0)} from cache.")
-        section.text(f"Spend this run ${llm_spend['total']['spend_usd']:.4f}; label cost "
-                     f"${llm_spend['total']['label_cost_usd']:.4f} (evaluation + labelling, at list prices).")
+    if not spend.empty:
+        section.table(spend, "LLM calls and money per stage (list prices): label_cost_usd is what the labels cost "
+                             "to produce, spend_usd what the run that made them paid (cache hits are free).", digits=4)
     if not labeller_costs.empty:
         section.table(labeller_costs, "Who labels 1,000 sentences for how much: the expert, the crowd and each "
                                       "strategy × model (priced as its own model, and as each priced API model).")
@@ -227,6 +250,37 @@ def active_learning_section(history: Table, comparison: Table, active_learning: 
     if comparison is not None:
         section.table(comparison, "Every strategy against random: final F1, area under the curve, labels and dollars "
                                   "to the target, wins/losses per round and seed.")
+    return section
+
+
+MULTITASK_COLUMNS = ["design", "alpha", "beta", "token_f1_mean", "token_f1_std", "token_accuracy_mean",
+                     "sequence_f1_mean", "sequence_f1_std", "sequence_accuracy_mean", "seeds"]
+
+
+def multitask_section(comparison: Table, distribution: Table, agreement: Mapping | None, confusion: Table,
+                      multitask: dict[str, Any]) -> Section:
+    section = _section("multitask", "Topics and the multitask tagger (seed S2)", {
+        "multitask_comparison": comparison, "topic_distribution": distribution, "topic_agreement": agreement,
+        "topic_confusion": confusion}, {key: multitask.get(key) for key in ("train_sentences", "seeds", "designs",
+                                                                             "tagger", "trainer")})
+    section.text("Topics come from the LLM: CoNLL-2003 has no gold topics, so sequence scores are agreement with "
+                 "the LLM's topics on the same test sentences, and the only check of those labels is a second "
+                 "LLM reading below.")
+    if comparison is not None:
+        test = comparison[comparison["split"] == "test"]
+        section.table(test[[c for c in MULTITASK_COLUMNS if c in test]],
+                      "Test sample, mean ± std over seeds: token F1 / accuracy against gold tags, sequence F1 "
+                      "(support-weighted) / accuracy against the LLM's topics (S2's Table 2; alpha weights the "
+                      "sequence loss, beta the token loss).")
+    if agreement is not None:
+        section.text(f"LLM vs LLM on {agreement['sentences']} sentences ({agreement['first']['model']} at temperature "
+                     f"{agreement['first'].get('temperature')} against {agreement['second']['model']} at "
+                     f"{agreement['second'].get('temperature')}): agreement {agreement['agreement']:.3f}, "
+                     f"Cohen's kappa {agreement['cohen_kappa']:.3f}.")
+    if distribution is not None:
+        section.table(distribution, "The LLM's topics per set.")
+    if confusion is not None:
+        section.figure(confusion_plot(confusion), "The saved multitask model's topics against the LLM's (test).")
     return section
 
 

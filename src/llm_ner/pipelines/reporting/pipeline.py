@@ -20,9 +20,11 @@ from .nodes import (
     labelled_set_costs,
     labeller_costs,
     markup_section,
+    multitask_section,
     price_llm_labels,
     regimens_section,
     render_report,
+    spend_table,
     students_section,
     summary_lines,
 )
@@ -30,7 +32,7 @@ from .nodes import (
 REPORT = "report"
 REPORT_RUN = "report_run"  # environment, command and input provenance, set by llm_ner.hooks.ReportInputs
 SECTIONS = ["corpus_section", "markup_section", "students_section", "budget_section", "regimens_section",
-            "active_learning_section", "costs_section", "examples_section"]
+            "active_learning_section", "multitask_section", "costs_section", "examples_section"]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -59,8 +61,10 @@ def create_pipeline(**kwargs) -> Pipeline:
     sections = pipeline([
         node(corpus_section, ["corpus_summary", "entities_per_type", "unseen_entities"], "corpus_section",
              name="corpus_section"),
-        node(markup_section, ["markup_quality", "llm_spend", "labeller_costs", "params:llm_annotation"],
-             "markup_section", name="markup_section"),
+        node(spend_table, ["llm_spend", "topic_spend", "topic_agreement"], "llm_spend_table",
+             name="tabulate_llm_spend"),
+        node(markup_section, ["markup_quality", "llm_spend", "labeller_costs", "llm_spend_table",
+                              "params:llm_annotation"], "markup_section", name="markup_section"),
         node(students_section, ["student_comparison", "learning_curve", "params:training"], "students_section",
              name="students_section"),
         node(budget_section, ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget_table",
@@ -71,6 +75,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(active_learning_section, ["active_learning_history", "active_learning_comparison",
                                        "params:active_learning"], "active_learning_section",
              name="active_learning_section"),
+        node(multitask_section, ["multitask_comparison", "topic_distribution", "topic_agreement", "topic_confusion",
+                                 "params:multitask"], "multitask_section", name="multitask_section"),
         node(costs_section, ["labelled_set_costs", "cost_to_target", "params:cost_model"], "costs_section",
              name="costs_section"),
         node(examples_section, "entity_examples_html", "examples_section", name="examples_section"),

@@ -1,0 +1,140 @@
+"""Thin nodes for the `multitask` pipeline; the work is done in :mod:`llm_ner.llm.topics` and
+:mod:`llm_ner.multitask`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # nodes run headless
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from llm_ner import multitask
+from llm_ner.llm.backends import make_backend
+from llm_ner.llm.cache import ResponseCache
+from llm_ner.llm.costs import Price
+from llm_ner.llm.settings import Generation, model_settings, typed
+from llm_ner.llm.topics import TopicRun, agreement, distribution, label_topics, topic_prompt
+from llm_ner.model import TaggerConfig, TrainingConfig, from_dict
+from llm_ner.model.examples import labelled_sentences
+from llm_ner.sampling import seeded_sample
+
+SETS = ("train", "validation", "test")
+
+
+def topic_sets(train_sentences: pd.DataFrame, evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame,
+               params: dict[str, Any]) -> pd.DataFrame:
+    """The sentences every design trains on (a seeded sample of train, gold tags) and the reported
+    samples they are scored on (the first ``evaluation_sentences`` of each), with a ``set`` column."""
+    size = params["evaluation_sentences"]
+    parts = [seeded_sample(train_sentences, params["train_sentences"], params["seed"]).assign(set="train")]
+    for name, sample in (("validation", evaluation_valid), ("test", evaluation_test)):
+        parts.append((sample if size is None else sample.iloc[:size]).assign(set=name))
+    return pd.concat(parts, ignore_index=True)[["set", "sentence_id", "tokens", "ner_tags"]]
+
+
+def _run_topics(sentences: pd.DataFrame, topics: dict[str, Any], model: str, generation: dict[str, Any],
+                annotation: dict[str, Any], models: dict[str, Any], prices: dict[str, Any],
+                credentials: dict[str, Any] | None, namespace: str = "") -> TopicRun:
+    settings = model_settings(model, models[model]) if model in models else None
+    if settings is None:
+        raise ValueError(f"llm_topics: unknown model {model!r}; configured models: {sorted(models)}")
+    price = typed(Price, prices.get(settings.model), f"cost_model.llm_prices.{settings.model}") \
+        if settings.model in prices else Price()
+    request = typed(Generation, generation, "llm_topics.generation").request()
+    backend = make_backend(settings, dict(credentials or {}), annotation["model_dir"])
+    cache = ResponseCache(annotation["cache_path"])
+    try:
+        return label_topics(sentences, topic_prompt(topics["prompt"]), backend, cache, request, price,
+                            annotation.get("show_progress", True), namespace)
+    finally:
+        cache.close()
+        getattr(backend, "close", lambda: None)()
+
+
+def _spend(run: TopicRun, sentences: int) -> dict[str, Any]:
+    labels = run.labels
+    return {"stage": "topics", "model": labels["model"].iloc[0] if len(labels) else None, "sentences": sentences,
+            "statuses": {k: int(v) for k, v in labels["status"].value_counts().items()}, "retries": run.retries,
+            **{name: float(labels[name].sum()) if "usd" in name else int(labels[name].sum())
+               for name in ("api_calls", "cache_hits", "input_tokens", "output_tokens", "label_cost_usd", "spend_usd")}}
+
+
+def label_sentence_topics(sets: pd.DataFrame, topics: dict[str, Any], annotation: dict[str, Any],
+                          models: dict[str, Any], prices: dict[str, Any], credentials: dict[str, Any] | None
+                          ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """S2's topic of every sentence (train sample and both evaluation samples) and what it cost."""
+    run = _run_topics(sets, topics, topics["model"], topics["generation"], annotation, models, prices, credentials)
+    labels = sets[["set", "sentence_id"]].reset_index(drop=True).join(run.labels.drop(columns="sentence_id"))
+    return labels, _spend(run, len(sets))
+
+
+def check_topic_agreement(sets: pd.DataFrame, labels: pd.DataFrame, topics: dict[str, Any], annotation: dict[str, Any],
+                          models: dict[str, Any], prices: dict[str, Any], credentials: dict[str, Any] | None
+                          ) -> dict[str, Any]:
+    """The only check CoNLL allows: a second reading of a seeded sample (another model, or the same
+    one sampled at another temperature) against the first."""
+    second = topics["agreement"]
+    sample = seeded_sample(sets, min(second["sentences"], len(sets)), second.get("seed", 0))
+    generation = {**topics["generation"], "temperature": second["temperature"], "seed": second.get("seed", 0)}
+    run = _run_topics(sample, topics, second["model"], generation, annotation, models, prices, credentials,
+                      namespace=f"topic-agreement-{second.get('seed', 0)}")
+    first = labels.merge(sample[["set", "sentence_id"]], on=["set", "sentence_id"])
+    result = agreement(first.drop(columns="set"), run.labels)
+    return {**result, "first": {"model": topics["model"], **topics["generation"]},
+            "second": {"model": second["model"], **generation}, "second_spend": _spend(run, len(sample))}
+
+
+def topic_distribution(labels: pd.DataFrame, topics: dict[str, Any]) -> pd.DataFrame:
+    return distribution(labels, topic_prompt(topics["prompt"]).classes)
+
+
+def topic_distribution_plot(table: pd.DataFrame) -> plt.Figure:
+    figure, axis = plt.subplots(figsize=(6.5, 4))
+    table.pivot_table(index="topic_name", columns="set", values="share", sort=False).plot.bar(ax=axis)
+    axis.set(title="LLM topics per set (share of sentences)", xlabel="topic", ylabel="share")
+    figure.tight_layout()
+    return figure
+
+
+def _labelled(sets: pd.DataFrame, labels: pd.DataFrame, name: str):
+    table = sets[sets["set"] == name].merge(labels[labels["set"] == name][["sentence_id", "topic"]], on="sentence_id")
+    return labelled_sentences(table)
+
+
+def compare_designs(sets: pd.DataFrame, labels: pd.DataFrame, params: dict[str, Any], topics: dict[str, Any]
+                    ) -> tuple[pd.DataFrame, Any, pd.DataFrame]:
+    """Every design x seed on the same sentences and epochs; the runs, the saved design's first-seed
+    model, and that model's topics against the LLM's on the test sample."""
+    classes = topic_prompt(topics["prompt"]).classes
+    tagger_config = from_dict(TaggerConfig, {**params["tagger"], "sequence_classes": list(classes)})
+    training_config = from_dict(TrainingConfig, params["trainer"])
+    evaluation = {split: _labelled(sets, labels, split) for split in ("validation", "test")}
+    runs, model, predictions = multitask.multitask_runs(
+        _labelled(sets, labels, "train"), evaluation, multitask.loss_weights(params["designs"]), params["seeds"],
+        tagger_config, training_config, keep=params["saved_design"])
+    if model is None:
+        raise ValueError(f"multitask.saved_design {params['saved_design']!r} must name a design with alpha > 0: "
+                         f"{sorted(params['designs'])}")
+    reference = [s.topic for s in evaluation["test"] if s.topic >= 0]
+    return runs, model, multitask.confusion(reference, predictions["test"], classes)
+
+
+def comparison_table(runs: pd.DataFrame) -> pd.DataFrame:
+    return multitask.summarise(runs)
+
+
+def confusion_plot(table: pd.DataFrame) -> plt.Figure:
+    counts = table.set_index("llm_topic")
+    figure, axis = plt.subplots(figsize=(5.5, 4.5))
+    image = axis.imshow(counts.to_numpy(), cmap="Blues")
+    axis.set_xticks(range(len(counts.columns)), counts.columns, rotation=45, ha="right")
+    axis.set_yticks(range(len(counts.index)), counts.index)
+    for (row, column), value in pd.DataFrame(counts.to_numpy()).stack().items():
+        axis.text(column, row, str(value), ha="center", va="center", fontsize=8)
+    axis.set(xlabel="predicted by the multitask tagger", ylabel="LLM topic", title="Topics on the test sample")
+    figure.colorbar(image, ax=axis)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,37 @@
+"""multitask (seed S2): an LLM labels every sentence with a topic, then token-only, sequence-only
+and multitask taggers (alpha L_sequence + beta L_token, one design per alpha:beta) train on the same
+sentences for the same epochs."""
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from .nodes import (
+    check_topic_agreement,
+    compare_designs,
+    comparison_table,
+    confusion_plot,
+    label_sentence_topics,
+    topic_distribution,
+    topic_distribution_plot,
+    topic_sets,
+)
+
+LLM = ["params:llm_topics", "params:llm_annotation", "params:llm_models", "params:cost_model.llm_prices",
+       "llm_api_credentials"]
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return pipeline([
+        node(topic_sets, ["train_sentences", "evaluation_valid", "evaluation_test", "params:multitask"],
+             "multitask_sentences", name="choose_multitask_sentences"),
+        node(label_sentence_topics, ["multitask_sentences", *LLM], ["sentence_topics", "topic_spend"],
+             name="label_sentence_topics"),
+        node(check_topic_agreement, ["multitask_sentences", "sentence_topics", *LLM], "topic_agreement",
+             name="check_topic_agreement"),
+        node(topic_distribution, ["sentence_topics", "params:llm_topics"], "topic_distribution",
+             name="count_topics"),
+        node(topic_distribution_plot, "topic_distribution", "topic_distribution_plot", name="plot_topics"),
+        node(compare_designs, ["multitask_sentences", "sentence_topics", "params:multitask", "params:llm_topics"],
+             ["multitask_runs", "model_multitask", "topic_confusion"], name="compare_multitask_designs"),
+        node(comparison_table, "multitask_runs", "multitask_comparison", name="summarise_multitask_designs"),
+        node(confusion_plot, "topic_confusion", "topic_confusion_plot", name="plot_topic_confusion"),
+    ])
