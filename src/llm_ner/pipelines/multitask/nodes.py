@@ -71,12 +71,12 @@ def label_sentence_topics(sets: pd.DataFrame, topics: dict[str, Any], annotation
     return labels, _spend(run, len(sets))
 
 
-def check_topic_agreement(sets: pd.DataFrame, labels: pd.DataFrame, topics: dict[str, Any], annotation: dict[str, Any],
-                          models: dict[str, Any], prices: dict[str, Any], credentials: dict[str, Any] | None
-                          ) -> dict[str, Any]:
+def check_topic_agreement(sets: pd.DataFrame, labels: pd.DataFrame, params: dict[str, Any], topics: dict[str, Any],
+                          annotation: dict[str, Any], models: dict[str, Any], prices: dict[str, Any],
+                          credentials: dict[str, Any] | None) -> dict[str, Any]:
     """The only check CoNLL allows: a second reading of a seeded sample (another model, or the same
     one sampled at another temperature) against the first."""
-    second = topics["agreement"]
+    second = params["agreement"]
     sample = seeded_sample(sets, min(second["sentences"], len(sets)), second.get("seed", 0))
     generation = {**topics["generation"], "temperature": second["temperature"], "seed": second.get("seed", 0)}
     run = _run_topics(sample, topics, second["model"], generation, annotation, models, prices, credentials,
