@@ -72,7 +72,8 @@ def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
     from fake_openai_server import FakeOpenAIServer, capitalised_words_responder
 
     with FakeOpenAIServer(capitalised_words_responder) as server:
-        kedro(project_copy, "run", "--env", "test", "--params", f"llm_models.fake-llm.base_url={server.base_url}")
+        kedro(project_copy, "run", "--env", "test", "--pipelines", "__default__,multitask",
+              "--params", f"llm_models.fake-llm.base_url={server.base_url}")
         assert server.requests  # the LLM stage really called the server
 
     labels_versions = sorted((project_copy / "data/05_model_input/llm_labels.parquet").glob("*/*"))

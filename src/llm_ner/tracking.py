@@ -1,7 +1,7 @@
 """Experiment tracking with MLflow (kedro-mlflow opens one run per `kedro run`, see conf/base/mlflow.yml):
 every model the study trains becomes a nested run -- each student's epochs, each learning-curve
-size x seed, budget x strategy x fold, regimen or schedule x LR schedule x seed, and active-learning
-round -- with its identifying parameters and its metrics, logged from the runs tables the pipelines
+size x seed, budget x strategy x fold, regimen or schedule x LR schedule x seed, active-learning
+round, and multitask design x seed (per evaluation split) -- with its identifying parameters and its metrics, logged from the runs tables the pipelines
 already write; the HTML report becomes an artifact of the run. With tracking off (conf/test) there is no active run and nothing is logged.
 
 Browse with ``kedro mlflow ui`` (the sqlite store under data/).
@@ -26,6 +26,7 @@ NESTED_RUNS = {
     "regimen_runs": ["design", "lr_schedule", "seed"],
     "blending_runs": ["design", "lr_schedule", "seed"],
     "active_learning_history": ["strategy", "seed", "iteration"],
+    "multitask_runs": ["design", "seed", "split"],
 }
 EPOCH_HISTORIES = {"training_history_gold": "model_gold", "training_history_llm": "model_llm"}
 ARTIFACTS = {"report": "report/report.html"}
