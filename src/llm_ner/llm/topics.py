@@ -143,10 +143,11 @@ def label_topics(sentences: pd.DataFrame, prompt: TopicPrompt, backend: ChatBack
     return TopicRun(table, caller.totals, retries)
 
 
-def agreement(first: pd.DataFrame, second: pd.DataFrame) -> dict[str, float]:
-    """Two topic labellings of the same sentences: the share of sentences (readable in both) given
-    the same class, and Cohen's kappa (agreement beyond chance)."""
-    both = first[["sentence_id", "topic"]].merge(second[["sentence_id", "topic"]], on="sentence_id", suffixes=("_a", "_b"))
+def agreement(first: pd.DataFrame, second: pd.DataFrame, on: Sequence[str] = ("sentence_id",)) -> dict[str, float]:
+    """Two topic labellings of the same sentences (matched ``on`` these columns): the share of
+    sentences (readable in both) given the same class, and Cohen's kappa (agreement beyond chance)."""
+    keys = list(on)
+    both = first[[*keys, "topic"]].merge(second[[*keys, "topic"]], on=keys, suffixes=("_a", "_b"))
     both = both[(both["topic_a"] >= 0) & (both["topic_b"] >= 0)]
     if both.empty:
         return {"sentences": 0, "agreement": float("nan"), "cohen_kappa": float("nan")}

@@ -81,8 +81,9 @@ def check_topic_agreement(sets: pd.DataFrame, labels: pd.DataFrame, params: dict
     generation = {**topics["generation"], "temperature": second["temperature"], "seed": second.get("seed", 0)}
     run = _run_topics(sample, topics, second["model"], generation, annotation, models, prices, credentials,
                       namespace=f"topic-agreement-{second.get('seed', 0)}")
-    first = labels.merge(sample[["set", "sentence_id"]], on=["set", "sentence_id"])
-    result = agreement(first.drop(columns="set"), run.labels)
+    # sentence ids restart in every split: a sentence is (set, sentence_id)
+    second_labels = run.labels.assign(set=sample["set"].to_numpy())
+    result = agreement(labels, second_labels, on=["set", "sentence_id"])
     return {**result, "first": {"model": topics["model"], **topics["generation"]},
             "second": {"model": second["model"], **generation}, "second_spend": _spend(run, len(sample))}
 
