@@ -8,6 +8,6 @@ STUDY = ("data_analysis", "llm_annotation", "training", "mixed_annotation", "act
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    pipelines = find_pipelines()
-    pipelines["__default__"] = sum(pipelines[name] for name in STUDY)
+    pipelines = find_pipelines()  # with `--pipelines x`, Kedro imports only those: the others are absent
+    pipelines["__default__"] = sum((pipelines[name] for name in STUDY if name in pipelines), Pipeline([]))
     return pipelines

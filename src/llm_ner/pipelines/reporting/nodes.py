@@ -103,7 +103,7 @@ def frontier_plot(costs: pd.DataFrame) -> plt.Figure:
     """Test F1 against label dollars, one marker colour per route, the frontier as a line. The x axis
     is logarithmic above $1 and linear below, so that results that cost nothing recorded (imported or
     local-model labels with no gold) still show, at $0."""
-    figure, axis = plt.subplots(figsize=(8, 5))
+    figure, axis = plt.subplots(figsize=(10, 5))
     if costs.empty:
         axis.text(0.5, 0.5, "no labelled set costed yet: the other pipelines have not run", ha="center")
         return figure
@@ -118,7 +118,7 @@ def frontier_plot(costs: pd.DataFrame) -> plt.Figure:
     axis.set_xlabel("label cost, USD (expert + LLM + compute; log scale above $1)")
     axis.set_ylabel("test entity F1 (micro)")
     axis.grid(alpha=0.3, which="both")
-    axis.legend(fontsize="x-small", loc="lower right")
+    axis.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the points, not on them
     axis.set_title("What each F1 cost: every labelled set of the study")
     figure.tight_layout()
     return figure
@@ -291,9 +291,12 @@ def costs_section(costs: pd.DataFrame, targets: pd.DataFrame, cost_model: dict[s
         return section
     section.figure(frontier_plot(costs), "Every labelled set: test F1 against its label cost; the black line is "
                                          "the Pareto frontier (nothing cheaper is as good).")
-    if not targets.empty:
-        section.table(targets, "Cheapest result per route reaching each share of the gold-only F1, and its dollars "
-                               "against the cheapest all-expert result that reaches it.")
+    reached = targets.dropna(subset=["total_usd"])
+    if not reached.empty:
+        missing = sorted(set(targets["route"]) - set(reached["route"]))
+        section.table(reached, "Cheapest result per route reaching each share of the gold-only F1, and its dollars "
+                               "against the cheapest all-expert result that reaches it"
+                               + (f"; never reached by: {', '.join(missing)}." if missing else "."))
     section.table(costs, "Every labelled set: gold sentences and tokens charged (tokens_estimated: sentences × mean "
                          "length), dollars by source, test micro F1 mean ± std over runs.")
     return section
