@@ -59,3 +59,15 @@ def test_kedro_run_with_tracking_on_logs_the_run_and_its_report(project_copy):
         assert "not run" in mlflow.artifacts.load_text(f"runs:/{runs.run_id.iloc[0]}/report/report.html")
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def test_conf_test_turns_tracking_off_for_every_registered_pipeline():
+    from kedro.config import OmegaConfigLoader
+
+    from llm_ner.pipeline_registry import STUDY
+
+    loader = OmegaConfigLoader("conf", base_env="base", default_run_env="test", config_patterns={"mlflow": ["mlflow*"]})
+    disabled = loader["mlflow"]["tracking"]["disable_tracking"]
+    registered = {path.name for path in (Path(__file__).parents[1] / "src/llm_ner/pipelines").iterdir()
+                  if (path / "pipeline.py").is_file()}
+    assert registered >= set(STUDY) and set(disabled["pipelines"]) == registered | {"__default__"}
