@@ -127,7 +127,7 @@ def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
     report, sections = report_sections(project_copy)
     assert len(sections) == len(SECTIONS) and set(sections.values()) == {"ok"}, sections
     html = report.read_text()
-    assert "cheapest by" in html and "not run" not in html.split('id="corpus"')[0]
+    assert "of the gold-only F1" in html and "not run" not in html.split('id="corpus"')[0]
     costs = pd.read_csv(next((project_copy / "data/08_reporting/costs/labelled_set_costs.csv").glob("*/*")))
     assert {"all-expert", "LLM-only"} <= set(costs["route"]) and costs["on_frontier"].any()
     assert any(route.startswith("active learning") for route in costs["route"])
