@@ -7,7 +7,7 @@ from llm_ner.llm.backends import OpenAIBackend
 from llm_ner.llm.cache import ResponseCache
 from llm_ner.llm.costs import Price
 from llm_ner.llm.settings import model_settings
-from llm_ner.llm.topics import TOPICS, agreement, distribution, label_topics, read_topic, topic_prompt
+from llm_ner.llm.topics import TOPICS, agreement, distribution, label_topics, read_topic, selected_prompt, topic_prompt
 
 
 @pytest.mark.parametrize("reply, topic, status", [
@@ -21,6 +21,23 @@ from llm_ner.llm.topics import TOPICS, agreement, distribution, label_topics, re
 def test_replies_are_read_forgivingly_and_every_one_gets_a_status(reply, topic, status):
     reading = read_topic(reply, TOPICS)
     assert (reading.topic, reading.status) == (topic, status)
+
+
+@pytest.mark.parametrize("reply, topic, status", [
+    ("Sport", 1, "ok"), ("Sports", 1, "repaired"), ("business.", 2, "ok"), ("2", 2, "ok"), ("Weather", -1, "failed"),
+])
+def test_a_prompt_that_asks_for_names_reads_a_bare_name_as_ok(reply, topic, status):
+    reading = read_topic(reply, TOPICS, asked_for_names=True)
+    assert (reading.topic, reading.status) == (topic, status)
+
+
+def test_the_prompt_is_chosen_by_name():
+    topics = {"prompt": "names", "prompts": {"names": {"answer": "name", "user": "Topic of $sentence?"}}}
+    assert selected_prompt(topics).answer == "name"
+    with pytest.raises(ValueError, match=r"llm_topics.prompt must name one of llm_topics.prompts \['names'\], got 'nope'"):
+        selected_prompt({**topics, "prompt": "nope"})
+    with pytest.raises(ValueError, match=r"llm_topics.prompts.names.answer must be one of \('integer', 'name'\)"):
+        selected_prompt({**topics, "prompts": {"names": {"answer": "word", "user": "$sentence"}}})
 
 
 def test_the_prompt_needs_the_sentence_and_distinct_classes():

@@ -66,6 +66,7 @@ def test_each_design_is_scored_on_its_tasks_and_the_saved_model_has_both_heads(r
     table = outputs["multitask_comparison"]
     assert {"token_f1_mean", "sequence_f1_mean", "seeds"} <= set(table.columns)
     model = outputs["model_multitask"]
-    assert isinstance(model, Tagger) and model.config.sequence_classes == tuple(conf["llm_topics"]["prompt"]["classes"])
+    classes = conf["llm_topics"]["prompts"][conf["llm_topics"]["prompt"]]["classes"]
+    assert isinstance(model, Tagger) and model.config.sequence_classes == tuple(classes)
     confusion = outputs["topic_confusion"].set_index("llm_topic")
     assert confusion.shape == (5, 5) and confusion.to_numpy().sum() == 10

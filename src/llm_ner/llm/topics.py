@@ -32,14 +32,17 @@ NO_TOPIC = -1
 TOPIC_COLUMNS = ("sentence_id", "topic", "topic_name", "status", "failure_reason", "model", "input_tokens",
                  "output_tokens", "label_cost_usd", "spend_usd", "seconds", "api_calls", "cache_hits", "reply")
 _JSON_KEYS = ("topic", "label", "category", "class", "id")
+ANSWERS = ("integer", "name")
 
 
 @dataclass(frozen=True)
 class TopicPrompt:
-    """``user`` (and ``system``) are string.Template texts with ``$sentence``; ``classes`` in id order."""
+    """``user`` (and ``system``) are string.Template texts with ``$sentence``; ``classes`` in id
+    order; ``answer``: what the prompt asks for, ``integer`` (S2) or ``name``."""
     user: str
     system: str | None = None
     classes: tuple[str, ...] = TOPICS
+    answer: str = "integer"
 
     def messages(self, tokens: Sequence[str]) -> Messages:
         values = {"sentence": " ".join(tokens)}
@@ -47,16 +50,26 @@ class TopicPrompt:
         return messages + [{"role": "user", "content": Template(self.user).safe_substitute(values)}]
 
 
+def selected_prompt(topics: Mapping[str, Any]) -> TopicPrompt:
+    """The prompt ``llm_topics.prompt`` names among ``llm_topics.prompts``."""
+    prompts, name = topics.get("prompts") or {}, topics.get("prompt")
+    if name not in prompts:
+        raise ValueError(f"llm_topics.prompt must name one of llm_topics.prompts {sorted(prompts)}, got {name!r}")
+    return topic_prompt(prompts[name], f"llm_topics.prompts.{name}")
+
+
 def topic_prompt(config: Mapping[str, Any], where: str = "llm_topics.prompt") -> TopicPrompt:
-    unknown = sorted(set(config) - {"user", "system", "classes"})
+    unknown = sorted(set(config) - {"user", "system", "classes", "answer"})
     if unknown:
-        raise ValueError(f"{where}: unknown field(s) {unknown}; allowed: ['classes', 'system', 'user']")
+        raise ValueError(f"{where}: unknown field(s) {unknown}; allowed: ['answer', 'classes', 'system', 'user']")
+    if config.get("answer", "integer") not in ANSWERS:
+        raise ValueError(f"{where}.answer must be one of {ANSWERS}, got {config.get('answer')!r}")
     if "$sentence" not in config.get("user", ""):
         raise ValueError(f"{where}.user must contain $sentence, the sentence to classify")
     classes = tuple(config.get("classes") or TOPICS)
     if len(set(classes)) != len(classes) or len(classes) < 2:
         raise ValueError(f"{where}.classes must name at least 2 distinct classes, got {list(classes)}")
-    return TopicPrompt(config["user"], config.get("system"), classes)
+    return TopicPrompt(config["user"], config.get("system"), classes, config.get("answer", "integer"))
 
 
 @dataclass(frozen=True)
@@ -66,11 +79,12 @@ class TopicReading:
     reason: str = ""
 
 
-def read_topic(reply: str, classes: Sequence[str] = TOPICS) -> TopicReading:
+def read_topic(reply: str, classes: Sequence[str] = TOPICS, asked_for_names: bool = False) -> TopicReading:
     """The class in a reply. ``ok``: what was asked for -- an integer alone or leading (``2``,
-    ``"2"``, ``2: Business``) or a JSON integer / ``{"topic": 2}``; ``repaired``: a class name
-    instead, or one unambiguous class (number or name) inside more text; ``failed``: none, an
-    out-of-range number, or readings that disagree."""
+    ``"2"``, ``2: Business``), a JSON integer / ``{"topic": 2}``, or with ``asked_for_names`` the
+    class name alone; ``repaired``: a name where a number was asked for, a plural (``Sports``), or
+    one unambiguous class (number or name) inside more text; ``failed``: none, an out-of-range
+    number, or readings that disagree."""
     text = reply.strip().strip("`").strip()
     names = {name.casefold(): i for i, name in enumerate(classes)}
 
@@ -92,11 +106,13 @@ def read_topic(reply: str, classes: Sequence[str] = TOPICS) -> TopicReading:
             return TopicReading(by_number(value), "ok")
         if isinstance(value, str) and value.strip().casefold() in names:
             return TopicReading(names[value.strip().casefold()], "repaired")
-    if text.rstrip(".").casefold() in names:
-        return TopicReading(names[text.rstrip(".").casefold()], "repaired")
+    word = text.rstrip(".").casefold()
+    for candidate in (word, word[:-1] if word.endswith("s") else None):  # "Sports" for "Sport"
+        if candidate in names:
+            return TopicReading(names[candidate], "ok" if candidate == word and asked_for_names else "repaired")
     # standalone integers: not part of a longer number or a decimal ("1996", "3.5")
     found = {by_number(n) for n in re.findall(r"(?<!\d)(?<!\d\.)\d+(?!\d)(?!\.\d)", text)} - {None}
-    found |= {i for name, i in names.items() if re.search(rf"\b{re.escape(name)}\b", text, re.IGNORECASE)}
+    found |= {i for name, i in names.items() if re.search(rf"\b{re.escape(name)}s?\b", text, re.IGNORECASE)}
     if len(found) == 1:
         return TopicReading(found.pop(), "repaired")
     return TopicReading(NO_TOPIC, "failed", "ambiguous" if found else "no_topic")
@@ -122,7 +138,7 @@ def label_topics(sentences: pd.DataFrame, prompt: TopicPrompt, backend: ChatBack
         stats, reply = CallStats(), ""
         try:
             reply = call(caller, prompt.messages(list(rows.at[i, "tokens"])), stats).text
-            reading = read_topic(reply, prompt.classes)
+            reading = read_topic(reply, prompt.classes, asked_for_names=prompt.answer == "name")
         except SentenceCallFailed as failure:
             reading = TopicReading(NO_TOPIC, "failed", failure.reason)
         return {

@@ -16,7 +16,7 @@ from llm_ner.llm.backends import make_backend
 from llm_ner.llm.cache import ResponseCache
 from llm_ner.llm.costs import Price
 from llm_ner.llm.settings import Generation, model_settings, typed
-from llm_ner.llm.topics import TopicRun, agreement, distribution, label_topics, topic_prompt
+from llm_ner.llm.topics import TopicRun, agreement, distribution, label_topics, selected_prompt
 from llm_ner.model import TaggerConfig, TrainingConfig, from_dict
 from llm_ner.model.examples import labelled_sentences
 from llm_ner.sampling import seeded_sample
@@ -47,7 +47,7 @@ def _run_topics(sentences: pd.DataFrame, topics: dict[str, Any], model: str, gen
     backend = make_backend(settings, dict(credentials or {}), annotation["model_dir"])
     cache = ResponseCache(annotation["cache_path"])
     try:
-        return label_topics(sentences, topic_prompt(topics["prompt"]), backend, cache, request, price,
+        return label_topics(sentences, selected_prompt(topics), backend, cache, request, price,
                             annotation.get("show_progress", True), namespace)
     finally:
         cache.close()
@@ -89,7 +89,7 @@ def check_topic_agreement(sets: pd.DataFrame, labels: pd.DataFrame, params: dict
 
 
 def topic_distribution(labels: pd.DataFrame, topics: dict[str, Any]) -> pd.DataFrame:
-    return distribution(labels, topic_prompt(topics["prompt"]).classes)
+    return distribution(labels, selected_prompt(topics).classes)
 
 
 def topic_distribution_plot(table: pd.DataFrame) -> plt.Figure:
@@ -109,7 +109,7 @@ def compare_designs(sets: pd.DataFrame, labels: pd.DataFrame, params: dict[str, 
                     ) -> tuple[pd.DataFrame, Any, pd.DataFrame]:
     """Every design x seed on the same sentences and epochs; the runs, the saved design's first-seed
     model, and that model's topics against the LLM's on the test sample."""
-    classes = topic_prompt(topics["prompt"]).classes
+    classes = selected_prompt(topics).classes
     tagger_config = from_dict(TaggerConfig, {**params["tagger"], "sequence_classes": list(classes)})
     training_config = from_dict(TrainingConfig, params["trainer"])
     evaluation = {split: _labelled(sets, labels, split) for split in ("validation", "test")}
