@@ -38,11 +38,12 @@ def topic_sets(train_sentences: pd.DataFrame, evaluation_valid: pd.DataFrame, ev
 def _run_topics(sentences: pd.DataFrame, topics: dict[str, Any], model: str, generation: dict[str, Any],
                 annotation: dict[str, Any], models: dict[str, Any], prices: dict[str, Any],
                 credentials: dict[str, Any] | None, namespace: str = "") -> TopicRun:
-    settings = model_settings(model, models[model]) if model in models else None
-    if settings is None:
+    """One topic labelling on ``model`` (an llm_models entry), priced from cost_model.llm_prices."""
+    if model not in models:
         raise ValueError(f"llm_topics: unknown model {model!r}; configured models: {sorted(models)}")
-    price = typed(Price, prices.get(settings.model), f"cost_model.llm_prices.{settings.model}") \
-        if settings.model in prices else Price()
+    settings = model_settings(model, models[model])
+    price = typed(Price, prices[settings.model], f"cost_model.llm_prices.{settings.model}") \
+        if settings.model in prices else Price()  # a local model costs nothing per token
     request = typed(Generation, generation, "llm_topics.generation").request()
     backend = make_backend(settings, dict(credentials or {}), annotation["model_dir"])
     cache = ResponseCache(annotation["cache_path"])
