@@ -67,8 +67,9 @@ def test_kedro_viz_build_lists_the_pipeline(project_copy):
 
 @pytest.mark.slow
 def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
-    """`kedro run --env test`: data_analysis -> llm_annotation (against a local OpenAI-compatible
-    server) -> training, every stage for real, only smaller."""
+    """`kedro run --env test --pipelines __default__,multitask`: data_analysis -> llm_annotation
+    (against a local OpenAI-compatible server) -> training -> mixed_annotation -> active_learning,
+    multitask -> reporting, every stage for real, only smaller; then the notebooks and the report."""
     from fake_openai_server import FakeOpenAIServer, capitalised_words_responder
 
     with FakeOpenAIServer(capitalised_words_responder) as server:
