@@ -91,3 +91,16 @@ def test_stages_that_have_not_run_give_no_rows():
     assert routes.budget_rows({"add": None}, None, 14.5, COSTS).empty
     assert routes.active_learning_rows(None, None, None, 14.5, COSTS).empty
     assert routes.with_frontier([routes.expert_rows(None, None, None, 14.5, COSTS)]).empty
+
+
+def test_one_spend_table_names_every_llm_stage_and_sums_them():
+    from llm_ner.pipelines.reporting.nodes import spend_table
+
+    money = {"api_calls": 2, "cache_hits": 1, "input_tokens": 100, "output_tokens": 10, "label_cost_usd": 0.5,
+             "spend_usd": 0.25}
+    table = spend_table({"evaluation": money, "labelling": {**money, "stage": "labelling", "source": "annotate"}},
+                        {**money, "stage": "topics"}, {"second_spend": {**money, "stage": "topics"}})
+    assert table["stage"].tolist() == ["NER: markup evaluation", "NER: labelling (annotate)", "topics (S2)",
+                                       "topics: agreement check", "total"]
+    assert table.iloc[-1]["label_cost_usd"] == pytest.approx(2.0) and table.iloc[-1]["api_calls"] == 8
+    assert spend_table(None, None, None).empty

@@ -150,14 +150,14 @@ def spend_table(llm_spend: Mapping | None, topic_spend: Mapping | None, topic_ag
     """Every LLM stage's calls and money in one table: NER markup evaluation and labelling, S2's
     topics and their agreement check. ``label_cost_usd``: what the labels cost to produce (cached or
     not); ``spend_usd``: what the run that made them paid."""
-    rows = []
+    rows = []  # each spend record names its own stage too: ours, more telling, goes last and wins
     if llm_spend is not None:
-        rows += [{"stage": "NER: markup evaluation", **llm_spend["evaluation"]},
-                 {"stage": f"NER: labelling ({llm_spend['labelling'].get('source', 'annotate')})", **llm_spend["labelling"]}]
+        rows += [{**llm_spend["evaluation"], "stage": "NER: markup evaluation"},
+                 {**llm_spend["labelling"], "stage": f"NER: labelling ({llm_spend['labelling'].get('source', 'annotate')})"}]
     if topic_spend is not None:
-        rows.append({"stage": "topics (S2)", **topic_spend})
+        rows.append({**topic_spend, "stage": "topics (S2)"})
     if topic_agreement is not None:
-        rows.append({"stage": "topics: agreement check", **topic_agreement["second_spend"]})
+        rows.append({**topic_agreement["second_spend"], "stage": "topics: agreement check"})
     table = pd.DataFrame(rows, columns=["stage", *SPEND_COLUMNS])
     if len(table):
         table.loc[len(table)] = ["total", *table[SPEND_COLUMNS].sum()]
