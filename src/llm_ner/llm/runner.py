@@ -19,7 +19,6 @@ from typing import Callable, Sequence, TypeVar
 from tqdm.auto import tqdm
 
 from .backends import ChatBackend, Completion, LLMServiceError
-from .prompts import Messages
 
 logger = logging.getLogger(__name__)
 
