@@ -9,6 +9,8 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 CHARACTERS_PER_TOKEN = 4  # the usual rule of thumb for English; only used where no tokenizer answers
+# what every spend record carries: calls (fresh and cached), tokens, and the two money figures
+MONEY_FIELDS = ("api_calls", "cache_hits", "input_tokens", "output_tokens", "label_cost_usd", "spend_usd")
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,12 @@ class Price:
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         return (input_tokens * self.input_per_million + output_tokens * self.output_per_million) / 1e6
+
+
+def money_totals(labels: Any) -> dict[str, Any]:
+    """:data:`MONEY_FIELDS` summed over a run's per-sentence rows (counts as int, dollars as float)."""
+    return {name: float(labels[name].sum()) if name.endswith("_usd") else int(labels[name].sum())
+            for name in MONEY_FIELDS}
 
 
 def estimate_tokens(text: str) -> int:

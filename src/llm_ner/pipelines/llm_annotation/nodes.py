@@ -12,11 +12,12 @@ from typing import Any, Mapping
 import pandas as pd
 
 from llm_ner.accounting import gold_usage, usage_table
+from llm_ner.llm.costs import MONEY_FIELDS, money_totals
 from llm_ner.llm.external import import_conll_labels
 from llm_ner.llm.parsing import tags_from_mentions
 from llm_ner.llm.quality import apply_failed_policy, choose_best, confidence_thresholds, markup_quality_row
 from llm_ner.llm.settings import LLMSettings, parse_llm_settings
-from llm_ner.llm.study import AnnotationRun, AnnotationStudy
+from llm_ner.llm.study import AnnotationStudy
 from llm_ner.sampling import seeded_sample
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,6 @@ logger = logging.getLogger(__name__)
 LLM_LABEL_COLUMNS = ["sentence_id", "document_id", "tokens", "gold_tags", "llm_tags", "status", "failure_reason",
                      "strategy", "model", "entity_confidence", "sentence_confidence"]
 CONFIDENCE_COLUMNS = ["strategy", "model", "kept_share", "sentences", "threshold", "f1", "right_sentence_share"]
-MONEY_FIELDS = ("api_calls", "cache_hits", "input_tokens", "output_tokens", "label_cost_usd", "spend_usd")
 
 
 def parse_settings(annotation: dict[str, Any], models: dict[str, Any], prompts: dict[str, Any],
@@ -99,15 +99,6 @@ def choose_labeller(markup_quality: pd.DataFrame, settings: LLMSettings) -> dict
     return choose_best(markup_quality, settings.annotation.labeller)
 
 
-def _money(run: AnnotationRun) -> dict[str, Any]:
-    table = run.labels
-    return {
-        "api_calls": int(table["api_calls"].sum()), "cache_hits": int(table["cache_hits"].sum()),
-        "input_tokens": int(table["input_tokens"].sum()), "output_tokens": int(table["output_tokens"].sum()),
-        "label_cost_usd": float(table["label_cost_usd"].sum()), "spend_usd": float(table["spend_usd"].sum()),
-    }
-
-
 def label_training_pool(training_pool: pd.DataFrame, demonstration_pool: pd.DataFrame, train: pd.DataFrame,
                         labeller: dict[str, str], settings: LLMSettings, credentials: dict[str, Any]
                         ) -> tuple[pd.DataFrame, dict]:
@@ -132,7 +123,7 @@ def label_training_pool(training_pool: pd.DataFrame, demonstration_pool: pd.Data
             "stage": "labelling", "source": "annotate", "strategy": labeller["strategy"], "model": labeller["model"],
             "confidence": annotation.confidence.method, "sentences": len(labels),
             "statuses": {k: int(v) for k, v in labels["status"].value_counts().items()},
-            "retries": run.retries, **_money(run), "estimate": estimate,
+            "retries": run.retries, **money_totals(run.labels), "estimate": estimate,
         }
     kept = apply_failed_policy(labels, annotation.failed_sentences)
     if kept.empty:

@@ -14,7 +14,7 @@ import pandas as pd
 from llm_ner import multitask
 from llm_ner.llm.backends import make_backend
 from llm_ner.llm.cache import ResponseCache
-from llm_ner.llm.costs import Price
+from llm_ner.llm.costs import Price, money_totals
 from llm_ner.llm.settings import Generation, model_settings, typed
 from llm_ner.llm.topics import TopicRun, agreement, distribution, label_topics, selected_prompt
 from llm_ner.model import TaggerConfig, TrainingConfig, from_dict
@@ -59,8 +59,7 @@ def _spend(run: TopicRun, sentences: int) -> dict[str, Any]:
     labels = run.labels
     return {"stage": "topics", "model": labels["model"].iloc[0] if len(labels) else None, "sentences": sentences,
             "statuses": {k: int(v) for k, v in labels["status"].value_counts().items()}, "retries": run.retries,
-            **{name: float(labels[name].sum()) if "usd" in name else int(labels[name].sum())
-               for name in ("api_calls", "cache_hits", "input_tokens", "output_tokens", "label_cost_usd", "spend_usd")}}
+            **money_totals(labels)}
 
 
 def label_sentence_topics(sets: pd.DataFrame, topics: dict[str, Any], annotation: dict[str, Any],

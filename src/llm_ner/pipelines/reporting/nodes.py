@@ -15,6 +15,7 @@ import pandas as pd
 
 from llm_ner.analysis import plot_entities_per_type
 from llm_ner.costs import CostModel
+from llm_ner.llm.costs import MONEY_FIELDS
 from llm_ner.pipelines.active_learning.nodes import curve_plot
 from llm_ner.pipelines.mixed_annotation.nodes import budget_curve
 from llm_ner.pipelines.multitask.nodes import confusion_plot
@@ -143,9 +144,6 @@ MARKUP_COLUMNS = ["strategy", "model", "sentences", "precision", "recall", "f1",
                   "label_cost_usd", "confidence_auroc"]
 
 
-SPEND_COLUMNS = ["api_calls", "cache_hits", "input_tokens", "output_tokens", "label_cost_usd", "spend_usd"]
-
-
 def spend_table(llm_spend: Mapping | None, topic_spend: Mapping | None, topic_agreement: Mapping | None) -> pd.DataFrame:
     """Every LLM stage's calls and money in one table: NER markup evaluation and labelling, S2's
     topics and their agreement check. ``label_cost_usd``: what the labels cost to produce (cached or
@@ -158,9 +156,9 @@ def spend_table(llm_spend: Mapping | None, topic_spend: Mapping | None, topic_ag
         rows.append({**topic_spend, "stage": "topics (S2)"})
     if topic_agreement is not None:
         rows.append({**topic_agreement["second_spend"], "stage": "topics: agreement check"})
-    table = pd.DataFrame(rows, columns=["stage", *SPEND_COLUMNS])
+    table = pd.DataFrame(rows, columns=["stage", *MONEY_FIELDS])
     if len(table):
-        table.loc[len(table)] = ["total", *table[SPEND_COLUMNS].sum()]
+        table.loc[len(table)] = ["total", *table[list(MONEY_FIELDS)].sum()]
     return table
 
 
