@@ -13,27 +13,18 @@ from typing import Any, Mapping, NamedTuple
 import pandas as pd
 
 from .llm.costs import Price
-
-
-def _number(params: Mapping[str, Any], key: str, where: str, minimum: float = 0.0, strict: bool = False) -> float:
-    value = params.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum or (strict and value == minimum):
-        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise ValueError(f"{where}.{key} must be a number {bound}, got {value!r}")
-    return float(value)
-
-
-def _known(params: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise ValueError(f"{where}: unknown parameter(s) {unknown}; allowed: {sorted(allowed)}")
+from .llm.settings import check_number, typed
 
 
 @dataclass(frozen=True)
 class ExpertRate:
     """An expert annotator paid by the hour, labelling at a steady speed in tokens per hour."""
-    usd_per_hour: float
-    tokens_per_hour: float
+    usd_per_hour: float | None = None
+    tokens_per_hour: float | None = None
+
+    def __post_init__(self) -> None:
+        check_number("cost_model.expert.usd_per_hour", self.usd_per_hour, 0)
+        check_number("cost_model.expert.tokens_per_hour", self.tokens_per_hour, 0, strict=True)
 
     def usd(self, tokens: float) -> float:
         return tokens / self.tokens_per_hour * self.usd_per_hour
@@ -42,11 +33,38 @@ class ExpertRate:
 @dataclass(frozen=True)
 class CrowdRate:
     """Crowd workers paid per unit (one sentence), several workers per unit for a majority vote."""
-    usd_per_sentence: float
-    workers: int
+    usd_per_sentence: float | None = None
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        check_number("cost_model.crowd.usd_per_sentence", self.usd_per_sentence, 0)
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise ValueError(f"cost_model.crowd.workers must be an integer >= 1, got {self.workers!r}")
 
     def usd(self, sentences: float) -> float:
         return sentences * self.usd_per_sentence * self.workers
+
+
+@dataclass(frozen=True)
+class BatchAPI:
+    """Price LLM calls as OpenAI Batch API calls: ``discount`` off the list price."""
+    enabled: bool = False
+    discount: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise ValueError(f"cost_model.llm_batch_api.enabled must be true or false, got {self.enabled!r}")
+        if isinstance(self.discount, bool) or not isinstance(self.discount, (int, float)) or not 0 <= self.discount <= 1:
+            raise ValueError(f"cost_model.llm_batch_api.discount must be between 0 and 1, got {self.discount!r}")
+
+
+@dataclass(frozen=True)
+class LocalCompute:
+    """The machine that runs a local LLM, per hour of labelling; 0 = not charged."""
+    usd_per_hour: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_number("cost_model.local_compute.usd_per_hour", self.usd_per_hour, 0)
 
 
 class LabelCost(NamedTuple):
@@ -78,59 +96,38 @@ class LabelledSet:
 
 @dataclass(frozen=True)
 class CostModel:
+    """``cost_model`` of parameters.yml, section by section."""
     expert: ExpertRate
     crowd: CrowdRate
     llm_prices: Mapping[str, Price] = field(default_factory=dict)
-    batch_api: bool = False            # price LLM calls as OpenAI Batch API calls
-    batch_discount: float = 0.5        # share of the list price the Batch API takes off
-    compute_usd_per_hour: float = 0.0  # the machine that runs a local LLM; 0 = not charged
+    llm_batch_api: BatchAPI = BatchAPI()
+    local_compute: LocalCompute = LocalCompute()
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any], where: str = "cost_model") -> "CostModel":
+    def from_params(cls, params: Mapping[str, Any]) -> "CostModel":
         """``cost_model`` from YAML, every number checked; an error names the parameter."""
-        _known(params, {"expert", "crowd", "llm_prices", "llm_batch_api", "local_compute"}, where)
-        expert = params.get("expert") or {}
-        _known(expert, {"usd_per_hour", "tokens_per_hour"}, f"{where}.expert")
-        crowd = params.get("crowd") or {}
-        _known(crowd, {"usd_per_sentence", "workers"}, f"{where}.crowd")
-        batch = params.get("llm_batch_api") or {}
-        _known(batch, {"enabled", "discount"}, f"{where}.llm_batch_api")
-        compute = params.get("local_compute") or {}
-        _known(compute, {"usd_per_hour"}, f"{where}.local_compute")
-        workers = crowd.get("workers")
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"{where}.crowd.workers must be an integer >= 1, got {workers!r}")
-        enabled = batch.get("enabled", False)
-        if not isinstance(enabled, bool):
-            raise ValueError(f"{where}.llm_batch_api.enabled must be true or false, got {enabled!r}")
-        discount = _number(batch, "discount", f"{where}.llm_batch_api") if "discount" in batch else 0.5
-        if discount > 1:
-            raise ValueError(f"{where}.llm_batch_api.discount must be between 0 and 1, got {discount!r}")
+        sections = {name: typed(kind, params.get(name), f"cost_model.{name}")  # a missing section: its defaults
+                    for name, kind in (("expert", ExpertRate), ("crowd", CrowdRate), ("llm_batch_api", BatchAPI),
+                                       ("local_compute", LocalCompute))}
         prices = {}
-        for model, price in (params.get("llm_prices") or {}).items():
-            _known(price, {"input_per_million", "output_per_million"}, f"{where}.llm_prices.{model}")
-            prices[model] = Price(_number(price, "input_per_million", f"{where}.llm_prices.{model}"),
-                                  _number(price, "output_per_million", f"{where}.llm_prices.{model}"))
-        return cls(
-            expert=ExpertRate(_number(expert, "usd_per_hour", f"{where}.expert"),
-                              _number(expert, "tokens_per_hour", f"{where}.expert", strict=True)),
-            crowd=CrowdRate(_number(crowd, "usd_per_sentence", f"{where}.crowd"), workers),
-            llm_prices=prices, batch_api=enabled, batch_discount=discount,
-            compute_usd_per_hour=_number(compute, "usd_per_hour", f"{where}.local_compute") if compute else 0.0,
-        )
+        for model, entry in (params.get("llm_prices") or {}).items():
+            price = prices[model] = typed(Price, entry, f"cost_model.llm_prices.{model}")
+            for name in ("input_per_million", "output_per_million"):
+                check_number(f"cost_model.llm_prices.{model}.{name}", getattr(price, name), 0)
+        return typed(cls, {**params, **sections, "llm_prices": prices}, "cost_model")
 
     def llm_usd(self, model: str | None, input_tokens: float, output_tokens: float) -> float:
         """A model not in the price list (a local one) costs nothing per token."""
         if model is None or model not in self.llm_prices:
             return 0.0
         usd = self.llm_prices[model].cost(input_tokens, output_tokens)
-        return usd * (1 - self.batch_discount) if self.batch_api else usd
+        return usd * (1 - self.llm_batch_api.discount) if self.llm_batch_api.enabled else usd
 
     def cost(self, labelled: LabelledSet) -> LabelCost:
         return LabelCost(
             expert_usd=self.expert.usd(labelled.expert_tokens),
             llm_usd=self.llm_usd(labelled.llm_model, labelled.llm_input_tokens, labelled.llm_output_tokens),
-            compute_usd=labelled.llm_seconds / 3600 * self.compute_usd_per_hour,
+            compute_usd=labelled.llm_seconds / 3600 * self.local_compute.usd_per_hour,
         )
 
 

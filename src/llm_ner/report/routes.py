@@ -222,7 +222,7 @@ def labeller_costs(markup_quality: pd.DataFrame | None, llm_models: Mapping[str,
         api_model = (llm_models.get(row.model) or {}).get("model", row.model)
         entry = {"labeller": f"{row.strategy} x {row.model}", "label_f1": row.f1,
                  "usd": cost_model.llm_usd(api_model, row.input_tokens * scale, row.output_tokens * scale)
-                 + row.seconds_per_sentence * sentences / 3600 * cost_model.compute_usd_per_hour,
+                 + row.seconds_per_sentence * sentences / 3600 * cost_model.local_compute.usd_per_hour,
                  "seconds_per_sentence": row.seconds_per_sentence}
         for priced in cost_model.llm_prices:
             entry[f"usd_as_{priced}"] = cost_model.llm_usd(priced, row.input_tokens * scale, row.output_tokens * scale)
