@@ -37,7 +37,7 @@ import pandas as pd
 
 from .blending import epoch_sentences, schedule_weights
 from .model import LabelledSentence, Tagger, TaggerConfig, TrainingConfig, evaluate_on, fit, labelled_sentences, predict_proba
-from .model.evaluation import micro_f1_text
+from .model.evaluation import micro_f1_text, micro_rows
 from .model.training import TrainingData
 from .sampling import k_fold_parts, lowest_first, seeded_sample
 
@@ -105,6 +105,14 @@ def llm_sentence_weights(pool: pd.DataFrame, llm_weight: float | str) -> pd.Seri
     if isinstance(llm_weight, bool) or not isinstance(llm_weight, (int, float)) or not llm_weight >= 0:
         raise ValueError(f"mixed_annotation.llm_weight must be a number >= 0 or 'confidence', got {llm_weight!r}")
     return pd.Series(float(llm_weight), index=pool.index)
+
+
+def reference_f1(references: pd.DataFrame, student: str, split: str = "test") -> float | None:
+    """The micro F1 of a reference student (``llm_only`` | ``gold_only``, the ends of every budget
+    curve) on ``split``; None when the table has no such row."""
+    rows = micro_rows(references, split)
+    rows = rows[rows["student"] == student]
+    return None if rows.empty else float(rows["f1"].iloc[0])
 
 
 def gold_rows(expert: pd.DataFrame) -> pd.DataFrame:
@@ -220,7 +228,8 @@ def summarise_sweep(runs: pd.DataFrame) -> pd.DataFrame:
 
 def saturation_budget(summary: pd.DataFrame, strategy: str, delta: float, split: str = "validation") -> float:
     """The smallest budget whose mean micro F1 is within ``delta`` of the best budget's (S0's choice)."""
-    rows = summary[(summary["strategy"] == strategy) & (summary["split"] == split) & (summary["entity_type"] == "micro")]
+    rows = micro_rows(summary, split)
+    rows = rows[rows["strategy"] == strategy]
     if rows.empty:
         raise ValueError(f"no {split} results for strategy {strategy!r} to choose a budget from")
     best = rows["f1_mean"].max()

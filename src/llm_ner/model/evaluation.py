@@ -73,6 +73,12 @@ def reported_sets(validation: pd.DataFrame, test: pd.DataFrame) -> dict[str, lis
     return {"validation": labelled_sentences(validation), "test": labelled_sentences(test)}
 
 
+def micro_rows(table: pd.DataFrame, split: str = "test") -> pd.DataFrame:
+    """The micro-average rows of one split, from any table shaped like :func:`evaluate_on`'s
+    (its runs and summaries too: columns ``split`` and ``entity_type``)."""
+    return table[(table["split"] == split) & (table["entity_type"] == "micro")]
+
+
 def micro_f1_text(table: pd.DataFrame) -> str:
     """``validation F1=0.6123, test F1=0.5981`` from an :func:`evaluate_on` table, for logs."""
     micro = table[table["entity_type"] == "micro"]

@@ -16,15 +16,13 @@ import pandas as pd
 
 from ..accounting import CHARGED_PURPOSES
 from ..costs import CostModel, LabelledSet, cheapest_reaching, on_frontier
+from ..mixed import reference_f1
+from ..model.evaluation import micro_rows
 
 COLUMNS = ["route", "result", "expert_sentences", "expert_tokens", "llm_sentences", "expert_usd", "llm_usd",
            "compute_usd", "total_usd", "f1_mean", "f1_std", "runs", "f1_per_usd", "tokens_estimated"]
 ALL_EXPERT = "all-expert"
 LLM_ONLY = "LLM-only"
-
-
-def _test_micro(table: pd.DataFrame) -> pd.DataFrame:
-    return table[(table["split"] == "test") & (table["entity_type"] == "micro")]
 
 
 def _row(route: str, result: str, labelled: LabelledSet, llm_sentences: float, f1_mean: float, f1_std: float,
@@ -45,8 +43,12 @@ def tokens_per_sentence(corpus_summary: pd.DataFrame | None, split: str = "train
     """Mean train sentence length: the expert tokens of a result that counted sentences only."""
     if corpus_summary is None:
         return 14.5  # CoNLL-2003 train: 203,621 tokens / 14,041 sentences
-    row = corpus_summary[corpus_summary["split"] == split].iloc[0]
-    return float(row["tokens"]) / float(row["sentences"])
+    return float(corpus_summary.loc[corpus_summary["split"] == split, "mean_sentence_length"].iloc[0])
+
+
+def api_model(llm_models: Mapping[str, Any], name: str) -> str:
+    """The API model name a configured model (``llm_models.<name>``) is priced under."""
+    return (llm_models.get(name) or {}).get("model", name)
 
 
 def llm_labelled_set(llm_spend: Mapping[str, Any] | None, llm_gold_usage: pd.DataFrame | None,
@@ -67,7 +69,7 @@ def llm_labelled_set(llm_spend: Mapping[str, Any] | None, llm_gold_usage: pd.Dat
             seconds = float(same["seconds_per_sentence"].iloc[0]) * labelling.get("sentences", 0)
     labelled = LabelledSet(
         expert_sentences=float(charged["sentences"].sum()), expert_tokens=float(charged["tokens"].sum()),
-        llm_model=(llm_models.get(model) or {}).get("model", model) if model else None,
+        llm_model=api_model(llm_models, model) if model else None,
         llm_input_tokens=labelling.get("input_tokens", 0), llm_output_tokens=labelling.get("output_tokens", 0),
         llm_seconds=seconds,
     )
@@ -87,17 +89,15 @@ def expert_rows(learning_curve: pd.DataFrame | None, reference_students: pd.Data
     and the gold-only student on the LLM pool's sentences (the reference of every budget curve)."""
     rows = []
     if learning_curve is not None:
-        for row in _test_micro(learning_curve).itertuples():
+        for row in micro_rows(learning_curve).itertuples():
             labelled = LabelledSet(row.size, row.size * tokens_per_sentence)
             rows.append(_row(ALL_EXPERT, f"learning curve: {row.size} gold sentences", labelled, 0, row.f1_mean,
                              row.f1_std, row.runs, cost_model, tokens_estimated=True))
-    if reference_students is not None and mixing_pool is not None:
-        gold = _test_micro(reference_students)
-        gold = gold[gold["student"] == "gold_only"]
-        if not gold.empty:
-            tokens = sum(len(t) for t in mixing_pool["tokens"])
-            rows.append(_row(ALL_EXPERT, f"gold-only: the pool's {len(mixing_pool)} sentences",
-                             LabelledSet(len(mixing_pool), tokens), 0, gold["f1"].iloc[0], 0.0, 1, cost_model))
+    gold_only = reference_f1(reference_students, "gold_only") if reference_students is not None else None
+    if gold_only is not None and mixing_pool is not None:
+        tokens = sum(len(t) for t in mixing_pool["tokens"])
+        rows.append(_row(ALL_EXPERT, f"gold-only: the pool's {len(mixing_pool)} sentences",
+                         LabelledSet(len(mixing_pool), tokens), 0, gold_only, 0.0, 1, cost_model))
     return _table(rows)
 
 
@@ -105,14 +105,11 @@ def llm_only_rows(reference_students: pd.DataFrame | None, llm: Mapping[str, Any
                   cost_model: CostModel) -> pd.DataFrame:
     """LLM-only: the student trained on the pool's LLM labels alone (fixed epochs: no gold at all
     beyond what the labeller consumed)."""
-    if reference_students is None or not llm:
-        return _table([])
-    student = _test_micro(reference_students)
-    student = student[student["student"] == "llm_only"]
-    if student.empty:
+    llm_only = reference_f1(reference_students, "llm_only") if reference_students is not None else None
+    if llm_only is None or not llm:
         return _table([])
     name = f"{llm['strategy']} x {llm['model']} labels ({llm['source']})"
-    return _table([_row(LLM_ONLY, name, _labels(llm), llm["sentences"], student["f1"].iloc[0], 0.0, 1, cost_model)])
+    return _table([_row(LLM_ONLY, name, _labels(llm), llm["sentences"], llm_only, 0.0, 1, cost_model)])
 
 
 def budget_rows(budget_tables: Mapping[str, pd.DataFrame | None], llm: Mapping[str, Any] | None,
@@ -123,7 +120,7 @@ def budget_rows(budget_tables: Mapping[str, pd.DataFrame | None], llm: Mapping[s
         if table is None or not llm:
             continue
         estimated = "expert_tokens" not in table  # tables written before they counted tokens
-        for row in _test_micro(table).itertuples():
+        for row in micro_rows(table).itertuples():
             tokens = row.expert_sentences * tokens_per_sentence if estimated else row.expert_tokens
             labelled = _labels(llm).plus_expert(row.expert_sentences, tokens)
             rows.append(_row(f"expert budget ({mode}, {row.strategy})", f"{mode} {row.strategy} {row.budget:.0%}",
@@ -144,7 +141,7 @@ def regimen_rows(tables: Mapping[str, pd.DataFrame | None], expert_set: pd.DataF
     for family, table in tables.items():
         if table is None:
             continue
-        for row in _test_micro(table).itertuples():
+        for row in micro_rows(table).itertuples():
             gold = LabelledSet(row.gold_sentences, row.gold_sentences * mean_tokens)
             if row.llm_sentences == 0:
                 route, labelled = ALL_EXPERT, gold
@@ -219,9 +216,9 @@ def labeller_costs(markup_quality: pd.DataFrame | None, llm_models: Mapping[str,
     ]
     for row in (markup_quality.itertuples() if markup_quality is not None else []):
         scale = sentences / row.sentences
-        api_model = (llm_models.get(row.model) or {}).get("model", row.model)
         entry = {"labeller": f"{row.strategy} x {row.model}", "label_f1": row.f1,
-                 "usd": cost_model.llm_usd(api_model, row.input_tokens * scale, row.output_tokens * scale)
+                 "usd": cost_model.llm_usd(api_model(llm_models, row.model), row.input_tokens * scale,
+                                           row.output_tokens * scale)
                  + row.seconds_per_sentence * sentences / 3600 * cost_model.local_compute.usd_per_hour,
                  "seconds_per_sentence": row.seconds_per_sentence}
         for priced in cost_model.llm_prices:

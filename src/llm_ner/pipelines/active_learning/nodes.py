@@ -16,6 +16,7 @@ from llm_ner.active.compare import compare_strategies, learning_curves
 from llm_ner.active.loop import LoopSettings, active_learning_loop
 from llm_ner.active.strategies import STRATEGIES
 from llm_ner.costs import CostModel
+from llm_ner.mixed import reference_f1
 from llm_ner.model import Tagger, TrainingConfig, from_dict
 from llm_ner.model.evaluation import reported_sets
 
@@ -61,8 +62,9 @@ def run_active_learning(model_init: Tagger, training_set: pd.DataFrame, pool: pd
 
 def compare(history: pd.DataFrame, reference_students: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """Every strategy against random; the target is ``target_share`` of the gold-only student's test F1."""
-    gold = reference_students[(reference_students["student"] == "gold_only") & (reference_students["split"] == "test")
-                              & (reference_students["entity_type"] == "micro")]["f1"].iloc[0]
+    gold = reference_f1(reference_students, "gold_only")
+    if gold is None:
+        raise ValueError("reference_students has no gold_only test row: run mixed_annotation's score_reference_students")
     table = compare_strategies(history, params["target_share"] * float(gold), baseline="random")
     table.insert(1, "gold_only_f1", float(gold))
     return table

@@ -20,7 +20,7 @@ from llm_ner.mixed import (
 )
 from llm_ner.sampling import seeded_sample, share_count
 from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, evaluate_on, fit, from_dict, labelled_sentences
-from llm_ner.model.evaluation import reported_sets
+from llm_ner.model.evaluation import micro_rows, reported_sets
 
 logger = logging.getLogger(__name__)
 
@@ -98,11 +98,11 @@ def budget_curve(table: pd.DataFrame, references: pd.DataFrame) -> plt.Figure:
     """Test micro F1 against expert sentences, one line (mean ± std over folds) per selection strategy,
     LLM-only and gold-only as reference lines."""
     figure, axis = plt.subplots(figsize=(6.5, 4))
-    micro = table[(table["split"] == "test") & (table["entity_type"] == "micro")]
+    micro = micro_rows(table)
     for strategy, rows in micro.groupby("strategy", sort=False):
         axis.errorbar(rows["expert_sentences"], rows["f1_mean"], yerr=rows["f1_std"], marker="o", capsize=3, label=strategy,
                       color=f"C{list(SELECTIONS).index(strategy)}")  # one colour per strategy in every plot
-    reference = references[(references["split"] == "test") & (references["entity_type"] == "micro")]
+    reference = micro_rows(references)
     for (student, rows), style in zip(reference.groupby("student", sort=False), (":", "--")):
         axis.axhline(rows["f1"].iloc[0], linestyle=style, color="grey", label=student.replace("_", "-"))
     axis.set_xlabel("expert-labelled sentences")

@@ -16,6 +16,8 @@ import pandas as pd
 from llm_ner.analysis import plot_entities_per_type
 from llm_ner.costs import CostModel
 from llm_ner.llm.costs import MONEY_FIELDS
+from llm_ner.mixed import reference_f1
+from llm_ner.model.evaluation import micro_rows
 from llm_ner.pipelines.active_learning.nodes import curve_plot
 from llm_ner.pipelines.mixed_annotation.nodes import budget_curve
 from llm_ner.pipelines.multitask.nodes import confusion_plot
@@ -30,10 +32,6 @@ def _section(key: str, title: str, inputs: Mapping[str, Any], parameters: Mappin
     """A section that remembers which of its inputs exist (their files are filled in at render)."""
     return Section(key, title, sources={name: "" for name in inputs}, parameters=dict(parameters or {}),
                    missing=[name for name, value in inputs.items() if value is None])
-
-
-def _test_micro(table: pd.DataFrame) -> pd.DataFrame:
-    return table[(table["split"] == "test") & (table["entity_type"] == "micro")]
 
 
 # -- costs ---------------------------------------------------------------------------------------
@@ -79,11 +77,7 @@ def labelled_set_costs(expert_and_llm: pd.DataFrame, budgets: pd.DataFrame, regi
 
 def gold_only_f1(reference_students: Table) -> float | None:
     """The F1 every target is a share of: the gold-only student on the LLM pool's sentences."""
-    if reference_students is None:
-        return None
-    gold = _test_micro(reference_students)
-    gold = gold[gold["student"] == "gold_only"]
-    return None if gold.empty else float(gold["f1"].iloc[0])
+    return None if reference_students is None else reference_f1(reference_students, "gold_only")
 
 
 def cost_to_target(costs: pd.DataFrame, reference_students: Table, reporting: dict[str, Any]) -> pd.DataFrame:
@@ -219,7 +213,7 @@ def budget_section(add_table: Table, correct_table: Table, reference_students: T
             continue
         section.figure(budget_curve(table, reference_students), f"{mode}: test F1 (mean ± std over folds) against "
                                                                 "expert-labelled sentences.")
-        section.table(_test_micro(table).drop(columns=["split", "entity_type"]), f"{mode}: test micro F1 per budget.")
+        section.table(micro_rows(table).drop(columns=["split", "entity_type"]), f"{mode}: test micro F1 per budget.")
     if model_init_budget is not None:
         section.text(f"model_init (where active learning starts): {model_init_budget.get('percent')} % "
                      f"{model_init_budget.get('mode')}/{model_init_budget.get('strategy')}, "
@@ -235,7 +229,7 @@ def regimens_section(regimen_table: Table, blending_table: Table, mixed_annotati
                "f1_std", "seeds"]
     for name, table in (("Regimens (Huang Table 2)", regimen_table), ("Blending schedules", blending_table)):
         if table is not None:
-            section.table(_test_micro(table)[columns], f"{name}: test micro P/R/F1, mean ± std over seeds.")
+            section.table(micro_rows(table)[columns], f"{name}: test micro P/R/F1, mean ± std over seeds.")
     return section
 
 
