@@ -9,8 +9,8 @@ import copy
 import dataclasses
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
+from sklearn.metrics import confusion_matrix
 
 from .model import Tagger, TaggerConfig, TrainingConfig, fit
 from .model.evaluation import evaluate, evaluate_sequences
@@ -82,7 +82,5 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
 
 def confusion(reference: Sequence[int], predicted: Sequence[int], classes: Sequence[str]) -> pd.DataFrame:
     """Counts of (reference class, predicted class) as a square table, reference classes as rows."""
-    counts = np.zeros((len(classes), len(classes)), dtype=int)
-    for r, p in zip(reference, predicted):
-        counts[r, p] += 1
+    counts = confusion_matrix(reference, predicted, labels=list(range(len(classes))))
     return pd.DataFrame(counts, index=pd.Index(list(classes), name="llm_topic"), columns=list(classes)).reset_index()

@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence, Union
+from typing import Callable, Sequence, TypeVar, Union
 
 import pandas as pd
 import torch
@@ -28,7 +28,7 @@ from transformers import set_seed
 
 from .config import TrainingConfig
 from .devices import autocast, mixed_precision_dtype, select_device
-from .encoding import IGNORED_LABEL, EncodedSentence, iterate_batches, length_bucketed_batches
+from .encoding import IGNORED_LABEL, iterate_batches, length_bucketed_batches
 from .evaluation import evaluate
 from .examples import NO_TOPIC, SOURCES, LabelledSentence, as_labelled
 from .tagger import Tagger
@@ -36,6 +36,7 @@ from .tagger import Tagger
 logger = logging.getLogger(__name__)
 
 TrainingData = Union[Sequence[LabelledSentence], Callable[[int], Sequence[LabelledSentence]]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -137,10 +138,12 @@ def fit(
     steps_per_epoch = [math.ceil(len(data) / config.batch_size) for data in epoch_data]
     if sum(steps_per_epoch) == 0:
         raise ValueError("no training sentences with at least one token")
-    epoch_encodings = _encode_epochs(tagger, epoch_data)
-    epoch_weights = [torch.tensor([s.weight for s in data], dtype=torch.float32) for data in epoch_data]
+    # encoded up front, which also rejects bad tags before any step; per-epoch lists share whatever
+    # sentences they share through the encoding cache
+    epoch_encodings = _per_epoch(epoch_data, lambda data: tagger.encode([s.tokens for s in data], [s.tags for s in data]))
+    epoch_weights = _per_epoch(epoch_data, lambda data: torch.tensor([s.weight for s in data], dtype=torch.float32))
     alpha, beta = config.sequence_loss_weight, config.token_loss_weight
-    epoch_topics = [_topics(tagger, data) for data in epoch_data] if alpha > 0 else None
+    epoch_topics = _per_epoch(epoch_data, lambda data: _topics(tagger, data)) if alpha > 0 else None
 
     optimizer = OPTIMIZERS[config.optimizer](_parameter_groups(tagger, config), config)
     schedule = SCHEDULES[config.schedule](optimizer, steps_per_epoch, config)
@@ -239,15 +242,14 @@ def fit(
     )
 
 
-def _encode_epochs(tagger: Tagger, epoch_data: list[list[LabelledSentence]]) -> list[list[EncodedSentence]]:
-    """Every epoch's encodings, computed once per distinct sentence list (the same list when the
-    data is not per-epoch); per-epoch lists share whatever sentences they share via the encoding
-    cache. Encoding up front also rejects bad tags before any step is taken."""
-    encodings: dict[int, list[EncodedSentence]] = {}
+def _per_epoch(epoch_data: list[list[LabelledSentence]], make: Callable[[list[LabelledSentence]], T]) -> list[T]:
+    """``make(data)`` for every epoch, computed once per distinct sentence list (the same list every
+    epoch when the data is not per-epoch)."""
+    made: dict[int, T] = {}
     for data in epoch_data:
-        if id(data) not in encodings:
-            encodings[id(data)] = tagger.encode([s.tokens for s in data], [s.tags for s in data])
-    return [encodings[id(data)] for data in epoch_data]
+        if id(data) not in made:
+            made[id(data)] = make(data)
+    return [made[id(data)] for data in epoch_data]
 
 
 def _topics(tagger: Tagger, data: Sequence[LabelledSentence]) -> torch.Tensor:
