@@ -1,11 +1,12 @@
 """Where one epoch of :func:`llm_ner.model.fit` spends its time.
 
 Trains a fresh tagger for one epoch under ``cProfile`` and prints the cumulative seconds of the
-parts of the loop (tokenisation, collate, encoder, first-sub-word gather, BiLSTM, loss, backward,
-clipping, optimizer), then fits the same sentences a second time (the encoding cache's case: mixed
-annotation and active learning fit many times on overlapping sets), then, with ``--ops``, the
-operators that use the most time under ``torch.profiler``. cProfile adds a few microseconds to
-every Python call, so per-word Python (tokenisation, collate) looks somewhat dearer than it is.
+parts of the loop (tokenisation, collate, setting up and writing back the used word-embedding rows,
+encoder, first-sub-word gather, BiLSTM, loss, backward, clipping, optimizer), then fits the same
+sentences a second time (the encoding cache's case: mixed annotation and active learning fit many
+times on overlapping sets), then, with ``--ops``, the operators that use the most time under
+``torch.profiler``. cProfile adds a few microseconds to every Python call, so per-word Python
+(tokenisation, collate) looks somewhat dearer than it is.
 
     .venv/bin/python benchmarks/profile_training.py --sentences 400 --threads 1 --head linear
 """
@@ -27,6 +28,7 @@ PARTS = (
     ("tokenisation (encode_sentences)", "encoding.py", "encode_sentences"),
     ("batch order (length_bucketed_batches)", "encoding.py", "length_bucketed_batches"),
     ("collate (padding into tensors)", "encoding.py", "collate"),
+    ("used embedding rows (set-up, write-back)", "used_rows.py", "training_only_used_rows"),
     ("tagger forward", "tagger.py", "forward"),
     ("  encoder forward", "modeling_bert.py", "forward"),
     ("  first-sub-word gather", "~", "<built-in method torch.gather>"),

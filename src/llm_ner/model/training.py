@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence, TypeVar, Union
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -32,6 +33,7 @@ from .encoding import IGNORED_LABEL, iterate_batches, length_bucketed_batches
 from .evaluation import evaluate
 from .examples import NO_TOPIC, SOURCES, LabelledSentence, as_labelled
 from .tagger import Tagger
+from .used_rows import training_only_used_rows
 
 logger = logging.getLogger(__name__)
 
@@ -145,94 +147,99 @@ def fit(
     alpha, beta = config.sequence_loss_weight, config.token_loss_weight
     epoch_topics = _per_epoch(epoch_data, lambda data: _topics(tagger, data)) if alpha > 0 else None
 
-    optimizer = OPTIMIZERS[config.optimizer](_parameter_groups(tagger, config), config)
-    schedule = SCHEDULES[config.schedule](optimizer, steps_per_epoch, config)
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    validation = list(validation) if validation is not None else None
+    # every token id the batches will hold, padding included: the only word-embedding rows trained
+    distinct_encodings = {id(encoded): encoded for encoded in epoch_encodings}.values()
+    token_ids = [e.input_ids for encoded in distinct_encodings for e in encoded]
+    token_ids.append(np.array([tagger.tokenizer.pad_token_id]))
+    with training_only_used_rows(tagger.encoder, token_ids):
+        optimizer = OPTIMIZERS[config.optimizer](_parameter_groups(tagger, config), config)
+        schedule = SCHEDULES[config.schedule](optimizer, steps_per_epoch, config)
+        scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+        validation = list(validation) if validation is not None else None
 
-    rows = []
-    best_f1, best_epoch, best_state, stale, stopped_early = -1.0, None, None, 0, False
-    for epoch, (data, encoded, weights) in enumerate(zip(epoch_data, epoch_encodings, epoch_weights)):
-        started = time.perf_counter()
-        batches = length_bucketed_batches(
-            [len(e.input_ids) for e in encoded], config.batch_size, shuffle=True,
-            seed=config.seed * 1_000 + epoch, bucket_size=config.bucket_size,
-        )
-        tagger.train()
-        # summed on the device: reading the loss every step would wait for the GPU every step
-        loss_sum, labelled = torch.zeros((), device=device), 0
-        learning_rate = optimizer.param_groups[0]["lr"]
-        progress = tqdm(
-            iterate_batches(encoded, batches, tagger.tokenizer.pad_token_id), total=len(batches),
-            desc=f"epoch {epoch + 1}/{config.epochs}", disable=not config.progress_bar, leave=False,
-        )
-        for indices, batch in progress:
-            labelled_tokens = batch["labels"] != IGNORED_LABEL
-            n = int(labelled_tokens.sum())  # counted before the batch leaves the CPU
-            # each sentence's weight on each of its labelled tokens: the loss is their weighted mean
-            token_weights = (weights[indices][:, None] * labelled_tokens).to(device)
-            batch = {name: tensor.to(device) for name, tensor in batch.items()}
-            labels = batch.pop("labels")
-            with autocast(device, dtype):
-                logits, sequence_logits = tagger.heads(**batch, token=beta > 0, sequence=alpha > 0)
-            loss = torch.zeros((), device=device)
-            if beta > 0:
-                token_losses = nn.functional.cross_entropy(
-                    logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORED_LABEL, reduction="none"
-                )
-                loss = beta * (token_losses * token_weights.flatten()).sum() / token_weights.sum().clamp_min(1e-12)
-            if alpha > 0:
-                loss = loss + alpha * _sequence_loss(sequence_logits, epoch_topics[epoch][indices].to(device),
-                                                     weights[indices].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-            else:
-                loss.backward()
-            if config.max_grad_norm is not None:
-                nn.utils.clip_grad_norm_(tagger.parameters(), config.max_grad_norm)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            learning_rate = optimizer.param_groups[0]["lr"]  # the rate this step used
-            schedule.step()
-            loss_sum += loss.detach() * n
-            labelled += n
-            if config.progress_bar:
-                progress.set_postfix(loss=f"{loss_sum.item() / max(labelled, 1):.4f}")
-        seconds = time.perf_counter() - started
-        row = {
-            "epoch": epoch + 1,
-            "sentences": len(data),
-            **{f"{source}_sentences": sum(s.source == source for s in data) for source in SOURCES},
-            "train_loss": loss_sum.item() / max(labelled, 1),
-            "learning_rate": learning_rate,
-            "seconds": seconds,
-            "sentences_per_second": len(data) / seconds if seconds else float("nan"),
-        }
-        if validation:
-            result = evaluate(
-                tagger, [s[0] for s in validation], [s[1] for s in validation],
-                config.eval_batch_size, config.evaluation_mode, config.mixed_precision,
+        rows = []
+        best_f1, best_epoch, best_state, stale, stopped_early = -1.0, None, None, 0, False
+        for epoch, (data, encoded, weights) in enumerate(zip(epoch_data, epoch_encodings, epoch_weights)):
+            started = time.perf_counter()
+            batches = length_bucketed_batches(
+                [len(e.input_ids) for e in encoded], config.batch_size, shuffle=True,
+                seed=config.seed * 1_000 + epoch, bucket_size=config.bucket_size,
             )
-            row.update(validation_loss=result.loss, validation_f1=result.f1, validation_token_accuracy=result.token_accuracy)
-            if result.f1 > best_f1:
-                best_f1, best_epoch, stale = result.f1, epoch + 1, 0
-                if config.restore_best:
-                    best_state = {k: v.detach().to("cpu", copy=True) for k, v in tagger.state_dict().items()}
-            else:
-                stale += 1
-        rows.append(row)
-        logger.info("epoch %s", ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-        if validation and config.early_stopping_patience is not None and stale >= config.early_stopping_patience:
-            stopped_early = epoch + 1 < config.epochs
-            break
+            tagger.train()
+            # summed on the device: reading the loss every step would wait for the GPU every step
+            loss_sum, labelled = torch.zeros((), device=device), 0
+            learning_rate = optimizer.param_groups[0]["lr"]
+            progress = tqdm(
+                iterate_batches(encoded, batches, tagger.tokenizer.pad_token_id), total=len(batches),
+                desc=f"epoch {epoch + 1}/{config.epochs}", disable=not config.progress_bar, leave=False,
+            )
+            for indices, batch in progress:
+                labelled_tokens = batch["labels"] != IGNORED_LABEL
+                n = int(labelled_tokens.sum())  # counted before the batch leaves the CPU
+                # each sentence's weight on each of its labelled tokens: the loss is their weighted mean
+                token_weights = (weights[indices][:, None] * labelled_tokens).to(device)
+                batch = {name: tensor.to(device) for name, tensor in batch.items()}
+                labels = batch.pop("labels")
+                with autocast(device, dtype):
+                    logits, sequence_logits = tagger.heads(**batch, token=beta > 0, sequence=alpha > 0)
+                loss = torch.zeros((), device=device)
+                if beta > 0:
+                    token_losses = nn.functional.cross_entropy(
+                        logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORED_LABEL, reduction="none"
+                    )
+                    loss = beta * (token_losses * token_weights.flatten()).sum() / token_weights.sum().clamp_min(1e-12)
+                if alpha > 0:
+                    loss = loss + alpha * _sequence_loss(sequence_logits, epoch_topics[epoch][indices].to(device),
+                                                         weights[indices].to(device))
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
+                else:
+                    loss.backward()
+                if config.max_grad_norm is not None:
+                    nn.utils.clip_grad_norm_(tagger.parameters(), config.max_grad_norm)
+                if scaler is not None:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                learning_rate = optimizer.param_groups[0]["lr"]  # the rate this step used
+                schedule.step()
+                loss_sum += loss.detach() * n
+                labelled += n
+                if config.progress_bar:
+                    progress.set_postfix(loss=f"{loss_sum.item() / max(labelled, 1):.4f}")
+            seconds = time.perf_counter() - started
+            row = {
+                "epoch": epoch + 1,
+                "sentences": len(data),
+                **{f"{source}_sentences": sum(s.source == source for s in data) for source in SOURCES},
+                "train_loss": loss_sum.item() / max(labelled, 1),
+                "learning_rate": learning_rate,
+                "seconds": seconds,
+                "sentences_per_second": len(data) / seconds if seconds else float("nan"),
+            }
+            if validation:
+                result = evaluate(
+                    tagger, [s[0] for s in validation], [s[1] for s in validation],
+                    config.eval_batch_size, config.evaluation_mode, config.mixed_precision,
+                )
+                row.update(validation_loss=result.loss, validation_f1=result.f1, validation_token_accuracy=result.token_accuracy)
+                if result.f1 > best_f1:
+                    best_f1, best_epoch, stale = result.f1, epoch + 1, 0
+                    if config.restore_best:
+                        best_state = {k: v.detach().to("cpu", copy=True) for k, v in tagger.state_dict().items()}
+                else:
+                    stale += 1
+            rows.append(row)
+            logger.info("epoch %s", ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+            if validation and config.early_stopping_patience is not None and stale >= config.early_stopping_patience:
+                stopped_early = epoch + 1 < config.epochs
+                break
 
-    if best_state is not None and best_epoch != len(rows):
-        tagger.load_state_dict(best_state)
+        if best_state is not None and best_epoch != len(rows):
+            tagger.load_state_dict(best_state)  # in the block: the snapshot holds the compact rows
     tagger.eval()
     return TrainingResult(
         history=pd.DataFrame(rows),
