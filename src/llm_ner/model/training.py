@@ -126,6 +126,8 @@ def fit(
     With ``validation``, every epoch is scored (micro entity F1); training stops after
     ``early_stopping_patience`` epochs without improvement and, with ``restore_best``, the tagger
     ends with its best epoch's weights. Same config and data on the CPU => same weights and metrics.
+    Only the word-embedding rows the sentences use are trained, to the weights that training the
+    whole matrix gives (:mod:`~llm_ner.model.used_rows`).
     """
     device = select_device(config.device)
     dtype = mixed_precision_dtype(device, config.mixed_precision)
