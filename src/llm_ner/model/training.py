@@ -112,6 +112,8 @@ def _sgd(groups: list[dict], config: TrainingConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(groups, lr=config.learning_rate, momentum=config.momentum, fused=True)
 
 
+# Each must update every weight on its own (no per-tensor norms, as LAMB or Adafactor take): fit
+# trains only the embedding rows in use, which gives the whole matrix's weights only then (used_rows).
 OPTIMIZERS: dict[str, Callable[[list[dict], TrainingConfig], torch.optim.Optimizer]] = {"adamw": _adamw, "sgd": _sgd}
 
 

@@ -71,9 +71,12 @@ def training_only_used_rows(encoder: nn.Module, token_ids: Iterable[np.ndarray])
     encoder has its own embedding back, with the trained values.
 
     The optimizer must be built inside the block, as it is then the compact rows that it updates.
-    An embedding that is frozen, or not a plain ``nn.Embedding``, is left as it is.
+    An embedding that is frozen, not a plain ``nn.Embedding`` or not known is left as it is.
     """
-    embedding = encoder.get_input_embeddings()
+    try:
+        embedding = encoder.get_input_embeddings()
+    except NotImplementedError:  # a model class that does not say which module embeds its input
+        embedding = None
     plain = (
         type(embedding) is nn.Embedding and embedding.weight.requires_grad and embedding.max_norm is None
         and not embedding.scale_grad_by_freq and not embedding.sparse
