@@ -13,7 +13,7 @@ from typing import Any, Mapping, NamedTuple
 import pandas as pd
 
 from .llm.costs import Price
-from .llm.settings import check_number, typed
+from .llm.settings import check_number, price_table, typed
 
 
 @dataclass(frozen=True)
@@ -109,12 +109,7 @@ class CostModel:
         sections = {name: typed(kind, params.get(name), f"cost_model.{name}")  # a missing section: its defaults
                     for name, kind in (("expert", ExpertRate), ("crowd", CrowdRate), ("llm_batch_api", BatchAPI),
                                        ("local_compute", LocalCompute))}
-        prices = {}
-        for model, entry in (params.get("llm_prices") or {}).items():
-            price = prices[model] = typed(Price, entry, f"cost_model.llm_prices.{model}")
-            for name in ("input_per_million", "output_per_million"):
-                check_number(f"cost_model.llm_prices.{model}.{name}", getattr(price, name), 0)
-        return typed(cls, {**params, **sections, "llm_prices": prices}, "cost_model")
+        return typed(cls, {**params, **sections, "llm_prices": price_table(params.get("llm_prices"))}, "cost_model")
 
     def llm_usd(self, model: str | None, input_tokens: float, output_tokens: float) -> float:
         """A model not in the price list (a local one) costs nothing per token."""

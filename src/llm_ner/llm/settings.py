@@ -47,6 +47,17 @@ def check_number(path: str, value: Any, minimum: float, strict: bool = False) ->
         raise ValueError(f"{path} must be a number {'>' if strict else '>='} {minimum}, got {value!r}")
 
 
+def price_table(prices: Mapping[str, Any] | None, path: str = "cost_model.llm_prices") -> dict[str, Price]:
+    """``cost_model.llm_prices`` -> ``{API model name: Price}``, every price a number >= 0. A model
+    missing from it (a local one) costs nothing per token."""
+    table = {}
+    for model, entry in (prices or {}).items():
+        price = table[model] = typed(Price, entry, f"{path}.{model}")
+        for name in ("input_per_million", "output_per_million"):
+            check_number(f"{path}.{model}.{name}", getattr(price, name), 0)
+    return table
+
+
 @dataclass(frozen=True)
 class Generation:
     """Decoding settings sent with every request (and part of the cache key).
@@ -224,8 +235,8 @@ def parse_llm_settings(annotation: Mapping[str, Any], models: Mapping[str, Any],
         raise ValueError(f"llm_prompts: unknown key(s) {sorted(unknown)}; allowed: ['strategies', 'verification']")
     strategies = {name: strategy_from_config(name, cfg) for name, cfg in (prompts.get("strategies") or {}).items()}
     verification = verification_from_config(prompts["verification"]) if prompts.get("verification") else None
-    price_table = {name: typed(Price, entry, f"llm_prices.{name}") for name, entry in (prices or {}).items()}
-    parsed = LLMSettings(settings, {n: model_settings(n, v) for n, v in models.items()}, strategies, verification, price_table)
+    parsed = LLMSettings(settings, {n: model_settings(n, v) for n, v in models.items()}, strategies, verification,
+                         price_table(prices))
 
     for strategy, model in parsed.evaluated_pairs():
         parsed.check_pair(strategy, model)

@@ -15,7 +15,7 @@ from llm_ner import multitask
 from llm_ner.llm.backends import make_backend
 from llm_ner.llm.cache import ResponseCache
 from llm_ner.llm.costs import Price, money_totals
-from llm_ner.llm.settings import Generation, model_settings, typed
+from llm_ner.llm.settings import Generation, model_settings, price_table, typed
 from llm_ner.llm.topics import TopicRun, agreement, distribution, label_topics, selected_prompt
 from llm_ner.model import TaggerConfig, TrainingConfig, from_dict
 from llm_ner.model.examples import labelled_sentences
@@ -42,8 +42,7 @@ def _run_topics(sentences: pd.DataFrame, topics: dict[str, Any], model: str, gen
     if model not in models:
         raise ValueError(f"llm_topics: unknown model {model!r}; configured models: {sorted(models)}")
     settings = model_settings(model, models[model])
-    price = typed(Price, prices[settings.model], f"cost_model.llm_prices.{settings.model}") \
-        if settings.model in prices else Price()  # a local model costs nothing per token
+    price = price_table(prices).get(settings.model, Price())  # a local model costs nothing per token
     request = typed(Generation, generation, "llm_topics.generation").request()
     backend = make_backend(settings, dict(credentials or {}), annotation["model_dir"])
     cache = ResponseCache(annotation["cache_path"])
