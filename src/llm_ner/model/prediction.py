@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -12,7 +13,7 @@ from torch import nn
 
 from ..tags import OUTSIDE, Span, bio_to_spans, repair_bio
 from .devices import autocast, mixed_precision_dtype
-from .encoding import IGNORED_LABEL, iterate_batches, length_bucketed_batches
+from .encoding import IGNORED_LABEL, EncodedSentence, iterate_batches, length_bucketed_batches
 from .tagger import Tagger
 
 
@@ -37,18 +38,13 @@ def run_inference(
     """Per-word probabilities (and the loss, given tags). ``head_dropout`` keeps the dropout before
     the classifier active -- one Monte Carlo dropout pass (Shelmanov et al. 2021); seed it first."""
     encoded = tagger.encode(sentences, tags)
-    batches = length_bucketed_batches([len(e.input_ids) for e in encoded], batch_size, shuffle=False)
     device = tagger.device
     dtype = mixed_precision_dtype(device, mixed_precision)
     outside = tagger.labels.index(OUTSIDE)
     probabilities: list[np.ndarray | None] = [None] * len(encoded)
     loss_sum, labelled = 0.0, 0
-    was_training = tagger.training
-    tagger.eval()
-    tagger.dropout.train(head_dropout)
-    with torch.inference_mode():
-        for indices, batch in iterate_batches(encoded, batches, tagger.tokenizer.pad_token_id):
-            batch = {name: tensor.to(device) for name, tensor in batch.items()}
+    with _inference(tagger, head_dropout):
+        for indices, batch in _length_sorted_batches(tagger, encoded, batch_size):
             labels = batch.pop("labels", None)
             with autocast(device, dtype):
                 logits = tagger(**batch)
@@ -68,7 +64,6 @@ def run_inference(
                 else:
                     sentence[kept:, outside] = 1.0
                 probabilities[i] = sentence
-    tagger.train(was_training)
     loss = loss_sum / labelled if tags is not None and labelled else None
     return InferenceOutput(probabilities, loss)  # type: ignore[arg-type]
 
@@ -78,20 +73,38 @@ def predict_sequence_proba(tagger: Tagger, sentences: Sequence[Sequence[str]], b
     """Class probabilities of a multitask tagger's sequence head, one row per sentence, columns in
     ``tagger.config.sequence_classes`` order."""
     encoded = tagger.encode(sentences)
-    batches = length_bucketed_batches([len(e.input_ids) for e in encoded], batch_size, shuffle=False)
     device = tagger.device
     dtype = mixed_precision_dtype(device, mixed_precision)
     probabilities = np.zeros((len(encoded), len(tagger.config.sequence_classes)), dtype=np.float32)
-    was_training = tagger.training
-    tagger.eval()
-    with torch.inference_mode():
-        for indices, batch in iterate_batches(encoded, batches, tagger.tokenizer.pad_token_id):
-            batch = {name: tensor.to(device) for name, tensor in batch.items()}
+    with _inference(tagger):
+        for indices, batch in _length_sorted_batches(tagger, encoded, batch_size):
             with autocast(device, dtype):
                 _, logits = tagger.heads(**batch, token=False, sequence=True)
             probabilities[indices] = logits.float().softmax(dim=-1).cpu().numpy()
-    tagger.train(was_training)
     return probabilities
+
+
+@contextmanager
+def _inference(tagger: Tagger, head_dropout: bool = False) -> Iterator[None]:
+    """Eval mode (but for the head's dropout, with ``head_dropout``) and no autograd; the tagger's
+    mode is restored afterwards."""
+    was_training = tagger.training
+    tagger.eval()
+    tagger.dropout.train(head_dropout)
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        tagger.train(was_training)
+
+
+def _length_sorted_batches(tagger: Tagger, encoded: Sequence[EncodedSentence], batch_size: int
+                           ) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+    """Batches of similar-length sentences (little padding), on the tagger's device."""
+    device = tagger.device
+    batches = length_bucketed_batches([len(e.input_ids) for e in encoded], batch_size, shuffle=False)
+    for indices, batch in iterate_batches(encoded, batches, tagger.tokenizer.pad_token_id):
+        yield indices, {name: tensor.to(device) for name, tensor in batch.items()}
 
 
 def probabilities_to_tags(probabilities: Sequence[np.ndarray], labels: Sequence[str]) -> list[list[str]]:
