@@ -1,8 +1,10 @@
-"""Experiment tracking with MLflow (kedro-mlflow opens one run per `kedro run`, see conf/base/mlflow.yml):
-every model the study trains becomes a nested run -- each student's epochs, each learning-curve
-size x seed, budget x strategy x fold, regimen or schedule x LR schedule x seed, active-learning
-round, and multitask design x seed (per evaluation split) -- with its identifying parameters and its metrics, logged from the runs tables the pipelines
-already write; the HTML report becomes an artifact of the run. With tracking off (conf/test) there is no active run and nothing is logged.
+"""Experiment tracking with MLflow (kedro-mlflow opens one run per `kedro run`, see
+conf/base/mlflow.yml): every model the study trains becomes a nested run -- each student's epochs,
+each learning-curve size x seed, budget x strategy x fold, regimen or schedule x LR schedule x seed,
+active-learning round, and multitask design x seed (per evaluation split) -- with its identifying
+parameters and its metrics, logged from the runs tables the pipelines already write; the HTML
+report becomes an artifact of the run. With tracking off (conf/test) there is no active run and
+nothing is logged.
 
 Browse with ``kedro mlflow ui`` (the sqlite store under data/).
 """
@@ -49,13 +51,15 @@ def _child(run_name: str):
 
 
 def log_nested_runs(name: str, table: pd.DataFrame, keys: list[str]) -> int:
-    for identity, rows in table.groupby(keys, sort=False):
+    """One nested run per model (group of ``keys``) of a runs table; returns how many."""
+    models = table.groupby(keys, sort=False)
+    for identity, rows in models:
         params = dict(zip(keys, identity if isinstance(identity, tuple) else (identity,)))
         run_name = f"{name} " + " ".join(f"{k}={v}" for k, v in params.items())
         with _child(run_name):
             mlflow.log_params({**params, "table": name})
             mlflow.log_metrics(run_metrics(rows.drop(columns=keys)))
-    return table.groupby(keys, sort=False).ngroups
+    return models.ngroups
 
 
 def log_epochs(student: str, history: pd.DataFrame) -> None:
