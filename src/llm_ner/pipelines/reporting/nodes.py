@@ -102,11 +102,10 @@ def frontier_plot(costs: pd.DataFrame) -> plt.Figure:
     if costs.empty:
         axis.text(0.5, 0.5, "no labelled set costed yet: the other pipelines have not run", ha="center")
         return figure
-    shown = costs
-    for i, (route, rows) in enumerate(shown.groupby("route", sort=False)):
+    for i, (route, rows) in enumerate(costs.groupby("route", sort=False)):
         axis.errorbar(rows["total_usd"], rows["f1_mean"], yerr=rows["f1_std"], fmt="os^Dv<>p*h"[i % 10],
                       color=f"C{i % 10}", alpha=0.8, capsize=2, linestyle="none", label=route)
-    frontier = shown[shown["on_frontier"].astype(bool)].sort_values("total_usd")
+    frontier = costs[costs["on_frontier"].astype(bool)].sort_values("total_usd")
     axis.step(frontier["total_usd"], frontier["f1_mean"], where="post", color="black", linewidth=1, label="frontier")
     axis.set_xscale("symlog", linthresh=1.0)
     axis.set_xlim(left=0)
