@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install --quiet $(TORCH) -e ".[test]"
+	$(BIN)/pip install --quiet $(TORCH) -e ".[test,ray]"
 	@# the report test renders the page in headless Chromium; installed when we may (root + apt), else skipped
 	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \

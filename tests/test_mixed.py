@@ -9,6 +9,7 @@ from llm_ner.mixed import (
     random_selection, saturation_budget,
 )
 from llm_ner.model import TaggerConfig, TrainingConfig
+from llm_ner.students import Protocol
 
 POOL = pd.DataFrame({
     "sentence_id": [1, 2, 3, 4, 5],
@@ -71,8 +72,8 @@ def test_out_of_fold_label_quality_reads_no_gold():
     tagger = TaggerConfig(encoder_weights="random", lstm_hidden_size=8, max_subwords=64,
                           encoder_overrides={"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
                                              "intermediate_size": 32})
-    quality = out_of_fold_label_quality(pool, 2, seed=0, tagger_config=tagger,
-                                        training_config=TrainingConfig(epochs=1, batch_size=4, device="cpu", progress_bar=False))
+    protocol = Protocol(tagger, TrainingConfig(epochs=1, batch_size=4, device="cpu", progress_bar=False))
+    quality = out_of_fold_label_quality(pool, 2, seed=0, protocol=protocol)
     assert sorted(quality.index) == sorted(pool["sentence_id"]) and quality.between(0, 1).all()
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence, TypeVar
 
-from .sampling import seeded_order
+from .sampling import derive_seed, seeded_order
 
 Weights = tuple[float, float]
 T = TypeVar("T")
@@ -86,6 +86,6 @@ def schedule_weights(name: str, total_epochs: int, **params: float) -> list[Weig
 def epoch_sentences(llm_set: Sequence[T], gold_set: Sequence[T], weights: Weights, seed: int) -> list[T]:
     """One epoch's training data: seeded samples of round(w_llm |llm_set|) and round(w_gold |gold_set|)."""
     w_llm, w_gold = weights
-    llm_order, gold_order = seeded_order(len(llm_set), seed), seeded_order(len(gold_set), seed + 1)
+    llm_order, gold_order = seeded_order(len(llm_set), seed), seeded_order(len(gold_set), derive_seed(seed, "gold"))
     return ([llm_set[i] for i in llm_order[: round(w_llm * len(llm_set))]]
             + [gold_set[i] for i in gold_order[: round(w_gold * len(gold_set))]])

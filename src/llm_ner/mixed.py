@@ -26,20 +26,21 @@ of :mod:`llm_ner.blending` (how the LLM and gold shares change epoch by epoch).
 
 from __future__ import annotations
 
-import copy
-import dataclasses
+import functools
 import logging
-from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import pandas as pd
 
-from .blending import epoch_sentences, schedule_weights
-from .model import LabelledSentence, Tagger, TaggerConfig, TrainingConfig, evaluate_on, fit, labelled_sentences, predict_proba
-from .model.evaluation import micro_f1_text, micro_rows
+from .blending import schedule_weights
+from .grid import Cell, Grid, summarise
+from .model import LabelledSentence, Tagger, labelled_sentences
+from .model.evaluation import micro_rows
 from .model.training import TrainingData
-from .sampling import k_fold_parts, lowest_first, seeded_sample
+from .sampling import derive_seed, k_fold_parts, lowest_first, seeded_sample
+from .students import Blend, Protocol, Student, sentences_by_source
+from .tags import LABELS
 
 logger = logging.getLogger(__name__)
 
@@ -138,25 +139,27 @@ def mixed_training_set(pool: pd.DataFrame, expert: pd.DataFrame, mode: str, llm_
     return labelled_sentences(mixed_training_table(pool, expert, mode, llm_weight))
 
 
-def out_of_fold_label_quality(pool: pd.DataFrame, k: int, seed: int, tagger_config: TaggerConfig,
-                              training_config: TrainingConfig) -> pd.Series:
+def out_of_fold_label_quality(pool: pd.DataFrame, k: int, seed: int, protocol: Protocol, grid: Grid = Grid()) -> pd.Series:
     """Per pool sentence, how plausible its LLM labels look to a student that never trained on it.
 
-    ``k`` students each train on the LLM labels of all folds but one and predict the held-out
-    fold; cleanlab's ``get_label_quality_scores`` turns those out-of-fold probabilities and the
-    LLM tags into one score per sentence (low = likely label issues). No gold is read.
+    ``k`` students (grid cells) each train on the LLM labels of all folds but one and predict the
+    held-out fold; cleanlab's ``get_label_quality_scores`` turns those out-of-fold probabilities
+    and the LLM tags into one score per sentence (low = likely label issues). No gold is read.
     """
     from cleanlab.token_classification.rank import get_label_quality_scores
 
     parts = k_fold_parts(pool, k, seed)
+    cells = []
+    for fold, held_out in enumerate(parts):
+        rest = pd.concat([p for j, p in enumerate(parts) if j != fold])
+        student = Student(protocol, (labelled_sentences(rest, "llm_tags"),), derive_seed(seed, "fold", fold),
+                          predict=tuple(tuple(t) for t in held_out["tokens"]))
+        cells.append(Cell({"fold": fold}, student))
+    label_to_id = {tag: i for i, tag in enumerate(LABELS)}
     scores: dict[int, float] = {}
-    for i, held_out in enumerate(parts):
-        rest = pd.concat([p for j, p in enumerate(parts) if j != i])
-        tagger = Tagger.build(tagger_config, seed=seed + i)
-        fit(tagger, labelled_sentences(rest, "llm_tags"), dataclasses.replace(training_config, seed=seed + i))
-        probabilities = predict_proba(tagger, [list(t) for t in held_out["tokens"]])
-        label_ids = [[tagger.label_to_id[tag] for tag in tags] for tags in held_out["llm_tags"]]
-        quality, _ = get_label_quality_scores(label_ids, probabilities)
+    for held_out, output in zip(parts, grid.run("label_quality", cells)):
+        label_ids = [[label_to_id[tag] for tag in tags] for tags in held_out["llm_tags"]]
+        quality, _ = get_label_quality_scores(label_ids, output.artifacts["probabilities"])
         scores.update(zip(held_out["sentence_id"], quality))
     return pd.Series(scores, name="label_quality")
 
@@ -172,20 +175,22 @@ class SweepSettings:
     llm_weight: float | str = 1.0
 
 
-def budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_sets: dict[str, list[LabelledSentence]],
-                 settings: SweepSettings, new_tagger: Callable[[int], Tagger], training_config: TrainingConfig,
-                 llm_pure: Tagger | None = None) -> pd.DataFrame:
-    """Train and score a student for every budget x strategy x fold; one row per split and entity type.
+def budget_sweep_cells(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_sets: dict[str, list[LabelledSentence]],
+                       settings: SweepSettings, protocol: Protocol, llm_pure: Tagger | None = None) -> list[Cell]:
+    """A student for every strategy x budget x fold (ids ``mode``, ``strategy``, ``budget``, ``fold``).
 
     ``pool`` holds the LLM-labelled sentences (``llm_tags``, ``gold_tags`` and, for the confidence
     strategies, ``sentence_confidence`` / ``label_quality``); ``outside`` the gold-labelled
-    candidates for ``mode: add``. Students start anew (``new_tagger(seed)``) or from a copy of
-    ``llm_pure`` (S0), and train ``training_config.epochs`` fixed epochs: no gold beyond the budget.
+    candidates for ``mode: add``. Students start anew or from a copy of ``llm_pure`` (S0), and
+    train the protocol's fixed epochs: no gold beyond the budget. Fold ``i`` is seeded
+    ``derive_seed(seed, "fold", i)``.
     """
     check_sweep(settings.mode, settings.strategies, settings.start)
+    if settings.start == "fine_tune_llm_pure" and llm_pure is None:
+        raise ValueError("start 'fine_tune_llm_pure' needs model_llm_pure")
     candidates = pool if settings.mode == "correct" else outside
     parts = k_fold_parts(candidates, settings.k, settings.seed)
-    tables = []
+    cells = []
     for strategy in settings.strategies:
         for budget in settings.budgets:
             count = expert_count(budget, len(pool))
@@ -193,37 +198,29 @@ def budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_sets: dic
                 if count > len(part):
                     raise ValueError(f"budget {budget} buys {count} sentences but fold {fold} has {len(part)} candidates; "
                                      f"lower the budgets or k")
-                seed = settings.seed + fold
+                seed = derive_seed(settings.seed, "fold", fold)
                 expert = SELECTIONS[strategy](part, count, seed)
-                if settings.start == "fine_tune_llm_pure":
-                    if llm_pure is None:
-                        raise ValueError("start 'fine_tune_llm_pure' needs model_llm_pure")
-                    tagger = copy.deepcopy(llm_pure)
-                else:
-                    tagger = new_tagger(seed)
-                fit(tagger, mixed_training_set(pool, expert, settings.mode, settings.llm_weight),
-                    dataclasses.replace(training_config, seed=seed))
-                table = evaluate_on(tagger, evaluation_sets, training_config)
-                table.insert(0, "expert_tokens", int(sum(len(t) for t in expert["tokens"])))
-                table.insert(0, "expert_sentences", len(expert))
-                for name, value in (("fold", fold), ("budget", budget), ("strategy", strategy), ("mode", settings.mode)):
-                    table.insert(0, name, value)
-                tables.append(table)
-                logger.info("budget sweep: %s %s budget=%.3f fold=%d: %s", settings.mode, strategy, budget, fold,
-                            micro_f1_text(table))
-    return pd.concat(tables, ignore_index=True)
+                info = {"expert_sentences": len(expert), "expert_tokens": int(sum(len(t) for t in expert["tokens"]))}
+                student = Student(protocol, (mixed_training_set(pool, expert, settings.mode, settings.llm_weight),), seed,
+                                  evaluation_sets, start=llm_pure if settings.start == "fine_tune_llm_pure" else None,
+                                  info=info)
+                cells.append(Cell({"mode": settings.mode, "strategy": strategy, "budget": budget, "fold": fold}, student))
+    return cells
+
+
+def budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_sets: dict[str, list[LabelledSentence]],
+                 settings: SweepSettings, protocol: Protocol, llm_pure: Tagger | None = None,
+                 grid: Grid = Grid()) -> pd.DataFrame:
+    """Train and score every cell of :func:`budget_sweep_cells`; one row per split and entity type."""
+    return grid.table(f"budget_sweep_{settings.mode}",
+                      budget_sweep_cells(pool, outside, evaluation_sets, settings, protocol, llm_pure))
 
 
 def summarise_sweep(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over folds per mode, strategy, budget, split and entity type."""
-    keys = ["mode", "strategy", "budget", "split", "entity_type"]
-    summary = runs.groupby(keys, sort=False).agg(
-        expert_sentences=("expert_sentences", "mean"), expert_tokens=("expert_tokens", "mean"),
-        f1_mean=("f1", "mean"), f1_std=("f1", "std"),
-        token_accuracy_mean=("token_accuracy", "mean"), loss_mean=("loss", "mean"), folds=("fold", "nunique"),
-    ).reset_index()
-    summary["f1_std"] = summary["f1_std"].fillna(0.0)
-    return summary
+    return summarise(runs, ["mode", "strategy", "budget", "split", "entity_type"], "fold",
+                     ["f1", "token_accuracy", "loss"],
+                     constants={"expert_sentences": "mean", "expert_tokens": "mean"})
 
 
 def saturation_budget(summary: pd.DataFrame, strategy: str, delta: float, split: str = "validation") -> float:
@@ -236,49 +233,47 @@ def saturation_budget(summary: pd.DataFrame, strategy: str, delta: float, split:
     return float(rows[rows["f1_mean"] >= best - delta]["budget"].min())
 
 
-def _distinct_sentences_by_source(phases: list[TrainingData], epochs: int) -> Counter:
-    """Distinct sentences (by object) a student's phases train on, per source: what it consumed."""
-    seen = {}
-    for phase in phases:
-        for epoch in range(epochs):
-            for sentence in (phase(epoch) if callable(phase) else phase):
-                seen[id(sentence)] = sentence.source
-    return Counter(seen.values())
+Design = Callable[[int], tuple[TrainingData, ...]]  # seed -> the student's training phases
 
 
-def repeated_runs(designs: dict[str, Callable[[int], list[TrainingData]]], lr_schedules: Sequence[str],
-                  seeds: Sequence[int], new_tagger: Callable[[int], Tagger], training_config: TrainingConfig,
-                  evaluation_sets: dict[str, list[LabelledSentence]]) -> pd.DataFrame:
-    """A student per design x learning-rate schedule x seed, scored on every evaluation set.
+def repeated_runs_cells(designs: Mapping[str, Design], lr_schedules: Sequence[str], seeds: Sequence[int],
+                        protocol: Protocol, evaluation_sets: dict[str, list[LabelledSentence]]) -> list[Cell]:
+    """A student per design x learning-rate schedule x seed (ids ``design``, ``lr_schedule``,
+    ``seed``), scored on every evaluation set.
 
-    A design maps a seed to its training phases: each phase is one :func:`fit` of
-    ``training_config.epochs`` epochs on a sentence list or an ``epoch -> sentences`` function,
-    continuing the same student. Rows carry ``design``, ``lr_schedule``, ``seed`` and the gold and
-    LLM-labelled sentences the student saw (distinct sentences, over all phases and epochs).
+    A design maps a seed to its training phases: each phase is one :func:`fit` of the protocol's
+    epochs on a sentence list or a :class:`~llm_ner.students.Blend`, continuing the same
+    student. Rows carry the gold and LLM-labelled sentences the student saw (distinct sentences,
+    over all phases and epochs).
     """
-    tables = []
+    cells = []
     for name, design in designs.items():
         for lr_schedule in lr_schedules:
+            scheduled = protocol.with_schedule(lr_schedule)
             for seed in seeds:
-                config = dataclasses.replace(training_config, seed=seed, schedule=lr_schedule)
-                tagger = new_tagger(seed)
                 phases = design(seed)
-                used = _distinct_sentences_by_source(phases, config.epochs)
-                for phase in phases:
-                    fit(tagger, phase, config)
-                table = evaluate_on(tagger, evaluation_sets, config)
-                for column, value in (("llm_sentences", used["llm"]), ("gold_sentences", used["gold"]),
-                                      ("seed", seed), ("lr_schedule", lr_schedule), ("design", name)):
-                    table.insert(0, column, value)
-                tables.append(table)
-                logger.info("%s (%s) seed=%d: %s", name, lr_schedule, seed, micro_f1_text(table))
-    return pd.concat(tables, ignore_index=True)
+                used = sentences_by_source(phases, scheduled.trainer.epochs)
+                info = {"llm_sentences": used["llm"], "gold_sentences": used["gold"]}
+                cells.append(Cell({"design": name, "lr_schedule": lr_schedule, "seed": seed},
+                                  Student(scheduled, phases, seed, evaluation_sets, info=info)))
+    return cells
+
+
+def repeated_runs(designs: Mapping[str, Design], lr_schedules: Sequence[str], seeds: Sequence[int], protocol: Protocol,
+                  evaluation_sets: dict[str, list[LabelledSentence]], grid: Grid = Grid(),
+                  name: str = "repeated_runs") -> pd.DataFrame:
+    return grid.table(name, repeated_runs_cells(designs, lr_schedules, seeds, protocol, evaluation_sets))
+
+
+def _blend(llm_set: tuple[LabelledSentence, ...], gold_set: tuple[LabelledSentence, ...],
+           weights: tuple[tuple[float, float], ...], seed: int) -> tuple[TrainingData, ...]:
+    return (Blend(llm_set, gold_set, weights, seed),)
 
 
 def blending_designs(llm_set: list[LabelledSentence], gold_set: list[LabelledSentence], schedules: dict[str, dict],
-                     epochs: int) -> dict[str, Callable[[int], list[TrainingData]]]:
+                     epochs: int) -> dict[str, Design]:
     """Huang's phase 3: one phase whose every epoch trains on that epoch's blend of ``llm_set`` and
-    ``gold_set`` (:func:`llm_ner.blending.epoch_sentences`).
+    ``gold_set`` (:class:`~llm_ner.students.Blend`).
 
     ``schedules`` maps a run name to ``{schedule: <SCHEDULES key>, **its parameters}`` -- e.g.
     ``sigmoid_k8: {schedule: sigmoid, k: 8}``.
@@ -286,9 +281,8 @@ def blending_designs(llm_set: list[LabelledSentence], gold_set: list[LabelledSen
     designs = {}
     for name, spec in schedules.items():
         spec = dict(spec)
-        weights = schedule_weights(spec.pop("schedule"), epochs, **spec)
-        designs[name] = lambda seed, weights=weights: [
-            lambda epoch: epoch_sentences(llm_set, gold_set, weights[epoch], seed * 1_000 + epoch)]
+        weights = tuple(schedule_weights(spec.pop("schedule"), epochs, **spec))
+        designs[name] = functools.partial(_blend, tuple(llm_set), tuple(gold_set), weights)
     return designs
 
 
@@ -302,26 +296,23 @@ REGIMENS: dict[str, list[list[str]]] = {
 }
 
 
-def regimen_designs(sets: dict[str, list[LabelledSentence]], names: Sequence[str]) -> dict[str, Callable[[int], list]]:
+def _regimen(phases: tuple[tuple[LabelledSentence, ...], ...], seed: int) -> tuple[TrainingData, ...]:
+    return phases  # the same data for every seed
+
+
+def regimen_designs(sets: dict[str, list[LabelledSentence]], names: Sequence[str]) -> dict[str, Design]:
     """The named :data:`REGIMENS` over ``sets`` (``gold``, ``llm``, ``extra``): each phase trains on
-    the union of its sets for the configured epochs; ``... then gold`` continues the same student."""
+    the union of its sets for the protocol's epochs; ``... then gold`` continues the same student."""
     unknown = [name for name in names if name not in REGIMENS]
     if unknown:
         raise ValueError(f"mixed_annotation.regimens.names must be among {list(REGIMENS)}, got {unknown}")
-    return {name: lambda seed, phases=REGIMENS[name]: [[s for part in phase for s in sets[part]] for phase in phases]
+    return {name: functools.partial(_regimen, tuple(tuple(s for part in phase for s in sets[part])
+                                                    for phase in REGIMENS[name]))
             for name in names}
 
 
 def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation of P/R/F1 over seeds per design x LR schedule, split and entity
     type (micro and macro rows included): the shape of Huang's Tables 2 and 3."""
-    keys = ["design", "lr_schedule", "split", "entity_type"]
-    summary = runs.groupby(keys, sort=False).agg(
-        llm_sentences=("llm_sentences", "max"), gold_sentences=("gold_sentences", "max"),
-        precision_mean=("precision", "mean"), precision_std=("precision", "std"),
-        recall_mean=("recall", "mean"), recall_std=("recall", "std"),
-        f1_mean=("f1", "mean"), f1_std=("f1", "std"), seeds=("seed", "nunique"),
-    ).reset_index()
-    stds = [column for column in summary if column.endswith("_std")]
-    summary[stds] = summary[stds].fillna(0.0)
-    return summary
+    return summarise(runs, ["design", "lr_schedule", "split", "entity_type"], "seed", ["precision", "recall", "f1"],
+                     constants={"llm_sentences": "max", "gold_sentences": "max"})

@@ -2,15 +2,27 @@
 
 Everything draws from one seeded order (pandas' ``sample(frac=1, random_state=seed)``), so the
 first ``k`` rows of a shuffle are exactly what ``sample(n=k, random_state=seed)`` would draw, and
-samples of growing size from one seed are nested.
+samples of growing size from one seed are nested. A draw inside a seeded run -- an epoch's batch
+order, a fold, an active-learning round -- takes :func:`derive_seed` of the run's seed and its keys.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
+
+
+def derive_seed(seed: int, *keys: int | str) -> int:
+    """The seed of one draw inside a run seeded ``seed``: numpy's ``SeedSequence`` over the seed and
+    the keys (a string by the CRC-32 of its UTF-8 bytes), as a 31-bit integer. Other keys give
+    independent streams, the same keys the same seed -- in any process, under any executor."""
+    entropy = [int(seed)] + [key if isinstance(key, int) else zlib.crc32(str(key).encode()) for key in keys]
+    if any(value < 0 for value in entropy):
+        raise ValueError(f"seeds and integer keys must be >= 0, got {entropy}")
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
 
 
 def seeded_order(n: int, seed: int) -> list[int]:

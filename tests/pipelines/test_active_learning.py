@@ -26,12 +26,12 @@ def run(tmp_path_factory):
     torch.set_num_threads(1)
     parameters = OmegaConfigLoader(str(CONF), base_env="base", default_run_env="test",
                                    config_patterns={"parameters": ["parameters*"]})["parameters"]
-    mixed = parameters["mixed_annotation"]
+    student = parameters["student"]
     train, valid = load_split("train").iloc[:150], load_split("valid").iloc[:30]
     training_set = train.iloc[:40][["sentence_id", "tokens", "ner_tags"]].assign(source="llm", weight=1.0)
     training_set.loc[training_set.index[:5], "source"] = "gold"  # model_init's expert sentences
-    model_init = Tagger.build(from_dict(TaggerConfig, mixed["tagger"]), seed=1)
-    fit(model_init, labelled_sentences(training_set), from_dict(TrainingConfig, mixed["trainer"]))
+    model_init = Tagger.build(from_dict(TaggerConfig, student["tagger"]), seed=1)
+    fit(model_init, labelled_sentences(training_set), from_dict(TrainingConfig, student["trainer"]))
     candidates = train.iloc[40:][["sentence_id", "tokens", "ner_tags"]].rename(columns={"ner_tags": "gold_tags"})
     inputs = {
         "model_init": model_init, "model_init_training_set": training_set,
@@ -44,6 +44,8 @@ def run(tmp_path_factory):
     datasets = {name: MemoryDataset(value, copy_mode="assign") for name, value in inputs.items()}
     datasets.update(parameter_datasets("params:active_learning", dict(parameters["active_learning"])))
     datasets["params:cost_model"] = MemoryDataset(dict(parameters["cost_model"]))
+    datasets["params:student"] = MemoryDataset(dict(student))
+    datasets["params:grid"] = MemoryDataset({**parameters["grid"], "store": None})
     folder = tmp_path_factory.mktemp("checkpoints")
     datasets["active_learning_checkpoints"] = TaggerCheckpointsDataset(str(folder / "active_learning"), version=Version(None, None))
     catalog = DataCatalog(datasets=datasets)

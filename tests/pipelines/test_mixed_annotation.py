@@ -28,8 +28,9 @@ OUTPUTS = ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     torch.set_num_threads(1)
-    parameters = OmegaConfigLoader(str(CONF), base_env="base", default_run_env="test",
-                                   config_patterns={"parameters": ["parameters*"]})["parameters"]["mixed_annotation"]
+    conf = OmegaConfigLoader(str(CONF), base_env="base", default_run_env="test",
+                             config_patterns={"parameters": ["parameters*"]})["parameters"]
+    parameters = conf["mixed_annotation"]
     train, valid, test = (load_split(s).iloc[:300] for s in ("train", "valid", "test"))
     pool = train.iloc[:40]
     llm_labels = pd.DataFrame({
@@ -44,6 +45,8 @@ def run(tmp_path_factory):
     datasets = {name: MemoryDataset(value) for name, value in inputs.items()}
     parameters = {**parameters, "llm_weight": "confidence"}  # the LLM tags here carry a confidence
     datasets.update(parameter_datasets("params:mixed_annotation", parameters))
+    datasets["params:student"] = MemoryDataset(conf["student"])
+    datasets["params:grid"] = MemoryDataset({**conf["grid"], "store": None})
     folder = tmp_path_factory.mktemp("models")
     for name in ("model_init", "model_llm_pure"):
         datasets[name] = TaggerModelDataset(str(folder / name), version=None)

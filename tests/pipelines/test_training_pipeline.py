@@ -41,7 +41,8 @@ def _one_cpu_thread():
 def parameters():
     loader = OmegaConfigLoader(str(CONF), base_env="base", default_run_env="test",
                                config_patterns={"parameters": ["parameters*"]})
-    return loader["parameters"]["training"]
+    conf = loader["parameters"]
+    return {**conf["training"], "student": conf["student"], "grid": {**conf["grid"], "store": None}}
 
 
 
@@ -81,7 +82,10 @@ def _run(splits, parameters, model_folder, outputs=OUTPUTS):
     datasets = {name: MemoryDataset(table) for name, table in splits.items()}
     for student in ("gold", "llm"):
         datasets[f"model_{student}"] = TaggerModelDataset(str(model_folder / f"model_{student}"), version=None)
-    datasets.update(parameter_datasets("params:training", dict(parameters)))
+    training = {k: v for k, v in parameters.items() if k not in ("student", "grid")}
+    datasets.update(parameter_datasets("params:training", training))
+    datasets.update(parameter_datasets("params:student", parameters["student"]))
+    datasets["params:grid"] = MemoryDataset(parameters["grid"])
     catalog = DataCatalog(datasets=datasets)
     for name in [*outputs, *SAMPLES]:
         catalog[name] = KeptMemoryDataset(copy_mode="assign")
@@ -100,7 +104,7 @@ def test_both_students_are_trained_saved_and_evaluated(first_run, splits, parame
         model = catalog.load(f"model_{student}")
         assert isinstance(model, Tagger)
         history = outputs[f"training_history_{student}"]
-        assert 1 <= len(history) <= parameters["trainer"]["epochs"]
+        assert 1 <= len(history) <= parameters["student"]["trainer"]["epochs"]
         assert (history["sentences"] == 48).all()  # 60 less the 20 % held out for llm_validation
         metrics = outputs[f"metrics_{student}"]
         assert set(metrics["split"]) == {"validation", "test"}
@@ -229,7 +233,7 @@ def test_fixed_epochs_and_a_gold_selected_llm_student(splits, parameters, tmp_pa
     outputs, _ = _run(splits, changed, tmp_path, outputs=["training_history_gold", "training_history_llm",
                                                           "student_gold_labels", "gold_label_usage"])
     gold_history = outputs["training_history_gold"]
-    assert len(gold_history) == parameters["trainer"]["epochs"] and "selection_f1" not in gold_history
+    assert len(gold_history) == parameters["student"]["trainer"]["epochs"] and "selection_f1" not in gold_history
     assert (gold_history["sentences"] == 60).all()
     assert "selection_f1" in outputs["training_history_llm"]
     assert outputs["selection_set_llm"]["sentence_id"].tolist() == outputs["gold_validation_sample"]["sentence_id"].tolist()

@@ -23,7 +23,8 @@ import pandas as pd
 from ..mixed import gold_rows
 from ..model import LabelledSentence, Tagger, TrainingConfig, evaluate_on, fit, labelled_sentences
 from ..model.prediction import mc_dropout_proba, predict_proba
-from ..sampling import lowest_first, seeded_sample
+from ..grid import CellOutput
+from ..sampling import derive_seed, lowest_first, seeded_sample
 from .strategies import STRATEGIES, PoolPredictions, score_pool
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,11 @@ class LoopSettings:
             raise ValueError(f"active_learning.pool_subsample must be null or >= batch_to_add, got {self.pool_subsample!r}")
 
 
+def round_seed(settings: LoopSettings, iteration: int) -> int:
+    """The seed of one round's draws (pool sample, ties, MC dropout, fine-tuning)."""
+    return derive_seed(settings.seed, "round", iteration)
+
+
 def checkpoint_name(iteration: int, added: int) -> str:
     """S0's branch names: ``active_iter_<i>_added_<n>``."""
     return f"active_iter_{iteration}_added_{added}"
@@ -71,7 +77,7 @@ def pool_predictions(tagger: Tagger, candidates: pd.DataFrame, settings: LoopSet
     tokens = [list(t) for t in candidates["tokens"]]
     mc_samples = None
     if settings.strategy == "bald":
-        mc_samples = mc_dropout_proba(tagger, tokens, settings.mc_passes, settings.seed * 1_000 + iteration, batch_size)
+        mc_samples = mc_dropout_proba(tagger, tokens, settings.mc_passes, round_seed(settings, iteration), batch_size)
         probabilities = [samples.mean(axis=0) for samples in mc_samples]
     else:
         probabilities = predict_proba(tagger, tokens, batch_size, mask_truncated=True)
@@ -134,18 +140,18 @@ def active_learning_loop(start: Tagger, training: pd.DataFrame, pool: pd.DataFra
     for iteration in range(1, settings.max_iterations + 1):
         if remaining.empty:
             break
-        started = time.perf_counter()
+        started, seed = time.perf_counter(), round_seed(settings, iteration)
         candidates = remaining
         if settings.pool_subsample is not None:
-            candidates = seeded_sample(remaining, settings.pool_subsample, settings.seed * 1_000 + iteration)
+            candidates = seeded_sample(remaining, settings.pool_subsample, seed)
         predictions = pool_predictions(tagger, candidates, settings, iteration, training_config.eval_batch_size)
-        scores = score_pool(settings.strategy, predictions, seed=settings.seed * 1_000 + iteration, **settings.options)
+        scores = score_pool(settings.strategy, predictions, seed=seed, **settings.options)
         scoring = time.perf_counter() - started
-        chosen = choose(candidates, scores, settings.batch_to_add, settings.seed * 1_000 + iteration)
+        chosen = choose(candidates, scores, settings.batch_to_add, seed)
         training = reveal(training, chosen)
         remaining = remaining[~remaining["sentence_id"].isin(chosen["sentence_id"])]
         added_tokens += int(sum(len(t) for t in chosen["tokens"]))
-        fit(tagger, labelled_sentences(training), dataclasses.replace(fine_tune, seed=settings.seed * 1_000 + iteration))
+        fit(tagger, labelled_sentences(training), dataclasses.replace(fine_tune, seed=seed))
         added = len(pool) - len(remaining)
         f1 = record(iteration, added, time.perf_counter() - started, scoring, len(candidates), chosen["sentence_id"])
         if on_checkpoint is not None:
@@ -157,3 +163,29 @@ def active_learning_loop(start: Tagger, training: pd.DataFrame, pool: pd.DataFra
             break
         previous = f1
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class ActiveLearningRun:
+    """Grid job: one strategy x seed of the loop from ``start``; its history and, with
+    ``keep_checkpoints``, every round's tagger by :func:`checkpoint_name`."""
+
+    start: Tagger
+    training: pd.DataFrame
+    pool: pd.DataFrame
+    evaluation_sets: Mapping[str, Sequence[LabelledSentence]]
+    settings: LoopSettings
+    training_config: TrainingConfig
+    expert: Any  # llm_ner.costs.ExpertRate: .usd(tokens) prices the revealed labels
+    keep_checkpoints: bool = False
+
+    def run(self) -> CellOutput:
+        checkpoints: dict[str, Tagger] = {}
+
+        def keep(name: str, tagger: Tagger) -> None:
+            checkpoints[name] = copy.deepcopy(tagger).cpu()
+
+        history = active_learning_loop(self.start, self.training, self.pool, self.evaluation_sets, self.settings,
+                                       self.training_config, self.expert.usd,
+                                       on_checkpoint=keep if self.keep_checkpoints else None)
+        return CellOutput(history, {"checkpoints": checkpoints} if self.keep_checkpoints else {})

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..sampling import derive_seed
 from ..tags import OUTSIDE, Span, bio_to_spans, repair_bio
 from .devices import autocast, mixed_precision_dtype
 from .encoding import IGNORED_LABEL, EncodedSentence, iterate_batches, length_bucketed_batches
@@ -132,7 +133,7 @@ def mc_dropout_proba(tagger: Tagger, sentences: Sequence[Sequence[str]], passes:
         raise ValueError(f"MC dropout needs at least 2 passes, got {passes!r}")
     runs = []
     for i in range(passes):
-        torch.manual_seed(seed * 1_000 + i)
+        torch.manual_seed(derive_seed(seed, "pass", i))
         runs.append(run_inference(tagger, sentences, batch_size=batch_size, mask_truncated=True, head_dropout=True,
                                   mixed_precision=False).probabilities)
     return [np.stack(per_pass) for per_pass in zip(*runs)]

@@ -27,6 +27,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 from transformers import set_seed
 
+from ..sampling import derive_seed
 from .config import TrainingConfig
 from .devices import autocast, mixed_precision_dtype, select_device
 from .encoding import IGNORED_LABEL, iterate_batches, length_bucketed_batches
@@ -167,7 +168,7 @@ def fit(
             started = time.perf_counter()
             batches = length_bucketed_batches(
                 [len(e.input_ids) for e in encoded], config.batch_size, shuffle=True,
-                seed=config.seed * 1_000 + epoch, bucket_size=config.bucket_size,
+                seed=derive_seed(config.seed, "epoch", epoch), bucket_size=config.bucket_size,
             )
             tagger.train()
             # summed on the device: reading the loss every step would wait for the GPU every step

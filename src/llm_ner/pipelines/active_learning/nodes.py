@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 from typing import Any
 
 import matplotlib
@@ -13,12 +11,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from llm_ner.active.compare import compare_strategies, learning_curves
-from llm_ner.active.loop import LoopSettings, active_learning_loop
+from llm_ner.active.loop import ActiveLearningRun, LoopSettings
 from llm_ner.active.strategies import STRATEGIES
 from llm_ner.costs import CostModel
+from llm_ner.grid import Cell, Grid, rows_of
 from llm_ner.mixed import reference_f1
-from llm_ner.model import Tagger, TrainingConfig, from_dict
+from llm_ner.model import Tagger
 from llm_ner.model.evaluation import reported_sets
+from llm_ner.students import Protocol
 
 
 def expert_pool(choice: dict[str, Any], training_set: pd.DataFrame, mixing_pool: pd.DataFrame,
@@ -36,25 +36,26 @@ def expert_pool(choice: dict[str, Any], training_set: pd.DataFrame, mixing_pool:
 
 def run_active_learning(model_init: Tagger, training_set: pd.DataFrame, pool: pd.DataFrame,
                         evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame, params: dict[str, Any],
-                        cost_model: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Tagger]]:
-    """Every strategy x seed from the same model_init; the history of all, and the checkpoints of
-    each strategy's first seed (``<strategy>/active_iter_<i>_added_<n>``)."""
+                        student: dict[str, Any], cost_model: dict[str, Any], grid: dict[str, Any]
+                        ) -> tuple[pd.DataFrame, dict[str, Tagger]]:
+    """Every strategy x seed from the same model_init (grid cells); the history of all, and the
+    checkpoints of each strategy's first seed (``<strategy>/active_iter_<i>_added_<n>``)."""
     loop = params["loop"]
-    training_config = from_dict(TrainingConfig, params["trainer"])
+    training_config = Protocol.from_params(student).trainer
     evaluation_sets = reported_sets(evaluation_valid, evaluation_test)
-    price = CostModel.from_params(cost_model).expert.usd
-    histories, checkpoints = [], {}
+    expert = CostModel.from_params(cost_model).expert
+    cells = []
     for strategy in params["strategies"]:
-        def keep(name: str, tagger: Tagger, strategy: str = strategy) -> None:
-            checkpoints[f"{strategy}/{name}"] = copy.deepcopy(tagger).cpu()
-
+        options = params.get("strategy_options", {}).get(strategy, {})
         for i, seed in enumerate(params["seeds"]):
-            settings = LoopSettings(strategy=strategy, seed=seed, options=params.get("strategy_options", {}).get(strategy, {}),
-                                    **loop)
-            histories.append(active_learning_loop(
-                model_init, training_set, pool, evaluation_sets, settings, dataclasses.replace(training_config, seed=seed),
-                price, on_checkpoint=keep if i == 0 else None))  # the first seed's checkpoints only: memory
-    history = pd.concat(histories, ignore_index=True)
+            settings = LoopSettings(strategy=strategy, seed=seed, options=options, **loop)
+            job = ActiveLearningRun(model_init, training_set, pool, evaluation_sets, settings, training_config, expert,
+                                    keep_checkpoints=i == 0)  # the first seed's checkpoints only: memory
+            cells.append(Cell({"strategy": strategy, "seed": seed}, job))
+    outputs = Grid.from_params(grid).run("active_learning", cells)
+    history = rows_of(outputs)
+    checkpoints = {f"{cell.ids['strategy']}/{name}": tagger for cell, output in zip(cells, outputs)
+                   for name, tagger in output.artifacts.get("checkpoints", {}).items()}
     # stopping on validation F1 spends those gold labels on model selection: counted beside the result
     history["stopping_gold_sentences"] = len(evaluation_valid) if loop.get("improvement_threshold") is not None else 0
     return history, checkpoints

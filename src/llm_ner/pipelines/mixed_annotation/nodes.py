@@ -18,15 +18,13 @@ from llm_ner.mixed import (
     SELECTIONS, SweepSettings, blending_designs, budget_sweep, expert_count, mixed_training_table,
     out_of_fold_label_quality, regimen_designs, repeated_runs, saturation_budget, summarise_runs, summarise_sweep,
 )
+from llm_ner.grid import Cell, Grid
 from llm_ner.sampling import seeded_sample, share_count
-from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, evaluate_on, fit, from_dict, labelled_sentences
+from llm_ner.model import Tagger, evaluate_on, labelled_sentences
 from llm_ner.model.evaluation import micro_rows, reported_sets
+from llm_ner.students import Protocol, Student, train_student
 
 logger = logging.getLogger(__name__)
-
-
-def _configs(params: dict[str, Any]) -> tuple[TaggerConfig, TrainingConfig]:
-    return from_dict(TaggerConfig, params["tagger"]), from_dict(TrainingConfig, params["trainer"])
 
 
 def expert_candidates(train_sentences: pd.DataFrame, llm_labels: pd.DataFrame,
@@ -37,21 +35,20 @@ def expert_candidates(train_sentences: pd.DataFrame, llm_labels: pd.DataFrame,
     return outside[["sentence_id", "tokens", "ner_tags"]].rename(columns={"ner_tags": "gold_tags"}).reset_index(drop=True)
 
 
-def train_llm_pure(llm_labels: pd.DataFrame, params: dict[str, Any]) -> Tagger:
+def train_llm_pure(llm_labels: pd.DataFrame, params: dict[str, Any], student: dict[str, Any]) -> Tagger:
     """S0's ``model_llm_pure``: the student on the pool's LLM tags alone, fixed epochs (no gold at all)."""
-    tagger_config, training_config = _configs(params)
-    tagger = Tagger.build(tagger_config, seed=params["seed"])
-    fit(tagger, labelled_sentences(llm_labels, "llm_tags"), training_config)
-    return tagger
+    return train_student(Student(Protocol.from_params(student), (labelled_sentences(llm_labels, "llm_tags"),),
+                                 params["seed"]))
 
 
-def score_label_quality(llm_labels: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+def score_label_quality(llm_labels: pd.DataFrame, params: dict[str, Any], student: dict[str, Any],
+                        grid: dict[str, Any]) -> pd.DataFrame:
     """Out-of-fold label quality of every pool sentence, when some sweep routes by ``label_issues``."""
     wanted = any("label_issues" in sweep["strategies"] for sweep in params["sweeps"].values())
     if not wanted:
         return pd.DataFrame({"sentence_id": llm_labels["sentence_id"], "label_quality": float("nan")})
-    tagger_config, training_config = _configs(params)
-    quality = out_of_fold_label_quality(llm_labels, params["label_quality_folds"], params["seed"], tagger_config, training_config)
+    quality = out_of_fold_label_quality(llm_labels, params["label_quality_folds"], params["seed"],
+                                        Protocol.from_params(student), Grid.from_params(grid))
     return quality.rename_axis("sentence_id").reset_index()
 
 
@@ -62,14 +59,13 @@ def mixing_pool(llm_labels: pd.DataFrame, label_quality: pd.DataFrame) -> pd.Dat
 
 def run_budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_valid: pd.DataFrame,
                      evaluation_test: pd.DataFrame, model_llm_pure: Tagger, params: dict[str, Any],
-                     sweep: dict[str, Any]) -> pd.DataFrame:
+                     sweep: dict[str, Any], student: dict[str, Any], grid: dict[str, Any]) -> pd.DataFrame:
     """Every budget x strategy x fold of one sweep (its mode is the namespace)."""
-    tagger_config, training_config = _configs(params)
     settings = SweepSettings(mode=sweep["mode"], budgets=tuple(params["budgets"]), strategies=tuple(sweep["strategies"]),
                              k=params["k"], seed=params["seed"], start=params["start"],
                              llm_weight=params["llm_weight"])
     return budget_sweep(pool, outside, reported_sets(evaluation_valid, evaluation_test), settings,
-                        lambda seed: Tagger.build(tagger_config, seed=seed), training_config, model_llm_pure)
+                        Protocol.from_params(student), model_llm_pure, Grid.from_params(grid))
 
 
 def budget_table(runs: pd.DataFrame, llm_gold_usage: pd.DataFrame) -> pd.DataFrame:
@@ -83,15 +79,16 @@ def budget_table(runs: pd.DataFrame, llm_gold_usage: pd.DataFrame) -> pd.DataFra
 
 
 def reference_students(pool: pd.DataFrame, evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame,
-                       model_llm_pure: Tagger, params: dict[str, Any]) -> pd.DataFrame:
+                       model_llm_pure: Tagger, params: dict[str, Any], student: dict[str, Any],
+                       grid: dict[str, Any]) -> pd.DataFrame:
     """The two ends of every budget curve on the same protocol: LLM-only (model_llm_pure) and
     gold-only (the same student on the pool's gold tags)."""
-    tagger_config, training_config = _configs(params)
-    gold_only = Tagger.build(tagger_config, seed=params["seed"])
-    fit(gold_only, labelled_sentences(pool, "gold_tags"), training_config)
+    protocol = Protocol.from_params(student)
     evaluation_sets = reported_sets(evaluation_valid, evaluation_test)
-    return pd.concat([evaluate_on(tagger, evaluation_sets, training_config).assign(student=name)
-                      for name, tagger in (("llm_only", model_llm_pure), ("gold_only", gold_only))], ignore_index=True)
+    gold_only = Cell({"student": "gold_only"}, Student(protocol, (labelled_sentences(pool, "gold_tags"),), params["seed"],
+                                                        evaluation_sets))
+    llm_only = evaluate_on(model_llm_pure, evaluation_sets, protocol.trainer).assign(student="llm_only")
+    return pd.concat([llm_only, Grid.from_params(grid).table("reference_students", [gold_only])], ignore_index=True)
 
 
 def budget_curve(table: pd.DataFrame, references: pd.DataFrame) -> plt.Figure:
@@ -134,15 +131,13 @@ def choose_init_budget(add_table: pd.DataFrame, correct_table: pd.DataFrame, par
 
 
 def train_model_init(pool: pd.DataFrame, outside: pd.DataFrame, choice: dict[str, Any],
-                     params: dict[str, Any]) -> tuple[Tagger, pd.DataFrame]:
+                     params: dict[str, Any], student: dict[str, Any]) -> tuple[Tagger, pd.DataFrame]:
     """``model_init`` -- the student at the chosen budget -- and the set it trained on (``source``
     llm or gold per sentence): active learning continues from both."""
-    tagger_config, training_config = _configs(params)
     candidates = pool if choice["mode"] == "correct" else outside
     expert = SELECTIONS[choice["strategy"]](candidates, expert_count(choice["budget"], len(pool)), params["seed"])
     training_table = mixed_training_table(pool, expert, choice["mode"], params["llm_weight"])
-    tagger = Tagger.build(tagger_config, seed=params["seed"])
-    fit(tagger, labelled_sentences(training_table), training_config)
+    tagger = train_student(Student(Protocol.from_params(student), (labelled_sentences(training_table),), params["seed"]))
     logger.info("model_init: %s, %d expert sentences (%s, mode %s)", choice["chosen_by"], len(expert), choice["strategy"],
                 choice["mode"])
     return tagger, training_table
@@ -177,37 +172,34 @@ def regimen_sets(pool: pd.DataFrame, expert_set: pd.DataFrame, train_sentences: 
             "extra": labelled_sentences(extra_part, "llm_tags")}
 
 
-def _repeated(designs: dict, settings: dict[str, Any], evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame,
-              params: dict[str, Any]) -> pd.DataFrame:
-    tagger_config, training_config = _configs(params)
-    return repeated_runs(designs, settings["lr_schedules"], settings["seeds"], lambda seed: Tagger.build(tagger_config, seed=seed),
-                         training_config, reported_sets(evaluation_valid, evaluation_test))
-
-
 def run_regimens(pool: pd.DataFrame, expert_set: pd.DataFrame, train_sentences: pd.DataFrame,
-                 evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+                 evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame, params: dict[str, Any],
+                 student: dict[str, Any], grid: dict[str, Any]) -> pd.DataFrame:
     """Huang's phase 2: gold only, LLM only, LLM + extra, and the two ``... then gold`` regimens."""
     regimens = params["regimens"]
     designs = regimen_designs(regimen_sets(pool, expert_set, train_sentences, params), regimens["names"])
-    return _repeated(designs, regimens, evaluation_valid, evaluation_test, params)
+    return repeated_runs(designs, regimens["lr_schedules"], regimens["seeds"], Protocol.from_params(student),
+                         reported_sets(evaluation_valid, evaluation_test), Grid.from_params(grid), "regimens")
 
 
 def run_blending(pool: pd.DataFrame, expert_set: pd.DataFrame, evaluation_valid: pd.DataFrame,
-                 evaluation_test: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+                 evaluation_test: pd.DataFrame, params: dict[str, Any], student: dict[str, Any],
+                 grid: dict[str, Any]) -> pd.DataFrame:
     """Huang's phase 3: the pool's LLM labels and the expert set, blended epoch by epoch."""
-    blending = params["blending"]
+    blending, protocol = params["blending"], Protocol.from_params(student)
     designs = blending_designs(labelled_sentences(pool, "llm_tags"), labelled_sentences(expert_set, "gold_tags"),
-                               blending["schedules"], params["trainer"]["epochs"])
-    return _repeated(designs, blending, evaluation_valid, evaluation_test, params)
+                               blending["schedules"], protocol.trainer.epochs)
+    return repeated_runs(designs, blending["lr_schedules"], blending["seeds"], protocol,
+                         reported_sets(evaluation_valid, evaluation_test), Grid.from_params(grid), "blending")
 
 
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     return summarise_runs(runs)
 
 
-def blending_weights_plot(params: dict[str, Any]) -> plt.Figure:
-    """w_llm(t) of every configured blending schedule, over the configured epochs."""
-    epochs = params["trainer"]["epochs"]
+def blending_weights_plot(params: dict[str, Any], student: dict[str, Any]) -> plt.Figure:
+    """w_llm(t) of every configured blending schedule, over the protocol's epochs."""
+    epochs = Protocol.from_params(student).trainer.epochs
     figure, axis = plt.subplots(figsize=(6, 4))
     for name, spec in params["blending"]["schedules"].items():
         spec = dict(spec)

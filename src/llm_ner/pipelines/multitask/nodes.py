@@ -17,7 +17,9 @@ from llm_ner.llm.cache import ResponseCache
 from llm_ner.llm.costs import Price, money_totals
 from llm_ner.llm.settings import Generation, model_settings, price_table, typed
 from llm_ner.llm.topics import TopicRun, agreement, distribution, label_topics, selected_prompt
+from llm_ner.grid import Grid
 from llm_ner.model import TaggerConfig, TrainingConfig, from_dict
+from llm_ner.students import Protocol
 from llm_ner.model.examples import labelled_sentences
 from llm_ner.sampling import seeded_sample
 
@@ -104,8 +106,8 @@ def _labelled(sets: pd.DataFrame, labels: pd.DataFrame, name: str):
     return labelled_sentences(table)
 
 
-def compare_designs(sets: pd.DataFrame, labels: pd.DataFrame, params: dict[str, Any], topics: dict[str, Any]
-                    ) -> tuple[pd.DataFrame, Any, pd.DataFrame]:
+def compare_designs(sets: pd.DataFrame, labels: pd.DataFrame, params: dict[str, Any], topics: dict[str, Any],
+                    grid: dict[str, Any]) -> tuple[pd.DataFrame, Any, pd.DataFrame]:
     """Every design x seed on the same sentences and epochs; the runs, the saved design's first-seed
     model, and that model's topics against the LLM's on the test sample."""
     classes = selected_prompt(topics).classes
@@ -114,7 +116,7 @@ def compare_designs(sets: pd.DataFrame, labels: pd.DataFrame, params: dict[str, 
     evaluation = {split: _labelled(sets, labels, split) for split in ("validation", "test")}
     runs, model, predictions = multitask.multitask_runs(
         _labelled(sets, labels, "train"), evaluation, multitask.loss_weights(params["designs"]), params["seeds"],
-        tagger_config, training_config, keep=params["saved_design"])
+        Protocol(tagger_config, training_config), keep=params["saved_design"], grid=Grid.from_params(grid))
     if model is None:
         raise ValueError(f"multitask.saved_design {params['saved_design']!r} must name a design with alpha > 0: "
                          f"{sorted(params['designs'])}")

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from llm_ner.accounting import charge_to, charged_gold, gold_usage, usage_table
+from llm_ner.grid import Grid
 from llm_ner.model import (
     Tagger, TaggerConfig, TrainingConfig, evaluate_on, fit, from_dict, labelled_sentences, predict_tags,
 )
@@ -19,6 +20,7 @@ from llm_ner.model.evaluation import reported_sets
 from llm_ner.model.learning_curve import learning_curve, summarise_learning_curve
 from llm_ner.model.rendering import entities_page
 from llm_ner.sampling import seeded_sample, seeded_shuffle, share_count
+from llm_ner.students import Protocol
 from llm_ner.tags import unknown_tags
 
 logger = logging.getLogger(__name__)
@@ -228,19 +230,21 @@ def compare_students(
 
 def learning_curve_runs(
     train_sentences: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame,
-    tagger: dict[str, Any], curve: dict[str, Any],
+    student: dict[str, Any], curve: dict[str, Any], grid: dict[str, Any],
 ) -> pd.DataFrame:
-    """Gold-trained taggers on ``curve.sizes`` training sentences, each with every seed in ``curve.seeds``."""
-    unknown = set(curve) - {"sizes", "seeds", "trainer"}
+    """All-expert students on ``curve.sizes`` gold sentences, each with every seed in ``curve.seeds``,
+    under the study's one protocol (fixed epochs: no selection gold)."""
+    unknown = set(curve) - {"sizes", "seeds"}
     if unknown:
-        raise ValueError(f"unknown learning_curve parameter(s) {sorted(unknown)}; allowed: ['seeds', 'sizes', 'trainer']")
+        raise ValueError(f"unknown learning_curve parameter(s) {sorted(unknown)}; allowed: ['seeds', 'sizes'] "
+                         f"(the students train under `student`, the study's one protocol)")
     return learning_curve(
         pool=labelled_sentences(train_sentences),
         evaluation_sets=reported_sets(validation, test),
         sizes=curve["sizes"],
         seeds=curve["seeds"],
-        tagger_config=from_dict(TaggerConfig, tagger),
-        training_config=from_dict(TrainingConfig, curve.get("trainer")),
+        protocol=Protocol.from_params(student),
+        grid=Grid.from_params(grid),
     )
 
 

@@ -1,0 +1,114 @@
+"""The students of the study and the one protocol they are trained under.
+
+Every student the study compares -- the all-expert learning curve, the LLM-only and gold-only
+references, each expert budget, regimen, blending schedule and active-learning run -- is built
+from one :class:`Protocol` (``student:`` in conf/base/parameters.yml: encoder, head, epochs,
+batch, learning rates and schedule). A route may add phases (LLM then gold, a fine-tuning round),
+never change the protocol; only the LR schedule of Huang's comparisons varies, by design.
+
+:class:`Student` is the grid job (:mod:`llm_ner.grid`) for one student: build a tagger (or
+continue a copy of a trained one), fit each of its phases for the protocol's epochs, and score it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from .blending import epoch_sentences
+from .grid import CellOutput
+from .model import (
+    LabelledSentence, Tagger, TaggerConfig, TrainingConfig, TrainingResult, evaluate_on, fit, from_dict, predict_proba,
+)
+from .model.training import TrainingData
+from .sampling import derive_seed
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How every student of the study is built and trained."""
+
+    tagger: TaggerConfig
+    trainer: TrainingConfig
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> "Protocol":
+        """``{tagger: ..., trainer: ...}`` from YAML (``params:student``), each checked."""
+        unknown = set(params) - {"tagger", "trainer"}
+        if unknown:
+            raise ValueError(f"unknown student parameter(s) {sorted(unknown)}; allowed: ['tagger', 'trainer']")
+        return cls(from_dict(TaggerConfig, params.get("tagger")), from_dict(TrainingConfig, params.get("trainer")))
+
+    def with_schedule(self, schedule: str) -> "Protocol":
+        return dataclasses.replace(self, trainer=dataclasses.replace(self.trainer, schedule=schedule))
+
+
+@dataclass(frozen=True)
+class Blend:
+    """One blending phase (Huang's phase 3): epoch ``t`` trains on a seeded sample of
+    round(w_llm |llm|) LLM-labelled and round(w_gold |gold|) gold sentences, ``weights[t]``."""
+
+    llm: tuple[LabelledSentence, ...]
+    gold: tuple[LabelledSentence, ...]
+    weights: tuple[tuple[float, float], ...]
+    seed: int
+
+    def __call__(self, epoch: int) -> list[LabelledSentence]:
+        return epoch_sentences(self.llm, self.gold, self.weights[epoch], derive_seed(self.seed, "epoch", epoch))
+
+
+def sentences_by_source(phases: Sequence[TrainingData], epochs: int) -> Counter:
+    """Distinct sentences a student's phases train on, per source (``gold`` | ``llm``): what it consumed."""
+    seen = {}
+    for phase in phases:
+        for epoch in range(epochs):
+            for sentence in (phase(epoch) if callable(phase) else phase):
+                seen[id(sentence)] = sentence.source  # by object: two equal CoNLL sentences are two sentences
+    return Counter(seen.values())
+
+
+@dataclass(frozen=True)
+class Student:
+    """One student: ``phases`` (each a sentence list or a :class:`Blend`) fitted in turn for
+    ``protocol.trainer.epochs`` epochs each, continuing the same tagger -- new from
+    ``Tagger.build(seed)``, or a copy of ``start``. Returns its scores on every evaluation set
+    (a row per split x entity type, ``info`` as constant columns) and, when asked, the trained
+    model and the per-word probabilities of the ``predict`` sentences."""
+
+    protocol: Protocol
+    phases: tuple[TrainingData, ...]
+    seed: int
+    evaluation_sets: Mapping[str, Sequence[LabelledSentence]] = field(default_factory=dict)
+    start: Tagger | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+    predict: tuple[tuple[str, ...], ...] = ()
+    keep_model: bool = False
+
+    def train(self) -> tuple[Tagger, list[TrainingResult]]:
+        """The trained tagger and each phase's training result."""
+        trainer = dataclasses.replace(self.protocol.trainer, seed=self.seed)
+        tagger = copy.deepcopy(self.start) if self.start is not None else Tagger.build(self.protocol.tagger, seed=self.seed)
+        return tagger, [fit(tagger, phase, trainer) for phase in self.phases]
+
+    def run(self) -> CellOutput:
+        tagger, _ = self.train()
+        rows = evaluate_on(tagger, self.evaluation_sets, self.protocol.trainer) if self.evaluation_sets else pd.DataFrame()
+        for position, (name, value) in enumerate(self.info.items()):
+            rows.insert(position, name, value)
+        artifacts: dict[str, Any] = {}
+        if self.predict:
+            artifacts["probabilities"] = predict_proba(tagger, [list(words) for words in self.predict],
+                                                       self.protocol.trainer.eval_batch_size)
+        if self.keep_model:
+            artifacts["model"] = tagger.cpu()
+        return CellOutput(rows, artifacts)
+
+
+def train_student(student: Student) -> Tagger:
+    """One student outside any grid (model_init, the LLM-only reference)."""
+    return student.train()[0].cpu()
