@@ -14,6 +14,7 @@ from llm_ner.model import TaggerConfig, TrainingConfig, from_dict
         (TrainingConfig, {"optimizer": "adam"}, "optimizer must be one of ('adamw', 'sgd')"),
         (TrainingConfig, {"schedule": "cosine"}, "schedule must be one of"),
         (TrainingConfig, {"device": "tpu"}, "device must be one of"),
+        (TrainingConfig, {"device": "cuda:first"}, "or cuda:<index>, got 'cuda:first'"),
         (TrainingConfig, {"epochs": 0}, "epochs must be > 0"),
         (TrainingConfig, {"evaluation_mode": "loose"}, "evaluation_mode"),
         (TrainingConfig, {"early_stopping_patience": -1}, "early_stopping_patience"),
@@ -33,3 +34,7 @@ def test_from_dict_builds_the_configured_values():
     config = from_dict(TrainingConfig, {"optimizer": "sgd", "schedule": "epoch_decay", "epochs": 7})
     assert (config.optimizer, config.schedule, config.epochs) == ("sgd", "epoch_decay", 7)
     assert from_dict(TaggerConfig, None) == TaggerConfig()
+
+
+def test_one_gpu_of_several_is_named_by_index():
+    assert TrainingConfig(device="cuda:1").device == "cuda:1"  # a worker's own GPU

@@ -7,15 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..grid import summarise
+
 
 def learning_curves(history: pd.DataFrame, split: str = "test") -> pd.DataFrame:
     """Mean and standard deviation over seeds of ``<split>_f1`` per strategy and expert labels added."""
-    column = f"{split}_f1"
-    curves = history.groupby(["strategy", "added"], sort=False).agg(
-        f1_mean=(column, "mean"), f1_std=(column, "std"), expert_usd_mean=("expert_usd", "mean"), seeds=("seed", "nunique"),
-    ).reset_index()
-    curves["f1_std"] = curves["f1_std"].fillna(0.0)
-    return curves
+    return summarise(history.rename(columns={f"{split}_f1": "f1"}), ["strategy", "added"], "seed", ["f1", "expert_usd"])
 
 
 def _area(rows: pd.DataFrame, column: str) -> float:

@@ -6,21 +6,23 @@ import contextlib
 
 import torch
 
-from .config import DEVICES
+from .config import DEVICES, is_cuda_index
 
 
 def select_device(name: str = "auto") -> torch.device:
     """``auto`` takes CUDA, then MPS, then the CPU; an explicit name must be available."""
-    if name not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {name!r}")
+    if name not in DEVICES and not is_cuda_index(name):
+        raise ValueError(f"device must be one of {DEVICES} or cuda:<index>, got {name!r}")
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but CUDA is not available")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was requested but CUDA is not available")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r} was requested but CUDA has {torch.cuda.device_count()} device(s)")
     if name == "mps" and not torch.backends.mps.is_available():
         raise ValueError("device 'mps' was requested but MPS is not available")
     return torch.device(name)
