@@ -108,17 +108,17 @@ def main() -> None:
     reference_f1 = results[("sequential", 0)][0]["f1"]
     print(f"\n{args.cells} cells ({args.sentences} sentences x {args.epochs} epochs, MiniLM + BiLSTM, "
           f"{args.eval_sentences} evaluation sentences), device {args.device}, median of {args.repetitions}:")
-    print(f"{'executor':<28} {'grid s':>8} {'min s':>7} {'cells/min':>10} {'vs sequential':>14}  same F1")
+    print(f"{'executor':<36} {'grid s':>8} {'min s':>7} {'cells/min':>10} {'vs sequential':>14}  same F1")
     for (name, per_gpu), runs in results.items():
         seconds = statistics.median(r["seconds"] for r in runs)
         same = all(max(abs(a - b) for a, b in zip(r["f1"], reference_f1)) <= 1e-6 for r in runs)
         label = {"sequential": "sequential (torch default threads)",
                  "processes": f"processes ({args.workers} x {args.threads} thread)",
                  "ray": f"ray ({args.workers} x {args.threads} CPU)" if not per_gpu else f"ray ({per_gpu} cells per GPU)"}[name]
-        print(f"{label:<28} {seconds:8.1f} {min(r['seconds'] for r in runs):7.1f} {60 * args.cells / seconds:10.2f} "
+        print(f"{label:<36} {seconds:8.1f} {min(r['seconds'] for r in runs):7.1f} {60 * args.cells / seconds:10.2f} "
               f"{base / seconds:13.2f}x  {'yes' if same else 'NO'}")
         if name == "ray":
-            print(f"{'':<28} ray.init: {statistics.median(r['ray_init_seconds'] for r in runs):.1f} s (once per run, not in the grid time)")
+            print(f"{'':<36} ray.init: {statistics.median(r['ray_init_seconds'] for r in runs):.1f} s (once per run, not in the grid time)")
 
 
 if __name__ == "__main__":

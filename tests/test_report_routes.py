@@ -104,3 +104,11 @@ def test_one_spend_table_names_every_llm_stage_and_sums_them():
                                        "topics: agreement check", "total"]
     assert table.iloc[-1]["label_cost_usd"] == pytest.approx(2.0) and table.iloc[-1]["api_calls"] == 8
     assert spend_table(None, None, None).empty
+
+
+def test_the_learning_curve_is_charged_its_exact_gold_tokens():
+    curve = pd.DataFrame([{**micro(0.0), "size": 10, "f1_mean": 0.6, "f1_std": 0.01, "runs": 3, "gold_tokens": 131.0}])
+    row = routes.expert_rows(curve, None, None, 14.5, COSTS).iloc[0]
+    assert (row["expert_tokens"], row["expert_usd"], row["tokens_estimated"]) == (131.0, 65.5, False)
+    older = routes.expert_rows(curve.drop(columns="gold_tokens"), None, None, 14.5, COSTS).iloc[0]
+    assert (older["expert_tokens"], older["tokens_estimated"]) == (145.0, True)  # 10 sentences x 14.5

@@ -309,7 +309,7 @@ class Ray:
                 if not failed:
                     failed = True
                     for ref in pending:
-                        ray.cancel(ref)  # queued ones are dropped; running ones finish and are kept
+                        ray.cancel(ref)  # queued and running ones stop; the cells finished before stay stored
                 yield index, None, getattr(error, "cause", None) or error
                 continue
             yield index, output, None

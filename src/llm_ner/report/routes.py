@@ -89,10 +89,11 @@ def expert_rows(learning_curve: pd.DataFrame | None, reference_students: pd.Data
     and the gold-only student on the LLM pool's sentences (the reference of every budget curve)."""
     rows = []
     if learning_curve is not None:
+        estimated = "gold_tokens" not in learning_curve  # tables written before they counted tokens
         for row in micro_rows(learning_curve).itertuples():
-            labelled = LabelledSet(row.size, row.size * tokens_per_sentence)
-            rows.append(_row(ALL_EXPERT, f"learning curve: {row.size} gold sentences", labelled, 0, row.f1_mean,
-                             row.f1_std, row.runs, cost_model, tokens_estimated=True))
+            tokens = row.size * tokens_per_sentence if estimated else row.gold_tokens
+            rows.append(_row(ALL_EXPERT, f"learning curve: {row.size} gold sentences", LabelledSet(row.size, tokens), 0,
+                             row.f1_mean, row.f1_std, row.runs, cost_model, tokens_estimated=estimated))
     gold_only = reference_f1(reference_students, "gold_only") if reference_students is not None else None
     if gold_only is not None and mixing_pool is not None:
         tokens = sum(len(t) for t in mixing_pool["tokens"])
