@@ -134,6 +134,14 @@ def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
     assert any(route.startswith("active learning") for route in costs["route"])
     assert (costs["total_usd"] > 0).all()  # every route charges some gold (demonstrations at least)
     assert not looks_blank(screenshot(report, project_copy / "report.png"))
+    assert "trains under one protocol" in html
+
+    # the grid store: every finished student is kept, so rerunning a grid node trains none of them
+    curve = (project_copy / "data/08_reporting/training/learning_curve_runs.csv").read_text()
+    assert len(list((project_copy / "data/07_model_output/grid_cells/learning_curve").glob("*.pkl"))) == 6  # 2 sizes x 3 seeds
+    rerun = kedro(project_copy, "run", "--env", "test", "--nodes", "run_learning_curve")
+    assert "6 of 6 cells already stored, training 0" in rerun.stdout + rerun.stderr
+    assert (project_copy / "data/08_reporting/training/learning_curve_runs.csv").read_text() == curve
 
 
 def test_report_of_a_project_where_nothing_has_run_says_not_run(project_copy):

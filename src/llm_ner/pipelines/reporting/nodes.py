@@ -24,6 +24,7 @@ from llm_ner.pipelines.multitask.nodes import confusion_plot
 from llm_ner.pipelines.training.nodes import learning_curve_plot
 from llm_ner.report import routes
 from llm_ner.report.html import Section, embedded_page_body, render
+from llm_ner.students import Protocol
 
 Table = pd.DataFrame | None
 
@@ -184,11 +185,13 @@ def markup_section(markup_quality: Table, llm_spend: Mapping | None, labeller_co
     return section
 
 
-def students_section(student_comparison: Table, learning_curve: Table, training: dict[str, Any]) -> Section:
+def students_section(student_comparison: Table, learning_curve: Table, training: dict[str, Any],
+                     student: dict[str, Any]) -> Section:
     section = _section("students", "Students: gold labels vs LLM labels",
                        {"student_comparison": student_comparison, "learning_curve": learning_curve},
-                       {"tagger": training.get("tagger"), "model_selection": training.get("model_selection"),
+                       {"student": student, "model_selection": training.get("model_selection"),
                         "evaluation": training.get("evaluation")})
+    section.text(protocol_text(Protocol.from_params(student)))
     if student_comparison is not None:
         shown = student_comparison[(student_comparison["entity_type"].isin(["micro", "macro", "all"]))
                                    | (student_comparison["split"] == "test")]
@@ -198,6 +201,17 @@ def students_section(student_comparison: Table, learning_curve: Table, training:
         section.figure(learning_curve_plot(learning_curve), "Gold learning curve: F1 against gold training sentences.")
         section.table(learning_curve[learning_curve["entity_type"] == "micro"])
     return section
+
+
+def protocol_text(protocol: Protocol) -> str:
+    """The one protocol every student of the report trained under, in a sentence."""
+    tagger, trainer = protocol.tagger, protocol.trainer
+    return (f"Every student in this report -- the learning curve, the LLM-only and gold-only references, each expert "
+            f"budget, regimen, blending schedule and active-learning run -- trains under one protocol: "
+            f"{tagger.encoder} ({tagger.encoder_weights}) with a {tagger.head} head, {trainer.epochs} epochs at batch "
+            f"{trainer.batch_size}, {trainer.optimizer} at {trainer.learning_rate:g} (encoder) / "
+            f"{trainer.head_learning_rate:g} (head), {trainer.schedule} schedule; a route adds phases, never changes it. "
+            f"Only model_gold and model_llm choose their epoch on a selection set.")
 
 
 def budget_section(add_table: Table, correct_table: Table, reference_students: Table, model_init_budget: Mapping | None,
