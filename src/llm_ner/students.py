@@ -77,8 +77,8 @@ class Student:
     """One student: ``phases`` (each a sentence list or a :class:`Blend`) fitted in turn for
     ``protocol.trainer.epochs`` epochs each, continuing the same tagger -- new from
     ``Tagger.build(seed)``, or a copy of ``start``. Returns its scores on every evaluation set
-    (a row per split x entity type, ``info`` as constant columns) and, when asked, the trained
-    model and the per-word probabilities of the ``predict`` sentences."""
+    (a row per split x entity type, ``info`` as constant columns) and, when asked, the per-word
+    probabilities of the ``predict`` sentences (out-of-fold label quality)."""
 
     protocol: Protocol
     phases: tuple[TrainingData, ...]
@@ -87,7 +87,6 @@ class Student:
     start: Tagger | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
     predict: tuple[tuple[str, ...], ...] = ()
-    keep_model: bool = False
 
     def train(self) -> tuple[Tagger, list[TrainingResult]]:
         """The trained tagger and each phase's training result."""
@@ -104,8 +103,6 @@ class Student:
         if self.predict:
             artifacts["probabilities"] = predict_proba(tagger, [list(words) for words in self.predict],
                                                        self.protocol.trainer.eval_batch_size)
-        if self.keep_model:
-            artifacts["model"] = tagger.cpu()
         return CellOutput(rows, artifacts)
 
 
