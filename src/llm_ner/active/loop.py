@@ -20,10 +20,10 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..grid import CellOutput
 from ..mixed import gold_rows
 from ..model import LabelledSentence, Tagger, TrainingConfig, evaluate_on, fit, labelled_sentences
 from ..model.prediction import mc_dropout_proba, predict_proba
-from ..grid import CellOutput
 from ..sampling import derive_seed, lowest_first, seeded_sample
 from .strategies import STRATEGIES, PoolPredictions, score_pool
 
