@@ -66,18 +66,16 @@ class Cell:
 
 
 def run_cell(cell: Cell) -> CellOutput:
-    """Run one cell's job; its rows come back with the id columns first."""
-    output = cell.job.run()
-    return CellOutput(with_ids(output.rows, cell.ids), output.artifacts)
+    """Run one cell's job (what a worker does); the grid adds the id columns."""
+    return cell.job.run()
 
 
-def with_ids(rows: pd.DataFrame, ids: Mapping[str, Any]) -> pd.DataFrame:
-    rows = rows.copy()
+def with_ids(output: CellOutput, ids: Mapping[str, Any]) -> CellOutput:
+    """The output with the cell's id columns first (replacing any column of the same name)."""
+    rows = output.rows.drop(columns=[name for name in ids if name in output.rows])
     for position, (name, value) in enumerate(ids.items()):
-        if name in rows:
-            rows = rows.drop(columns=name)
         rows.insert(position, name, value)
-    return rows
+    return CellOutput(rows, output.artifacts)
 
 
 # --- fingerprints -----------------------------------------------------------------------------
@@ -179,9 +177,8 @@ class ResultStore:
         if not path.is_file():
             return None
         try:
-            data = path.read_bytes()
-            header, checksum, payload = data[: len(self.MAGIC)], data[len(self.MAGIC) : len(self.MAGIC) + 64], data[len(self.MAGIC) + 65 :]
-            if header != self.MAGIC or hashlib.sha256(payload).hexdigest().encode() != checksum:
+            header, checksum, payload = path.read_bytes().split(b"\n", 2)
+            if header + b"\n" != self.MAGIC or hashlib.sha256(payload).hexdigest().encode() != checksum:
                 raise ValueError("checksum mismatch")
             output = pickle.loads(payload)
             if not isinstance(output, CellOutput):
@@ -364,7 +361,7 @@ class Grid:
             for i, key in enumerate(keys):
                 stored = self.store.load(name, key)
                 if stored is not None:
-                    outputs[i] = CellOutput(with_ids(stored.rows, cells[i].ids), stored.artifacts)
+                    outputs[i] = with_ids(stored, cells[i].ids)
         missing = [i for i, output in enumerate(outputs) if output is None]
         if len(missing) < len(cells):
             logger.info("grid %s: %d of %d cells already stored, training %d", name, len(cells) - len(missing),
@@ -377,10 +374,9 @@ class Grid:
                 if failure is not None:
                     error = error or (index, failure)
                     continue
-                outputs[index] = output
                 if self.store is not None:
-                    self.store.save(name, keys[index], CellOutput(_without(output.rows, cells[index].ids),
-                                                                  output.artifacts))
+                    self.store.save(name, keys[index], output)
+                outputs[index] = with_ids(output, cells[index].ids)
                 progress.update(1)
                 logger.info("grid %s: cell %s done%s", name, cells[index].describe(), _headline(output.rows))
         if error is not None:
@@ -406,10 +402,6 @@ def _headline(rows: pd.DataFrame) -> str:
 
 def rows_of(outputs: Sequence[CellOutput]) -> pd.DataFrame:
     return pd.concat([output.rows for output in outputs], ignore_index=True)
-
-
-def _without(rows: pd.DataFrame, ids: Mapping[str, Any]) -> pd.DataFrame:
-    return rows.drop(columns=[name for name in ids if name in rows])
 
 
 # --- the one summariser -------------------------------------------------------------------------

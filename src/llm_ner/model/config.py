@@ -23,8 +23,11 @@ def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
 
 
-def is_cuda_index(device: str) -> bool:
-    return isinstance(device, str) and device.startswith("cuda:") and device[5:].isdigit()
+def check_device(device: str) -> None:
+    """One of :data:`DEVICES`, or ``cuda:<index>``."""
+    indexed = isinstance(device, str) and device.startswith("cuda:") and device[5:].isdigit()
+    if device not in DEVICES and not indexed:
+        raise ValueError(f"device must be one of {DEVICES} or cuda:<index>, got {device!r}")
 
 
 def _check_positive(name: str, value: float, allow_zero: bool = False) -> None:
@@ -123,8 +126,7 @@ class TrainingConfig:
         if self.token_loss_weight == 0 and self.sequence_loss_weight == 0:
             raise ValueError("token_loss_weight and sequence_loss_weight cannot both be 0: nothing would be learned")
         _check_choice("schedule", self.schedule, SCHEDULES)
-        if not (self.device in DEVICES or is_cuda_index(self.device)):
-            raise ValueError(f"device must be one of {DEVICES} or cuda:<index>, got {self.device!r}")
+        check_device(self.device)
         _check_choice("evaluation_mode", self.evaluation_mode, ("conlleval", "strict"))
         for name in ("epochs", "batch_size", "eval_batch_size", "learning_rate", "head_learning_rate", "bucket_size"):
             _check_positive(name, getattr(self, name))

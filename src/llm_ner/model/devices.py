@@ -6,13 +6,12 @@ import contextlib
 
 import torch
 
-from .config import DEVICES, is_cuda_index
+from .config import check_device
 
 
 def select_device(name: str = "auto") -> torch.device:
     """``auto`` takes CUDA, then MPS, then the CPU; an explicit name must be available."""
-    if name not in DEVICES and not is_cuda_index(name):
-        raise ValueError(f"device must be one of {DEVICES} or cuda:<index>, got {name!r}")
+    check_device(name)
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
