@@ -4,7 +4,7 @@ and how many evaluation entities were never seen in training. Pure pandas, one t
 from __future__ import annotations
 
 from collections import Counter
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import matplotlib
 
@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # plots are written to files; never open a window
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from .tags import ENTITY_TYPES, bio_to_spans
+from .tags import bio_to_spans
 
 Tables = Mapping[str, pd.DataFrame]  # split name -> sentence table
 TAG_COLUMNS = ("pos_tags", "chunk_tags", "ner_tags")
@@ -62,10 +62,11 @@ def tag_distribution(tables: Tables) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def entities_per_type(tables: Tables) -> pd.DataFrame:
+def entities_per_type(tables: Tables, entity_types: Sequence[str]) -> pd.DataFrame:
+    """Mentions per split and type, a row for every type of the schema (0 where it never occurs)."""
     frames = []
     for split, table in tables.items():
-        counts = entity_mentions(table)["entity_type"].value_counts().reindex(ENTITY_TYPES, fill_value=0)
+        counts = entity_mentions(table)["entity_type"].value_counts().reindex(list(entity_types), fill_value=0)
         frames.append(pd.DataFrame({"split": split, "entity_type": counts.index, "count": counts.values}))
     return pd.concat(frames, ignore_index=True)
 
@@ -86,7 +87,7 @@ def length_distribution(tables: Tables, what: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def unseen_entities(train: pd.DataFrame, evaluation: Tables) -> pd.DataFrame:
+def unseen_entities(train: pd.DataFrame, evaluation: Tables, entity_types: Sequence[str]) -> pd.DataFrame:
     """Share of evaluation entity mentions (and distinct strings) whose exact text never occurs as
     an entity of the same type in ``train`` -- the part a model cannot simply memorise."""
     train_mentions = entity_mentions(train)
@@ -95,7 +96,7 @@ def unseen_entities(train: pd.DataFrame, evaluation: Tables) -> pd.DataFrame:
     for split, table in evaluation.items():
         mentions = entity_mentions(table)
         mentions["unseen"] = [(t, x) not in seen for t, x in zip(mentions["entity_type"], mentions["text"])]
-        for etype, group in [("ALL", mentions), *((t, mentions[mentions["entity_type"] == t]) for t in ENTITY_TYPES)]:
+        for etype, group in [("ALL", mentions), *((t, mentions[mentions["entity_type"] == t]) for t in entity_types)]:
             distinct = group.drop_duplicates(["entity_type", "text"])
             rows.append(
                 {
@@ -129,7 +130,7 @@ def plot_tag_distribution(distribution: pd.DataFrame, tag_kind: str, top_n: int)
 def plot_entities_per_type(counts: pd.DataFrame) -> plt.Figure:
     figure, axis = plt.subplots(figsize=(6, 4))
     table = counts.pivot(index="entity_type", columns="split", values="count")
-    table.reindex(index=ENTITY_TYPES, columns=counts["split"].unique()).plot.bar(ax=axis)
+    table.reindex(index=counts["entity_type"].unique(), columns=counts["split"].unique()).plot.bar(ax=axis)
     axis.set(title="Entities per type", xlabel="entity type", ylabel="mentions")
     figure.tight_layout()
     return figure

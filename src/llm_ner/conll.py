@@ -6,7 +6,9 @@ Accepted input: one token per line with 4 columns (``token POS chunk NER``, as i
 
 A sentence table (what the rest of the project passes around) is a DataFrame with one row per
 sentence: ``sentence_id, document_id, tokens, pos_tags, chunk_tags, ner_tags`` -- the last four
-are lists of strings; ``pos_tags``/``chunk_tags`` are ``None`` for 2-column input.
+are lists of strings; ``pos_tags``/``chunk_tags`` are ``None`` for 2-column input. Freshly read, it
+also says where each sentence came from (``first_line``, and ``attrs["source"]``), so that a tag
+outside the run's entity types can be reported by file and line (:func:`check_entity_types`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Iterable, Literal
 
 import pandas as pd
 
-from .tags import LABELS, repair_bio, unknown_tags
+from .tags import LabelSchema, is_iob, repair_bio
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +53,9 @@ def parse_conll(
 ) -> list[Sentence]:
     """Parse CoNLL lines into sentences.
 
-    ``on_unknown_tag="raise"`` (gold data) rejects any NER tag outside :data:`~llm_ner.tags.LABELS`
-    and normalises IOB1 to IOB2; ``"keep"`` (LLM output to be scored and repaired by the caller)
+    ``on_unknown_tag="raise"`` (gold data) rejects any NER tag that is not IOB (``O``, ``B-X``,
+    ``I-X``) and normalises IOB1 to IOB2 -- which types X may be is the run's schema's business
+    (:func:`check_entity_types`); ``"keep"`` (LLM output to be scored and repaired by the caller)
     keeps the tags exactly as written.
     """
     if on_unknown_tag not in ("raise", "keep"):
@@ -86,8 +89,8 @@ def parse_conll(
         elif len(columns) != n_columns:
             raise ConllFormatError(source, line_no, f"expected {n_columns} columns like the lines before, found {len(columns)}: {raw.rstrip()!r}")
         tag = columns[-1]
-        if on_unknown_tag == "raise" and unknown_tags([tag]):
-            raise ConllFormatError(source, line_no, f"unknown NER tag {tag!r}; allowed: {', '.join(LABELS)}")
+        if on_unknown_tag == "raise" and not is_iob(tag):
+            raise ConllFormatError(source, line_no, f"NER tag {tag!r} is not IOB: expected O, B-<TYPE> or I-<TYPE>")
         if current is None:
             current = Sentence(document_id=document_id, first_line=line_no)
             if n_columns == 4:
@@ -117,11 +120,28 @@ def read_conll(path: str | Path, on_unknown_tag: UnknownTagPolicy = "raise", enc
         return parse_conll(handle, source=str(path), on_unknown_tag=on_unknown_tag)
 
 
-def sentences_to_table(sentences: Iterable[Sentence]) -> pd.DataFrame:
+def sentences_to_table(sentences: Iterable[Sentence], source: str | None = None) -> pd.DataFrame:
+    """The sentence table, plus ``first_line`` and ``attrs["source"]`` for error messages."""
     rows = [
-        (i, s.document_id, s.tokens, s.pos_tags, s.chunk_tags, s.ner_tags) for i, s in enumerate(sentences)
+        (i, s.document_id, s.tokens, s.pos_tags, s.chunk_tags, s.ner_tags, s.first_line) for i, s in enumerate(sentences)
     ]
-    return pd.DataFrame(rows, columns=list(SENTENCE_COLUMNS))
+    table = pd.DataFrame(rows, columns=[*SENTENCE_COLUMNS, "first_line"])
+    table.attrs["source"] = source
+    return table
+
+
+def check_entity_types(table: pd.DataFrame, schema: LabelSchema, source: str | None = None) -> None:
+    """Raise :class:`ConllFormatError` at the first NER tag outside ``schema``, naming its file and
+    line (from ``first_line`` and ``attrs["source"]``, as :func:`sentences_to_table` leaves them)."""
+    source = source or table.attrs.get("source") or "<sentence table>"
+    lines = table["first_line"] if "first_line" in table.columns else [None] * len(table)
+    for sentence_id, tags, first_line in zip(table["sentence_id"], table["ner_tags"], lines):
+        for offset, tag in enumerate(tags):
+            if not schema.is_known(tag):
+                where = first_line + offset if first_line else None
+                problem = (f"NER tag {tag!r} is not one of the entity types {schema.describe()} "
+                           f"(`entity_types` in parameters); allowed tags: {', '.join(schema.labels)}")
+                raise ConllFormatError(source if where else f"{source}, sentence {sentence_id}", where, problem)
 
 
 def format_conll(table: pd.DataFrame, tag_column: str = "ner_tags") -> str:

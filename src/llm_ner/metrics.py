@@ -8,7 +8,6 @@ import pandas as pd
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 
-from .tags import ENTITY_TYPES
 
 # conlleval-compatible by default (the number published for CoNLL-2003); "strict" uses the IOB2
 # scheme, which counts an entity that starts with I- as wrong instead of silently repairing it.
@@ -16,11 +15,13 @@ EVALUATION_MODES = ("conlleval", "strict")
 
 
 def entity_scores(
-    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], mode: str = "conlleval"
+    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], mode: str = "conlleval",
+    types: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Precision/recall/F1/support per entity type plus ``micro`` and ``macro`` rows.
 
-    Types absent from both gold and predictions still get a row (all zeros) so tables line up.
+    ``types`` (a schema's names) fixes the per-type rows: a type absent from both gold and
+    predictions still gets a row (all zeros) so tables line up. ``None``: the types that occur.
     """
     if mode not in EVALUATION_MODES:
         raise ValueError(f"evaluation mode must be one of {EVALUATION_MODES}, got {mode!r}")
@@ -33,8 +34,9 @@ def entity_scores(
     report = classification_report(
         [list(s) for s in gold], [list(s) for s in predicted], output_dict=True, zero_division=0, **strict
     )
+    occurring = sorted(k for k in report if not k.endswith(" avg"))
     rows = {}
-    for name in ENTITY_TYPES:
+    for name in (types if types is not None else occurring):
         row = report.get(name, {"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 0})
         rows[name] = row
     rows["micro"] = report["micro avg"]

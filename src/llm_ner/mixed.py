@@ -40,7 +40,6 @@ from .model.evaluation import micro_rows
 from .model.training import TrainingData
 from .sampling import derive_seed, k_fold_parts, lowest_first, seeded_sample
 from .students import Blend, Protocol, Student, sentences_by_source
-from .tags import LABELS
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +154,7 @@ def out_of_fold_label_quality(pool: pd.DataFrame, k: int, seed: int, protocol: P
         student = Student(protocol, (labelled_sentences(rest, "llm_tags"),), derive_seed(seed, "fold", fold),
                           predict=tuple(tuple(t) for t in held_out["tokens"]))
         cells.append(Cell({"fold": fold}, student))
-    label_to_id = {tag: i for i, tag in enumerate(LABELS)}
+    label_to_id = {tag: i for i, tag in enumerate(protocol.labels)}
     scores: dict[int, float] = {}
     for held_out, output in zip(parts, grid.run("label_quality", cells)):
         label_ids = [[label_to_id[tag] for tag in tags] for tags in held_out["llm_tags"]]

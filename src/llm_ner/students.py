@@ -27,6 +27,7 @@ from .model import (
 )
 from .model.training import TrainingData
 from .sampling import derive_seed
+from .tags import CONLL_2003, LabelSchema
 
 
 @dataclass(frozen=True)
@@ -35,14 +36,17 @@ class Protocol:
 
     tagger: TaggerConfig
     trainer: TrainingConfig
+    labels: tuple[str, ...] = CONLL_2003.labels  # the tag set of the head: LabelSchema.labels
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> "Protocol":
-        """``{tagger: ..., trainer: ...}`` from YAML (``params:student``), each checked."""
+    def from_params(cls, params: Mapping[str, Any], entity_types: Mapping[str, Any]) -> "Protocol":
+        """``{tagger: ..., trainer: ...}`` from YAML (``params:student``), each checked, for the
+        label schema of ``params:entity_types``."""
         unknown = set(params) - {"tagger", "trainer"}
         if unknown:
             raise ValueError(f"unknown student parameter(s) {sorted(unknown)}; allowed: ['tagger', 'trainer']")
-        return cls(from_dict(TaggerConfig, params.get("tagger")), from_dict(TrainingConfig, params.get("trainer")))
+        return cls(from_dict(TaggerConfig, params.get("tagger")), from_dict(TrainingConfig, params.get("trainer")),
+                   LabelSchema.from_config(entity_types).labels)
 
     def with_schedule(self, schedule: str) -> "Protocol":
         return dataclasses.replace(self, trainer=dataclasses.replace(self.trainer, schedule=schedule))
@@ -91,7 +95,10 @@ class Student:
     def train(self) -> tuple[Tagger, list[TrainingResult]]:
         """The trained tagger and each phase's training result."""
         trainer = dataclasses.replace(self.protocol.trainer, seed=self.seed)
-        tagger = copy.deepcopy(self.start) if self.start is not None else Tagger.build(self.protocol.tagger, seed=self.seed)
+        if self.start is not None:
+            tagger = copy.deepcopy(self.start)
+        else:
+            tagger = Tagger.build(self.protocol.tagger, seed=self.seed, labels=self.protocol.labels)
         return tagger, [fit(tagger, phase, trainer) for phase in self.phases]
 
     def run(self) -> CellOutput:

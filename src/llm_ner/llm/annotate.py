@@ -103,7 +103,7 @@ def demonstrations_from_table(table: pd.DataFrame) -> list[Demonstration]:
         entities: dict[str, list[str]] = {}
         for span in bio_to_spans(list(tags)):
             entities.setdefault(span.label, []).append(" ".join(tokens[span.start : span.end]))
-        demonstrations.append(Demonstration(tuple(tokens), entities))
+        demonstrations.append(Demonstration(tuple(tokens), entities, tags=tuple(tags)))
     return demonstrations
 
 
@@ -217,7 +217,7 @@ def annotate_sentences(
             labels = SentenceLabels(None, "failed", Counter({failure.reason: 1}))
             return _row(rows.loc[i], tokens, labels, None, stats, price, strategy.name, backend.name, ""), labels
         try:
-            labels = parse(completion.text, tokens, fuzzy_threshold, strategy.result_marker)
+            labels = parse(completion.text, tokens, fuzzy_threshold, strategy.result_marker, strategy.schema)
             if strategy.self_verify:
                 labels = _verify(labels, tokens, caller, verification, stats, fuzzy_threshold)
         except LLMServiceError:

@@ -2,8 +2,8 @@
 
 External files need not keep the corpus order or cover every sentence (the seed's file does
 neither), so each imported sentence is matched to the reference sentence table by its tokens;
-identical token sequences take the next unused reference sentence. Tags outside the label set
-are counted and repaired to O, orphan I- tags to B-.
+identical token sequences take the next unused reference sentence. Tags outside the label schema
+are counted per tag, reported and repaired to O (the sentence is ``repaired``), orphan I- tags to B-.
 """
 
 from __future__ import annotations
@@ -11,14 +11,19 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import logging
+
 import pandas as pd
 
 from ..conll import read_conll
-from ..tags import repair_bio
+from ..tags import CONLL_2003, LabelSchema, repair_bio
+
+logger = logging.getLogger(__name__)
 
 
 def import_conll_labels(
-    path: str | Path, reference: pd.DataFrame, strategy: str = "external", model: str = "external"
+    path: str | Path, reference: pd.DataFrame, schema: LabelSchema = CONLL_2003, strategy: str = "external",
+    model: str = "external",
 ) -> tuple[pd.DataFrame, dict]:
     """(labels in the ``llm_labels`` layout, a report of what was matched and repaired)."""
     imported = read_conll(path, on_unknown_tag="keep")
@@ -35,7 +40,7 @@ def import_conll_labels(
             continue
         position = candidates[min(used[key], len(candidates) - 1)]
         used[key] += 1
-        tags, report = repair_bio(sentence.ner_tags)
+        tags, report = repair_bio(sentence.ner_tags, schema)
         unknown_tags.update(report.unknown_tags)
         orphans += report.orphans_fixed
         reasons = []
@@ -55,6 +60,9 @@ def import_conll_labels(
             "strategy": strategy,
             "model": model,
         })
+    if unknown_tags:
+        logger.warning("%s: %d tags outside the entity types %s became O: %s", path, sum(unknown_tags.values()),
+                       schema.describe(), dict(unknown_tags))
     report = {
         "source": str(path),
         "sentences_in_file": len(imported),

@@ -6,8 +6,8 @@ only where there is none. Every sentence ends with a status:
 
 * ``ok`` -- parsed and aligned without any fix;
 * ``repaired`` -- usable after fixes, listed in ``reasons`` (e.g. ``json_repaired``,
-  ``length_mismatch``, ``invalid_tag``, ``casefold_match``, ``fuzzy_match``, ``unaligned_entity``,
-  ``bio_repaired``);
+  ``length_mismatch``, ``invalid_tag``, ``unknown_type`` (a mention of a type outside the label
+  schema, dropped), ``casefold_match``, ``fuzzy_match``, ``unaligned_entity``, ``bio_repaired``);
 * ``failed`` -- nothing usable (``empty_reply``, ``no_json``, ``api_error:<type>``,
   ``parse_error:<type>``).
 """
@@ -23,16 +23,10 @@ from typing import Any, Callable, Sequence
 
 import json_repair
 
-from ..tags import LABELS, OUTSIDE, Span, bio_to_spans, repair_bio, spans_to_bio
+from ..tags import CONLL_2003, OUTSIDE, LabelSchema, Span, bio_to_spans, repair_bio, spans_to_bio
 from .alignment import find_mention
 
 STATUSES = ("ok", "repaired", "failed")
-TYPE_ALIASES = {
-    "PER": "PER", "PERSON": "PER", "PERSONS": "PER", "PEOPLE": "PER",
-    "ORG": "ORG", "ORGANIZATION": "ORG", "ORGANISATION": "ORG", "ORGANIZATIONS": "ORG",
-    "LOC": "LOC", "LOCATION": "LOC", "LOCATIONS": "LOC", "GPE": "LOC",
-    "MISC": "MISC", "MISCELLANEOUS": "MISC",
-}
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
 # Small models continue a few-shot prompt with an invented next example; nothing after it is an answer.
 _INVENTED_CONTINUATION = re.compile(r"\n\s*Sentence\s*:", re.IGNORECASE)
@@ -143,10 +137,6 @@ _TEXT_KEYS = ("text", "mention", "entity", "name", "span", "word")
 _TYPE_KEYS = ("type", "label", "entity_type", "category", "tag", "entity_group")
 
 
-def _entity_type(name: Any) -> str | None:
-    return TYPE_ALIASES.get(str(name).strip().upper()) if isinstance(name, str) else None
-
-
 def _unwrap(value: Any) -> Any:
     """``{"entities": ...}`` -> its content (any letter case)."""
     if isinstance(value, dict) and len(value) == 1:
@@ -156,7 +146,7 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
-def _entry_pair(entry: Any) -> tuple[Any, Any] | None:
+def _entry_pair(entry: Any, schema: LabelSchema) -> tuple[Any, Any] | None:
     """(type, mention) from one list entry: an object with text/type keys, or a two-item list."""
     if isinstance(entry, dict):
         keys = {str(k).lower(): v for k, v in entry.items()}
@@ -165,37 +155,33 @@ def _entry_pair(entry: Any) -> tuple[Any, Any] | None:
         return (label, text) if text is not None and label is not None else None
     if isinstance(entry, (list, tuple)) and len(entry) == 2:
         first, second = entry
-        return (first, second) if _entity_type(first) and not _entity_type(second) else (second, first)
+        return (first, second) if schema.type_of(first) and not schema.type_of(second) else (second, first)
     return None
 
 
-def _span_items(value: Any) -> list[tuple[Any, Any]] | None:
+def _span_items(value: Any, schema: LabelSchema) -> list[tuple[Any, Any]] | None:
     """(type, mention-or-list) items of a span reply, or None when ``value`` is not one.
 
     An empty list is not a span reply (it answers nothing); an empty object is "no entities".
     """
     value = _unwrap(value)
     if isinstance(value, dict):
-        if not value or any(_entity_type(k) for k in value):
+        if not value or any(schema.type_of(k) for k in value):
             return list(value.items())
-        if all(_entity_type(v) for v in value.values()):  # {"EU": "ORG"}
+        if all(schema.type_of(v) for v in value.values()):  # {"EU": "ORG"}
             return [(label, mention) for mention, label in value.items()]
         return None
     if isinstance(value, list) and value:
-        pairs = [_entry_pair(entry) for entry in value]
+        pairs = [_entry_pair(entry, schema) for entry in value]
         return pairs if all(p is not None for p in pairs) else None
     return None
 
 
-def _looks_like_spans(value: Any) -> bool:
-    return _span_items(value) is not None
-
-
-def _mentions(value: Any) -> tuple[list[tuple[str, str]], int]:
-    """(type, mention) pairs and how many entries had a type outside the four CoNLL types."""
+def _mentions(value: Any, schema: LabelSchema) -> tuple[list[tuple[str, str]], int]:
+    """(type, mention) pairs and how many mentions had a type outside the schema (nor an alias)."""
     pairs, unknown = [], 0
-    for label, mentions in _span_items(value) or []:
-        etype = _entity_type(label)
+    for label, mentions in _span_items(value, schema) or []:
+        etype = schema.type_of(label)
         if isinstance(mentions, (str, int, float)):
             mentions = [mentions]
         if not isinstance(mentions, list):
@@ -224,13 +210,13 @@ def tags_from_mentions(tokens: Sequence[str], mentions: Sequence[tuple[str, str]
 
 
 def labels_from_span_reply(text: str, tokens: Sequence[str], fuzzy_threshold: float = 85.0,
-                           result_marker: str | None = None) -> SentenceLabels:
+                           result_marker: str | None = None, schema: LabelSchema = CONLL_2003) -> SentenceLabels:
     if not text or not text.strip():
         return failed("empty_reply")
-    found = extract_json(text, _looks_like_spans, result_marker)
+    found = extract_json(text, lambda value: _span_items(value, schema) is not None, result_marker)
     if found is None:
         return failed("no_json")
-    mentions, unknown = _mentions(found.value)
+    mentions, unknown = _mentions(found.value, schema)
     tags, reasons = tags_from_mentions(tokens, mentions, fuzzy_threshold)
     if found.repaired:
         reasons["json_repaired"] += 1
@@ -248,12 +234,12 @@ def _looks_like_tokens(value: Any) -> bool:
     return isinstance(value, dict) and any(isinstance(value.get(k), list) for k in _TAG_KEYS)
 
 
-def _tag_name(tag: Any) -> str:
+def _tag_name(tag: Any, labels: Sequence[str]) -> str:
     if isinstance(tag, bool):
         return str(tag)
     if isinstance(tag, int) or (isinstance(tag, str) and tag.strip().isdigit()):
         index = int(tag)
-        return LABELS[index] if 0 <= index < len(LABELS) else str(tag)
+        return labels[index] if 0 <= index < len(labels) else str(tag)
     return str(tag).strip()
 
 
@@ -268,7 +254,7 @@ def _realign(reply_tokens: Sequence[str], reply_tags: Sequence[str], tokens: Seq
 
 
 def labels_from_token_reply(text: str, tokens: Sequence[str], fuzzy_threshold: float = 85.0,
-                            result_marker: str | None = None) -> SentenceLabels:
+                            result_marker: str | None = None, schema: LabelSchema = CONLL_2003) -> SentenceLabels:
     if not text or not text.strip():
         return failed("empty_reply")
     found = extract_json(text, _looks_like_tokens, result_marker)
@@ -277,7 +263,7 @@ def labels_from_token_reply(text: str, tokens: Sequence[str], fuzzy_threshold: f
     value = found.value
     reasons: Counter = Counter({"json_repaired": 1} if found.repaired else {})
     raw_tags = next(value[k] for k in _TAG_KEYS if isinstance(value.get(k), list))
-    tags = [_tag_name(t) for t in raw_tags]
+    tags = [_tag_name(t, schema.labels) for t in raw_tags]
     if len(tags) != len(tokens):
         reasons["length_mismatch"] += 1
         reply_tokens = value.get("tokens")
@@ -285,7 +271,7 @@ def labels_from_token_reply(text: str, tokens: Sequence[str], fuzzy_threshold: f
             tags = _realign(reply_tokens, tags, tokens)
         else:  # no usable token list: keep the prefix, pad with O
             tags = (tags + [OUTSIDE] * len(tokens))[: len(tokens)]
-    tags, report = repair_bio(tags)
+    tags, report = repair_bio(tags, schema)
     if report.unknown_tags:
         reasons["invalid_tag"] += len(report.unknown_tags)
     if report.orphans_fixed:
@@ -297,7 +283,7 @@ def entities_of(tokens: Sequence[str], tags: Sequence[str]) -> list[tuple[str, s
     return [(s.label, " ".join(tokens[s.start : s.end])) for s in bio_to_spans(tags)]
 
 
-# reply kind -> parser(text, tokens, fuzzy_threshold, result_marker)
+# reply kind -> parser(text, tokens, fuzzy_threshold, result_marker, schema)
 REPLY_PARSERS: dict[str, Callable[..., SentenceLabels]] = {
     "tokens": labels_from_token_reply,
     "spans": labels_from_span_reply,

@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from ..metrics import entity_scores
-from ..tags import ENTITY_TYPES, OUTSIDE, bio_to_spans
+from ..tags import CONLL_2003, OUTSIDE, LabelSchema, bio_to_spans
 
 FAILED_SENTENCE_POLICIES = ("drop", "all_o")
 
@@ -21,9 +21,9 @@ def tags_or_outside(labels: pd.DataFrame) -> list[list[str]]:
     return [list(tags) if tags is not None else [OUTSIDE] * len(tokens) for tokens, tags in zip(labels["tokens"], labels["llm_tags"])]
 
 
-def markup_quality_row(labels: pd.DataFrame, mode: str = "conlleval") -> dict:
+def markup_quality_row(labels: pd.DataFrame, mode: str = "conlleval", schema: LabelSchema = CONLL_2003) -> dict:
     """One row of the ``markup_quality`` table for the labels of one strategy x model."""
-    scores = entity_scores([list(t) for t in labels["gold_tags"]], tags_or_outside(labels), mode=mode)
+    scores = entity_scores([list(t) for t in labels["gold_tags"]], tags_or_outside(labels), mode=mode, types=schema.names)
     n = len(labels)
     row = {
         "strategy": labels["strategy"].iloc[0],
@@ -34,7 +34,7 @@ def markup_quality_row(labels: pd.DataFrame, mode: str = "conlleval") -> dict:
         "f1": scores.at["micro", "f1"],
         "macro_f1": scores.at["macro", "f1"],
     }
-    for etype in ENTITY_TYPES:
+    for etype in schema.names:
         for metric in ("precision", "recall", "f1"):
             row[f"{etype}_{metric}"] = scores.at[etype, metric]
     row.update(

@@ -15,7 +15,9 @@ from typing import Any, Mapping, TypeVar
 from ..metrics import EVALUATION_MODES
 from .costs import Price
 from .local_model import LOCAL_MODELS
-from .prompts import PromptStrategy, VerificationPrompt, strategy_from_config, verification_from_config
+from ..tags import CONLL_2003, LabelSchema
+from .prompts import (PromptStrategy, VerificationPrompt, schema_placeholders, strategy_from_config, type_list_from_config,
+                      verification_from_config)
 from .quality import FAILED_SENTENCE_POLICIES
 from .retrieval import SIMILARITIES
 
@@ -202,6 +204,7 @@ class LLMSettings:
     strategies: dict[str, PromptStrategy]
     verification: VerificationPrompt | None
     prices: dict[str, Price]
+    schema: LabelSchema = CONLL_2003  # the run's entity types (parameter `entity_types`)
 
     def price(self, model: str) -> Price:
         """Price of a configured model (by its API model name); unlisted models (local ones) cost nothing."""
@@ -221,8 +224,8 @@ class LLMSettings:
 
 
 def parse_llm_settings(annotation: Mapping[str, Any], models: Mapping[str, Any], prompts: Mapping[str, Any],
-                       prices: Mapping[str, Any] | None = None) -> LLMSettings:
-    """The four parameter groups -> :class:`LLMSettings`, every name cross-checked."""
+                       prices: Mapping[str, Any] | None = None, schema: LabelSchema = CONLL_2003) -> LLMSettings:
+    """The four parameter groups and the label schema -> :class:`LLMSettings`, every name cross-checked."""
     values = dict(annotation)
     values["generation"] = typed(Generation, values.get("generation"), "llm_annotation.generation")
     values["confidence"] = typed(Confidence, values.get("confidence"), "llm_annotation.confidence")
@@ -230,13 +233,16 @@ def parse_llm_settings(annotation: Mapping[str, Any], models: Mapping[str, Any],
     values["evaluate"] = Evaluate(tuple(evaluate.strategies or ()), tuple(evaluate.models or ()))
     settings = typed(AnnotationSettings, values, "llm_annotation")
 
-    unknown = set(prompts) - {"strategies", "verification"}
+    allowed = ["strategies", "type_lists", "verification"]
+    unknown = set(prompts) - set(allowed)
     if unknown:
-        raise ValueError(f"llm_prompts: unknown key(s) {sorted(unknown)}; allowed: ['strategies', 'verification']")
-    strategies = {name: strategy_from_config(name, cfg) for name, cfg in (prompts.get("strategies") or {}).items()}
-    verification = verification_from_config(prompts["verification"]) if prompts.get("verification") else None
+        raise ValueError(f"llm_prompts: unknown key(s) {sorted(unknown)}; allowed: {allowed}")
+    type_lists = {name: type_list_from_config(name, cfg) for name, cfg in (prompts.get("type_lists") or {}).items()}
+    values = schema_placeholders(schema, type_lists)
+    strategies = {name: strategy_from_config(name, cfg, schema, values) for name, cfg in (prompts.get("strategies") or {}).items()}
+    verification = verification_from_config(prompts["verification"], values) if prompts.get("verification") else None
     parsed = LLMSettings(settings, {n: model_settings(n, v) for n, v in models.items()}, strategies, verification,
-                         price_table(prices))
+                         price_table(prices), schema)
 
     for strategy, model in parsed.evaluated_pairs():
         parsed.check_pair(strategy, model)

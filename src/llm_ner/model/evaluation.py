@@ -10,6 +10,7 @@ import pandas as pd
 from sklearn.metrics import f1_score
 
 from ..metrics import entity_scores, token_accuracy
+from ..tags import entity_types_of
 from .config import TrainingConfig
 from .examples import LabelledSentence, labelled_sentences
 from .prediction import predict_sequence_proba, probabilities_to_tags, run_inference
@@ -18,7 +19,7 @@ from .tagger import Tagger
 
 @dataclass(frozen=True)
 class Evaluation:
-    scores: pd.DataFrame  # rows PER/ORG/LOC/MISC/micro/macro; columns precision/recall/f1/support
+    scores: pd.DataFrame  # a row per entity type of the tagger, micro, macro; columns precision/recall/f1/support
     token_accuracy: float
     loss: float
     predictions: list[list[str]]
@@ -48,7 +49,7 @@ def evaluate(
     predicted = probabilities_to_tags(output.probabilities, tagger.labels)
     gold = [list(tags) for tags in gold_tags]
     return Evaluation(
-        scores=entity_scores(gold, predicted, mode=mode),
+        scores=entity_scores(gold, predicted, mode=mode, types=entity_types_of(tagger.labels)),
         token_accuracy=token_accuracy(gold, predicted),
         loss=float(output.loss) if output.loss is not None else float("nan"),
         predictions=predicted,

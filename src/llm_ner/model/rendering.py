@@ -1,19 +1,23 @@
-"""HTML rendering of tagged sentences with entities highlighted (displaCy's look and colours)."""
+"""HTML rendering of tagged sentences with entities highlighted (displaCy's look)."""
 
 from __future__ import annotations
 
+import hashlib
 import html
 from typing import Sequence
 
 from ..tags import bio_to_spans, repair_bio
-
-# displaCy's palette for the closest spaCy labels (PERSON, ORG, LOC, and NORP for CoNLL's MISC).
-ENTITY_COLOURS = {"PER": "#aa9cfc", "ORG": "#7aecec", "LOC": "#ff9561", "MISC": "#c887fb"}
 _MARK = (
     '<mark class="entity" style="background: {colour}; padding: 0.45em 0.6em; margin: 0 0.25em; '
     'line-height: 1; border-radius: 0.35em;">{text}<span style="font-size: 0.8em; font-weight: bold; '
     'line-height: 1; border-radius: 0.35em; vertical-align: middle; margin-left: 0.5rem">{label}</span></mark>'
 )
+
+
+def entity_colour(entity_type: str) -> str:
+    """A light colour per type name, the same on every page and run, for any label schema."""
+    hue = int(hashlib.sha256(entity_type.encode()).hexdigest()[:8], 16) % 360
+    return f"hsl({hue}, 80%, 78%)"
 
 
 def entities_html(words: Sequence[str], tags: Sequence[str]) -> str:
@@ -23,7 +27,7 @@ def entities_html(words: Sequence[str], tags: Sequence[str]) -> str:
     for span in bio_to_spans(tags):
         parts.extend(html.escape(w) for w in words[position : span.start])
         text = html.escape(" ".join(words[span.start : span.end]))
-        parts.append(_MARK.format(colour=ENTITY_COLOURS.get(span.label, "#ddd"), text=text, label=span.label))
+        parts.append(_MARK.format(colour=entity_colour(span.label), text=text, label=span.label))
         position = span.end
     parts.extend(html.escape(w) for w in words[position:])
     return " ".join(parts)
@@ -36,7 +40,8 @@ def entities_page(title: str, blocks: Sequence[tuple[str, Sequence[str], Sequenc
         f'<div class="entities" style="line-height: 2.5; direction: ltr">{entities_html(words, tags)}</div></figure>'
         for caption, words, tags in blocks
     )
-    legend = " ".join(_MARK.format(colour=c, text="", label=label) for label, c in ENTITY_COLOURS.items())
+    types = dict.fromkeys(span.label for _, _, tags in blocks for span in bio_to_spans(repair_bio(list(tags))[0]))
+    legend = " ".join(_MARK.format(colour=entity_colour(label), text="", label=label) for label in types)
     return (
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title>"

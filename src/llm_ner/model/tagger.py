@@ -20,7 +20,7 @@ from safetensors.torch import load_model, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, set_seed
 
-from ..tags import LABELS
+from ..tags import CONLL_2003
 from .config import TaggerConfig
 from .encoding import EncodedSentence, encode_sentences
 from .word_shapes import PADDING_SHAPE_ID, WORD_SHAPES
@@ -68,7 +68,7 @@ def resolve_word_features(word_features: str, tokenizer) -> str:
 
 
 class Tagger(nn.Module):
-    def __init__(self, encoder: nn.Module, tokenizer, config: TaggerConfig, labels: tuple[str, ...] = LABELS):
+    def __init__(self, encoder: nn.Module, tokenizer, config: TaggerConfig, labels: tuple[str, ...] = CONLL_2003.labels):
         super().__init__()
         # `auto` is resolved once, here, so that the saved config rebuilds the very same network
         config = dataclasses.replace(config, word_features=resolve_word_features(config.word_features, tokenizer))
@@ -103,7 +103,7 @@ class Tagger(nn.Module):
                                                nn.Linear(width, len(config.sequence_classes)))
 
     @classmethod
-    def build(cls, config: TaggerConfig, seed: int = 13, labels: tuple[str, ...] = LABELS) -> "Tagger":
+    def build(cls, config: TaggerConfig, seed: int = 13, labels: tuple[str, ...] = CONLL_2003.labels) -> "Tagger":
         """A new tagger: the configured encoder and a randomly initialised head (seeded)."""
         path = resolve_encoder(config.encoder)
         tokenizer = AutoTokenizer.from_pretrained(path)

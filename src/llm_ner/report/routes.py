@@ -40,9 +40,10 @@ def _table(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def tokens_per_sentence(corpus_summary: pd.DataFrame | None, split: str = "train") -> float:
-    """Mean train sentence length: the expert tokens of a result that counted sentences only."""
+    """Mean train sentence length: the expert tokens of a result that counted sentences only
+    (unknown -- NaN -- until data_analysis has described this corpus)."""
     if corpus_summary is None:
-        return 14.5  # CoNLL-2003 train: 203,621 tokens / 14,041 sentences
+        return float("nan")
     return float(corpus_summary.loc[corpus_summary["split"] == split, "mean_sentence_length"].iloc[0])
 
 

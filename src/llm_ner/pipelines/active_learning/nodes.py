@@ -19,6 +19,7 @@ from llm_ner.mixed import reference_f1
 from llm_ner.model import Tagger
 from llm_ner.model.evaluation import reported_sets
 from llm_ner.students import Protocol
+from llm_ner.tags import LabelSchema
 
 
 def expert_pool(choice: dict[str, Any], training_set: pd.DataFrame, mixing_pool: pd.DataFrame,
@@ -36,12 +37,14 @@ def expert_pool(choice: dict[str, Any], training_set: pd.DataFrame, mixing_pool:
 
 def run_active_learning(model_init: Tagger, training_set: pd.DataFrame, pool: pd.DataFrame,
                         evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame, params: dict[str, Any],
-                        student: dict[str, Any], cost_model: dict[str, Any], grid: dict[str, Any]
-                        ) -> tuple[pd.DataFrame, dict[str, Tagger]]:
+                        student: dict[str, Any], entity_types: dict[str, Any], cost_model: dict[str, Any],
+                        grid: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Tagger]]:
     """Every strategy x seed from the same model_init (grid cells); the history of all, and the
     checkpoints of each strategy's first seed (``<strategy>/active_iter_<i>_added_<n>``)."""
     loop = params["loop"]
-    training_config = Protocol.from_params(student).trainer
+    protocol = Protocol.from_params(student, entity_types)
+    LabelSchema.from_config(entity_types).check_model(model_init.labels, "model_init")
+    training_config = protocol.trainer
     evaluation_sets = reported_sets(evaluation_valid, evaluation_test)
     expert = CostModel.from_params(cost_model).expert
     cells = []

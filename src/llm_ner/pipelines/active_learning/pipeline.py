@@ -12,7 +12,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              "active_learning_pool", name="list_active_learning_pool"),
         node(run_active_learning,
              ["model_init", "model_init_training_set", "active_learning_pool", "evaluation_valid", "evaluation_test",
-              "params:active_learning", "params:student", "params:cost_model", "params:grid"],
+              "params:active_learning", "params:student", "params:entity_types", "params:cost_model", "params:grid"],
              ["active_learning_history", "active_learning_checkpoints"], name="run_active_learning"),
         node(compare, ["active_learning_history", "reference_students", "params:active_learning"],
              "active_learning_comparison", name="compare_active_learning_strategies"),

@@ -8,35 +8,39 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from llm_ner import analysis
-from llm_ner.tags import repair_bio
+from llm_ner.conll import check_entity_types
+from llm_ner.tags import LabelSchema, repair_bio
 
 logger = logging.getLogger(__name__)
 
 
-def prepare_sentence_table(raw: pd.DataFrame, max_sentences: int | None, split: str) -> pd.DataFrame:
+def prepare_sentence_table(raw: pd.DataFrame, max_sentences: int | None, entity_types: dict, split: str) -> pd.DataFrame:
     """Check a freshly read split and keep it as the project's sentence table.
 
-    The reader already validated tags and converted IOB1; here we re-check the invariants every
-    later pipeline relies on, so a custom dataset cannot slip past. ``max_sentences`` keeps the
-    first N sentences (quick trials and ``conf/test``); ``None`` keeps the whole split.
+    The reader already validated the IOB shape and converted IOB1; here every tag must belong to
+    the run's ``entity_types`` (else an error naming file and line), and we re-check the invariants
+    every later pipeline relies on, so a custom dataset cannot slip past. ``max_sentences`` keeps
+    the first N sentences (quick trials and ``conf/test``); ``None`` keeps the whole split.
     """
+    schema = LabelSchema.from_config(entity_types)
     if max_sentences is not None:
         if not isinstance(max_sentences, int) or isinstance(max_sentences, bool) or max_sentences < 1:
             raise ValueError(f"corpus.max_sentences_per_split must be a positive integer or null, got {max_sentences!r}")
         raw = raw.head(max_sentences)
+    check_entity_types(raw, schema)
     for row in raw.itertuples(index=False):
         lengths = {len(row.tokens), len(row.ner_tags)}
         if row.pos_tags is not None:
             lengths |= {len(row.pos_tags), len(row.chunk_tags)}
         if len(lengths) != 1:
             raise ValueError(f"{split} sentence {row.sentence_id}: token and tag lists differ in length {sorted(lengths)}")
-        if repair_bio(row.ner_tags)[1].changed:
+        if repair_bio(row.ner_tags, schema)[1].changed:
             raise ValueError(f"{split} sentence {row.sentence_id}: tags are not valid IOB2: {row.ner_tags}")
     logger.info(
         "%s: %d sentences, %d tokens, %d documents",
         split, len(raw), int(raw["tokens"].map(len).sum()), raw["document_id"].nunique(),
     )
-    return raw.reset_index(drop=True)
+    return raw.drop(columns=["first_line"], errors="ignore").reset_index(drop=True)
 
 
 def _by_split(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -53,8 +57,8 @@ def count_tags(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame) -> 
     return analysis.tag_distribution(_by_split(train, valid, test))
 
 
-def count_entities_per_type(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
-    return analysis.entities_per_type(_by_split(train, valid, test))
+def count_entities_per_type(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame, entity_types: dict) -> pd.DataFrame:
+    return analysis.entities_per_type(_by_split(train, valid, test), LabelSchema.from_config(entity_types).names)
 
 
 def measure_lengths(
@@ -64,8 +68,8 @@ def measure_lengths(
     return analysis.length_distribution(tables, "sentence"), analysis.length_distribution(tables, "entity")
 
 
-def measure_unseen_entities(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
-    unseen = analysis.unseen_entities(train, {"valid": valid, "test": test})
+def measure_unseen_entities(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame, entity_types: dict) -> pd.DataFrame:
+    unseen = analysis.unseen_entities(train, {"valid": valid, "test": test}, LabelSchema.from_config(entity_types).names)
     overall = unseen[unseen["entity_type"] == "ALL"]
     for row in overall.itertuples():
         logger.info("%s: %.1f%% of entity mentions unseen in train", row.split, 100 * row.unseen_mention_share)

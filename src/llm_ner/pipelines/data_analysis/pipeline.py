@@ -19,16 +19,16 @@ def _for_split(function, split: str):
 def create_pipeline(**kwargs) -> Pipeline:
     prepare = [
         node(_for_split(nodes.prepare_sentence_table, split),
-             [f"{split}_raw", "params:corpus.max_sentences_per_split"], f"{split}_sentences",
+             [f"{split}_raw", "params:corpus.max_sentences_per_split", "params:entity_types"], f"{split}_sentences",
              name=f"prepare_{split}_sentences")
         for split in SPLITS
     ]
     describe = [
         node(nodes.summarise_splits, SPLIT_TABLES, "corpus_summary", name="summarise_splits"),
         node(nodes.count_tags, SPLIT_TABLES, "tag_distribution", name="count_tags"),
-        node(nodes.count_entities_per_type, SPLIT_TABLES, "entities_per_type", name="count_entities_per_type"),
+        node(nodes.count_entities_per_type, [*SPLIT_TABLES, "params:entity_types"], "entities_per_type", name="count_entities_per_type"),
         node(nodes.measure_lengths, SPLIT_TABLES, ["sentence_lengths", "entity_lengths"], name="measure_lengths"),
-        node(nodes.measure_unseen_entities, SPLIT_TABLES, "unseen_entities", name="measure_unseen_entities"),
+        node(nodes.measure_unseen_entities, [*SPLIT_TABLES, "params:entity_types"], "unseen_entities", name="measure_unseen_entities"),
         node(nodes.plot_tag_distributions, ["tag_distribution", "params:data_analysis.plots"],
              "tag_distribution_plots", name="plot_tag_distributions"),
         node(nodes.plot_entities_per_type, "entities_per_type", "entities_per_type_plot",

@@ -19,6 +19,7 @@ from llm_ner.llm.quality import apply_failed_policy, choose_best, confidence_thr
 from llm_ner.llm.settings import LLMSettings, parse_llm_settings
 from llm_ner.llm.study import AnnotationStudy
 from llm_ner.sampling import seeded_sample
+from llm_ner.tags import LabelSchema
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +29,9 @@ CONFIDENCE_COLUMNS = ["strategy", "model", "kept_share", "sentences", "threshold
 
 
 def parse_settings(annotation: dict[str, Any], models: dict[str, Any], prompts: dict[str, Any],
-                   prices: dict[str, Any]) -> LLMSettings:
-    """The four parameter groups, validated once (errors name the parameter)."""
-    return parse_llm_settings(annotation, models, prompts, prices)
+                   prices: dict[str, Any], entity_types: dict[str, Any]) -> LLMSettings:
+    """The four parameter groups and the entity types, validated once (errors name the parameter)."""
+    return parse_llm_settings(annotation, models, prompts, prices, LabelSchema.from_config(entity_types))
 
 
 def sample_sentences(sentences: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
@@ -77,7 +78,7 @@ def evaluate_markup_quality(quality_sample: pd.DataFrame, demonstration_pool: pd
     try:
         for strategy, model in settings.evaluated_pairs():
             run = study.annotate(strategy, model, quality_sample, demonstration_pool)
-            rows.append({**markup_quality_row(run.labels, mode), "confidence": settings.annotation.confidence.method,
+            rows.append({**markup_quality_row(run.labels, mode, settings.schema), "confidence": settings.annotation.confidence.method,
                          "retries": run.retries})
             labels.append(run.labels)
             thresholds.append(confidence_thresholds(run.labels, mode=mode))
@@ -105,7 +106,7 @@ def label_training_pool(training_pool: pd.DataFrame, demonstration_pool: pd.Data
     """``llm_labels`` for the training pool (by the chosen pair, or imported from a CoNLL file) and its money."""
     annotation = settings.annotation
     if annotation.source == "import":
-        labels, spend = import_conll_labels(annotation.import_path, train)
+        labels, spend = import_conll_labels(annotation.import_path, train, settings.schema)
         labels["entity_confidence"], labels["sentence_confidence"] = None, float("nan")
         spend.update(stage="labelling", source="import", **{name: 0 for name in MONEY_FIELDS})
     else:

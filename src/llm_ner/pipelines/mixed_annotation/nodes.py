@@ -20,9 +20,10 @@ from llm_ner.mixed import (
 )
 from llm_ner.grid import Cell, Grid
 from llm_ner.sampling import seeded_sample, share_count
-from llm_ner.model import Tagger, evaluate_on, labelled_sentences
+from llm_ner.model import Tagger, TrainingConfig, evaluate_on, from_dict, labelled_sentences
 from llm_ner.model.evaluation import micro_rows, reported_sets
 from llm_ner.students import Protocol, Student, train_student
+from llm_ner.tags import LabelSchema
 
 logger = logging.getLogger(__name__)
 
@@ -35,20 +36,20 @@ def expert_candidates(train_sentences: pd.DataFrame, llm_labels: pd.DataFrame,
     return outside[["sentence_id", "tokens", "ner_tags"]].rename(columns={"ner_tags": "gold_tags"}).reset_index(drop=True)
 
 
-def train_llm_pure(llm_labels: pd.DataFrame, params: dict[str, Any], student: dict[str, Any]) -> Tagger:
+def train_llm_pure(llm_labels: pd.DataFrame, params: dict[str, Any], student: dict[str, Any], entity_types: dict[str, Any]) -> Tagger:
     """S0's ``model_llm_pure``: the student on the pool's LLM tags alone, fixed epochs (no gold at all)."""
-    return train_student(Student(Protocol.from_params(student), (labelled_sentences(llm_labels, "llm_tags"),),
+    return train_student(Student(Protocol.from_params(student, entity_types), (labelled_sentences(llm_labels, "llm_tags"),),
                                  params["seed"]))
 
 
-def score_label_quality(llm_labels: pd.DataFrame, params: dict[str, Any], student: dict[str, Any],
+def score_label_quality(llm_labels: pd.DataFrame, params: dict[str, Any], student: dict[str, Any], entity_types: dict[str, Any],
                         grid: dict[str, Any]) -> pd.DataFrame:
     """Out-of-fold label quality of every pool sentence, when some sweep routes by ``label_issues``."""
     wanted = any("label_issues" in sweep["strategies"] for sweep in params["sweeps"].values())
     if not wanted:
         return pd.DataFrame({"sentence_id": llm_labels["sentence_id"], "label_quality": float("nan")})
     quality = out_of_fold_label_quality(llm_labels, params["label_quality_folds"], params["seed"],
-                                        Protocol.from_params(student), Grid.from_params(grid))
+                                        Protocol.from_params(student, entity_types), Grid.from_params(grid))
     return quality.rename_axis("sentence_id").reset_index()
 
 
@@ -59,13 +60,13 @@ def mixing_pool(llm_labels: pd.DataFrame, label_quality: pd.DataFrame) -> pd.Dat
 
 def run_budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_valid: pd.DataFrame,
                      evaluation_test: pd.DataFrame, model_llm_pure: Tagger, params: dict[str, Any],
-                     sweep: dict[str, Any], student: dict[str, Any], grid: dict[str, Any]) -> pd.DataFrame:
+                     sweep: dict[str, Any], student: dict[str, Any], entity_types: dict[str, Any], grid: dict[str, Any]) -> pd.DataFrame:
     """Every budget x strategy x fold of one sweep (its mode is the namespace)."""
     settings = SweepSettings(mode=sweep["mode"], budgets=tuple(params["budgets"]), strategies=tuple(sweep["strategies"]),
                              k=params["k"], seed=params["seed"], start=params["start"],
                              llm_weight=params["llm_weight"])
     return budget_sweep(pool, outside, reported_sets(evaluation_valid, evaluation_test), settings,
-                        Protocol.from_params(student), model_llm_pure, Grid.from_params(grid))
+                        Protocol.from_params(student, entity_types), model_llm_pure, Grid.from_params(grid))
 
 
 def budget_table(runs: pd.DataFrame, llm_gold_usage: pd.DataFrame) -> pd.DataFrame:
@@ -79,11 +80,11 @@ def budget_table(runs: pd.DataFrame, llm_gold_usage: pd.DataFrame) -> pd.DataFra
 
 
 def reference_students(pool: pd.DataFrame, evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame,
-                       model_llm_pure: Tagger, params: dict[str, Any], student: dict[str, Any],
+                       model_llm_pure: Tagger, params: dict[str, Any], student: dict[str, Any], entity_types: dict[str, Any],
                        grid: dict[str, Any]) -> pd.DataFrame:
     """The two ends of every budget curve on the same protocol: LLM-only (model_llm_pure) and
     gold-only (the same student on the pool's gold tags)."""
-    protocol = Protocol.from_params(student)
+    protocol = Protocol.from_params(student, entity_types)
     evaluation_sets = reported_sets(evaluation_valid, evaluation_test)
     gold_only = Cell({"student": "gold_only"}, Student(protocol, (labelled_sentences(pool, "gold_tags"),), params["seed"],
                                                         evaluation_sets))
@@ -131,13 +132,13 @@ def choose_init_budget(add_table: pd.DataFrame, correct_table: pd.DataFrame, par
 
 
 def train_model_init(pool: pd.DataFrame, outside: pd.DataFrame, choice: dict[str, Any],
-                     params: dict[str, Any], student: dict[str, Any]) -> tuple[Tagger, pd.DataFrame]:
+                     params: dict[str, Any], student: dict[str, Any], entity_types: dict[str, Any]) -> tuple[Tagger, pd.DataFrame]:
     """``model_init`` -- the student at the chosen budget -- and the set it trained on (``source``
     llm or gold per sentence): active learning continues from both."""
     candidates = pool if choice["mode"] == "correct" else outside
     expert = SELECTIONS[choice["strategy"]](candidates, expert_count(choice["budget"], len(pool)), params["seed"])
     training_table = mixed_training_table(pool, expert, choice["mode"], params["llm_weight"])
-    tagger = train_student(Student(Protocol.from_params(student), (labelled_sentences(training_table),), params["seed"]))
+    tagger = train_student(Student(Protocol.from_params(student, entity_types), (labelled_sentences(training_table),), params["seed"]))
     logger.info("model_init: %s, %d expert sentences (%s, mode %s)", choice["chosen_by"], len(expert), choice["strategy"],
                 choice["mode"])
     return tagger, training_table
@@ -150,7 +151,7 @@ def sample_expert_set(outside: pd.DataFrame, params: dict[str, Any]) -> pd.DataF
 
 
 def regimen_sets(pool: pd.DataFrame, expert_set: pd.DataFrame, train_sentences: pd.DataFrame,
-                 params: dict[str, Any]) -> dict[str, list]:
+                 params: dict[str, Any], entity_types: dict[str, Any]) -> dict[str, list]:
     """``gold`` (the expert set), ``llm`` and ``extra`` LLM-labelled sentences for the regimens.
 
     ``regimens.extra.source``: ``split`` -- a seeded ``share`` of the pool is the extra data and the
@@ -163,7 +164,7 @@ def regimen_sets(pool: pd.DataFrame, expert_set: pd.DataFrame, train_sentences: 
                                    params["seed"])
         llm_part = pool[~pool["sentence_id"].isin(extra_part["sentence_id"])]
     elif extra["source"] == "import":
-        imported, _ = import_conll_labels(extra["path"], train_sentences)
+        imported, _ = import_conll_labels(extra["path"], train_sentences, LabelSchema.from_config(entity_types))
         used = set(pool["sentence_id"]) | set(expert_set["sentence_id"])
         llm_part, extra_part = pool, imported[~imported["sentence_id"].isin(used)]
     else:
@@ -174,19 +175,19 @@ def regimen_sets(pool: pd.DataFrame, expert_set: pd.DataFrame, train_sentences: 
 
 def run_regimens(pool: pd.DataFrame, expert_set: pd.DataFrame, train_sentences: pd.DataFrame,
                  evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame, params: dict[str, Any],
-                 student: dict[str, Any], grid: dict[str, Any]) -> pd.DataFrame:
+                 student: dict[str, Any], entity_types: dict[str, Any], grid: dict[str, Any]) -> pd.DataFrame:
     """Huang's phase 2: gold only, LLM only, LLM + extra, and the two ``... then gold`` regimens."""
     regimens = params["regimens"]
-    designs = regimen_designs(regimen_sets(pool, expert_set, train_sentences, params), regimens["names"])
-    return repeated_runs(designs, regimens["lr_schedules"], regimens["seeds"], Protocol.from_params(student),
+    designs = regimen_designs(regimen_sets(pool, expert_set, train_sentences, params, entity_types), regimens["names"])
+    return repeated_runs(designs, regimens["lr_schedules"], regimens["seeds"], Protocol.from_params(student, entity_types),
                          reported_sets(evaluation_valid, evaluation_test), Grid.from_params(grid), "regimens")
 
 
 def run_blending(pool: pd.DataFrame, expert_set: pd.DataFrame, evaluation_valid: pd.DataFrame,
-                 evaluation_test: pd.DataFrame, params: dict[str, Any], student: dict[str, Any],
+                 evaluation_test: pd.DataFrame, params: dict[str, Any], student: dict[str, Any], entity_types: dict[str, Any],
                  grid: dict[str, Any]) -> pd.DataFrame:
     """Huang's phase 3: the pool's LLM labels and the expert set, blended epoch by epoch."""
-    blending, protocol = params["blending"], Protocol.from_params(student)
+    blending, protocol = params["blending"], Protocol.from_params(student, entity_types)
     designs = blending_designs(labelled_sentences(pool, "llm_tags"), labelled_sentences(expert_set, "gold_tags"),
                                blending["schedules"], protocol.trainer.epochs)
     return repeated_runs(designs, blending["lr_schedules"], blending["seeds"], protocol,
@@ -199,7 +200,7 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def blending_weights_plot(params: dict[str, Any], student: dict[str, Any]) -> plt.Figure:
     """w_llm(t) of every configured blending schedule, over the protocol's epochs."""
-    epochs = Protocol.from_params(student).trainer.epochs
+    epochs = from_dict(TrainingConfig, student["trainer"]).epochs
     figure, axis = plt.subplots(figsize=(6, 4))
     for name, spec in params["blending"]["schedules"].items():
         spec = dict(spec)

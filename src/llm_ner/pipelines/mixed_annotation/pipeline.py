@@ -31,7 +31,7 @@ def budget_sweep_pipeline() -> Pipeline:
     return pipeline([
         node(run_budget_sweep,
              ["mixing_pool", "expert_candidates", "evaluation_valid", "evaluation_test", "model_llm_pure",
-              "params:mixed_annotation", "params:sweep", "params:student", "params:grid"],
+              "params:mixed_annotation", "params:sweep", "params:student", "params:entity_types", "params:grid"],
              "budget_runs", name="run_budget_sweep"),
         node(budget_table, ["budget_runs", "llm_gold_usage"], "budget_table", name="summarise_budget_sweep"),
         node(budget_curve, ["budget_table", "reference_students"], "budget_curve", name="plot_budget_curve"),
@@ -42,37 +42,37 @@ def create_pipeline(**kwargs) -> Pipeline:
     shared = pipeline([
         node(expert_candidates, ["train_sentences", "llm_labels", "llm_demonstration_pool"], "expert_candidates",
              name="list_expert_candidates"),
-        node(train_llm_pure, ["llm_labels", "params:mixed_annotation", "params:student"], "model_llm_pure", name="train_model_llm_pure"),
-        node(score_label_quality, ["llm_labels", "params:mixed_annotation", "params:student", "params:grid"],
+        node(train_llm_pure, ["llm_labels", "params:mixed_annotation", "params:student", "params:entity_types"], "model_llm_pure", name="train_model_llm_pure"),
+        node(score_label_quality, ["llm_labels", "params:mixed_annotation", "params:student", "params:entity_types", "params:grid"],
              "llm_label_quality",
              name="score_llm_label_quality"),
         node(mixing_pool, ["llm_labels", "llm_label_quality"], "mixing_pool", name="build_mixing_pool"),
         node(reference_students, ["mixing_pool", "evaluation_valid", "evaluation_test", "model_llm_pure",
-                                  "params:mixed_annotation", "params:student", "params:grid"], "reference_students",
+                                  "params:mixed_annotation", "params:student", "params:entity_types", "params:grid"], "reference_students",
              name="score_reference_students"),
     ])
     sweeps = sum(
         pipeline(budget_sweep_pipeline(), namespace=f"mixed_annotation.{mode}", inputs=SHARED,
                  parameters={"params:sweep": f"params:mixed_annotation.sweeps.{mode}",
                              "params:mixed_annotation": "params:mixed_annotation",
-                             "params:student": "params:student", "params:grid": "params:grid"})
+                             "params:student": "params:student", "params:entity_types": "params:entity_types", "params:grid": "params:grid"})
         for mode in SWEEPS
     )
     init = pipeline([
         node(choose_init_budget, ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget_table",
                                   "params:mixed_annotation"], "model_init_budget", name="choose_model_init_budget"),
         node(train_model_init, ["mixing_pool", "expert_candidates", "model_init_budget", "params:mixed_annotation",
-                                "params:student"],
+                                "params:student", "params:entity_types"],
              ["model_init", "model_init_training_set"], name="train_model_init"),
     ])
     huang = pipeline([  # Huang et al.: the pool's LLM labels beside an expert set, in which order and blend
         node(sample_expert_set, ["expert_candidates", "params:mixed_annotation"], "expert_set", name="sample_expert_set"),
         node(run_regimens, ["mixing_pool", "expert_set", "train_sentences", "evaluation_valid", "evaluation_test",
-                            "params:mixed_annotation", "params:student", "params:grid"], "regimen_runs",
+                            "params:mixed_annotation", "params:student", "params:entity_types", "params:grid"], "regimen_runs",
              name="run_training_regimens"),
         node(runs_table, "regimen_runs", "regimen_table", name="summarise_training_regimens"),
         node(run_blending, ["mixing_pool", "expert_set", "evaluation_valid", "evaluation_test", "params:mixed_annotation",
-                           "params:student", "params:grid"],
+                           "params:student", "params:entity_types", "params:grid"],
              "blending_runs", name="run_blending_schedules"),
         node(runs_table, "blending_runs", "blending_table", name="summarise_blending_schedules"),
         node(blending_weights_plot, ["params:mixed_annotation", "params:student"], "blending_weights", name="plot_blending_schedules"),

@@ -20,6 +20,7 @@ from llm_ner.llm.topics import TopicRun, agreement, distribution, label_topics, 
 from llm_ner.grid import Grid
 from llm_ner.model import TaggerConfig, TrainingConfig, from_dict
 from llm_ner.students import Protocol
+from llm_ner.tags import LabelSchema
 from llm_ner.model.examples import labelled_sentences
 from llm_ner.sampling import seeded_sample
 
@@ -107,7 +108,7 @@ def _labelled(sets: pd.DataFrame, labels: pd.DataFrame, name: str):
 
 
 def compare_designs(sets: pd.DataFrame, labels: pd.DataFrame, params: dict[str, Any], topics: dict[str, Any],
-                    grid: dict[str, Any]) -> tuple[pd.DataFrame, Any, pd.DataFrame]:
+                    entity_types: dict[str, Any], grid: dict[str, Any]) -> tuple[pd.DataFrame, Any, pd.DataFrame]:
     """Every design x seed on the same sentences and epochs; the runs, the saved design's first-seed
     model, and that model's topics against the LLM's on the test sample."""
     classes = selected_prompt(topics).classes
@@ -116,7 +117,7 @@ def compare_designs(sets: pd.DataFrame, labels: pd.DataFrame, params: dict[str, 
     evaluation = {split: _labelled(sets, labels, split) for split in ("validation", "test")}
     runs, model, predictions = multitask.multitask_runs(
         _labelled(sets, labels, "train"), evaluation, multitask.loss_weights(params["designs"]), params["seeds"],
-        Protocol(tagger_config, training_config), keep=params["saved_design"], grid=Grid.from_params(grid))
+        Protocol(tagger_config, training_config, LabelSchema.from_config(entity_types).labels), keep=params["saved_design"], grid=Grid.from_params(grid))
     if model is None:
         raise ValueError(f"multitask.saved_design {params['saved_design']!r} must name a design with alpha > 0: "
                          f"{sorted(params['designs'])}")

@@ -32,7 +32,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              name="count_topics"),
         node(topic_distribution_plot, "topic_distribution", "topic_distribution_plot", name="plot_topics"),
         node(compare_designs, ["multitask_sentences", "sentence_topics", "params:multitask", "params:llm_topics",
-                                "params:grid"],
+                                "params:entity_types", "params:grid"],
              ["multitask_runs", "model_multitask", "topic_confusion"], name="compare_multitask_designs"),
         node(comparison_table, "multitask_runs", "multitask_comparison", name="summarise_multitask_designs"),
         node(confusion_plot, "topic_confusion", "topic_confusion_plot", name="plot_topic_confusion"),

@@ -25,6 +25,7 @@ from llm_ner.pipelines.training.nodes import learning_curve_plot
 from llm_ner.report import routes
 from llm_ner.report.html import Section, embedded_page_body, render
 from llm_ner.students import Protocol
+from llm_ner.tags import entity_types_of
 
 Table = pd.DataFrame | None
 
@@ -133,9 +134,16 @@ def corpus_section(corpus_summary: Table, entities_per_type: Table, unseen_entit
     return section
 
 
-MARKUP_COLUMNS = ["strategy", "model", "sentences", "precision", "recall", "f1", "PER_f1", "ORG_f1", "LOC_f1", "MISC_f1",
+MARKUP_COLUMNS = ["strategy", "model", "sentences", "precision", "recall", "f1", "<type>_f1",
                   "parse_failure_rate", "repaired_rate", "seconds_per_sentence", "input_tokens", "output_tokens",
-                  "label_cost_usd", "confidence_auroc"]
+                  "label_cost_usd", "confidence_auroc"]  # <type>_f1: one column per entity type of the run
+
+
+def markup_columns(markup_quality: pd.DataFrame) -> list[str]:
+    """:data:`MARKUP_COLUMNS` of ``markup_quality``, with the F1 of every entity type it scored."""
+    per_type = [c for c in markup_quality.columns if c.endswith("_f1") and c != "macro_f1"]
+    columns = [c for name in MARKUP_COLUMNS for c in (per_type if name == "<type>_f1" else [name])]
+    return [c for c in columns if c in markup_quality]
 
 
 def spend_table(llm_spend: Mapping | None, topic_spend: Mapping | None, topic_agreement: Mapping | None) -> pd.DataFrame:
@@ -165,7 +173,7 @@ def markup_section(markup_quality: Table, llm_spend: Mapping | None, labeller_co
     if markup_quality is not None:
         section.text(f"Entity-level scores of each prompt strategy × model against gold on the same "
                      f"{int(markup_quality['sentences'].max())} validation sentences.")
-        section.table(markup_quality[[c for c in MARKUP_COLUMNS if c in markup_quality]])
+        section.table(markup_quality[markup_columns(markup_quality)])
     if llm_spend is not None:
         labelling = llm_spend["labelling"]
         if labelling.get("source") == "import":
@@ -186,12 +194,12 @@ def markup_section(markup_quality: Table, llm_spend: Mapping | None, labeller_co
 
 
 def students_section(student_comparison: Table, learning_curve: Table, training: dict[str, Any],
-                     student: dict[str, Any]) -> Section:
+                     student: dict[str, Any], entity_types: dict[str, Any]) -> Section:
     section = _section("students", "Students: gold labels vs LLM labels",
                        {"student_comparison": student_comparison, "learning_curve": learning_curve},
                        {"student": student, "model_selection": training.get("model_selection"),
                         "evaluation": training.get("evaluation")})
-    section.text(protocol_text(Protocol.from_params(student)))
+    section.text(protocol_text(Protocol.from_params(student, entity_types)))
     if student_comparison is not None:
         shown = student_comparison[(student_comparison["entity_type"].isin(["micro", "macro", "all"]))
                                    | (student_comparison["split"] == "test")]
@@ -210,7 +218,8 @@ def protocol_text(protocol: Protocol) -> str:
             f"budget, regimen, blending schedule and active-learning run -- trains under one protocol: "
             f"{tagger.encoder} ({tagger.encoder_weights}) with a {tagger.head} head, {trainer.epochs} epochs at batch "
             f"{trainer.batch_size}, {trainer.optimizer} at {trainer.learning_rate:g} (encoder) / "
-            f"{trainer.head_learning_rate:g} (head), {trainer.schedule} schedule; a route adds phases, never changes it. "
+            f"{trainer.head_learning_rate:g} (head), {trainer.schedule} schedule, tagging "
+            f"{', '.join(entity_types_of(protocol.labels))}; a route adds phases, never changes it. "
             f"Only model_gold and model_llm choose their epoch on a selection set.")
 
 

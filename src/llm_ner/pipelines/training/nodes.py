@@ -21,7 +21,7 @@ from llm_ner.model.learning_curve import learning_curve, summarise_learning_curv
 from llm_ner.model.rendering import entities_page
 from llm_ner.sampling import seeded_sample, seeded_shuffle, share_count
 from llm_ner.students import Protocol
-from llm_ner.tags import unknown_tags
+from llm_ner.tags import LabelSchema
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,8 @@ def _check_model_selection(model_selection: Mapping[str, str]) -> None:
 
 
 def student_training_sets(
-    llm_labels: pd.DataFrame, model_selection: Mapping[str, str], llm_validation_share: float, seed: int
+    llm_labels: pd.DataFrame, model_selection: Mapping[str, str], llm_validation_share: float, seed: int,
+    entity_types: Mapping[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The same sentences twice -- gold tags and LLM tags, both as ``ner_tags`` -- and the
     ``llm_validation`` sample: when a student selects its epoch on LLM labels, a seeded
@@ -63,12 +64,14 @@ def student_training_sets(
     missing = {"sentence_id", "tokens", *STUDENT_LABEL_COLUMNS.values()} - set(llm_labels.columns)
     if missing:
         raise ValueError(f"llm_labels lacks column(s) {sorted(missing)}")
+    schema = LabelSchema.from_config(entity_types)
     for column in STUDENT_LABEL_COLUMNS.values():
         for row in llm_labels.itertuples(index=False):
             tags = getattr(row, column)
-            if len(tags) != len(row.tokens) or unknown_tags(tags):
+            if len(tags) != len(row.tokens) or schema.unknown_tags(tags):
                 raise ValueError(
-                    f"llm_labels sentence {row.sentence_id}: `{column}` must hold one CoNLL tag per token"
+                    f"llm_labels sentence {row.sentence_id}: `{column}` must hold one tag per token of "
+                    f"{', '.join(schema.labels)} (entity_types), got {list(tags)}"
                 )
     held_out = 0
     if "llm_validation" in model_selection.values():
@@ -137,12 +140,14 @@ def model_selection_sets(
 
 
 def train_student(
-    training_set: pd.DataFrame, selection_set: pd.DataFrame, tagger: dict[str, Any], trainer: dict[str, Any]
+    training_set: pd.DataFrame, selection_set: pd.DataFrame, tagger: dict[str, Any], trainer: dict[str, Any],
+    entity_types: Mapping[str, Any],
 ) -> tuple[Tagger, pd.DataFrame]:
-    """A new tagger trained on ``ner_tags``; early stopping on ``selection_set`` (none when empty:
-    ``trainer.epochs`` epochs, last weights). Returns it and its history."""
+    """A new tagger for the entity types trained on ``ner_tags``; early stopping on ``selection_set``
+    (none when empty: ``trainer.epochs`` epochs, last weights). Returns it and its history."""
     training_config = from_dict(TrainingConfig, trainer)
-    model = Tagger.build(from_dict(TaggerConfig, tagger), seed=training_config.seed)
+    model = Tagger.build(from_dict(TaggerConfig, tagger), seed=training_config.seed,
+                         labels=LabelSchema.from_config(entity_types).labels)
     selection = labelled_sentences(selection_set) or None
     result = fit(model, labelled_sentences(training_set), training_config, validation=selection)
     # fit calls its early-stopping data "validation"; here it is the selection set, and only the
@@ -152,9 +157,10 @@ def train_student(
 
 
 def evaluate_student(
-    model: Tagger, validation: pd.DataFrame, test: pd.DataFrame, trainer: dict[str, Any]
+    model: Tagger, validation: pd.DataFrame, test: pd.DataFrame, trainer: dict[str, Any], entity_types: Mapping[str, Any],
 ) -> pd.DataFrame:
     """Entity P/R/F1 per type, micro/macro, token accuracy and loss, for the validation and test sets."""
+    LabelSchema.from_config(entity_types).check_model(model.labels, "the student model")
     return evaluate_on(model, reported_sets(validation, test), from_dict(TrainingConfig, trainer))
 
 
@@ -230,7 +236,7 @@ def compare_students(
 
 def learning_curve_runs(
     train_sentences: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame,
-    student: dict[str, Any], curve: dict[str, Any], grid: dict[str, Any],
+    student: dict[str, Any], entity_types: dict[str, Any], curve: dict[str, Any], grid: dict[str, Any],
 ) -> pd.DataFrame:
     """All-expert students on ``curve.sizes`` gold sentences, each with every seed in ``curve.seeds``,
     under the study's one protocol (fixed epochs: no selection gold)."""
@@ -243,7 +249,7 @@ def learning_curve_runs(
         evaluation_sets=reported_sets(validation, test),
         sizes=curve["sizes"],
         seeds=curve["seeds"],
-        protocol=Protocol.from_params(student),
+        protocol=Protocol.from_params(student, entity_types),
         grid=Grid.from_params(grid),
     )
 
