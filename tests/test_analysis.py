@@ -2,6 +2,7 @@ import pandas as pd
 import pytest
 
 from llm_ner import analysis
+from llm_ner.tags import CONLL_2003
 
 
 def table(*sentences):
@@ -16,7 +17,7 @@ VALID = table([("Paris", "B-LOC"), ("Hilton", "B-PER")], [("Paris", "B-PER"), ("
 
 
 def test_unseen_entities_counts_type_and_string():
-    unseen = analysis.unseen_entities(TRAIN, {"valid": VALID}).set_index("entity_type")
+    unseen = analysis.unseen_entities(TRAIN, {"valid": VALID}, CONLL_2003.names).set_index("entity_type")
     # Paris/LOC and John Smith/PER were seen; Hilton/PER and Paris-as-PER were not
     assert unseen.loc["ALL", "mentions"] == 4 and unseen.loc["ALL", "unseen_mentions"] == 2
     assert unseen.loc["PER", "unseen_mention_share"] == pytest.approx(2 / 3)
@@ -32,7 +33,7 @@ def test_summary_and_distributions():
     assert tags.set_index("tag").loc["O", "count"] == 2
     lengths = analysis.length_distribution({"valid": VALID}, "entity")
     assert lengths.set_index(["entity_type", "length"]).loc[("PER", 2), "count"] == 1
-    per_type = analysis.entities_per_type({"valid": VALID}).set_index("entity_type")["count"]
+    per_type = analysis.entities_per_type({"valid": VALID}, CONLL_2003.names).set_index("entity_type")["count"]
     assert per_type.to_dict() == {"PER": 3, "ORG": 0, "LOC": 1, "MISC": 0}
     with pytest.raises(ValueError, match="sentence"):
         analysis.length_distribution({"valid": VALID}, "paragraph")

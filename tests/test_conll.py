@@ -55,7 +55,7 @@ def test_iob1_input_becomes_iob2():
     [
         ("Acme NNP B-ORG\n", 1, "expected 2 columns"),
         ("Acme NNP B-NP B-ORG\nhires O\n", 2, "expected 4 columns"),
-        ("Acme B-ORG\n\nhires B-ORGANISATION\n", 3, "unknown NER tag 'B-ORGANISATION'"),
+        ("Acme B-ORG\n\nhires ORG-B\n", 3, "NER tag 'ORG-B' is not IOB"),
     ],
 )
 def test_malformed_lines_name_file_and_line(tmp_path, text, line, problem):
@@ -81,7 +81,7 @@ def test_write_then_read_round_trip(tmp_path):
     table = sentences_to_table(read_conll(write(tmp_path, FOUR_COLUMNS)))
     write_conll(table, tmp_path / "out" / "copy.txt")
     again = sentences_to_table(read_conll(tmp_path / "out" / "copy.txt"))
-    pd.testing.assert_frame_equal(table, again)
+    pd.testing.assert_frame_equal(table.drop(columns="first_line"), again.drop(columns="first_line"))
 
 
 def test_writing_mismatched_lengths_names_the_sentence():

@@ -1,12 +1,13 @@
 import pytest
 
 from llm_ner.metrics import entity_scores, token_accuracy
+from llm_ner.tags import CONLL_2003
 
 
 def test_entity_scores_per_type_and_micro():
     gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
     pred = [["B-PER", "I-PER", "O", "B-ORG"], ["B-ORG", "O"]]
-    table = entity_scores(gold, pred)
+    table = entity_scores(gold, pred, types=CONLL_2003.names)
     assert table.loc["PER", "f1"] == 1.0
     assert table.loc["LOC", "recall"] == 0.0
     assert table.loc["ORG", "precision"] == 0.5

@@ -85,13 +85,14 @@ def test_regimen_extra_data_split_from_the_pool_or_imported(tmp_path):
     pool = train.iloc[:10].rename(columns={"ner_tags": "gold_tags"}).assign(llm_tags=lambda t: t["gold_tags"])
     expert = train.iloc[10:14].rename(columns={"ner_tags": "gold_tags"})
     params = {"seed": 1, "regimens": {"extra": {"source": "split", "share": 0.3}}}
-    split = regimen_sets(pool, expert, train, params)
+    conll = {name: {"description": name} for name in ("PER", "ORG", "LOC", "MISC")}
+    split = regimen_sets(pool, expert, train, params, conll)
     assert (len(split["llm"]), len(split["extra"]), len(split["gold"])) == (7, 3, 4)
     assert {s.source for s in split["extra"]} == {"llm"} and {s.source for s in split["gold"]} == {"gold"}
     # an imported file covering pool, expert set and 16 other sentences: only the 16 are extra
     write_conll(train, tmp_path / "other_llm.conll")
     imported = regimen_sets(pool, expert, train, {"seed": 1, "regimens": {"extra": {"source": "import",
-                                                                                      "path": str(tmp_path / "other_llm.conll")}}})
+                                                                                      "path": str(tmp_path / "other_llm.conll")}}}, conll)
     assert (len(imported["llm"]), len(imported["extra"])) == (10, 16)
     with pytest.raises(ValueError, match="regimens.extra.source must be one of"):
-        regimen_sets(pool, expert, train, {"seed": 1, "regimens": {"extra": {"source": "crowd"}}})
+        regimen_sets(pool, expert, train, {"seed": 1, "regimens": {"extra": {"source": "crowd"}}}, conll)

@@ -1,6 +1,8 @@
 import pytest
 
-from llm_ner.tags import LABELS, Span, bio_to_spans, repair_bio, spans_to_bio
+from llm_ner.tags import CONLL_2003, Span, bio_to_spans, repair_bio, spans_to_bio
+
+LABELS = CONLL_2003.labels
 
 
 def test_label_set_is_the_conll_2003_one():
@@ -20,10 +22,13 @@ def test_iob1_is_converted_to_iob2():
 
 
 def test_unknown_tags_are_reported_and_replaced_by_o():
-    tags, report = repair_bio(["[CLS]", "B-PER", "I-DATE", "I-PER"])
+    tags, report = repair_bio(["[CLS]", "B-PER", "I-DATE", "I-PER"], CONLL_2003)
     assert tags == ["O", "B-PER", "O", "B-PER"]
     assert report.unknown_tags == ("[CLS]", "I-DATE")
     assert report.orphans_fixed == 1 and report.changed
+    # without a schema only the IOB shape is checked: I-DATE is a type of some other schema
+    tags, report = repair_bio(["[CLS]", "B-PER", "I-DATE", "I-PER"])
+    assert tags == ["O", "B-PER", "B-DATE", "B-PER"] and report.unknown_tags == ("[CLS]",)
 
 
 def test_valid_sequence_is_untouched():
@@ -43,7 +48,7 @@ def test_overlapping_spans_keep_the_earlier_longer_one():
     assert tags == ["B-ORG", "I-ORG", "I-ORG", "O"]
 
 
-@pytest.mark.parametrize("span", [Span(2, 5, "PER"), Span(1, 1, "PER"), Span(0, 1, "DATE")])
+@pytest.mark.parametrize("span", [Span(2, 5, "PER"), Span(1, 1, "PER"), Span(0, 1, "B-PER")])
 def test_bad_spans_are_rejected(span):
     with pytest.raises(ValueError):
         spans_to_bio([span], 3)

@@ -8,7 +8,9 @@ from llm_ner.model.encoding import (
 )
 from llm_ner.model.tagger import resolve_encoder
 from llm_ner.model.word_shapes import PADDING_SHAPE_ID, SHAPE_IDS
-from llm_ner.tags import LABEL_TO_ID
+from llm_ner.tags import CONLL_2003
+
+LABEL_TO_ID = CONLL_2003.label_to_id
 
 
 @pytest.fixture(scope="module")

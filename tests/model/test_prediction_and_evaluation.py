@@ -3,7 +3,9 @@ import pytest
 
 from llm_ner.metrics import entity_scores, token_accuracy
 from llm_ner.model import Tagger, TaggerConfig, evaluate, fit, predict_proba, predict_tags, tag_text, tokenize_text
-from llm_ner.tags import LABELS, bio_to_spans
+from llm_ner.tags import CONLL_2003, bio_to_spans
+
+LABELS = CONLL_2003.labels
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +49,7 @@ def test_evaluate_matches_the_shared_metrics_on_the_predictions(trained, train_s
     result = evaluate(trained, tokens, gold)
     predicted = predict_tags(trained, tokens)
     assert result.predictions == predicted
-    assert result.scores.equals(entity_scores(gold, predicted))
+    assert result.scores.equals(entity_scores(gold, predicted, types=CONLL_2003.names))  # a row per type of the tagger
     assert result.token_accuracy == token_accuracy(gold, predicted)
     assert 0 < result.loss < 10 and result.f1 == result.scores.loc["micro", "f1"]
     table = result.to_table("validation")

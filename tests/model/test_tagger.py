@@ -6,7 +6,9 @@ from transformers import BertTokenizerFast
 from llm_ner.model import Tagger, TaggerConfig, predict_proba
 from llm_ner.model.encoding import collate, encode_sentences
 from llm_ner.model.tagger import needs_manual_lowercasing, resolve_encoder, tokenizer_lowercases
-from llm_ner.tags import LABELS
+from llm_ner.tags import CONLL_2003
+
+LABELS = CONLL_2003.labels
 
 
 @pytest.fixture(scope="module")

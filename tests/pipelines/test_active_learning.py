@@ -45,6 +45,7 @@ def run(tmp_path_factory):
     datasets.update(parameter_datasets("params:active_learning", dict(parameters["active_learning"])))
     datasets["params:cost_model"] = MemoryDataset(dict(parameters["cost_model"]))
     datasets["params:student"] = MemoryDataset(dict(student))
+    datasets["params:entity_types"] = MemoryDataset(dict(parameters["entity_types"]))
     datasets["params:grid"] = MemoryDataset({**parameters["grid"], "store": None})
     folder = tmp_path_factory.mktemp("checkpoints")
     datasets["active_learning_checkpoints"] = TaggerCheckpointsDataset(str(folder / "active_learning"), version=Version(None, None))

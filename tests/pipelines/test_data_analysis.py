@@ -7,6 +7,7 @@ from kedro.runner import SequentialRunner
 
 from llm_ner.conll import parse_conll, sentences_to_table
 from llm_ner.pipelines.data_analysis import create_pipeline
+from llm_ner.tags import CONLL_2003
 
 TRAIN = "Acme NNP B-NP B-ORG\nhires VBZ B-VP O\n\nMaria NNP B-NP B-PER\nLopez NNP I-NP I-PER\n\nBonn NNP B-NP B-LOC\n"
 VALID = "Maria NNP B-NP B-PER\nLopez NNP I-NP I-PER\n\nAcme NNP B-NP B-MISC\n"
@@ -21,6 +22,7 @@ def run(max_sentences=None):
                 for split, text in {"train": TRAIN, "valid": VALID, "test": TEST}.items()
             },
             "params:corpus.max_sentences_per_split": MemoryDataset(max_sentences),
+            "params:entity_types": MemoryDataset({name: {"description": name} for name in CONLL_2003.names}),
             "params:data_analysis.plots": MemoryDataset(
                 {"top_n_tags": 5, "max_sentence_length": 10, "max_entity_length": 3}
             ),

@@ -46,6 +46,7 @@ def run(tmp_path_factory):
     parameters = {**parameters, "llm_weight": "confidence"}  # the LLM tags here carry a confidence
     datasets.update(parameter_datasets("params:mixed_annotation", parameters))
     datasets["params:student"] = MemoryDataset(conf["student"])
+    datasets["params:entity_types"] = MemoryDataset(conf["entity_types"])
     datasets["params:grid"] = MemoryDataset({**conf["grid"], "store": None})
     folder = tmp_path_factory.mktemp("models")
     for name in ("model_init", "model_llm_pure"):

@@ -30,7 +30,7 @@ def run(tmp_path_factory):
                     "llm_api_credentials": MemoryDataset({"api_key": "sk-test"})}
         for name, value in (("llm_topics", conf["llm_topics"]), ("multitask", conf["multitask"]), ("llm_models", models),
                             ("llm_annotation", {**conf["llm_annotation"], "cache_path": str(cache)}),
-                            ("cost_model", conf["cost_model"]), ("grid", {**conf["grid"], "store": None})):
+                            ("cost_model", conf["cost_model"]), ("entity_types", conf["entity_types"]), ("grid", {**conf["grid"], "store": None})):
             datasets.update(parameter_datasets(f"params:{name}", value))
         catalog = DataCatalog(datasets=datasets)
         for name in OUTPUTS:

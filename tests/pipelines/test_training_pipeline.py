@@ -42,7 +42,8 @@ def parameters():
     loader = OmegaConfigLoader(str(CONF), base_env="base", default_run_env="test",
                                config_patterns={"parameters": ["parameters*"]})
     conf = loader["parameters"]
-    return {**conf["training"], "student": conf["student"], "grid": {**conf["grid"], "store": None}}
+    return {**conf["training"], "student": conf["student"], "entity_types": conf["entity_types"],
+            "grid": {**conf["grid"], "store": None}}
 
 
 
@@ -82,10 +83,11 @@ def _run(splits, parameters, model_folder, outputs=OUTPUTS):
     datasets = {name: MemoryDataset(table) for name, table in splits.items()}
     for student in ("gold", "llm"):
         datasets[f"model_{student}"] = TaggerModelDataset(str(model_folder / f"model_{student}"), version=None)
-    training = {k: v for k, v in parameters.items() if k not in ("student", "grid")}
+    training = {k: v for k, v in parameters.items() if k not in ("student", "grid", "entity_types")}
     datasets.update(parameter_datasets("params:training", training))
     datasets.update(parameter_datasets("params:student", parameters["student"]))
     datasets["params:grid"] = MemoryDataset(parameters["grid"])
+    datasets["params:entity_types"] = MemoryDataset(parameters["entity_types"])
     catalog = DataCatalog(datasets=datasets)
     for name in [*outputs, *SAMPLES]:
         catalog[name] = KeptMemoryDataset(copy_mode="assign")
@@ -154,11 +156,11 @@ def test_a_second_identical_run_reproduces_the_metrics(first_run, splits, parame
         pd.testing.assert_frame_equal(first_run[0][name], second[name])
 
 
-def test_llm_labels_with_misaligned_tags_are_refused(splits):
+def test_llm_labels_with_misaligned_tags_are_refused(splits, parameters):
     broken = splits["llm_labels"].copy()
     broken.at[broken.index[3], "llm_tags"] = ["O"]
-    with pytest.raises(ValueError, match=r"sentence \d+: `llm_tags` must hold one CoNLL tag per token"):
-        student_training_sets(broken, {"gold": "gold_validation", "llm": "llm_validation"}, 0.2, 0)
+    with pytest.raises(ValueError, match=r"sentence \d+: `llm_tags` must hold one tag per token of O, B-PER, .* \(entity_types\)"):
+        student_training_sets(broken, {"gold": "gold_validation", "llm": "llm_validation"}, 0.2, 0, parameters["entity_types"])
 
 
 def test_comparison_difference_and_retained_share():
@@ -244,14 +246,14 @@ def test_fixed_epochs_and_a_gold_selected_llm_student(splits, parameters, tmp_pa
     assert charged.loc["model_llm", "model_selection_sentences"] == parameters["evaluation"]["selection_sentences"] + 4
 
 
-def test_a_bad_model_selection_names_the_parameter_and_the_allowed_values(splits):
+def test_a_bad_model_selection_names_the_parameter_and_the_allowed_values(splits, parameters):
     with pytest.raises(ValueError, match=r"training.model_selection.llm must be one of "
                                          r"\('gold_validation', 'llm_validation', 'fixed_epochs'\), got 'best_epoch'"):
-        student_training_sets(splits["llm_labels"], {"gold": "gold_validation", "llm": "best_epoch"}, 0.2, 0)
+        student_training_sets(splits["llm_labels"], {"gold": "gold_validation", "llm": "best_epoch"}, 0.2, 0, parameters["entity_types"])
     with pytest.raises(ValueError, match=r"must name one method per student \['gold', 'llm'\]"):
-        student_training_sets(splits["llm_labels"], {"gold": "fixed_epochs"}, 0.2, 0)
+        student_training_sets(splits["llm_labels"], {"gold": "fixed_epochs"}, 0.2, 0, parameters["entity_types"])
     with pytest.raises(ValueError, match="llm_validation_share must be in"):
-        student_training_sets(splits["llm_labels"], {"gold": "fixed_epochs", "llm": "llm_validation"}, 1.0, 0)
+        student_training_sets(splits["llm_labels"], {"gold": "fixed_epochs", "llm": "llm_validation"}, 1.0, 0, parameters["entity_types"])
     empty = splits["valid_sentences"].iloc[:0]
     with pytest.raises(ValueError, match="gold is gold_validation but its sample is empty: set training.evaluation.selection_sentences"):
         model_selection_sets({"gold": "gold_validation", "llm": "fixed_epochs"}, empty, empty)
