@@ -75,8 +75,11 @@ def test_conll_prompts_are_byte_identical_to_the_ones_before_the_schema(paramete
 def test_prompts_speak_the_configured_types(parameters):
     prompts = {**parameters["llm_prompts"], "strategies": {k: v for k, v in parameters["llm_prompts"]["strategies"].items()
                                                             if k in ("span_json", "token_json", "knn_few_shot")}}
+    annotation = {"cache_path": "c", "evaluate": {"strategies": ["token_json"], "models": ["m"]}}
+    models = {"m": {"backend": "openai", "model": "m"}}
     with pytest.raises(ValueError, match=r"strategy 'token_json': example 'SOCCER.*labels type\(s\) \['LOC', 'PER'\]"):
-        parse_llm_settings({"cache_path": "c"}, {}, prompts, None, MEDS)
+        parse_llm_settings(annotation, models, prompts, None, MEDS)
+    assert "token_json" in parse_llm_settings({"cache_path": "c"}, {}, prompts, None, MEDS).unusable  # not used: no error
     prompts["strategies"]["token_json"] = {**prompts["strategies"]["token_json"], "examples": [
         {"sentence": "Take 5 mg of Lipitor daily .", "entities": {"DOSE": ["5 mg"], "DRUG": ["Lipitor"]}}]}
     strategies = parse_llm_settings({"cache_path": "c"}, {}, prompts, None, MEDS).strategies

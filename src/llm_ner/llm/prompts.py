@@ -65,6 +65,11 @@ def _example_tags(tokens: tuple[str, ...], entities: Mapping[str, Sequence[str]]
     return tuple(spans_to_bio(spans, len(tokens)))
 
 
+class ForeignExamples(ValueError):
+    """A strategy's fixed examples label types the run's schema does not have (CoNLL examples in a
+    DRUG/DOSE run): the strategy cannot be used with this schema."""
+
+
 def demonstration_from_config(entry: Mapping[str, Any], schema: LabelSchema, where: str) -> Demonstration:
     unknown = set(entry) - {"sentence", "entities", "reasoning"}
     if unknown or "sentence" not in entry:
@@ -72,7 +77,7 @@ def demonstration_from_config(entry: Mapping[str, Any], schema: LabelSchema, whe
     entities = dict(entry.get("entities") or {})
     foreign = sorted(set(entities) - set(schema.names))
     if foreign:
-        raise ValueError(f"{where}: example {entry['sentence'][:40]!r}... labels type(s) {foreign}, not among the "
+        raise ForeignExamples(f"{where}: example {entry['sentence'][:40]!r}... labels type(s) {foreign}, not among the "
                          f"entity types {schema.describe()}; write examples in your types, or use a strategy "
                          f"with `demonstrations: knn` (examples from your train split)")
     tokens = tuple(str(entry["sentence"]).split())

@@ -16,8 +16,8 @@ from ..metrics import EVALUATION_MODES
 from .costs import Price
 from .local_model import LOCAL_MODELS
 from ..tags import CONLL_2003, LabelSchema
-from .prompts import (PromptStrategy, VerificationPrompt, schema_placeholders, strategy_from_config, type_list_from_config,
-                      verification_from_config)
+from .prompts import (ForeignExamples, PromptStrategy, VerificationPrompt, schema_placeholders, strategy_from_config,
+                      type_list_from_config, verification_from_config)
 from .quality import FAILED_SENTENCE_POLICIES
 from .retrieval import SIMILARITIES
 
@@ -205,12 +205,15 @@ class LLMSettings:
     verification: VerificationPrompt | None
     prices: dict[str, Price]
     schema: LabelSchema = CONLL_2003  # the run's entity types (parameter `entity_types`)
+    unusable: dict[str, str] = field(default_factory=dict)  # strategy -> why it cannot run with this schema
 
     def price(self, model: str) -> Price:
         """Price of a configured model (by its API model name); unlisted models (local ones) cost nothing."""
         return self.prices.get(self.models[model].model, Price())
 
     def check_pair(self, strategy: str, model: str) -> None:
+        if strategy in self.unusable:
+            raise ValueError(self.unusable[strategy])
         if strategy not in self.strategies:
             raise ValueError(f"unknown strategy {strategy!r}; configured strategies: {sorted(self.strategies)}")
         if model not in self.models:
@@ -239,16 +242,23 @@ def parse_llm_settings(annotation: Mapping[str, Any], models: Mapping[str, Any],
         raise ValueError(f"llm_prompts: unknown key(s) {sorted(unknown)}; allowed: {allowed}")
     type_lists = {name: type_list_from_config(name, cfg) for name, cfg in (prompts.get("type_lists") or {}).items()}
     values = schema_placeholders(schema, type_lists)
-    strategies = {name: strategy_from_config(name, cfg, schema, values) for name, cfg in (prompts.get("strategies") or {}).items()}
+    strategies, unusable = {}, {}
+    for name, config in (prompts.get("strategies") or {}).items():
+        try:
+            strategies[name] = strategy_from_config(name, config, schema, values)
+        except ForeignExamples as error:  # an error only if the run uses it (check_pair)
+            unusable[name] = str(error)
     verification = verification_from_config(prompts["verification"], values) if prompts.get("verification") else None
     parsed = LLMSettings(settings, {n: model_settings(n, v) for n, v in models.items()}, strategies, verification,
-                         price_table(prices), schema)
+                         price_table(prices), schema, unusable)
 
     for strategy, model in parsed.evaluated_pairs():
         parsed.check_pair(strategy, model)
     if isinstance(settings.labeller, Mapping):
         parsed.check_pair(settings.labeller["strategy"], settings.labeller["model"])
     for strategy in settings.confidence.strategies:
+        if strategy in unusable:
+            raise ValueError(unusable[strategy])
         if strategy not in strategies:
             raise ValueError(f"llm_annotation.confidence.strategies: unknown strategy {strategy!r}; configured: {sorted(strategies)}")
     return parsed
