@@ -24,6 +24,7 @@ from kedro.config import OmegaConfigLoader
 from llm_ner.corpus import load_split
 from llm_ner.llm.quality import confidence_thresholds, markup_quality_row
 from llm_ner.llm.settings import parse_llm_settings
+from llm_ner.tags import LabelSchema
 from llm_ner.llm.study import AnnotationStudy
 from llm_ner.pipelines.llm_annotation.nodes import sample_demonstration_pool, sample_sentences
 from llm_ner.settings import CONFIG_LOADER_ARGS
@@ -52,7 +53,8 @@ def main() -> None:
     if args.samples:
         confidence["samples"] = args.samples
     params.update(cache_path=args.cache, show_progress=False, confidence=confidence)
-    settings = parse_llm_settings(params, config["llm_models"], config["llm_prompts"], config["cost_model"]["llm_prices"])
+    settings = parse_llm_settings(params, config["llm_models"], config["llm_prompts"], config["cost_model"]["llm_prices"],
+                                  LabelSchema.from_config(config["entity_types"]))
     train, valid = load_split("train"), load_split("valid")
     pool = sample_sentences(train, params["pool_size"], params["seed"])
     demonstrations = sample_demonstration_pool(train, pool, params["demonstration_pool_size"], params["seed"])
@@ -67,7 +69,7 @@ def main() -> None:
         for strategy in strategies:
             started = time.perf_counter()
             run = study.annotate(strategy, args.model, sample, demonstrations)
-            row = markup_quality_row(run.labels, settings.annotation.evaluation_mode)
+            row = markup_quality_row(run.labels, settings.annotation.evaluation_mode, settings.schema)
             row.update(confidence=method, retries=run.retries, wall_seconds=round(time.perf_counter() - started, 1))
             pd.DataFrame([row]).to_csv(out, mode="a", header=not out.exists(), index=False)
             stem = f"{out.stem}_{strategy}_{args.model}_{method}"

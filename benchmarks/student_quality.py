@@ -30,7 +30,7 @@ from llm_ner.corpus import load_split
 from llm_ner.model import TaggerConfig, TrainingConfig, from_dict, labelled_sentences
 from llm_ner.model.learning_curve import learning_curve, summarise_learning_curve
 from llm_ner.sampling import seeded_sample
-from llm_ner.tags import ENTITY_TYPES
+from llm_ner.tags import CONLL_2003
 
 DEFAULT_VARIANTS = (
     "head=bilstm,word_features=shape",
@@ -63,7 +63,7 @@ def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
         f1 = group.set_index("entity_type")
         row = {"variant": variant, "train sentences": size, "seeds": int(f1.loc["micro", "runs"]),
                "micro F1": f"{f1.loc['micro', 'f1_mean']:.3f} ± {f1.loc['micro', 'f1_std']:.3f}"}
-        row.update({kind: f"{f1.loc[kind, 'f1_mean']:.3f}" for kind in ENTITY_TYPES if kind in f1.index})
+        row.update({kind: f"{f1.loc[kind, 'f1_mean']:.3f}" for kind in CONLL_2003.names if kind in f1.index})
         row["s/run"] = f"{group['seconds_per_run'].iloc[0]:.1f}"
         rows.append(row)
     return pd.DataFrame(rows)

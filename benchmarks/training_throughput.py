@@ -113,7 +113,9 @@ def hf_trainer(args, variant: str) -> dict:
     )
 
     from llm_ner.model.tagger import resolve_encoder
-    from llm_ner.tags import LABEL_TO_ID, LABELS
+    from llm_ner.tags import CONLL_2003
+
+    LABELS, LABEL_TO_ID = CONLL_2003.labels, CONLL_2003.label_to_id
 
     tokens, tags, valid_tokens, valid_tags = corpus(args, args.sentences, args.inference_sentences)
     path = resolve_encoder(args.encoder)
