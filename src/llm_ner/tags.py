@@ -52,6 +52,7 @@ class LabelSchema:
                 if other != etype.name:
                     raise ValueError(f"entity_types: {word!r} would mean both {other} and {etype.name}")
         object.__setattr__(self, "_meaning", meaning)
+        object.__setattr__(self, "_known", frozenset(self.labels))  # checked for every token read
 
     @classmethod
     def from_config(cls, entity_types: Mapping[str, Any]) -> "LabelSchema":
@@ -97,7 +98,7 @@ class LabelSchema:
         return self._meaning.get(written.strip().upper())
 
     def is_known(self, tag: str) -> bool:
-        return tag == OUTSIDE or (tag[:2] in ("B-", "I-") and tag[2:] in self.names)
+        return tag in self._known
 
     def unknown_tags(self, tags: Iterable[str]) -> list[str]:
         return [tag for tag in tags if not self.is_known(tag)]

@@ -78,8 +78,8 @@ def demonstration_from_config(entry: Mapping[str, Any], schema: LabelSchema, whe
     foreign = sorted(set(entities) - set(schema.names))
     if foreign:
         raise ForeignExamples(f"{where}: example {entry['sentence'][:40]!r}... labels type(s) {foreign}, not among the "
-                         f"entity types {schema.describe()}; write examples in your types, or use a strategy "
-                         f"with `demonstrations: knn` (examples from your train split)")
+                              f"entity types {schema.describe()}; write examples in your types, or use a strategy "
+                              f"with `demonstrations: knn` (examples from your train split)")
     tokens = tuple(str(entry["sentence"]).split())
     return Demonstration(tokens, entities, entry.get("reasoning", ""), _example_tags(tokens, entities))
 
@@ -99,7 +99,7 @@ class TypeList:
         types = sorted(schema.types, key=lambda t: t.name) if self.order == "alphabetical" else list(schema.types)
         items = [
             Template(self.item).safe_substitute(
-                {key: etype.phrase(key) for key in _phrase_keys(self.item)},
+                {key: etype.phrase(key) for key in _placeholders(self.item)},
                 name=etype.name, title=etype.title, description=etype.description, number=i + 1,
                 examples=", ".join(etype.examples),
             )
@@ -110,7 +110,8 @@ class TypeList:
         return self.separator.join(items)
 
 
-def _phrase_keys(template: str) -> set[str]:
+def _placeholders(template: str) -> set[str]:
+    """The ``$names`` a template uses."""
     return {m.group("named") or m.group("braced") for m in Template.pattern.finditer(template)
             if m.group("named") or m.group("braced")}
 
@@ -154,7 +155,7 @@ class PromptStrategy:
 
     def render_examples(self, demonstrations: Sequence[Demonstration]) -> str:
         template = Template(self.example_format)
-        wants_ids = "tag_id_list" in _phrase_keys(self.example_format)
+        wants_ids = "tag_id_list" in _placeholders(self.example_format)
         return self.example_separator.join(
             template.safe_substitute(sentence=d.sentence, result=d.result_json(self.schema), reasoning=d.reasoning,
                                      token_list=str(list(d.tokens)), tag_id_list=d.tag_ids(self.schema) if wants_ids else "")
