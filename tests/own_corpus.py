@@ -52,11 +52,11 @@ def _sentence(rng: random.Random) -> list[tuple[str, str]]:
     return pairs
 
 
-def write_corpus(folder: Path, seed: int = 7) -> None:
+def write_corpus(folder: Path, seed: int = 7, sizes: dict[str, int] = SPLITS) -> None:
     """``train.txt``, ``valid.txt`` and ``test.txt`` in 2-column CoNLL (token, tag)."""
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    for split, size in SPLITS.items():
+    for split, size in sizes.items():
         lines = []
         for _ in range(size):
             lines += [f"{token} {tag}" for token, tag in _sentence(rng)] + [""]
