@@ -15,7 +15,7 @@ TYPES = list(ENTITY_TYPES)
 
 
 def newest(project, pattern):
-    return sorted(project.glob(pattern))[-1]
+    return max(project.glob(pattern))
 
 
 @pytest.mark.slow

@@ -8,7 +8,6 @@ import pandas as pd
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 
-
 # conlleval-compatible by default (the number published for CoNLL-2003); "strict" uses the IOB2
 # scheme, which counts an entity that starts with I- as wrong instead of silently repairing it.
 EVALUATION_MODES = ("conlleval", "strict")

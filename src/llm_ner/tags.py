@@ -55,7 +55,7 @@ class LabelSchema:
         object.__setattr__(self, "_known", frozenset(self.labels))  # checked for every token read
 
     @classmethod
-    def from_config(cls, entity_types: Mapping[str, Any]) -> "LabelSchema":
+    def from_config(cls, entity_types: Mapping[str, Any]) -> LabelSchema:
         """The schema of the ``entity_types`` parameter: ``{NAME: {description, title?, aliases?,
         examples?, phrases?}}``, in tag-id order."""
         if not isinstance(entity_types, Mapping) or not entity_types:

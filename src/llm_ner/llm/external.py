@@ -8,10 +8,9 @@ are counted per tag, reported and repaired to O (the sentence is ``repaired``), 
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 from pathlib import Path
-
-import logging
 
 import pandas as pd
 

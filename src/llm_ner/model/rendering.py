@@ -7,6 +7,7 @@ import html
 from typing import Sequence
 
 from ..tags import bio_to_spans, repair_bio
+
 _MARK = (
     '<mark class="entity" style="background: {colour}; padding: 0.45em 0.6em; margin: 0 0.25em; '
     'line-height: 1; border-radius: 0.35em;">{text}<span style="font-size: 0.8em; font-weight: bold; '
