@@ -115,9 +115,10 @@ def compare_designs(sets: pd.DataFrame, labels: pd.DataFrame, params: dict[str, 
     tagger_config = from_dict(TaggerConfig, {**params["tagger"], "sequence_classes": list(classes)})
     training_config = from_dict(TrainingConfig, params["trainer"])
     evaluation = {split: _labelled(sets, labels, split) for split in ("validation", "test")}
+    protocol = Protocol(tagger_config, training_config, LabelSchema.from_config(entity_types).labels)
     runs, model, predictions = multitask.multitask_runs(
         _labelled(sets, labels, "train"), evaluation, multitask.loss_weights(params["designs"]), params["seeds"],
-        Protocol(tagger_config, training_config, LabelSchema.from_config(entity_types).labels), keep=params["saved_design"], grid=Grid.from_params(grid))
+        protocol, keep=params["saved_design"], grid=Grid.from_params(grid))
     if model is None:
         raise ValueError(f"multitask.saved_design {params['saved_design']!r} must name a design with alpha > 0: "
                          f"{sorted(params['designs'])}")
