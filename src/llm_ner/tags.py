@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterable, Mapping, Sequence
 
 OUTSIDE = "O"
@@ -43,16 +44,21 @@ class LabelSchema:
     def __post_init__(self):
         if not self.types:
             raise ValueError("entity_types: give at least one entity type")
-        meaning: dict[str, str] = {}  # every name and alias, upper case -> its type
         for etype in self.types:
             if not _TYPE_NAME.match(etype.name):
                 raise ValueError(f"entity_types: {etype.name!r} is not a usable type name (letters, digits, _; starting with a letter)")
+        self._meaning  # an alias naming two types is an error now, not at the first reply
+
+    @cached_property
+    def _meaning(self) -> dict[str, str]:
+        """Every name and alias, upper case -> its type."""
+        meaning: dict[str, str] = {}
+        for etype in self.types:
             for word in {etype.name.upper(), *(a.strip().upper() for a in etype.aliases)}:
                 other = meaning.setdefault(word, etype.name)
                 if other != etype.name:
                     raise ValueError(f"entity_types: {word!r} would mean both {other} and {etype.name}")
-        object.__setattr__(self, "_meaning", meaning)
-        object.__setattr__(self, "_known", frozenset(self.labels))  # checked for every token read
+        return meaning
 
     @classmethod
     def from_config(cls, entity_types: Mapping[str, Any]) -> LabelSchema:
@@ -78,16 +84,16 @@ class LabelSchema:
             ))
         return cls(tuple(types))
 
-    @property
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.types)
 
-    @property
+    @cached_property
     def labels(self) -> tuple[str, ...]:
         """``O`` then ``B-``/``I-`` per type: the tag ids of models and of the seed's token prompt."""
         return (OUTSIDE,) + tuple(f"{prefix}-{name}" for name in self.names for prefix in ("B", "I"))
 
-    @property
+    @cached_property
     def label_to_id(self) -> dict[str, int]:
         return {label: i for i, label in enumerate(self.labels)}
 
@@ -98,7 +104,7 @@ class LabelSchema:
         return self._meaning.get(written.strip().upper())
 
     def is_known(self, tag: str) -> bool:
-        return tag in self._known
+        return tag in self.label_to_id
 
     def unknown_tags(self, tags: Iterable[str]) -> list[str]:
         return [tag for tag in tags if not self.is_known(tag)]
