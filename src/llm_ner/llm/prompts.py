@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from string import Template
 from typing import Any, Mapping, Sequence
 
-from ..tags import CONLL_2003, LabelSchema, Span, spans_to_bio
-from .parsing import REPLY_PARSERS
+from ..tags import CONLL_2003, LabelSchema
+from .parsing import REPLY_PARSERS, tags_from_mentions
 
 Messages = list[dict[str, str]]  # chat messages: {"role": ..., "content": ...}
 DEMONSTRATION_SOURCES = ("none", "fixed", "knn")
@@ -35,7 +35,7 @@ class Demonstration:
     tokens: tuple[str, ...]
     entities: Mapping[str, Sequence[str]]
     reasoning: str = ""
-    tags: tuple[str, ...] | None = None  # IOB2 per token, when known (gold sentences, checked examples)
+    tags: tuple[str, ...] | None = None  # IOB2 per token, when known (gold sentences, configured examples)
 
     @property
     def sentence(self) -> str:
@@ -49,20 +49,6 @@ class Demonstration:
         if self.tags is None:
             raise ValueError(f"example {self.sentence!r} has no tags to show as ids")
         return str([schema.label_to_id[tag] for tag in self.tags])
-
-
-def _example_tags(tokens: tuple[str, ...], entities: Mapping[str, Sequence[str]]) -> tuple[str, ...] | None:
-    """IOB2 tags of a hand-written example, placing each mention at its first free exact match."""
-    spans: list[Span] = []
-    for etype, mentions in entities.items():
-        for mention in mentions:
-            words = tuple(str(mention).split())
-            starts = [i for i in range(len(tokens) - len(words) + 1) if tokens[i : i + len(words)] == words
-                      and not any(s.start < i + len(words) and i < s.end for s in spans)]
-            if not words or not starts:
-                return None
-            spans.append(Span(starts[0], starts[0] + len(words), etype))
-    return tuple(spans_to_bio(spans, len(tokens)))
 
 
 class ForeignExamples(ValueError):
@@ -81,7 +67,9 @@ def demonstration_from_config(entry: Mapping[str, Any], schema: LabelSchema, whe
                               f"entity types {schema.describe()}; write examples in your types, or use a strategy "
                               f"with `demonstrations: knn` (examples from your train split)")
     tokens = tuple(str(entry["sentence"]).split())
-    return Demonstration(tokens, entities, entry.get("reasoning", ""), _example_tags(tokens, entities))
+    # the example's mentions placed as LLM replies are, exact matches only
+    tags, _ = tags_from_mentions(tokens, [(t, m) for t, ms in entities.items() for m in ms], 100.0)
+    return Demonstration(tokens, entities, entry.get("reasoning", ""), tuple(tags))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import pandas as pd
 from llm_ner.accounting import gold_usage, usage_table
 from llm_ner.llm.costs import MONEY_FIELDS, money_totals
 from llm_ner.llm.external import import_conll_labels
-from llm_ner.llm.parsing import tags_from_mentions
 from llm_ner.llm.quality import apply_failed_policy, choose_best, confidence_thresholds, markup_quality_row
 from llm_ner.llm.settings import LLMSettings, parse_llm_settings
 from llm_ner.llm.study import AnnotationStudy
@@ -150,11 +149,8 @@ def count_llm_gold_usage(quality_sample: pd.DataFrame, demonstration_pool: pd.Da
     if strategy.demonstrations == "knn":
         demonstrations = gold_usage(consumer, "demonstrations", f"{strategy.name}: kNN demonstration pool", demonstration_pool)
     elif strategy.demonstrations == "fixed":
-        examples = pd.DataFrame({"tokens": [list(e.tokens) for e in strategy.examples]})
-        examples["ner_tags"] = [
-            tags_from_mentions(e.tokens, [(t, m) for t, ms in e.entities.items() for m in ms], 100.0)[0]
-            for e in strategy.examples
-        ]
+        examples = pd.DataFrame({"tokens": [list(e.tokens) for e in strategy.examples],
+                                 "ner_tags": [list(e.tags) for e in strategy.examples]})
         demonstrations = gold_usage(consumer, "demonstrations", f"{strategy.name}: fixed examples", examples)
     else:
         demonstrations = gold_usage(consumer, "demonstrations", f"{strategy.name}: none", None)
