@@ -134,16 +134,15 @@ def corpus_section(corpus_summary: Table, entities_per_type: Table, unseen_entit
     return section
 
 
-MARKUP_COLUMNS = ["strategy", "model", "sentences", "precision", "recall", "f1", "<type>_f1",
-                  "parse_failure_rate", "repaired_rate", "seconds_per_sentence", "input_tokens", "output_tokens",
-                  "label_cost_usd", "confidence_auroc"]  # <type>_f1: one column per entity type of the run
+# the markup table's columns, with the F1 of every entity type of the run between these two parts
+MARKUP_SCORES = ["strategy", "model", "sentences", "precision", "recall", "f1"]
+MARKUP_COSTS = ["parse_failure_rate", "repaired_rate", "seconds_per_sentence", "input_tokens", "output_tokens",
+                "label_cost_usd", "confidence_auroc"]
 
 
 def markup_columns(markup_quality: pd.DataFrame) -> list[str]:
-    """:data:`MARKUP_COLUMNS` of ``markup_quality``, with the F1 of every entity type it scored."""
     per_type = [c for c in markup_quality.columns if c.endswith("_f1") and c != "macro_f1"]
-    columns = [c for name in MARKUP_COLUMNS for c in (per_type if name == "<type>_f1" else [name])]
-    return [c for c in columns if c in markup_quality]
+    return [c for c in MARKUP_SCORES + per_type + MARKUP_COSTS if c in markup_quality]
 
 
 def spend_table(llm_spend: Mapping | None, topic_spend: Mapping | None, topic_agreement: Mapping | None) -> pd.DataFrame:
