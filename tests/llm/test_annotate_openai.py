@@ -320,3 +320,22 @@ def test_strategy_agreement_asks_each_listed_strategy_once(tmp_path):
     # a tie (1 of 2) goes to the labeller's own reply, at half confidence
     assert list(row["llm_tags"]) == ["B-PER", "I-PER", "O", "O", "B-LOC", "O"] and row["sentence_confidence"] == 0.5
     assert row["strategy"] == "spans"
+
+
+def test_self_consistency_asks_only_for_missing_replies_and_stores_each_under_its_own_key(tmp_path):
+    with FakeOpenAIServer(lambda user, attempt: ("reply", GOOD)) as server:
+        study = voting_study(server, tmp_path, {"method": "self_consistency", "samples": 3, "temperature": 0.7})
+        first = table(["Anna Schmidt flew to Berlin ."])
+        both = table(["Anna Schmidt flew to Berlin .", "Berlin is big ."])
+        study.annotate("spans", "fake", first, None)
+        assert len(server.requests) == 3
+        run = study.annotate("spans", "fake", both, None)
+        assert len(server.requests) == 6  # the second sentence's three replies only
+        assert list(run.labels["api_calls"]) == [0, 3] and list(run.labels["cache_hits"]) == [3, 0]
+        # each reply sits under the key a run of that generation alone would use
+        for _, request in study._generations("spans"):
+            alone = annotate_sentences(both, study.settings.strategies["spans"], study.backend("fake"), study.cache,
+                                       request, show_progress=False)
+            assert alone.totals.cache_hits == 2 and alone.totals.api_calls == 0
+        study.close()
+    assert len(server.requests) == 6

@@ -74,20 +74,39 @@ class CachedCaller:
         return request_key(self.backend.identity, messages, self.generation, self.namespace)
 
     def __call__(self, messages: Messages, stats: CallStats) -> Completion:
-        key = self.key(messages)
-        cached = self.cache.get(key)
-        if cached is not None:
-            completion, seconds, fresh = cached.completion, cached.seconds, False
-        else:
-            started = time.perf_counter()
-            completion = self.backend.complete(messages, self.generation)
-            seconds = time.perf_counter() - started
-            self.cache.put(key, self.backend.identity, messages, self.generation, completion, seconds)
-            fresh = True
+        return cached_replies([self], messages, [stats])[0]
+
+    def record(self, stats: CallStats, completion: Completion, seconds: float, fresh: bool) -> None:
         with self._lock:
             stats.add(completion, seconds, fresh)
             self.totals.add(completion, seconds, fresh)
-        return completion
+
+
+def cached_replies(callers: Sequence[CachedCaller], messages: Messages, stats: Sequence[CallStats]) -> list[Completion]:
+    """The reply of each caller's generation settings to one prompt (one backend, one cache), from
+    the cache where it can; the missing ones are asked for together, so that a backend able to share
+    the prompt's work between them (the local model's parallel samples) does. Each fresh reply is
+    stored under its own key at once, with an equal share of the time the request took."""
+    backend, cache = callers[0].backend, callers[0].cache
+    keys = [caller.key(messages) for caller in callers]
+    found = [cache.get(key) for key in keys]
+    missing = [i for i, hit in enumerate(found) if hit is None]
+    fresh: dict[int, tuple[Completion, float]] = {}
+    if missing:
+        generations = [callers[i].generation for i in missing]
+        started = time.perf_counter()
+        completions = ([backend.complete(messages, generations[0])] if len(missing) == 1
+                       else backend.complete_many(messages, generations))
+        seconds = (time.perf_counter() - started) / len(missing)
+        for i, completion in zip(missing, completions):
+            cache.put(keys[i], backend.identity, messages, callers[i].generation, completion, seconds)
+            fresh[i] = (completion, seconds)
+    replies = []
+    for i, (caller, hit) in enumerate(zip(callers, found)):
+        completion, seconds = fresh[i] if i in fresh else (hit.completion, hit.seconds)
+        caller.record(stats[i], completion, seconds, i in fresh)
+        replies.append(completion)
+    return replies
 
 
 def _is_api_error(error: BaseException) -> bool:
@@ -200,22 +219,35 @@ def annotate_sentences(
 
     With ``generation["logprobs"]`` the labels are scored from the reply's token probabilities.
     """
+    return annotate_replies(sentences, strategy, backend, cache, [generation], demonstrations, verification, price,
+                            fuzzy_threshold, show_progress, namespace)[0]
+
+
+def annotate_replies(
+    sentences: pd.DataFrame,
+    strategy: PromptStrategy,
+    backend: ChatBackend,
+    cache: ResponseCache,
+    generations: Sequence[dict[str, Any]],
+    demonstrations: Sequence[Sequence[Demonstration]] | None = None,
+    verification: VerificationPrompt | None = None,
+    price: Price = Price(),
+    fuzzy_threshold: float = 85.0,
+    show_progress: bool = True,
+    namespace: str = "",
+) -> list[AnnotationRun]:
+    """One run of ``strategy`` per generation setting (self-consistency's samples), in order. A
+    sentence's replies are asked for together (:func:`cached_replies`): the prompt is the same."""
     if strategy.self_verify and verification is None:
         raise ValueError(f"strategy {strategy.name!r} has self_verify but no `verification` prompt is configured")
-    caller = CachedCaller(backend, cache, generation, namespace)
+    callers = [CachedCaller(backend, cache, generation, namespace) for generation in generations]
     parse = REPLY_PARSERS[strategy.reply]
     rows = sentences.reset_index(drop=True)
     demonstrations = demonstrations if demonstrations is not None else [[] for _ in range(len(rows))]
     retries_before = getattr(getattr(backend, "counters", None), "retries", 0)
 
-    def label_one(i: int, call: GuardedCall) -> tuple[dict[str, Any], SentenceLabels]:
-        tokens = list(rows.at[i, "tokens"])
-        stats = CallStats()
-        try:
-            completion = call(caller, strategy.messages(tokens, demonstrations[i]), stats)
-        except SentenceCallFailed as failure:
-            labels = SentenceLabels(None, "failed", Counter({failure.reason: 1}))
-            return _row(rows.loc[i], tokens, labels, None, stats, price, strategy.name, backend.name, ""), labels
+    def label_reply(i: int, tokens: list[str], caller: CachedCaller, completion: Completion,
+                    stats: CallStats) -> tuple[dict[str, Any], SentenceLabels]:
         try:
             labels = parse(completion.text, tokens, fuzzy_threshold, strategy.result_marker, strategy.schema)
             if strategy.self_verify:
@@ -227,19 +259,34 @@ def annotate_sentences(
             logger.warning("sentence %s: %s: %s: %s", rows.at[i, "sentence_id"], kind, type(error).__name__, error)
             labels = SentenceLabels(None, "failed", Counter({f"{kind}:{type(error).__name__}": 1}))
         scored = None
-        if generation.get("logprobs"):
+        if caller.generation.get("logprobs"):
             scored = logprob_confidence(labels, tokens, completion.text, completion.token_logprobs, fuzzy_threshold)
         return _row(rows.loc[i], tokens, labels, scored, stats, price, strategy.name, backend.name, completion.text), labels
 
+    def label_one(i: int, call: GuardedCall) -> list[tuple[dict[str, Any], SentenceLabels]]:
+        tokens = list(rows.at[i, "tokens"])
+        stats = [CallStats() for _ in callers]
+        try:
+            completions = call(cached_replies, callers, strategy.messages(tokens, demonstrations[i]), stats)
+        except SentenceCallFailed as failure:
+            labels = SentenceLabels(None, "failed", Counter({failure.reason: 1}))
+            return [(_row(rows.loc[i], tokens, labels, None, s, price, strategy.name, backend.name, ""), labels)
+                    for s in stats]
+        return [label_reply(i, tokens, *reply) for reply in zip(callers, completions, stats)]
+
     results = run_each(list(rows["sentence_id"]), label_one, backend, f"{strategy.name} x {backend.name}", show_progress)
-    table = pd.DataFrame([r[0] for r in results], columns=list(LABEL_COLUMNS))
     retries = getattr(getattr(backend, "counters", None), "retries", 0) - retries_before
-    logger.info(
-        "%s x %s: %d sentences, %d API calls, %d from cache, %d retries, statuses %s",
-        strategy.name, backend.name, len(table), caller.totals.api_calls, caller.totals.cache_hits, retries,
-        dict(Counter(table["status"])),
-    )
-    return AnnotationRun(table, [r[1] for r in results], caller.totals, retries)
+    runs = []
+    for j, caller in enumerate(callers):
+        table = pd.DataFrame([replies[j][0] for replies in results], columns=list(LABEL_COLUMNS))
+        run_retries = retries if j == 0 else 0  # a sentence's replies share their requests' retries: counted once
+        logger.info(
+            "%s x %s%s: %d sentences, %d API calls, %d from cache, %d retries, statuses %s", strategy.name,
+            backend.name, f" (reply {j + 1} of {len(callers)})" if len(callers) > 1 else "", len(table),
+            caller.totals.api_calls, caller.totals.cache_hits, run_retries, dict(Counter(table["status"])),
+        )
+        runs.append(AnnotationRun(table, [replies[j][1] for replies in results], caller.totals, run_retries))
+    return runs
 
 
 def combine_by_vote(runs: Sequence[AnnotationRun], strategy: str) -> AnnotationRun:

@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
 import tenacity
 
@@ -55,6 +55,10 @@ class ChatBackend(Protocol):
     identity: dict[str, Any]  # backend_identity(settings): part of the cache key
 
     def complete(self, messages: Messages, generation: dict[str, Any]) -> Completion: ...
+
+    # several replies to one prompt (self-consistency samples), in order; a backend that can share
+    # the prompt's work between them does
+    def complete_many(self, messages: Messages, generations: Sequence[dict[str, Any]]) -> list[Completion]: ...
 
 
 class RequestRateLimiter:
@@ -236,9 +240,14 @@ class OpenAIBackend:
             return Completion(text, sum(len(m["content"]) for m in messages) // 4, len(text) // 4, logprobs)
         return Completion(text, usage.prompt_tokens or 0, usage.completion_tokens or 0, logprobs)
 
+    def complete_many(self, messages: Messages, generations: Sequence[dict[str, Any]]) -> list[Completion]:
+        return [self.complete(messages, generation) for generation in generations]
+
 
 class LocalBackend:
-    """A GGUF model run in-process by cyllama; llama.cpp contexts are not shared between threads.
+    """A GGUF model run in-process on llama.cpp (:class:`~llm_ner.llm.local_engine.LocalEngine`):
+    a prompt's shared prefix is evaluated once, and sampled replies to one prompt decode side by side.
+    llama.cpp contexts are not shared between threads: calls are serialised.
 
     cyllama 0.2.18 exposes no token probabilities (its ``get_logits`` fails), so confidence for
     the local model comes from self-consistency or strategy agreement, not log-probabilities.
@@ -253,43 +262,58 @@ class LocalBackend:
         self.identity = backend_identity(settings)
         self.model_path = Path(model_path)
         self.endpoint = f"local:{self.model_path}"
-        self.n_ctx = settings.n_ctx
+        self.n_ctx, self.n_threads, self.parallel_samples = settings.n_ctx, settings.n_threads, settings.parallel_samples
         self.max_consecutive_failures = settings.max_consecutive_failures
         self.counters = CallCounters()
-        self._llm = None
+        self.reused_tokens = 0  # prompt tokens answered from the held KV state instead of evaluated
+        self._engine = None
         self._lock = threading.Lock()
 
     def _load(self):
-        from cyllama import LLM, GenerationConfig
+        from .local_engine import LocalEngine
 
-        if self._llm is None:
-            self._llm = LLM(str(self.model_path), config=GenerationConfig(n_ctx=self.n_ctx, n_gpu_layers=0))
-        return self._llm
+        if self._engine is None:
+            self._engine = LocalEngine(self.model_path, self.n_ctx, self.n_threads, self.parallel_samples)
+        return self._engine
 
-    def complete(self, messages: Messages, generation: dict[str, Any]) -> Completion:
-        from cyllama import GenerationConfig
-
+    def _check(self, generation: dict[str, Any]) -> None:
         if generation.get("logprobs"):
             raise LLMServiceError(f"model {self.name!r}: the local backend returns no log-probabilities")
-        config = GenerationConfig(
-            max_tokens=generation.get("max_tokens", 256),
-            temperature=generation.get("temperature", 0.0),
-            seed=generation.get("seed", 0),
-            stop_sequences=list(generation.get("stop") or []),
-            n_ctx=self.n_ctx,
-            n_gpu_layers=0,
-        )
+
+    def _completion(self, reply) -> Completion:
+        self.reused_tokens += reply.reused_tokens
+        return Completion(reply.text, reply.prompt_tokens, reply.reply_tokens)
+
+    def complete(self, messages: Messages, generation: dict[str, Any]) -> Completion:
+        self._check(generation)
         with self._lock:
-            llm = self._load()
+            engine = self._load()
             self.counters.add_request()
-            response = llm.chat(messages, config=config)
-        stats = response.stats
-        return Completion(response.text, stats.prompt_tokens if stats else 0, stats.generated_tokens if stats else 0)
+            return self._completion(engine.generate(messages, generation))
+
+    def complete_many(self, messages: Messages, generations: Sequence[dict[str, Any]]) -> list[Completion]:
+        """Greedy replies one by one, then the sampled ones side by side off the same held prompt."""
+        for generation in generations:
+            self._check(generation)
+        greedy = [i for i, g in enumerate(generations) if not g.get("temperature")]
+        sampled = [i for i, g in enumerate(generations) if g.get("temperature")]
+        replies: dict[int, Completion] = {}
+        with self._lock:
+            engine = self._load()
+            for i in greedy:
+                self.counters.add_request()
+                replies[i] = self._completion(engine.generate(messages, generations[i]))
+            if sampled:
+                for _ in sampled:
+                    self.counters.add_request()
+                for i, reply in zip(sampled, engine.generate_parallel(messages, [generations[i] for i in sampled])):
+                    replies[i] = self._completion(reply)
+        return [replies[i] for i in range(len(generations))]
 
     def close(self) -> None:
-        if self._llm is not None:
-            self._llm.close()
-            self._llm = None
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
 
 def _resolve_api_key(settings: ModelSettings, credentials: dict[str, Any] | None) -> str:

@@ -41,6 +41,8 @@ def markup_quality_row(labels: pd.DataFrame, mode: str = "conlleval", schema: La
         parse_failure_rate=(labels["status"] == "failed").mean() if n else 0.0,
         repaired_rate=(labels["status"] == "repaired").mean() if n else 0.0,
         seconds_per_sentence=labels["seconds"].sum() / n if n else 0.0,
+        # prompt length is what a local model's time goes into (and an API's input bill)
+        prompt_tokens_per_sentence=labels["input_tokens"].sum() / n if n else 0.0,
         input_tokens=int(labels["input_tokens"].sum()),
         output_tokens=int(labels["output_tokens"].sum()),
         label_cost_usd=float(labels["label_cost_usd"].sum()),

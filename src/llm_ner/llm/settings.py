@@ -116,6 +116,8 @@ class ModelSettings:
     base_url: str | None = None
     api_key_env: str | None = "OPENAI_API_KEY"
     n_ctx: int = 4096
+    n_threads: int | None = None  # local: llama.cpp's threads (null: its default, 4)
+    parallel_samples: int = 4  # local: sampled replies to one prompt decoded side by side
     timeout_s: float = 60.0
     max_retries: int = 5
     backoff_initial_s: float = 1.0
@@ -131,6 +133,9 @@ class ModelSettings:
         if not self.model:
             raise ValueError(f"{path}.model is required")
         check_number(f"{path}.max_concurrency", self.max_concurrency, 1)
+        check_number(f"{path}.parallel_samples", self.parallel_samples, 1)
+        if self.n_threads is not None:
+            check_number(f"{path}.n_threads", self.n_threads, 1)
         check_number(f"{path}.max_retries", self.max_retries, 0)
         check_number(f"{path}.max_consecutive_failures", self.max_consecutive_failures, 1)
         check_number(f"{path}.timeout_s", self.timeout_s, 0, strict=True)
@@ -141,7 +146,7 @@ class ModelSettings:
 # settings that only mean something to one backend; the other rejects them
 _OPENAI_ONLY = {"base_url", "api_key_env", "timeout_s", "max_retries", "backoff_initial_s", "backoff_max_s",
                 "max_concurrency", "requests_per_minute"}
-_LOCAL_ONLY = {"n_ctx"}
+_LOCAL_ONLY = {"n_ctx", "n_threads", "parallel_samples"}
 
 
 def model_settings(name: str, values: Mapping[str, Any]) -> ModelSettings:

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from .annotate import AnnotationRun, annotate_sentences, choose_demonstrations, combine_by_vote
+from .annotate import AnnotationRun, annotate_replies, choose_demonstrations, combine_by_vote
 from .backends import ChatBackend, backend_identity, make_backend
 from .cache import ResponseCache, request_key
 from .costs import estimate_messages_tokens
@@ -78,14 +78,16 @@ class AnnotationStudy:
         """Labels for ``sentences`` by ``strategy`` x ``model``, with the configured confidence."""
         self.settings.check_pair(strategy, model)
         annotation = self.settings.annotation
-        runs = [
-            annotate_sentences(
-                sentences, self.settings.strategies[name], self.backend(model), self.cache, request,
+        requests_by_strategy: dict[str, list[dict[str, Any]]] = {}
+        for name, request in self._generations(strategy):
+            requests_by_strategy.setdefault(name, []).append(request)
+        runs = []
+        for name, requests in requests_by_strategy.items():  # one strategy's replies to a sentence go together
+            runs += annotate_replies(
+                sentences, self.settings.strategies[name], self.backend(model), self.cache, requests,
                 self._demonstrations_for(name, sentences, demonstration_pool), self.settings.verification,
                 self.settings.price(model), annotation.fuzzy_threshold, annotation.show_progress, annotation.cache_namespace,
             )
-            for name, request in self._generations(strategy)
-        ]
         return runs[0] if len(runs) == 1 else combine_by_vote(runs, strategy)
 
     def estimate(self, strategy: str, model: str, sentences: pd.DataFrame, demonstration_pool: pd.DataFrame | None,

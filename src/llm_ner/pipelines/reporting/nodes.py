@@ -136,8 +136,8 @@ def corpus_section(corpus_summary: Table, entities_per_type: Table, unseen_entit
 
 # the markup table's columns, with the F1 of every entity type of the run between these two parts
 MARKUP_SCORES = ["strategy", "model", "sentences", "precision", "recall", "f1"]
-MARKUP_COSTS = ["parse_failure_rate", "repaired_rate", "seconds_per_sentence", "input_tokens", "output_tokens",
-                "label_cost_usd", "confidence_auroc"]
+MARKUP_COSTS = ["parse_failure_rate", "repaired_rate", "seconds_per_sentence", "prompt_tokens_per_sentence", "input_tokens",
+                "output_tokens", "label_cost_usd", "confidence_auroc"]
 
 
 def markup_columns(markup_quality: pd.DataFrame) -> list[str]:
