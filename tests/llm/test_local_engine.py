@@ -37,6 +37,17 @@ def test_stop_sequences_cut_where_the_earliest_one_starts():
     assert stop_at("x" * 50 + "END" + "y" * 50, 1, ["END"]) is None
 
 
+def test_the_engine_settings_are_checked_and_local_only():
+    local = {"backend": "local", "model": "qwen2.5-coder-0.5b-instruct"}
+    with pytest.raises(ValueError, match=r"llm_models\.qwen\.parallel_samples must be a number >= 1, got 0"):
+        model_settings("qwen", {**local, "parallel_samples": 0})
+    with pytest.raises(ValueError, match=r"llm_models\.qwen\.n_threads must be a number >= 1"):
+        model_settings("qwen", {**local, "n_threads": 0})
+    with pytest.raises(ValueError, match=r"\['n_threads'\] do not apply to backend 'openai'"):
+        model_settings("api", {"backend": "openai", "model": "gpt-4o-mini", "n_threads": 2})
+    assert model_settings("qwen", {**local, "n_threads": 2}).n_threads == 2
+
+
 def huang_prompt(tokens: list[str]) -> list[dict[str, str]]:
     """Prompts that share a long instruction prefix, as every sentence of a strategy does."""
     instructions = ("You are an expert of natural language processing annotation. Identify each named entity of the "

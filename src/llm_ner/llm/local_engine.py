@@ -150,14 +150,15 @@ class LocalEngine:
             sampler.add_dist(config.seed)
         return sampler
 
-    def _evaluate(self, tokens: list[int]) -> int:
+    def _evaluate(self, tokens: list[int], exact: bool = True) -> int:
         """Bring sequence 0 to ``tokens``, evaluating only what follows the prefix it holds; the last
-        token's logits are then ready. Returns the number of tokens reused."""
+        token's logits are then ready. Returns the number of tokens reused. ``exact``: evaluate as
+        much as bit-identical replies need (REUSE_BLOCK, EVALUATED_TAIL); else only the last token."""
         from cyllama.llama.llama_cpp import llama_batch_get_one
 
         if len(tokens) >= self.n_ctx:
             raise ValueError(f"the prompt has {len(tokens)} tokens, the context only {self.n_ctx} (n_ctx)")
-        reused = reusable_prefix(self._held, tokens)
+        reused = reusable_prefix(self._held, tokens) if exact else reusable_prefix(self._held, tokens, 1, 1)
         self._ctx.memory_seq_rm(0, reused, -1)
         self._held = self._held[:reused]
         try:
@@ -210,7 +211,8 @@ class LocalEngine:
         prompt = self.prompt_tokens(messages)
         if len(prompt) + sum(int(g.get("max_tokens", 256)) for g in generations) > self.n_ctx:
             return [self.generate(messages, g) for g in generations]  # too long to hold side by side
-        reused = self._evaluate(prompt)
+        # samples need no bit-identity with LLM.chat (they are draws): the held prompt serves whole
+        reused = self._evaluate(prompt, exact=False)
         sequences = [_Sequence(self._sampler(g), i + 1, len(prompt), g) for i, g in enumerate(generations)]
         for sequence in sequences:
             self._ctx.memory_seq_cp(0, sequence.seq_id, 0, len(prompt))
@@ -233,6 +235,9 @@ class LocalEngine:
         finally:
             for sequence in sequences:
                 self._ctx.memory_seq_rm(sequence.seq_id, -1, -1)
+            # what stays held must be what a whole-prompt evaluation gives: not the last token, evaluated alone
+            self._ctx.memory_seq_rm(0, len(prompt) - 1, -1)
+            self._held = self._held[: len(prompt) - 1]
         # the prompt was evaluated (in part) once, for the first sample; the others evaluated none of it
         return [self._reply(s.text, prompt, reused if i == 0 else len(prompt)) for i, s in enumerate(sequences)]
 
