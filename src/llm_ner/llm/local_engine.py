@@ -6,8 +6,8 @@ and much of it repeats: every sentence of a strategy starts with the same instru
 self-consistency samples of one sentence share their whole prompt. :class:`LocalEngine` keeps:
 
 * **the last prompt's KV state** in sequence 0: a call evaluates only what follows the longest
-  common prefix (on token ids) with the tokens held there, so any strategy benefits without
-  declaring anything;
+  common prefix (on token ids) with the tokens held there -- cut so that greedy replies stay
+  bit-identical (REUSE_BLOCK, EVALUATED_TAIL) -- so any strategy benefits without declaring anything;
 * **parallel samples**: sampled replies to one prompt decode together as sequences 1..n, which
   share the prompt's KV cells (a unified cache: ``memory_seq_cp`` tags cells, it copies nothing),
   one batch per step, each sequence with its own seeded sampler.
