@@ -70,9 +70,7 @@ def engine_path(settings, model_path, prompts, generations) -> tuple[float, list
     texts, started = [], time.perf_counter()
     try:
         for messages in prompts:
-            replies = backend.complete_many(messages, generations) if len(generations) > 1 else [
-                backend.complete(messages, generations[0])]
-            texts += [r.text for r in replies]
+            texts += [r.text for r in backend.complete_many(messages, generations)]
     finally:
         reused = backend.reused_tokens
         backend.close()

@@ -81,6 +81,7 @@ class _Sequence:
         self.max_tokens = int(generation.get("max_tokens", 256))
         self.stops = list(generation.get("stop") or [])
         self.text, self.sampled, self.done = "", 0, self.max_tokens <= 0
+        self.logits_at = -1  # where in the last decoded batch this sequence's next-token logits are
 
     def take(self, token: int, vocab: Any) -> bool:
         """Add a sampled token; False when the reply is complete and the token is not to be decoded."""
@@ -216,7 +217,6 @@ class LocalEngine:
         sequences = [_Sequence(self._sampler(g), i + 1, len(prompt), g) for i, g in enumerate(generations)]
         for sequence in sequences:
             self._ctx.memory_seq_cp(0, sequence.seq_id, 0, len(prompt))
-        logits_at = {s.seq_id: -1 for s in sequences}  # every sequence starts from the prompt's last logits
         batch = LlamaBatch(n_tokens=len(sequences), embd=0, n_seq_max=1)
         try:
             while True:
@@ -224,9 +224,9 @@ class LocalEngine:
                 for sequence in sequences:
                     if sequence.done:
                         continue
-                    token = sequence.sampler.sample(self._ctx, logits_at[sequence.seq_id])
+                    token = sequence.sampler.sample(self._ctx, sequence.logits_at)  # first: the prompt's last logits
                     if sequence.take(token, self.vocab):
-                        logits_at[sequence.seq_id] = batch.n_tokens
+                        sequence.logits_at = batch.n_tokens
                         batch.add(token, sequence.position, [sequence.seq_id], True)
                         sequence.position += 1
                 if batch.n_tokens == 0:
