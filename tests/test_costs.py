@@ -8,7 +8,7 @@ PARAMS = {
     "expert": {"usd_per_hour": 50, "tokens_per_hour": 2900},
     "crowd": {"usd_per_sentence": 0.012, "workers": 5},
     "llm_prices": {"gpt-4o-mini": {"input_per_million": 0.15, "output_per_million": 0.60}},
-    "llm_batch_api": {"enabled": False, "discount": 0.5},
+    "llm_batch_api": {"discount": 0.5},
     "local_compute": {"usd_per_hour": 2.0},
 }
 
@@ -35,18 +35,26 @@ def test_a_labelled_set_adds_expert_llm_and_compute_dollars():
     assert (more.expert_sentences, more.expert_tokens, more.llm_input_tokens) == (30, 435, 200_000)
 
 
-def test_the_batch_api_takes_its_discount_off_llm_tokens_only():
-    batch = CostModel.from_params({**PARAMS, "llm_batch_api": {"enabled": True, "discount": 0.5}})
-    assert batch.llm_usd("gpt-4o-mini", 1_000_000, 1_000_000) == pytest.approx(0.375)
-    assert batch.expert.usd(2900) == pytest.approx(50.0)
+def test_batch_replies_take_the_discount_off_llm_tokens_only():
+    model = CostModel.from_params({**PARAMS, "llm_batch_api": {"discount": 0.4}})
+    assert model.llm_usd("gpt-4o-mini", 1_000_000, 1_000_000, tier="batch") == pytest.approx(0.45)
+    assert model.llm_usd("gpt-4o-mini", 1_000_000, 1_000_000) == pytest.approx(0.75)
+    assert model.expert.usd(2900) == pytest.approx(50.0)
+
+
+def test_labels_bought_at_a_recorded_price_cost_that_price():
+    labelled = LabelledSet(llm_model="gpt-4o-mini", llm_input_tokens=1_000_000, llm_output_tokens=1_000_000, llm_usd=0.375)
+    assert CostModel.from_params(PARAMS).cost(labelled).llm_usd == pytest.approx(0.375)
+    assert CostModel.from_params(PARAMS).cost(labelled.plus_expert(1, 10)).llm_usd == pytest.approx(0.375)
 
 
 @pytest.mark.parametrize("change, message", [
     ({"expert": {"usd_per_hour": 50, "tokens_per_hour": 0}}, r"cost_model\.expert\.tokens_per_hour must be a number > 0"),
     ({"expert": {"usd_per_hour": -1, "tokens_per_hour": 10}}, r"cost_model\.expert\.usd_per_hour must be a number >= 0"),
     ({"crowd": {"usd_per_sentence": 0.01, "workers": 0}}, r"cost_model\.crowd\.workers must be an integer >= 1"),
-    ({"llm_batch_api": {"enabled": True, "discount": 1.5}}, r"cost_model\.llm_batch_api\.discount must be between 0 and 1"),
+    ({"llm_batch_api": {"discount": 1.5}}, r"cost_model\.llm_batch_api\.discount must be between 0 and 1"),
     ({"llm_prices": {"m": {"input": 1}}}, r"cost_model\.llm_prices\.m: unknown parameter\(s\) \['input'\]"),
+    ({"llm_prices": {"m": {"batch_discount": 0.1}}}, r"cost_model\.llm_prices\.m: unknown parameter\(s\) \['batch_discount'\]"),
     ({"experts": {}}, r"cost_model: unknown parameter\(s\) \['experts'\]"),
 ])
 def test_a_bad_cost_model_names_the_parameter(change, message):

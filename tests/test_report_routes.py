@@ -96,7 +96,7 @@ def test_stages_that_have_not_run_give_no_rows():
 def test_one_spend_table_names_every_llm_stage_and_sums_them():
     from llm_ner.pipelines.reporting.nodes import spend_table
 
-    money = {"api_calls": 2, "cache_hits": 1, "input_tokens": 100, "output_tokens": 10, "label_cost_usd": 0.5,
+    money = {"api_calls": 2, "batch_calls": 0, "cache_hits": 1, "input_tokens": 100, "output_tokens": 10, "label_cost_usd": 0.5,
              "spend_usd": 0.25}
     table = spend_table({"evaluation": money, "labelling": {**money, "stage": "labelling", "source": "annotate"}},
                         {**money, "stage": "topics"}, {"second_spend": {**money, "stage": "topics"}})

@@ -7,7 +7,7 @@ The prices themselves live in ``conf/base/parameters.yml`` (``cost_model``), eac
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, NamedTuple
 
 import pandas as pd
@@ -47,13 +47,11 @@ class CrowdRate:
 
 @dataclass(frozen=True)
 class BatchAPI:
-    """Price LLM calls as OpenAI Batch API calls: ``discount`` off the list price."""
-    enabled: bool = False
+    """The share a batch API takes off the list price (OpenAI's Batch API: 0.5). Replies bought
+    through a batch job (``llm_annotation.mode: batch``) are priced with it, everywhere."""
     discount: float = 0.5
 
     def __post_init__(self) -> None:
-        if not isinstance(self.enabled, bool):
-            raise ValueError(f"cost_model.llm_batch_api.enabled must be true or false, got {self.enabled!r}")
         if isinstance(self.discount, bool) or not isinstance(self.discount, (int, float)) or not 0 <= self.discount <= 1:
             raise ValueError(f"cost_model.llm_batch_api.discount must be between 0 and 1, got {self.discount!r}")
 
@@ -87,11 +85,14 @@ class LabelledSet:
     llm_input_tokens: float = 0
     llm_output_tokens: float = 0
     llm_seconds: float = 0.0          # wall time of the LLM labelling, for a local model's compute cost
+    # what the LLM labels cost as bought (llm_annotation's label_cost_usd: batch replies at the batch
+    # price); None: the tokens priced at list price
+    llm_usd: float | None = None
 
     def plus_expert(self, sentences: float, tokens: float) -> "LabelledSet":
         """The same LLM labels with more expert-labelled sentences."""
-        return LabelledSet(self.expert_sentences + sentences, self.expert_tokens + tokens, self.llm_model,
-                           self.llm_input_tokens, self.llm_output_tokens, self.llm_seconds)
+        return replace(self, expert_sentences=self.expert_sentences + sentences,
+                       expert_tokens=self.expert_tokens + tokens)
 
 
 @dataclass(frozen=True)
@@ -109,19 +110,23 @@ class CostModel:
         sections = {name: typed(kind, params.get(name), f"cost_model.{name}")  # a missing section: its defaults
                     for name, kind in (("expert", ExpertRate), ("crowd", CrowdRate), ("llm_batch_api", BatchAPI),
                                        ("local_compute", LocalCompute))}
-        return typed(cls, {**params, **sections, "llm_prices": price_table(params.get("llm_prices"))}, "cost_model")
+        prices = price_table(params.get("llm_prices"), batch_discount=sections["llm_batch_api"].discount)
+        return typed(cls, {**params, **sections, "llm_prices": prices}, "cost_model")
 
-    def llm_usd(self, model: str | None, input_tokens: float, output_tokens: float) -> float:
-        """A model not in the price list (a local one) costs nothing per token."""
+    def llm_usd(self, model: str | None, input_tokens: float, output_tokens: float, tier: str = "online") -> float:
+        """Tokens of ``model`` bought online or in a batch job; a model not in the price list (a
+        local one) costs nothing per token."""
         if model is None or model not in self.llm_prices:
             return 0.0
-        usd = self.llm_prices[model].cost(input_tokens, output_tokens)
-        return usd * (1 - self.llm_batch_api.discount) if self.llm_batch_api.enabled else usd
+        return self.llm_prices[model].cost(input_tokens, output_tokens, tier)
 
     def cost(self, labelled: LabelledSet) -> LabelCost:
+        llm_usd = labelled.llm_usd
+        if llm_usd is None:
+            llm_usd = self.llm_usd(labelled.llm_model, labelled.llm_input_tokens, labelled.llm_output_tokens)
         return LabelCost(
             expert_usd=self.expert.usd(labelled.expert_tokens),
-            llm_usd=self.llm_usd(labelled.llm_model, labelled.llm_input_tokens, labelled.llm_output_tokens),
+            llm_usd=llm_usd,
             compute_usd=labelled.llm_seconds / 3600 * self.local_compute.usd_per_hour,
         )
 

@@ -107,7 +107,7 @@ def labels(strategy, tags, status="ok", seconds=1.0, cost=0.0):
     return pd.DataFrame({
         "tokens": [["Anna", "in", "Rome"]] * len(tags), "gold_tags": [["B-PER", "O", "B-LOC"]] * len(tags),
         "llm_tags": tags, "status": status, "strategy": strategy, "model": "m", "seconds": seconds,
-        "input_tokens": 10, "output_tokens": 5, "label_cost_usd": cost, "spend_usd": cost, "api_calls": 1, "cache_hits": 0,
+        "input_tokens": 10, "output_tokens": 5, "label_cost_usd": cost, "spend_usd": cost, "api_calls": 1, "batch_calls": 0, "cache_hits": 0,
     })
 
 

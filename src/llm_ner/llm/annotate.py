@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import pandas as pd
 
@@ -30,43 +30,64 @@ from .costs import Price
 from .parsing import REPLY_PARSERS, SentenceLabels, verdicts_from_reply
 from .prompts import Demonstration, Messages, PromptStrategy, VerificationPrompt
 from .retrieval import nearest_neighbours
-from .runner import GuardedCall, SentenceCallFailed, run_each
+from .runner import GuardedCall, ReplyPending, SentenceCallFailed, run_each
 
 logger = logging.getLogger(__name__)
 
 LABEL_COLUMNS = (
     "sentence_id", "document_id", "tokens", "gold_tags", "llm_tags", "status", "failure_reason", "strategy", "model",
     "entity_confidence", "sentence_confidence", "input_tokens", "output_tokens", "label_cost_usd", "spend_usd",
-    "seconds", "api_calls", "cache_hits", "reply",
+    "seconds", "api_calls", "batch_calls", "cache_hits", "reply",
 )
-SUMMED_COLUMNS = ("input_tokens", "output_tokens", "label_cost_usd", "spend_usd", "seconds", "api_calls", "cache_hits")
+SUMMED_COLUMNS = ("input_tokens", "output_tokens", "label_cost_usd", "spend_usd", "seconds", "api_calls", "batch_calls",
+                  "cache_hits")
 
 
 @dataclass
 class CallStats:
-    api_calls: int = 0
+    api_calls: int = 0  # replies this run bought (online requests and batch-job lines)
+    batch_calls: int = 0  # ... of them through a batch job, at the batch price
     cache_hits: int = 0
-    input_tokens: int = 0  # every call, cached or not: what the labels cost to produce
+    input_tokens: int = 0  # every reply, cached or not: what the labels cost to produce
     output_tokens: int = 0
-    fresh_input_tokens: int = 0  # calls actually sent in this run: what this run paid
-    fresh_output_tokens: int = 0
+    label_cost_usd: float = 0.0  # every reply at the price it was bought at
+    spend_usd: float = 0.0  # the replies this run bought: what this run paid
     seconds: float = 0.0  # original generation time, also for cached replies
 
-    def add(self, completion: Completion, seconds: float, fresh: bool) -> None:
+    def add(self, completion: Completion, seconds: float, fresh: bool, usd: float, tier: str) -> None:
         self.api_calls += fresh
+        self.batch_calls += fresh and tier == "batch"
         self.cache_hits += not fresh
         self.input_tokens += completion.input_tokens
         self.output_tokens += completion.output_tokens
-        self.fresh_input_tokens += completion.input_tokens if fresh else 0
-        self.fresh_output_tokens += completion.output_tokens if fresh else 0
+        self.label_cost_usd += usd
+        self.spend_usd += usd if fresh else 0.0
         self.seconds += seconds
+
+
+class BatchReceipts:
+    """Replies that batch jobs put into the cache during this run and no sentence has paid for yet:
+    the first sentence to use one is charged for it (a fresh call, at the batch price); a later one
+    with the same prompt is a cache hit, as online."""
+
+    def __init__(self, keys: Collection[str] = ()):
+        self._keys, self._lock = set(keys), threading.Lock()
+
+    def claim(self, key: str) -> bool:
+        with self._lock:
+            if key in self._keys:
+                self._keys.discard(key)
+                return True
+            return False
 
 
 class CachedCaller:
     """Backend calls through the cache; the key is the backend's identity, never its credentials."""
 
-    def __init__(self, backend: ChatBackend, cache: ResponseCache, generation: dict[str, Any], namespace: str = ""):
+    def __init__(self, backend: ChatBackend, cache: ResponseCache, generation: dict[str, Any], namespace: str = "",
+                 price: Price = Price(), receipts: BatchReceipts | None = None):
         self.backend, self.cache, self.generation, self.namespace = backend, cache, dict(generation), namespace
+        self.price, self.receipts = price, receipts or BatchReceipts()
         self.totals = CallStats()
         self._lock = threading.Lock()
 
@@ -76,10 +97,11 @@ class CachedCaller:
     def __call__(self, messages: Messages, stats: CallStats) -> Completion:
         return cached_replies([self], messages, [stats])[0]
 
-    def record(self, stats: CallStats, completion: Completion, seconds: float, fresh: bool) -> None:
+    def record(self, stats: CallStats, completion: Completion, seconds: float, fresh: bool, tier: str) -> None:
+        usd = self.price.cost(completion.input_tokens, completion.output_tokens, tier)
         with self._lock:
-            stats.add(completion, seconds, fresh)
-            self.totals.add(completion, seconds, fresh)
+            stats.add(completion, seconds, fresh, usd, tier)
+            self.totals.add(completion, seconds, fresh, usd, tier)
 
 
 def cached_replies(callers: Sequence[CachedCaller], messages: Messages, stats: Sequence[CallStats]) -> list[Completion]:
@@ -103,8 +125,11 @@ def cached_replies(callers: Sequence[CachedCaller], messages: Messages, stats: S
             fresh[i] = (completion, seconds)
     replies = []
     for i, (caller, hit) in enumerate(zip(callers, found)):
-        completion, seconds = fresh[i] if i in fresh else (hit.completion, hit.seconds)
-        caller.record(stats[i], completion, seconds, i in fresh)
+        if i in fresh:
+            (completion, seconds), tier, bought = fresh[i], "online", True
+        else:
+            completion, seconds, tier, bought = hit.completion, hit.seconds, hit.tier, caller.receipts.claim(keys[i])
+        caller.record(stats[i], completion, seconds, bought, tier)
         replies.append(completion)
     return replies
 
@@ -178,7 +203,7 @@ class AnnotationRun:
 
 
 def _row(sentence: pd.Series, tokens: list[str], labels: SentenceLabels, scored: Scored | None, stats: CallStats,
-         price: Price, strategy: str, model: str, reply: str) -> dict[str, Any]:
+         strategy: str, model: str, reply: str) -> dict[str, Any]:
     return {
         "sentence_id": int(sentence["sentence_id"]),
         "document_id": int(sentence["document_id"]),
@@ -193,10 +218,11 @@ def _row(sentence: pd.Series, tokens: list[str], labels: SentenceLabels, scored:
         "sentence_confidence": scored.sentence if scored else float("nan"),
         "input_tokens": stats.input_tokens,
         "output_tokens": stats.output_tokens,
-        "label_cost_usd": price.cost(stats.input_tokens, stats.output_tokens),
-        "spend_usd": price.cost(stats.fresh_input_tokens, stats.fresh_output_tokens),
+        "label_cost_usd": stats.label_cost_usd,
+        "spend_usd": stats.spend_usd,
         "seconds": stats.seconds,
         "api_calls": stats.api_calls,
+        "batch_calls": stats.batch_calls,
         "cache_hits": stats.cache_hits,
         "reply": reply,
     }
@@ -235,12 +261,15 @@ def annotate_replies(
     fuzzy_threshold: float = 85.0,
     show_progress: bool = True,
     namespace: str = "",
+    received: Collection[str] = (),
 ) -> list[AnnotationRun]:
     """One run of ``strategy`` per generation setting (self-consistency's samples), in order. A
-    sentence's replies are asked for together (:func:`cached_replies`): the prompt is the same."""
+    sentence's replies are asked for together (:func:`cached_replies`): the prompt is the same.
+    ``received``: cache keys that batch jobs delivered during this run (:class:`BatchReceipts`)."""
     if strategy.self_verify and verification is None:
         raise ValueError(f"strategy {strategy.name!r} has self_verify but no `verification` prompt is configured")
-    callers = [CachedCaller(backend, cache, generation, namespace) for generation in generations]
+    receipts = BatchReceipts(received)
+    callers = [CachedCaller(backend, cache, generation, namespace, price, receipts) for generation in generations]
     parse = REPLY_PARSERS[strategy.reply]
     rows = sentences.reset_index(drop=True)
     demonstrations = demonstrations if demonstrations is not None else [[] for _ in range(len(rows))]
@@ -252,7 +281,7 @@ def annotate_replies(
             labels = parse(completion.text, tokens, fuzzy_threshold, strategy.result_marker, strategy.schema)
             if strategy.self_verify:
                 labels = _verify(labels, tokens, caller, verification, stats, fuzzy_threshold)
-        except LLMServiceError:
+        except (LLMServiceError, ReplyPending):
             raise
         except Exception as error:  # the verification call failed, or our parser cannot digest the reply
             kind = "api_error" if _is_api_error(error) else "parse_error"
@@ -261,7 +290,7 @@ def annotate_replies(
         scored = None
         if caller.generation.get("logprobs"):
             scored = logprob_confidence(labels, tokens, completion.text, completion.token_logprobs, fuzzy_threshold)
-        return _row(rows.loc[i], tokens, labels, scored, stats, price, strategy.name, backend.name, completion.text), labels
+        return _row(rows.loc[i], tokens, labels, scored, stats, strategy.name, backend.name, completion.text), labels
 
     def label_one(i: int, call: GuardedCall) -> list[tuple[dict[str, Any], SentenceLabels]]:
         tokens = list(rows.at[i, "tokens"])
@@ -270,7 +299,7 @@ def annotate_replies(
             completions = call(cached_replies, callers, strategy.messages(tokens, demonstrations[i]), stats)
         except SentenceCallFailed as failure:
             labels = SentenceLabels(None, "failed", Counter({failure.reason: 1}))
-            return [(_row(rows.loc[i], tokens, labels, None, s, price, strategy.name, backend.name, ""), labels)
+            return [(_row(rows.loc[i], tokens, labels, None, s, strategy.name, backend.name, ""), labels)
                     for s in stats]
         return [label_reply(i, tokens, *reply) for reply in zip(callers, completions, stats)]
 
@@ -281,9 +310,10 @@ def annotate_replies(
         table = pd.DataFrame([replies[j][0] for replies in results], columns=list(LABEL_COLUMNS))
         run_retries = retries if j == 0 else 0  # a sentence's replies share their requests' retries: counted once
         logger.info(
-            "%s x %s%s: %d sentences, %d API calls, %d from cache, %d retries, statuses %s", strategy.name,
-            backend.name, f" (reply {j + 1} of {len(callers)})" if len(callers) > 1 else "", len(table),
-            caller.totals.api_calls, caller.totals.cache_hits, run_retries, dict(Counter(table["status"])),
+            "%s x %s%s: %d sentences, %d API calls (%d through batch jobs), %d from cache, %d retries, statuses %s",
+            strategy.name, backend.name, f" (reply {j + 1} of {len(callers)})" if len(callers) > 1 else "", len(table),
+            caller.totals.api_calls, caller.totals.batch_calls, caller.totals.cache_hits, run_retries,
+            dict(Counter(table["status"])),
         )
         runs.append(AnnotationRun(table, [replies[j][1] for replies in results], caller.totals, run_retries))
     return runs

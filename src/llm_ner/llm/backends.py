@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence, TypeVar
 
 import tenacity
 
@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_AFTER_CAP_S = 300.0  # a server asking for longer than this is treated as down
+T = TypeVar("T")
 
 
 class LLMServiceError(RuntimeError):
@@ -44,6 +45,20 @@ class Completion:
     output_tokens: int
     # (token text, natural-log probability) per generated token, where the backend reports them
     token_logprobs: tuple[tuple[str, float], ...] | None = None
+
+
+def completion_from_body(body: dict[str, Any], messages: Messages) -> Completion:
+    """A chat-completion response body (an online reply, or one line of a batch job's output) ->
+    text, token usage and, where the server sent them, token log-probabilities."""
+    choices = body.get("choices") or []
+    choice = choices[0] if choices else {}
+    text = ((choice.get("message") or {}).get("content") or "") if choice else ""
+    content = (choice.get("logprobs") or {}).get("content") if choice else None
+    logprobs = tuple((t["token"], float(t["logprob"])) for t in content) if content else None
+    usage = body.get("usage")
+    if not usage:  # some servers omit usage; ~4 characters per token keeps costs roughly right
+        return Completion(text, sum(len(m["content"]) for m in messages) // 4, len(text) // 4, logprobs)
+    return Completion(text, usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0, logprobs)
 
 
 class ChatBackend(Protocol):
@@ -211,7 +226,9 @@ class OpenAIBackend:
         logger.warning("%s: %s, retry %d/%d in %.1f s", self.name, reason, state.attempt_number, self.max_retries,
                        state.upcoming_sleep)
 
-    def complete(self, messages: Messages, generation: dict[str, Any]) -> Completion:
+    def request(self, make: Callable[[Any], T]) -> T:
+        """One API request, ``make(client)``, under the backend's rate limit and retries; an error no
+        retry can fix becomes one :class:`LLMServiceError` line. Chat calls and batch jobs alike."""
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(lambda e: _transient_reason(e) is not None),
             wait=self._wait,
@@ -224,21 +241,18 @@ class OpenAIBackend:
                 with attempt:
                     self._limiter.wait()
                     self.counters.add_request()
-                    response = self._client.chat.completions.create(model=self.model, messages=messages, **generation)
+                    return make(self._client)
         except Exception as error:
             reason = _fatal_reason(error)
             if reason is not None:
                 raise LLMServiceError(f"model {self.name!r} ({self.model}) at {self.endpoint}: {reason}") from None
             raise
-        choice = response.choices[0] if response.choices else None
-        text = (choice.message.content or "") if choice else ""
-        logprobs = None
-        if choice is not None and choice.logprobs is not None and choice.logprobs.content:
-            logprobs = tuple((t.token, float(t.logprob)) for t in choice.logprobs.content)
-        usage = response.usage
-        if usage is None:  # some servers omit usage; ~4 characters per token keeps costs roughly right
-            return Completion(text, sum(len(m["content"]) for m in messages) // 4, len(text) // 4, logprobs)
-        return Completion(text, usage.prompt_tokens or 0, usage.completion_tokens or 0, logprobs)
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    def complete(self, messages: Messages, generation: dict[str, Any]) -> Completion:
+        response = self.request(lambda client: client.chat.completions.create(model=self.model, messages=messages,
+                                                                              **generation))
+        return completion_from_body(response.model_dump(), messages)
 
     def complete_many(self, messages: Messages, generations: Sequence[dict[str, Any]]) -> list[Completion]:
         return [self.complete(messages, generation) for generation in generations]

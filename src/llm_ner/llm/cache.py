@@ -5,7 +5,8 @@ endpoint and model for an API; model name, GGUF sha256 and context size for the 
 optional namespace, the generation settings and the full messages. Two servers that both serve
 "llama3" therefore never share replies. Nothing secret enters: keys are never part of a request,
 and the endpoint is only hashed. Each reply is committed as soon as it arrives, so a run killed
-halfway resumes and pays only for the rest.
+halfway resumes and pays only for the rest. A reply bought through a batch job is stored under
+the same key as an online one (its ``custom_id`` is the key), with ``tier`` saying how it was paid.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .backends import Completion
 from .prompts import Messages
@@ -33,6 +34,7 @@ class CacheFormatError(RuntimeError):
 class CachedCompletion:
     completion: Completion
     seconds: float  # how long the original call took: latency stays measurable on cached reruns
+    tier: str = "online"  # how it was bought (llm_ner.llm.costs.PRICE_TIERS): cached reruns price it alike
 
 
 def request_key(identity: dict[str, Any], messages: Messages, generation: dict[str, Any], namespace: str = "") -> str:
@@ -51,8 +53,12 @@ class ResponseCache:
         self._connection.execute(
             """CREATE TABLE IF NOT EXISTS responses (
                    key TEXT PRIMARY KEY, backend TEXT, model TEXT, request TEXT, text TEXT,
-                   input_tokens INTEGER, output_tokens INTEGER, seconds REAL, created REAL, logprobs TEXT)"""
+                   input_tokens INTEGER, output_tokens INTEGER, seconds REAL, created REAL, logprobs TEXT,
+                   tier TEXT NOT NULL DEFAULT 'online')"""
         )
+        columns = {row[1] for row in self._connection.execute("PRAGMA table_info(responses)")}
+        if "tier" not in columns:  # a cache from before batch jobs: every reply in it was bought online
+            self._connection.execute("ALTER TABLE responses ADD COLUMN tier TEXT NOT NULL DEFAULT 'online'")
 
     def _check_schema(self) -> None:
         tables = {row[0] for row in self._connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -73,24 +79,36 @@ class ResponseCache:
     def get(self, key: str) -> CachedCompletion | None:
         with self._lock:
             row = self._connection.execute(
-                "SELECT text, input_tokens, output_tokens, seconds, logprobs FROM responses WHERE key = ?", (key,)
+                "SELECT text, input_tokens, output_tokens, seconds, logprobs, tier FROM responses WHERE key = ?", (key,)
             ).fetchone()
         if row is None:
             return None
         logprobs = tuple(tuple(pair) for pair in json.loads(row[4])) if row[4] else None
-        return CachedCompletion(Completion(row[0], row[1], row[2], logprobs), row[3])
+        return CachedCompletion(Completion(row[0], row[1], row[2], logprobs), row[3], row[5])
+
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            return self._connection.execute("SELECT 1 FROM responses WHERE key = ?", (key,)).fetchone() is not None
 
     def put(self, key: str, identity: dict[str, Any], messages: Messages, generation: dict[str, Any],
-            completion: Completion, seconds: float) -> None:
+            completion: Completion, seconds: float, tier: str = "online") -> None:
+        self.put_many([(key, messages, generation, completion, seconds)], identity, tier)
+
+    def put_many(self, replies: Sequence[tuple[str, Messages, dict[str, Any], Completion, float]],
+                 identity: dict[str, Any], tier: str = "online") -> None:
+        """Store (key, messages, generation, completion, seconds) replies in one transaction (a batch
+        job's output file lands at once; ingesting it line by line would be ~100x slower)."""
+        now = time.time()
         # the endpoint stays out of the stored row (it may carry a token in its query string)
-        request = json.dumps({"messages": messages, "generation": generation}, ensure_ascii=False)
-        logprobs = json.dumps(completion.token_logprobs) if completion.token_logprobs is not None else None
+        rows = [(key, identity.get("backend"), identity.get("model"),
+                 json.dumps({"messages": messages, "generation": generation}, ensure_ascii=False), completion.text,
+                 completion.input_tokens, completion.output_tokens, seconds, now,
+                 json.dumps(completion.token_logprobs) if completion.token_logprobs is not None else None, tier)
+                for key, messages, generation, completion, seconds in replies]
         with self._lock:
-            self._connection.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, identity.get("backend"), identity.get("model"), request, completion.text, completion.input_tokens,
-                 completion.output_tokens, seconds, time.time(), logprobs),
-            )
+            self._connection.execute("BEGIN")
+            self._connection.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._connection.execute("COMMIT")
 
     def __len__(self) -> int:
         with self._lock:

@@ -1,4 +1,5 @@
-"""Money: a price table per model, the cost of a call, and a dry-run estimate before a run."""
+"""Money: a price table per model, the cost of a call at the tier it was bought at, and a dry-run
+estimate before a run."""
 
 from __future__ import annotations
 
@@ -10,16 +11,22 @@ logger = logging.getLogger(__name__)
 
 CHARACTERS_PER_TOKEN = 4  # the usual rule of thumb for English; only used where no tokenizer answers
 # what every spend record carries: calls (fresh and cached), tokens, and the two money figures
-MONEY_FIELDS = ("api_calls", "cache_hits", "input_tokens", "output_tokens", "label_cost_usd", "spend_usd")
+MONEY_FIELDS = ("api_calls", "batch_calls", "cache_hits", "input_tokens", "output_tokens", "label_cost_usd", "spend_usd")
+# how a reply was bought: a request of its own, or a line of a batch job (OpenAI's Batch API: half price)
+PRICE_TIERS = ("online", "batch")
 
 
 @dataclass(frozen=True)
 class Price:
+    """USD per million tokens at list price; ``batch_discount`` (a share) comes off for batch replies."""
+
     input_per_million: float = 0.0
     output_per_million: float = 0.0
+    batch_discount: float = 0.0
 
-    def cost(self, input_tokens: int, output_tokens: int) -> float:
-        return (input_tokens * self.input_per_million + output_tokens * self.output_per_million) / 1e6
+    def cost(self, input_tokens: int, output_tokens: int, tier: str = "online") -> float:
+        usd = (input_tokens * self.input_per_million + output_tokens * self.output_per_million) / 1e6
+        return usd * (1 - self.batch_discount) if tier == "batch" else usd
 
 
 def money_totals(labels: Any) -> dict[str, Any]:

@@ -48,6 +48,7 @@ def markup_quality_row(labels: pd.DataFrame, mode: str = "conlleval", schema: La
         label_cost_usd=float(labels["label_cost_usd"].sum()),
         spend_usd=float(labels["spend_usd"].sum()),
         api_calls=int(labels["api_calls"].sum()),
+        batch_calls=int(labels["batch_calls"].sum()),
         cache_hits=int(labels["cache_hits"].sum()),
         confidence_auroc=confidence_auroc(labels),
     )

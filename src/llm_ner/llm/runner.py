@@ -26,11 +26,17 @@ Result = TypeVar("Result")
 
 
 class SentenceCallFailed(Exception):
-    """This sentence's call failed after every retry: record it as failed, the run goes on."""
+    """This sentence's call failed after every retry (or its batch request failed): record it as
+    failed with ``reason``, the run goes on."""
 
-    def __init__(self, error: BaseException):
-        super().__init__(f"{type(error).__name__}: {error}")
-        self.reason = f"api_error:{type(error).__name__}"
+    def __init__(self, error: BaseException | str, reason: str | None = None):
+        super().__init__(error if isinstance(error, str) else f"{type(error).__name__}: {error}")
+        self.reason = reason or f"api_error:{type(error).__name__}"
+
+
+class ReplyPending(Exception):
+    """A reply is not there yet -- a batch job is to bring it: the sentence waits for a later pass.
+    :func:`run_each` tries every other sentence first, then raises it once for all of them."""
 
 
 class FailureStreak:
@@ -60,12 +66,13 @@ def run_each(sentence_ids: Sequence, label_one: Callable[[int, GuardedCall], Res
     streak = FailureStreak(backend.max_consecutive_failures)
     stop = threading.Event()  # set once the service is known to be unusable: start no further sentence
     fatal: list[LLMServiceError] = []
+    pending: list[int] = []
 
     def guarded(i: int) -> GuardedCall:
         def call(caller: Callable[..., Completion], *args) -> Completion:
             try:
                 completion = caller(*args)
-            except LLMServiceError:
+            except (LLMServiceError, ReplyPending, SentenceCallFailed):
                 raise
             except Exception as error:  # retries exhausted on this sentence: the task records it
                 logger.warning("sentence %s: %s: %s", sentence_ids[i], type(error).__name__, error)
@@ -88,6 +95,9 @@ def run_each(sentence_ids: Sequence, label_one: Callable[[int, GuardedCall], Res
             fatal.append(error)
             stop.set()
             return None
+        except ReplyPending:
+            pending.append(i)
+            return None
 
     results: list[Result | None] = [None] * len(sentence_ids)
     executor = ThreadPoolExecutor(max_workers=max(1, backend.max_concurrency))
@@ -103,4 +113,6 @@ def run_each(sentence_ids: Sequence, label_one: Callable[[int, GuardedCall], Res
         executor.shutdown(wait=True, cancel_futures=True)
     if fatal:
         raise fatal[0]
+    if pending:
+        raise ReplyPending(f"{len(pending)} of {len(sentence_ids)} sentences wait for batch replies")
     return results  # type: ignore[return-value]

@@ -22,6 +22,9 @@ from .quality import FAILED_SENTENCE_POLICIES
 from .retrieval import SIMILARITIES
 
 BACKEND_KINDS = ("local", "openai")
+CALL_MODES = ("online", "batch")
+BATCH_PROVIDERS = ("openai", "files")
+FAILED_BATCH_REQUESTS = ("online", "failed")
 LABEL_SOURCES = ("annotate", "import")
 CONFIDENCE_METHODS = ("none", "logprobs", "self_consistency", "strategy_agreement")
 
@@ -49,12 +52,17 @@ def check_number(path: str, value: Any, minimum: float, strict: bool = False) ->
         raise ValueError(f"{path} must be a number {'>' if strict else '>='} {minimum}, got {value!r}")
 
 
-def price_table(prices: Mapping[str, Any] | None, path: str = "cost_model.llm_prices") -> dict[str, Price]:
-    """``cost_model.llm_prices`` -> ``{API model name: Price}``, every price a number >= 0. A model
-    missing from it (a local one) costs nothing per token."""
+def price_table(prices: Mapping[str, Any] | None, path: str = "cost_model.llm_prices",
+                batch_discount: float = 0.0) -> dict[str, Price]:
+    """``cost_model.llm_prices`` -> ``{API model name: Price}``, every price a number >= 0, batch
+    replies ``batch_discount`` off (``cost_model.llm_batch_api.discount``). A model missing from it
+    (a local one) costs nothing per token. Prices parsed before pass through."""
     table = {}
     for model, entry in (prices or {}).items():
-        price = table[model] = typed(Price, entry, f"{path}.{model}")
+        if isinstance(entry, Price):
+            table[model] = entry
+            continue
+        price = table[model] = typed(Price, entry, f"{path}.{model}", batch_discount=batch_discount)
         for name in ("input_per_million", "output_per_million"):
             check_number(f"{path}.{model}.{name}", getattr(price, name), 0)
     return table
@@ -160,6 +168,41 @@ def model_settings(name: str, values: Mapping[str, Any]) -> ModelSettings:
 
 
 @dataclass(frozen=True)
+class BatchSettings:
+    """``llm_annotation.batch``: how API models are asked in ``mode: batch`` (:mod:`llm_ner.llm.batch`).
+
+    ``provider`` -- ``openai``: the Files and Batches endpoints of the model's base_url (OpenAI's
+    Batch API); ``files``: the request files are only written, for vLLM's ``run_batch`` on another
+    machine, and read back once its output file is put beside them.
+    ``wait`` -- poll until the jobs end (``false``: submit, stop, and collect on a later run).
+    ``failed_requests`` -- a request the job could not answer: ``online`` (asked again at list
+    price) or ``failed`` (its sentence gets the job's error as status).
+    ``max_submissions`` -- how often requests left over by an expired or cancelled job are sent again.
+    """
+
+    provider: str = "openai"
+    directory: str = "data/03_primary/llm_batches"
+    wait: bool = True
+    poll_interval_s: float = 30.0
+    poll_max_interval_s: float = 600.0
+    completion_window: str = "24h"
+    failed_requests: str = "online"
+    max_submissions: int = 3
+    max_requests_per_file: int = 50_000  # the Batch API's limits per input file
+    max_bytes_per_file: int = 200_000_000
+
+    def __post_init__(self) -> None:
+        path = "llm_annotation.batch"
+        check_choice(f"{path}.provider", self.provider, BATCH_PROVIDERS)
+        check_choice(f"{path}.failed_requests", self.failed_requests, FAILED_BATCH_REQUESTS)
+        check_choice(f"{path}.wait", self.wait, (True, False))
+        check_number(f"{path}.poll_interval_s", self.poll_interval_s, 0, strict=True)
+        check_number(f"{path}.poll_max_interval_s", self.poll_max_interval_s, self.poll_interval_s)
+        for name in ("max_submissions", "max_requests_per_file", "max_bytes_per_file"):
+            check_number(f"{path}.{name}", getattr(self, name), 1)
+
+
+@dataclass(frozen=True)
 class Evaluate:
     strategies: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
@@ -187,9 +230,14 @@ class AnnotationSettings:
     show_progress: bool = True
     generation: Generation = field(default_factory=Generation)
     confidence: Confidence = field(default_factory=Confidence)
+    # online | batch for every API model, or {model: online | batch}; local models always run in-process
+    mode: Any = "online"
+    batch: BatchSettings = field(default_factory=BatchSettings)
 
     def __post_init__(self) -> None:
         check_choice("llm_annotation.source", self.source, LABEL_SOURCES)
+        for model, mode in (self.mode.items() if isinstance(self.mode, Mapping) else [(None, self.mode)]):
+            check_choice("llm_annotation.mode" + (f".{model}" if model else ""), mode, CALL_MODES)
         check_choice("llm_annotation.failed_sentences", self.failed_sentences, FAILED_SENTENCE_POLICIES)
         check_choice("llm_annotation.similarity", self.similarity, tuple(SIMILARITIES))
         check_choice("llm_annotation.evaluation_mode", self.evaluation_mode, EVALUATION_MODES)
@@ -216,6 +264,12 @@ class LLMSettings:
         """Price of a configured model (by its API model name); unlisted models (local ones) cost nothing."""
         return self.prices.get(self.models[model].model, Price())
 
+    def mode(self, model: str) -> str:
+        """``online`` or ``batch``: how ``model`` is asked (a local model is always run in-process)."""
+        mode = self.annotation.mode
+        mode = mode.get(model, "online") if isinstance(mode, Mapping) else mode
+        return mode if self.models[model].backend == "openai" else "online"
+
     def check_pair(self, strategy: str, model: str) -> None:
         if strategy in self.unusable:
             raise ValueError(self.unusable[strategy])
@@ -237,6 +291,7 @@ def parse_llm_settings(annotation: Mapping[str, Any], models: Mapping[str, Any],
     values = dict(annotation)
     values["generation"] = typed(Generation, values.get("generation"), "llm_annotation.generation")
     values["confidence"] = typed(Confidence, values.get("confidence"), "llm_annotation.confidence")
+    values["batch"] = typed(BatchSettings, values.get("batch"), "llm_annotation.batch")
     evaluate = typed(Evaluate, values.get("evaluate"), "llm_annotation.evaluate")
     values["evaluate"] = Evaluate(tuple(evaluate.strategies or ()), tuple(evaluate.models or ()))
     settings = typed(AnnotationSettings, values, "llm_annotation")
@@ -257,6 +312,13 @@ def parse_llm_settings(annotation: Mapping[str, Any], models: Mapping[str, Any],
     parsed = LLMSettings(settings, {n: model_settings(n, v) for n, v in models.items()}, strategies, verification,
                          price_table(prices), schema, unusable)
 
+    if isinstance(settings.mode, Mapping):
+        for model in settings.mode:
+            if model not in parsed.models:
+                raise ValueError(f"llm_annotation.mode: unknown model {model!r}; configured models: {sorted(parsed.models)}")
+            if settings.mode[model] == "batch" and parsed.models[model].backend != "openai":
+                raise ValueError(f"llm_annotation.mode.{model}: batch needs an API model (backend openai); {model!r} "
+                                 f"runs in-process (backend {parsed.models[model].backend!r})")
     for strategy, model in parsed.evaluated_pairs():
         parsed.check_pair(strategy, model)
     if isinstance(settings.labeller, Mapping):

@@ -2,7 +2,7 @@
 
 Builds backends lazily (the local model is assembled only if a local model is actually used),
 and offers the three things the pipeline does: estimate, label (with the configured confidence
-method) and score.
+method, online or through batch jobs) and score.
 """
 
 from __future__ import annotations
@@ -10,17 +10,35 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Collection, Mapping, Sequence, TypeVar
 
 import pandas as pd
 
 from .annotate import AnnotationRun, annotate_replies, choose_demonstrations, combine_by_vote
 from .backends import ChatBackend, backend_identity, make_backend
+from .batch import annotate_through_batches
 from .cache import ResponseCache, request_key
 from .costs import estimate_messages_tokens
+from .runner import ReplyPending
 from .settings import LLMSettings
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def every_pass(labellings: Sequence[Callable[[], T]]) -> list[T]:
+    """Each labelling in turn; one whose replies wait for batch jobs does not stop the others from
+    noting theirs (:class:`ReplyPending` is raised once, after all of them)."""
+    results, pending = [], None
+    for labelling in labellings:
+        try:
+            results.append(labelling())
+        except ReplyPending as error:
+            pending = error
+    if pending is not None:
+        raise pending
+    return results
 
 
 @dataclass
@@ -76,18 +94,46 @@ class AnnotationStudy:
 
     def annotate(self, strategy: str, model: str, sentences: pd.DataFrame, demonstration_pool: pd.DataFrame | None) -> AnnotationRun:
         """Labels for ``sentences`` by ``strategy`` x ``model``, with the configured confidence."""
-        self.settings.check_pair(strategy, model)
+        return self.annotate_pairs([(strategy, model)], sentences, demonstration_pool)[0]
+
+    def annotate_pairs(self, pairs: Sequence[tuple[str, str]], sentences: pd.DataFrame,
+                       demonstration_pool: pd.DataFrame | None) -> list[AnnotationRun]:
+        """One run per (strategy, model) pair, in order. A model in ``mode: batch`` gets every reply
+        its pairs miss from the cache through batch jobs -- all its pairs' requests together, so
+        that evaluating four strategies waits for one round of jobs, not four."""
+        for strategy, model in pairs:
+            self.settings.check_pair(strategy, model)
+        annotation = self.settings.annotation
+        runs: dict[tuple[str, str], AnnotationRun] = {}
+        for model in dict.fromkeys(model for _, model in pairs):
+            strategies = [strategy for strategy, m in pairs if m == model]
+
+            def label(backend: ChatBackend, received: Collection[str] = ()) -> list[AnnotationRun]:
+                return every_pass([lambda s=s: self._label(s, model, backend, sentences, demonstration_pool, received)
+                                   for s in strategies])
+
+            if self.settings.mode(model) == "batch":
+                labelled = annotate_through_batches(label, self.backend(model), self.cache, annotation.batch,
+                                                    annotation.cache_namespace)
+            else:
+                labelled = label(self.backend(model))
+            runs.update(zip([(s, model) for s in strategies], labelled))
+        return [runs[pair] for pair in pairs]
+
+    def _label(self, strategy: str, model: str, backend: ChatBackend, sentences: pd.DataFrame,
+               demonstration_pool: pd.DataFrame | None, received: Collection[str]) -> AnnotationRun:
         annotation = self.settings.annotation
         requests_by_strategy: dict[str, list[dict[str, Any]]] = {}
         for name, request in self._generations(strategy):
             requests_by_strategy.setdefault(name, []).append(request)
-        runs = []
-        for name, requests in requests_by_strategy.items():  # one strategy's replies to a sentence go together
-            runs += annotate_replies(
-                sentences, self.settings.strategies[name], self.backend(model), self.cache, requests,
+        runs = every_pass([  # one strategy's replies to a sentence go together
+            lambda name=name, requests=requests: annotate_replies(
+                sentences, self.settings.strategies[name], backend, self.cache, requests,
                 self._demonstrations_for(name, sentences, demonstration_pool), self.settings.verification,
-                self.settings.price(model), annotation.fuzzy_threshold, annotation.show_progress, annotation.cache_namespace,
-            )
+                self.settings.price(model), annotation.fuzzy_threshold, annotation.show_progress,
+                annotation.cache_namespace, received)
+            for name, requests in requests_by_strategy.items()])
+        runs = [run for strategy_runs in runs for run in strategy_runs]
         return runs[0] if len(runs) == 1 else combine_by_vote(runs, strategy)
 
     def estimate(self, strategy: str, model: str, sentences: pd.DataFrame, demonstration_pool: pd.DataFrame | None,
@@ -109,10 +155,10 @@ class AnnotationStudy:
                 calls += verify
                 input_tokens += verify * estimate_messages_tokens(messages)
                 output_tokens += per_call_output + (20 if chosen.self_verify else 0)
-        price = self.settings.price(model)
-        cost = price.cost(input_tokens, output_tokens)
+        price, mode = self.settings.price(model), self.settings.mode(model)
+        cost = price.cost(input_tokens, output_tokens, mode)
         return {
-            "stage": stage, "strategy": strategy, "model": model, "sentences": len(sentences),
+            "stage": stage, "strategy": strategy, "model": model, "mode": mode, "sentences": len(sentences),
             "confidence": self.settings.annotation.confidence.method, "cached_calls": cached, "calls_to_make": calls,
             "estimated_input_tokens": input_tokens, "estimated_output_tokens": output_tokens, "estimated_cost_usd": cost,
             "estimated_cost_per_call_usd": cost / calls if calls else 0.0,

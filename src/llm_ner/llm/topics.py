@@ -30,7 +30,8 @@ logger = logging.getLogger(__name__)
 TOPICS = ("World", "Sport", "Business", "Technology", "Other")  # S2's classes, ids 0..4
 NO_TOPIC = -1
 TOPIC_COLUMNS = ("sentence_id", "topic", "topic_name", "status", "failure_reason", "model", "input_tokens",
-                 "output_tokens", "label_cost_usd", "spend_usd", "seconds", "api_calls", "cache_hits", "reply")
+                 "output_tokens", "label_cost_usd", "spend_usd", "seconds", "api_calls", "batch_calls", "cache_hits",
+                 "reply")
 _JSON_KEYS = ("topic", "label", "category", "class", "id")
 ANSWERS = ("integer", "name")
 
@@ -130,7 +131,7 @@ def label_topics(sentences: pd.DataFrame, prompt: TopicPrompt, backend: ChatBack
                  namespace: str = "") -> TopicRun:
     """One topic per sentence of a sentence table; a sentence whose call or reply fails gets
     topic -1 and status ``failed`` (with the reason), and the run goes on."""
-    caller = CachedCaller(backend, cache, generation, namespace)
+    caller = CachedCaller(backend, cache, generation, namespace, price)
     rows = sentences.reset_index(drop=True)
     retries_before = getattr(getattr(backend, "counters", None), "retries", 0)
 
@@ -146,9 +147,8 @@ def label_topics(sentences: pd.DataFrame, prompt: TopicPrompt, backend: ChatBack
             "topic_name": prompt.classes[reading.topic] if reading.topic >= 0 else None,
             "status": reading.status, "failure_reason": reading.reason, "model": backend.name,
             "input_tokens": stats.input_tokens, "output_tokens": stats.output_tokens,
-            "label_cost_usd": price.cost(stats.input_tokens, stats.output_tokens),
-            "spend_usd": price.cost(stats.fresh_input_tokens, stats.fresh_output_tokens),
-            "seconds": stats.seconds, "api_calls": stats.api_calls, "cache_hits": stats.cache_hits, "reply": reply,
+            "label_cost_usd": stats.label_cost_usd, "spend_usd": stats.spend_usd, "seconds": stats.seconds,
+            "api_calls": stats.api_calls, "batch_calls": stats.batch_calls, "cache_hits": stats.cache_hits, "reply": reply,
         }
 
     results = run_each(list(rows["sentence_id"]), label_one, backend, f"topics x {backend.name}", show_progress)

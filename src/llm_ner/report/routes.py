@@ -73,6 +73,8 @@ def llm_labelled_set(llm_spend: Mapping[str, Any] | None, llm_gold_usage: pd.Dat
         llm_model=api_model(llm_models, model) if model else None,
         llm_input_tokens=labelling.get("input_tokens", 0), llm_output_tokens=labelling.get("output_tokens", 0),
         llm_seconds=seconds,
+        # what the labels cost as bought (batch replies at the batch price), where the run recorded it
+        llm_usd=labelling.get("label_cost_usd") if labelling.get("source") == "annotate" else None,
     )
     # an import records the rows it wrote, and no strategy or model: they were chosen elsewhere
     sentences = labelling.get("sentences", labelling.get("rows_written", 0))
@@ -208,8 +210,9 @@ def cost_to_target(results: pd.DataFrame, reference_f1: float, shares: list[floa
 def labeller_costs(markup_quality: pd.DataFrame | None, llm_models: Mapping[str, Any], cost_model: CostModel,
                    tokens_per_sentence: float, sentences: int = 1000) -> pd.DataFrame:
     """Who labels ``sentences`` sentences for how much: an expert, the crowd, and each prompt strategy
-    x model scored on the markup sample -- its tokens priced as its own model and, for comparison,
-    as every priced API model (what the same prompts would cost there)."""
+    x model scored on the markup sample -- its tokens priced as its own model, online (``usd``) and
+    through a batch job (``usd_batch``), and, for comparison, as every priced API model (what the
+    same prompts would cost there online)."""
     rows = [
         {"labeller": "expert", "label_f1": 1.0, "usd": cost_model.expert.usd(sentences * tokens_per_sentence),
          "seconds_per_sentence": 3600 / cost_model.expert.tokens_per_hour * tokens_per_sentence},
@@ -218,10 +221,10 @@ def labeller_costs(markup_quality: pd.DataFrame | None, llm_models: Mapping[str,
     ]
     for row in (markup_quality.itertuples() if markup_quality is not None else []):
         scale = sentences / row.sentences
+        compute = row.seconds_per_sentence * sentences / 3600 * cost_model.local_compute.usd_per_hour
+        tokens = (api_model(llm_models, row.model), row.input_tokens * scale, row.output_tokens * scale)
         entry = {"labeller": f"{row.strategy} x {row.model}", "label_f1": row.f1,
-                 "usd": cost_model.llm_usd(api_model(llm_models, row.model), row.input_tokens * scale,
-                                           row.output_tokens * scale)
-                 + row.seconds_per_sentence * sentences / 3600 * cost_model.local_compute.usd_per_hour,
+                 "usd": cost_model.llm_usd(*tokens) + compute, "usd_batch": cost_model.llm_usd(*tokens, tier="batch") + compute,
                  "seconds_per_sentence": row.seconds_per_sentence}
         for priced in cost_model.llm_prices:
             entry[f"usd_as_{priced}"] = cost_model.llm_usd(priced, row.input_tokens * scale, row.output_tokens * scale)

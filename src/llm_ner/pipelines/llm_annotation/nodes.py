@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from llm_ner.accounting import gold_usage, usage_table
+from llm_ner.costs import CostModel
 from llm_ner.llm.costs import MONEY_FIELDS, money_totals
 from llm_ner.llm.external import import_conll_labels
 from llm_ner.llm.quality import apply_failed_policy, choose_best, confidence_thresholds, markup_quality_row
@@ -28,8 +29,9 @@ CONFIDENCE_COLUMNS = ["strategy", "model", "kept_share", "sentences", "threshold
 
 
 def parse_settings(annotation: dict[str, Any], models: dict[str, Any], prompts: dict[str, Any],
-                   prices: dict[str, Any], entity_types: dict[str, Any]) -> LLMSettings:
-    """The four parameter groups and the entity types, validated once (errors name the parameter)."""
+                   cost_model: dict[str, Any], entity_types: dict[str, Any]) -> LLMSettings:
+    """The LLM parameter groups, the prices and the entity types, validated once (errors name the parameter)."""
+    prices = CostModel.from_params(cost_model).llm_prices  # list prices, and the batch discount
     return parse_llm_settings(annotation, models, prompts, prices, LabelSchema.from_config(entity_types))
 
 
@@ -75,8 +77,7 @@ def evaluate_markup_quality(quality_sample: pd.DataFrame, demonstration_pool: pd
     mode = settings.annotation.evaluation_mode
     rows, labels, thresholds = [], [], []
     try:
-        for strategy, model in settings.evaluated_pairs():
-            run = study.annotate(strategy, model, quality_sample, demonstration_pool)
+        for run in study.annotate_pairs(settings.evaluated_pairs(), quality_sample, demonstration_pool):
             rows.append({**markup_quality_row(run.labels, mode, settings.schema), "confidence": settings.annotation.confidence.method,
                          "retries": run.retries})
             labels.append(run.labels)
@@ -121,7 +122,7 @@ def label_training_pool(training_pool: pd.DataFrame, demonstration_pool: pd.Data
         labels = run.labels
         spend = {
             "stage": "labelling", "source": "annotate", "strategy": labeller["strategy"], "model": labeller["model"],
-            "confidence": annotation.confidence.method, "sentences": len(labels),
+            "mode": settings.mode(labeller["model"]), "confidence": annotation.confidence.method, "sentences": len(labels),
             "statuses": {k: int(v) for k, v in labels["status"].value_counts().items()},
             "retries": run.retries, **money_totals(run.labels), "estimate": estimate,
         }
@@ -167,6 +168,7 @@ def summarise_spend(markup_quality: pd.DataFrame, labelling_spend: Mapping[str, 
     evaluation = {name: (markup_quality[name].sum().item() if not markup_quality.empty else 0) for name in MONEY_FIELDS}
     labelling = {name: labelling_spend.get(name, 0) for name in MONEY_FIELDS}
     total = {name: evaluation[name] + labelling[name] for name in MONEY_FIELDS}
-    logger.info("LLM money: this run spent $%.4f (%d API calls, %d from cache); the labels cost $%.4f to produce",
-                total["spend_usd"], total["api_calls"], total["cache_hits"], total["label_cost_usd"])
+    logger.info("LLM money: this run spent $%.4f (%d API calls, %d of them through batch jobs at the batch price; "
+                "%d from cache); the labels cost $%.4f to produce", total["spend_usd"], total["api_calls"],
+                total["batch_calls"], total["cache_hits"], total["label_cost_usd"])
     return {"evaluation": evaluation, "labelling": dict(labelling_spend), "total": total}

@@ -19,7 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     return pipeline(
         [
             # run settings, backends by name, prompt templates, prices -> one typed, validated object
-            node(parse_settings, ["params:llm_annotation", "params:llm_models", "params:llm_prompts", "params:cost_model.llm_prices",
+            node(parse_settings, ["params:llm_annotation", "params:llm_models", "params:llm_prompts", "params:cost_model",
                   "params:entity_types"],
                  "llm_settings", name="parse_llm_settings"),
             node(sample_sentences,
