@@ -40,7 +40,8 @@ Responder = Callable[[str, int], Action]
 @dataclass(frozen=True)
 class Lifecycle:
     """What one batch does. ``end``: completed | expired | cancelled | failed (validation: the
-    input is rejected with ``message``). ``polls``: retrieves it spends in_progress before it ends.
+    input is rejected with ``message``). ``polls``: retrieves after the first (which ends the
+    validation) that see it in_progress before it ends; 0 ends it at the first retrieve.
     ``answered``: for expired/cancelled, how many lines (in file order) got done first; the rest
     land in the error file as batch_expired / batch_cancelled. A line whose responder action is
     ``("status", code)`` lands in the error file with that status, as the real API does."""
@@ -203,8 +204,8 @@ class FakeOpenAIServer:
                                                                    "line": 2, "param": "custom_id"}]}
             elif batch["status"] in ("in_progress", "cancelling"):
                 batch["_polls"] += 1
-                if batch["status"] == "cancelling" or batch["_polls"] >= life.polls:
-                    self._finish(batch, "cancelled" if batch["status"] == "cancelling" else life.end)
+            if batch["status"] == "cancelling" or (batch["status"] == "in_progress" and batch["_polls"] >= life.polls):
+                self._finish(batch, "cancelled" if batch["status"] == "cancelling" else life.end)
             return self._public(batch)
 
     def _cancel(self, batch_id: str) -> dict[str, Any]:

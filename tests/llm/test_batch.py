@@ -82,7 +82,6 @@ def test_a_batch_run_labels_as_the_online_run_does_at_half_the_spend(tmp_path, c
     lifecycle = [r.getMessage() for r in caplog.records]
     assert any("submitted batch batch_1 with 5 requests" in line for line in lifecycle)
     assert any("in_progress" in line for line in lifecycle) and any("completed, 5 of 5 done" in line for line in lifecycle)
-    print("\n".join(lifecycle))
 
 
 def test_a_run_killed_while_the_batch_is_in_progress_resumes_without_a_second_create(tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fake_openai_server import FakeOpenAIServer, capitalised_words_responder  # tests/ is on sys.path
+from fake_openai_server import FakeOpenAIServer, Lifecycle, capitalised_words_responder  # tests/ is on sys.path
 from llm_ner.corpus import load_split
 from llm_ner.llm.settings import parse_llm_settings
 from llm_ner.pipelines.llm_annotation.nodes import label_training_pool
@@ -33,9 +33,9 @@ def prepared_project(project: Path) -> Path:
 
 
 def kedro_run(project: Path, server: FakeOpenAIServer | None, wait: bool = True, base_url: str | None = None,
-              expect_success: bool = True):
+              expect_success: bool = True, params: tuple[str, ...] = ()):
     command = [KEDRO, "run", "--pipeline", "llm_annotation", "--env", "test",
-               "--params", f"llm_models.fake-llm.base_url={base_url or server.base_url}"]
+               "--params", ",".join([f"llm_models.fake-llm.base_url={base_url or server.base_url}", *params])]
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "LLM_NER_TEST_API_KEY": "sk-pipeline-secret"}
     if not wait:
         return subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -93,6 +93,33 @@ def test_pipeline_outputs_and_a_rerun_makes_zero_calls(project_copy):
     assert gold.at["model_selection", "sentences"] == 4
     assert gold.at["demonstrations", "sentences"] == {"knn_few_shot": 20, "few_shot": 3, "span_json": 0}[chosen["strategy"]]
     assert "sk-pipeline-secret" not in (project / "data/03_primary/llm_response_cache.sqlite").read_bytes().decode("latin-1")
+
+
+@pytest.mark.slow
+def test_batch_mode_labels_as_online_at_half_the_spend_and_a_run_that_only_submits_is_collected_later(project_copy):
+    project = prepared_project(project_copy)
+    batch = ("llm_annotation.mode=batch", "llm_annotation.batch.wait=false",
+             "llm_annotation.cache_path=data/03_primary/batch_cache.sqlite")
+    with FakeOpenAIServer(capitalised_words_responder, lifecycles=lambda n: Lifecycle(polls=1)) as server:
+        kedro_run(project, server)
+        online_labels = pd.read_parquet(latest(project, "data/05_model_input/llm_labels.parquet"))
+        online_spend = json.loads(latest(project, "data/08_reporting/llm_spend.json").read_text())
+        chats = len(server.requests)
+        # submitted, not finished: the run stops with one line and writes no labels
+        for waiting in (12, 6):  # the quality sample's 4 x 3 strategies, then the pool the chosen pair labels
+            stopped = kedro_run(project, server, expect_success=False, params=batch)
+            output = stopped.stdout + stopped.stderr
+            assert stopped.returncode != 0 and "Traceback" not in output
+            assert f"Error: BatchPending: model 'fake-llm': {waiting} requests wait in 1 batch job(s)" in output, output[-3000:]
+        kedro_run(project, server, params=batch)
+        assert server.calls["batches.create"] == 2 and len(server.requests) == chats  # not one online request
+    labels = pd.read_parquet(latest(project, "data/05_model_input/llm_labels.parquet"))
+    pd.testing.assert_frame_equal(labels, online_labels)
+    spend = json.loads(latest(project, "data/08_reporting/llm_spend.json").read_text())
+    assert spend["labelling"]["mode"] == "batch" and online_spend["labelling"]["mode"] == "online"
+    assert spend["total"]["batch_calls"] == spend["total"]["api_calls"] == 18 - 12  # the quality replies: an earlier run
+    assert spend["labelling"]["spend_usd"] == pytest.approx(online_spend["labelling"]["spend_usd"] / 2)
+    assert spend["total"]["label_cost_usd"] == pytest.approx(online_spend["total"]["label_cost_usd"] / 2)
 
 
 @pytest.mark.slow

@@ -7,7 +7,8 @@ sentence is recorded and the run goes on, a dead service stops it at once -- are
 :func:`llm_ner.llm.runner.run_each`'s.
 
 Money comes in two named quantities: ``label_cost_usd`` is what producing these labels costs
-(cached or not) and ``spend_usd`` is what this run paid (fresh calls only).
+(cached or not) and ``spend_usd`` is what this run paid (fresh calls only), each reply priced at
+the tier it was bought at (online, or a batch job's discount: :mod:`llm_ner.llm.batch`).
 """
 
 from __future__ import annotations
