@@ -24,21 +24,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from kedro.config import OmegaConfigLoader
 
 from llm_ner.corpus import load_split
 from llm_ner.llm.backends import OpenAIBackend
 from llm_ner.llm.batch import BatchPending, BatchRequest, Batcher
 from llm_ner.llm.cache import ResponseCache, request_key
 from llm_ner.llm.settings import BatchSettings, ModelSettings, parse_llm_settings
-from llm_ner.settings import CONFIG_LOADER_ARGS
+from llm_ner.settings import project_parameters
 from llm_ner.tags import LabelSchema
 
 
 def few_shot_messages(n: int) -> tuple[list, dict]:
-    loader = OmegaConfigLoader("conf", base_env="base", default_run_env="base",
-                               config_patterns=CONFIG_LOADER_ARGS["config_patterns"])
-    config = loader["parameters"]
+    config = project_parameters("base")
     settings = parse_llm_settings(dict(config["llm_annotation"], cache_path="/dev/null"), config["llm_models"],
                                   config["llm_prompts"], None, LabelSchema.from_config(config["entity_types"]))
     strategy = settings.strategies["few_shot"]

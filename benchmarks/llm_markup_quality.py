@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from kedro.config import OmegaConfigLoader
 
 from llm_ner.corpus import load_split
 from llm_ner.llm.quality import confidence_thresholds, markup_quality_row
@@ -27,7 +26,7 @@ from llm_ner.llm.settings import parse_llm_settings
 from llm_ner.tags import LabelSchema
 from llm_ner.llm.study import AnnotationStudy
 from llm_ner.pipelines.llm_annotation.nodes import sample_demonstration_pool, sample_sentences
-from llm_ner.settings import CONFIG_LOADER_ARGS
+from llm_ner.settings import project_parameters
 
 
 def main() -> None:
@@ -43,9 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    loader = OmegaConfigLoader("conf", base_env="base", default_run_env=args.env,
-                               config_patterns=CONFIG_LOADER_ARGS["config_patterns"])
-    config = loader["parameters"]
+    config = project_parameters(args.env)
     params = dict(config["llm_annotation"])
     confidence = dict(params.get("confidence") or {})
     if args.confidence:

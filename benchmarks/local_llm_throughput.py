@@ -16,7 +16,6 @@ import os
 import statistics
 import time
 
-from kedro.config import OmegaConfigLoader
 
 from llm_ner.corpus import load_split
 from llm_ner.llm.backends import LocalBackend
@@ -24,14 +23,12 @@ from llm_ner.llm.local_model import ensure_local_model
 from llm_ner.llm.settings import parse_llm_settings
 from llm_ner.llm.study import AnnotationStudy
 from llm_ner.pipelines.llm_annotation.nodes import sample_demonstration_pool, sample_sentences
-from llm_ner.settings import CONFIG_LOADER_ARGS
+from llm_ner.settings import project_parameters
 from llm_ner.tags import LabelSchema
 
 
 def knn_prompts(n: int, strategy: str) -> tuple[list, dict, object]:
-    loader = OmegaConfigLoader("conf", base_env="base", default_run_env="base",
-                               config_patterns=CONFIG_LOADER_ARGS["config_patterns"])
-    config = loader["parameters"]
+    config = project_parameters("base")
     params = dict(config["llm_annotation"], cache_path="/dev/null", show_progress=False)
     settings = parse_llm_settings(params, config["llm_models"], config["llm_prompts"], config["cost_model"]["llm_prices"],
                                   LabelSchema.from_config(config["entity_types"]))

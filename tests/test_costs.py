@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
-from kedro.config import OmegaConfigLoader
 
 from llm_ner.costs import CostModel, LabelledSet, cheapest_reaching, on_frontier
+from llm_ner.settings import project_parameters
 
 PARAMS = {
     "expert": {"usd_per_hour": 50, "tokens_per_hour": 2900},
@@ -64,7 +64,7 @@ def test_a_bad_cost_model_names_the_parameter(change, message):
 
 @pytest.mark.parametrize("env", ["base", "test"])
 def test_every_environment_has_a_valid_cost_model(env):
-    conf = OmegaConfigLoader("conf", base_env="base", default_run_env=env)["parameters"]
+    conf = project_parameters(env)
     CostModel.from_params(conf["cost_model"])
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from kedro.config import OmegaConfigLoader
 
 from llm_ner.conll import ConllFormatError, check_entity_types, parse_conll, sentences_to_table
 from llm_ner.llm.annotate import choose_demonstrations
@@ -15,7 +14,7 @@ from llm_ner.llm.external import import_conll_labels
 from llm_ner.llm.parsing import labels_from_span_reply, labels_from_token_reply
 from llm_ner.llm.settings import parse_llm_settings
 from llm_ner.metrics import entity_scores
-from llm_ner.settings import CONFIG_LOADER_ARGS
+from llm_ner.settings import project_parameters
 from llm_ner.tags import CONLL_2003, LabelSchema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,9 +26,7 @@ MEDS = LabelSchema.from_config({
 
 @pytest.fixture(scope="module")
 def parameters():
-    loader = OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="base",
-                               config_patterns=CONFIG_LOADER_ARGS["config_patterns"])
-    return loader["parameters"]
+    return project_parameters("base", str(ROOT / "conf"))
 
 
 def test_the_tag_set_follows_the_configured_order():

@@ -18,4 +18,13 @@ CONFIG_LOADER_ARGS = {
         "catalog": ["catalog*", "catalog*/**", "**/catalog*"],
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
     },
+    # an environment's parameters are merged key by key into base's: it states only what differs
+    # (a list, like a value, replaces base's whole)
+    "merge_strategy": {"parameters": "soft"},
 }
+
+
+def project_parameters(env: str = "base", conf_source: str = "conf") -> dict:
+    """The parameters `kedro run --env <env>` runs with (base, then the environment merged in), for
+    benchmarks, tests and notebooks that read them without a Kedro session."""
+    return OmegaConfigLoader(conf_source, **{**CONFIG_LOADER_ARGS, "default_run_env": env})["parameters"]

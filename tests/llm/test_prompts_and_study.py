@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from kedro.config import OmegaConfigLoader
 
 from llm_ner.llm.annotate import choose_demonstrations
 from llm_ner.llm.backends import RequestRateLimiter
@@ -16,7 +15,7 @@ from llm_ner.llm.quality import apply_failed_policy, choose_best, markup_quality
 from llm_ner.llm.retrieval import nearest_neighbours
 from llm_ner.llm.settings import parse_llm_settings
 from llm_ner.llm.study import AnnotationStudy
-from llm_ner.settings import CONFIG_LOADER_ARGS
+from llm_ner.settings import project_parameters
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 TOKENS = "Germany beat France 2-1 in Paris .".split()
@@ -24,9 +23,7 @@ TOKENS = "Germany beat France 2-1 in Paris .".split()
 
 @pytest.fixture(scope="module")
 def parameters():
-    loader = OmegaConfigLoader(str(CONF), base_env="base", default_run_env="base",
-                               config_patterns=CONFIG_LOADER_ARGS["config_patterns"])
-    return loader["parameters"]
+    return project_parameters("base", str(CONF))
 
 
 def settings_for(parameters, cache_path, **changes):

@@ -6,7 +6,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.io.core import Version
 from kedro.runner import SequentialRunner
@@ -15,6 +14,7 @@ from llm_ner.corpus import load_split
 from llm_ner.datasets.tagger_model import TaggerCheckpointsDataset
 from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, fit, from_dict, labelled_sentences
 from llm_ner.pipelines.active_learning import create_pipeline
+from llm_ner.settings import project_parameters
 from pipeline_catalog import KeptMemoryDataset, parameter_datasets  # tests/ is on sys.path
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -24,8 +24,7 @@ OUTPUTS = ["active_learning_pool", "active_learning_history", "active_learning_c
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     torch.set_num_threads(1)
-    parameters = OmegaConfigLoader(str(CONF), base_env="base", default_run_env="test",
-                                   config_patterns={"parameters": ["parameters*"]})["parameters"]
+    parameters = project_parameters("test", str(CONF))
     student = parameters["student"]
     train, valid = load_split("train").iloc[:150], load_split("valid").iloc[:30]
     training_set = train.iloc[:40][["sentence_id", "tokens", "ner_tags"]].assign(source="llm", weight=1.0)

@@ -6,7 +6,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
@@ -15,6 +14,7 @@ from llm_ner.corpus import load_split
 from llm_ner.datasets.tagger_model import TaggerModelDataset
 from llm_ner.model import Tagger
 from llm_ner.pipelines.mixed_annotation import create_pipeline
+from llm_ner.settings import project_parameters
 from pipeline_catalog import KeptMemoryDataset, parameter_datasets  # tests/ is on sys.path
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -28,8 +28,7 @@ OUTPUTS = ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     torch.set_num_threads(1)
-    conf = OmegaConfigLoader(str(CONF), base_env="base", default_run_env="test",
-                             config_patterns={"parameters": ["parameters*"]})["parameters"]
+    conf = project_parameters("test", str(CONF))
     parameters = conf["mixed_annotation"]
     train, valid, test = (load_split(s).iloc[:300] for s in ("train", "valid", "test"))
     pool = train.iloc[:40]

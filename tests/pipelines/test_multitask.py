@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
@@ -12,6 +11,7 @@ from fake_openai_server import FakeOpenAIServer, capitalised_words_responder  # 
 from llm_ner.corpus import load_split
 from llm_ner.model import Tagger
 from llm_ner.pipelines.multitask import create_pipeline
+from llm_ner.settings import project_parameters
 from pipeline_catalog import KeptMemoryDataset, parameter_datasets
 
 OUTPUTS = ("multitask_sentences", "sentence_topics", "topic_spend", "topic_agreement", "topic_distribution",
@@ -20,7 +20,7 @@ OUTPUTS = ("multitask_sentences", "sentence_topics", "topic_spend", "topic_agree
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    conf = OmegaConfigLoader("conf", base_env="base", default_run_env="test")["parameters"]
+    conf = project_parameters("test")
     cache = tmp_path_factory.mktemp("cache") / "cache.sqlite"
     valid = load_split("valid").iloc[:40]
     with FakeOpenAIServer(capitalised_words_responder) as server:

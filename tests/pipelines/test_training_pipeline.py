@@ -7,7 +7,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
@@ -24,6 +23,7 @@ from llm_ner.pipelines.training.nodes import (
     validation_samples,
 )
 from llm_ner.tags import bio_to_spans
+from llm_ner.settings import project_parameters
 from pipeline_catalog import KeptMemoryDataset, parameter_datasets  # tests/ is on sys.path
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -39,9 +39,7 @@ def _one_cpu_thread():
 
 @pytest.fixture(scope="module")
 def parameters():
-    loader = OmegaConfigLoader(str(CONF), base_env="base", default_run_env="test",
-                               config_patterns={"parameters": ["parameters*"]})
-    conf = loader["parameters"]
+    conf = project_parameters("test", str(CONF))
     return {**conf["training"], "student": conf["student"], "entity_types": conf["entity_types"],
             "grid": {**conf["grid"], "store": None}}
 

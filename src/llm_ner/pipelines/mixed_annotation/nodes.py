@@ -189,9 +189,15 @@ def run_blending(pool: pd.DataFrame, expert_set: pd.DataFrame, evaluation_valid:
     """Huang's phase 3: the pool's LLM labels and the expert set, blended epoch by epoch."""
     blending, protocol = params["blending"], Protocol.from_params(student, entity_types)
     designs = blending_designs(labelled_sentences(pool, "llm_tags"), labelled_sentences(expert_set, "gold_tags"),
-                               blending["schedules"], protocol.trainer.epochs)
+                               chosen_schedules(blending), protocol.trainer.epochs)
     return repeated_runs(designs, blending["lr_schedules"], blending["seeds"], protocol,
                          reported_sets(evaluation_valid, evaluation_test), Grid.from_params(grid), "blending")
+
+
+def chosen_schedules(blending: dict[str, Any]) -> dict[str, dict]:
+    """The blending schedules to run; one set to null is dropped (how an environment, whose
+    parameters are merged into base's, leaves out one of base's schedules)."""
+    return {name: spec for name, spec in blending["schedules"].items() if spec is not None}
 
 
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -202,7 +208,7 @@ def blending_weights_plot(params: dict[str, Any], student: dict[str, Any]) -> pl
     """w_llm(t) of every configured blending schedule, over the protocol's epochs."""
     epochs = from_dict(TrainingConfig, student["trainer"]).epochs
     figure, axis = plt.subplots(figsize=(6, 4))
-    for name, spec in params["blending"]["schedules"].items():
+    for name, spec in chosen_schedules(params["blending"]).items():
         spec = dict(spec)
         weights = schedule_weights(spec.pop("schedule"), epochs, **spec)
         axis.plot(range(epochs), [w_llm for w_llm, _ in weights], marker="o", label=name)

@@ -1,0 +1,48 @@
+"""Environments are merged key by key into base (settings.py: merge_strategy soft), so each states
+only what differs: a value restated from base would silently win over a later change of base."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from llm_ner.settings import project_parameters
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+MISSING = object()
+
+
+def leaves(node, path=()):
+    if isinstance(node, dict) and node:
+        for key, value in node.items():
+            yield from leaves(value, (*path, key))
+    else:
+        yield path, node
+
+
+def lookup(node, path):
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return MISSING
+        node = node[key]
+    return node
+
+
+@pytest.mark.parametrize("env", ["test", "study", "gpu"])
+def test_an_environment_states_only_what_differs_from_base(env):
+    base = project_parameters("base", str(CONF))
+    restated = [f"{path.name}: {'.'.join(key)} = {value!r}"
+                for path in sorted((CONF / env).glob("parameters*.yml"))
+                for key, value in leaves(yaml.safe_load(path.read_text()) or {})
+                if lookup(base, key) == value]
+    assert not restated, "restated from conf/base (delete them):\n" + "\n".join(restated)
+
+
+def test_an_environment_changes_one_key_and_keeps_the_rest_of_base():
+    base, test = project_parameters("base", str(CONF)), project_parameters("test", str(CONF))
+    assert test["student"]["trainer"]["epochs"] == 2 != base["student"]["trainer"]["epochs"]
+    assert test["student"]["trainer"]["optimizer"] == base["student"]["trainer"]["optimizer"]  # not restated in test
+    assert test["llm_prompts"] == base["llm_prompts"]
+    assert test["mixed_annotation"]["blending"]["schedules"]["pure_llm"] is None  # dropped from the test grid
