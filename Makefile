@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: run test install install-test viz clean-venv
+.PHONY: run run-test test install install-test viz clean-venv
 
 run: $(VENV)/.installed
 	$(BIN)/kedro run
@@ -22,6 +22,12 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
+
+# every pipeline on conf/test's tiny sizes, its LLM the test suite's fake OpenAI server (started here
+# on conf/test's port, stopped after): what the end-to-end test runs, by hand
+run-test: $(VENV)/.installed
+	$(BIN)/python tests/fake_openai_server.py --port 8765 & server=$$!; sleep 1; \
+	  $(BIN)/kedro run --env test --pipelines __default__,multitask; status=$$?; kill $$server; exit $$status
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test

@@ -275,3 +275,14 @@ def capitalised_words_responder(user: str, attempt: int) -> Action:
     words = match[-1].split() if match else []
     mentions = [w for w in words[1:] if w[:1].isupper() and w.isalpha()]
     return ("reply", json.dumps({"PER": [], "ORG": [], "LOC": mentions, "MISC": []}))
+
+
+if __name__ == "__main__":  # `make run-test`: conf/test's fake-llm (llm_models.fake-llm.base_url) outside pytest
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Serve the stand-in LLM (capitalised words are LOC) until killed.")
+    parser.add_argument("--port", type=int, default=8765)
+    port = parser.parse_args().port
+    with FakeOpenAIServer(capitalised_words_responder, port=port) as fake:
+        print(f"fake OpenAI server at {fake.base_url}", flush=True)
+        threading.Event().wait()
