@@ -46,3 +46,13 @@ def test_an_environment_changes_one_key_and_keeps_the_rest_of_base():
     assert test["student"]["trainer"]["optimizer"] == base["student"]["trainer"]["optimizer"]  # not restated in test
     assert test["llm_prompts"] == base["llm_prompts"]
     assert test["mixed_annotation"]["blending"]["schedules"]["pure_llm"] is None  # dropped from the test grid
+
+
+def test_an_environment_s_entity_types_replace_base_s_whole(tmp_path):
+    for env, text in (("base", "entity_types: {PER: {title: Person}, ORG: {title: Organization}}\nsizes: {a: 1, b: 2}\n"),
+                      ("meds", "entity_types: {DRUG: {title: Drug}}\nsizes: {b: 3}\n")):
+        (tmp_path / env).mkdir()
+        (tmp_path / env / "parameters.yml").write_text(text)
+    parameters = project_parameters("meds", str(tmp_path))
+    assert parameters["entity_types"] == {"DRUG": {"title": "Drug"}}  # its label set, not CoNLL's plus one
+    assert parameters["sizes"] == {"a": 1, "b": 3}
