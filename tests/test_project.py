@@ -57,12 +57,17 @@ def test_data_analysis_runs_with_test_env_params_and_notebook(project_copy):
     assert "<td>40</td>" in html  # the notebook saw the latest run's summary through catalog.load
 
 
-def test_kedro_viz_build_lists_the_pipeline(project_copy):
+def test_kedro_viz_build_shows_the_six_stages_as_groups(project_copy):
     kedro(project_copy, "viz", "build")
     main = json.loads((project_copy / "build/api/main").read_text())
     names = {node["name"] for node in main["nodes"]}
     assert {"prepare_train_sentences", "summarise_splits", "corpus_summary", "train_raw"} <= names
     assert "data_analysis" in {p["id"] for p in main["pipelines"]}
+    stages = set(main["modular_pipelines"]) - {"__root__"}
+    assert {"data_analysis", "llm_annotation", "training", "mixed_annotation", "active_learning", "reporting"} <= stages
+    assert {"mixed_annotation.add", "mixed_annotation.correct"} <= stages  # the sweeps, nested in their stage
+    root = main["modular_pipelines"]["__root__"]["children"]
+    assert {child["id"] for child in root if child["type"] == "modularPipeline"} >= {"data_analysis", "reporting"}
 
 
 @pytest.mark.slow
@@ -139,7 +144,7 @@ def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
     # the grid store: every finished student is kept, so rerunning a grid node trains none of them
     curve = (project_copy / "data/08_reporting/training/learning_curve_runs.csv").read_text()
     assert len(list((project_copy / "data/07_model_output/grid_cells/learning_curve").glob("*.pkl"))) == 6  # 2 sizes x 3 seeds
-    rerun = kedro(project_copy, "run", "--env", "test", "--nodes", "run_learning_curve")
+    rerun = kedro(project_copy, "run", "--env", "test", "--nodes", "training.run_learning_curve")
     assert "6 of 6 cells already stored, training 0" in rerun.stdout + rerun.stderr
     assert (project_copy / "data/08_reporting/training/learning_curve_runs.csv").read_text() == curve
 

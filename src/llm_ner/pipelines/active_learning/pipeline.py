@@ -1,13 +1,15 @@
 """active_learning: from model_init and the set it trained on, S0's loop per strategy and seed,
 then every strategy against random."""
 
-from kedro.pipeline import Pipeline, node, pipeline
+from kedro.pipeline import Pipeline, node
+
+from llm_ner.pipelines import stage
 
 from .nodes import compare, curve_plot, expert_pool, run_active_learning
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return pipeline([
+    return stage("active_learning", [
         node(expert_pool, ["model_init_budget", "model_init_training_set", "mixing_pool", "expert_candidates"],
              "active_learning_pool", name="list_active_learning_pool"),
         node(run_active_learning,

@@ -2,9 +2,10 @@
 
 from functools import partial, update_wrapper
 
-from kedro.pipeline import Pipeline, node, pipeline
+from kedro.pipeline import Pipeline, node
 
 from llm_ner.corpus import SPLITS
+from llm_ner.pipelines import stage
 
 from . import nodes
 
@@ -36,4 +37,4 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(nodes.plot_lengths, ["sentence_lengths", "entity_lengths", "params:data_analysis.plots"],
              "length_plots", name="plot_lengths"),
     ]
-    return pipeline(prepare + describe)
+    return stage("data_analysis", prepare + describe)

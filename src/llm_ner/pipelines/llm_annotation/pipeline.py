@@ -1,6 +1,8 @@
 """llm_annotation: score prompt strategies x LLMs on a validation sample, then label the training pool."""
 
-from kedro.pipeline import Pipeline, node, pipeline
+from kedro.pipeline import Pipeline, node
+
+from llm_ner.pipelines import stage
 
 from .nodes import (
     choose_labeller,
@@ -16,7 +18,8 @@ from .nodes import (
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return pipeline(
+    return stage(
+        "llm_annotation",
         [
             # run settings, backends by name, prompt templates, prices -> one typed, validated object
             node(parse_settings, ["params:llm_annotation", "params:llm_models", "params:llm_prompts", "params:cost_model",

@@ -3,6 +3,8 @@ and Huang's LLM -> gold blending schedules."""
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from llm_ner.pipelines import stage
+
 from .nodes import (
     blending_weights_plot,
     budget_curve,
@@ -77,4 +79,5 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(runs_table, "blending_runs", "blending_table", name="summarise_blending_schedules"),
         node(blending_weights_plot, ["params:mixed_annotation", "params:student"], "blending_weights", name="plot_blending_schedules"),
     ])
-    return shared + sweeps + init + huang
+    # the sweeps are namespaced mixed_annotation.<mode> already: their own groups inside the stage
+    return stage("mixed_annotation", shared + init + huang) + sweeps

@@ -2,7 +2,9 @@
 and multitask taggers (alpha L_sequence + beta L_token, one design per alpha:beta) train on the same
 sentences for the same epochs."""
 
-from kedro.pipeline import Pipeline, node, pipeline
+from kedro.pipeline import Pipeline, node
+
+from llm_ner.pipelines import stage
 
 from .nodes import (
     check_topic_agreement,
@@ -20,7 +22,7 @@ LLM = ["params:llm_topics", "params:llm_annotation", "params:llm_models", "param
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return pipeline([
+    return stage("multitask", [
         node(topic_sets, ["train_sentences", "evaluation_valid", "evaluation_test", "params:multitask"],
              "multitask_sentences", name="choose_multitask_sentences"),
         node(label_sentence_topics, ["multitask_sentences", *LLM], ["sentence_topics", "topic_spend"],

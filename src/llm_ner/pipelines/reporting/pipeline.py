@@ -5,6 +5,8 @@ Its inputs are the other pipelines' outputs; one whose pipeline has not run load
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from llm_ner.pipelines import stage
+
 from .nodes import (
     active_learning_section,
     budget_section,
@@ -88,4 +90,4 @@ def create_pipeline(**kwargs) -> Pipeline:
              name="summarise_answer"),
         node(render_report, ["report_summary", REPORT_RUN, *SECTIONS], REPORT, name="render_report"),
     ])
-    return costs + sections + page
+    return stage("reporting", costs + sections + page)

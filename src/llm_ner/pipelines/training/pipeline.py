@@ -1,4 +1,6 @@
-from kedro.pipeline import Pipeline, node, pipeline
+from kedro.pipeline import Pipeline, node
+
+from llm_ner.pipelines import stage
 
 from .nodes import (
     compare_students,
@@ -20,7 +22,8 @@ from .nodes import (
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return pipeline(
+    return stage(
+        "training",
         [
             node(student_training_sets,
                  ["llm_labels", "params:training.model_selection", "params:training.llm_validation_share",
