@@ -9,6 +9,9 @@ script prints the API calls made.
     .venv/bin/python benchmarks/llm_markup_quality.py --sentences 200 --model qwen-0.5b \
         --strategies knn_few_shot --confidence self_consistency \
         --cache /tmp/quality200/cache.sqlite --out /tmp/quality200/markup_quality.csv
+
+``--override`` changes parameters for one run, e.g. fewer kNN demonstrations (a shorter prompt):
+``--override llm_prompts.strategies.knn_few_shot.k=2``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from omegaconf import OmegaConf
 
 from llm_ner.corpus import load_split
 from llm_ner.llm.quality import confidence_thresholds, markup_quality_row
@@ -37,12 +41,14 @@ def main() -> None:
     parser.add_argument("--confidence", default=None, help="llm_annotation.confidence.method for this run")
     parser.add_argument("--samples", type=int, default=None, help="self-consistency samples")
     parser.add_argument("--env", default="base")
+    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="parameters changed for this run, e.g. llm_prompts.strategies.knn_few_shot.k=2")
     parser.add_argument("--cache", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    config = project_parameters(args.env)
+    config = OmegaConf.to_container(OmegaConf.merge(project_parameters(args.env), OmegaConf.from_dotlist(args.override)))
     params = dict(config["llm_annotation"])
     confidence = dict(params.get("confidence") or {})
     if args.confidence:
