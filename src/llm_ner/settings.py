@@ -1,4 +1,4 @@
-"""Kedro project settings: OmegaConfigLoader, `base` + a run environment (default `local`)."""
+"""Kedro project settings: `base` + a run environment (default `local`) merged key by key, and the hooks."""
 
 from kedro.config import OmegaConfigLoader
 
