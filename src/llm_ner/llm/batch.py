@@ -189,8 +189,13 @@ class JobStatus:
 class OpenAIBatches:
     """The Files and Batches endpoints of the model's server, through the backend's retries."""
 
+    can_wait = True  # the run may poll until its jobs end
+
     def __init__(self, backend: OpenAIBackend, completion_window: str):
         self.backend, self.completion_window = backend, completion_window
+
+    def instructions(self, jobs: Sequence[BatchJob], book: JobBook) -> str:
+        return "run again to collect them: nothing is submitted twice"
 
     def submit(self, job: BatchJob, book: JobBook) -> None:
         resumed = job.input_file_id is not None
@@ -244,6 +249,8 @@ class RequestFiles:
     """vLLM's ``run_batch`` (or any runner of Batch JSONL) on another machine: the request files are
     written here, and a job is finished once its output file has been put beside its request file."""
 
+    can_wait = False  # a person carries the files: the run stops and says what to do
+
     def __init__(self, model: str):
         self.model = model
 
@@ -278,6 +285,7 @@ class Batcher:
         self.provider = (OpenAIBatches(backend, settings.completion_window) if settings.provider == "openai"
                          else RequestFiles(backend.model))
         self.received: set[str] = set()
+        self._written: dict[str, BatchRequest] = {}  # requests this run wrote to files (not read back)
 
     @property
     def failures(self) -> dict[str, str]:
@@ -298,6 +306,7 @@ class Batcher:
         settings = self.settings
         for lines, chunk in split_request_lines(requests, self.backend.model, settings.max_requests_per_file,
                                                 settings.max_bytes_per_file):
+            self._written.update((request.key, request) for request in chunk)
             job = self.book.new_job([request.key for request in chunk], submission)
             path = self.book.file(job, "requests")
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -326,13 +335,11 @@ class Batcher:
                 return
             if any(job.state != "submitted" for job in still_open):  # requests to send again: at once
                 continue
-            if isinstance(self.provider, RequestFiles) or not self.settings.wait:
+            if not (self.provider.can_wait and self.settings.wait):
                 requests = sum(len(job.keys) for job in still_open)
-                where = (self.provider.instructions(still_open, self.book) if isinstance(self.provider, RequestFiles)
-                         else "run again to collect them: nothing is submitted twice")
                 raise BatchPending(f"model {self.backend.name!r}: {requests} requests wait in {len(still_open)} batch "
                                    f"job(s) ({', '.join(job.batch_id or job.name for job in still_open)}: "
-                                   f"{still_open[0].status}); {where}")
+                                   f"{still_open[0].status}); {self.provider.instructions(still_open, self.book)}")
             time.sleep(interval)
             interval = min(interval * 2, self.settings.poll_max_interval_s)
 
@@ -371,7 +378,10 @@ class Batcher:
                     len(answered), len(resend), sum(1 for key in job.keys if key in failures))
 
     def _requests_of(self, job: BatchJob) -> dict[str, BatchRequest]:
-        """The job's requests, read back from its request file (a later run has nothing else)."""
+        """The job's requests: as this run wrote them, or read back from its request file (a job an
+        earlier run submitted)."""
+        if all(key in self._written for key in job.keys):
+            return {key: self._written[key] for key in job.keys}
         requests = {}
         with open(self.book.file(job, "requests"), encoding="utf-8") as lines:
             for line in lines:

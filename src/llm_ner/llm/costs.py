@@ -25,6 +25,8 @@ class Price:
     batch_discount: float = 0.0
 
     def cost(self, input_tokens: int, output_tokens: int, tier: str = "online") -> float:
+        if tier not in PRICE_TIERS:
+            raise ValueError(f"price tier must be one of {list(PRICE_TIERS)}, got {tier!r}")
         usd = (input_tokens * self.input_per_million + output_tokens * self.output_per_million) / 1e6
         return usd * (1 - self.batch_discount) if tier == "batch" else usd
 
