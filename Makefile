@@ -14,7 +14,13 @@ export DO_NOT_TRACK := 1
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 
-.PHONY: run run-test test install install-test viz clean-venv
+# Label Studio (the expert step with real annotators) is a server with its own pinned dependencies:
+# its own virtual environment, so it never changes the project's
+LABEL_STUDIO_VENV := .venv-label-studio
+LABEL_STUDIO := label-studio==1.23.2
+LABEL_STUDIO_PORT ?= 8080
+
+.PHONY: run run-test test install install-test viz clean-venv label-studio label-studio-install
 
 run: $(VENV)/.installed
 	$(BIN)/kedro run
@@ -40,14 +46,34 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet $(TORCH) -e ".[test,ray]"
+	$(MAKE) --no-print-directory label-studio-install  # the round-trip test runs a real server
 	@# the report test renders the page in headless Chromium; installed when we may (root + apt), else skipped
 	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "chromium not installed: the report screenshot test will be skipped"
 	touch $@
 
+label-studio-install: $(LABEL_STUDIO_VENV)/.installed
+$(LABEL_STUDIO_VENV)/.installed:
+	test -x $(LABEL_STUDIO_VENV)/bin/python || $(PYTHON) -m venv $(LABEL_STUDIO_VENV)
+	$(LABEL_STUDIO_VENV)/bin/pip install --quiet $(LABEL_STUDIO)
+	touch $@
+
+# Label Studio on 127.0.0.1 with its SQLite database under data/label_studio; the first start creates
+# the account LABEL_STUDIO_USERNAME / LABEL_STUDIO_PASSWORD (defaults below). docs/label_studio.md
+# says how to get the token and run the expert step.
+label-studio: $(LABEL_STUDIO_VENV)/.installed
+	@mkdir -p data/label_studio
+	@echo "Label Studio: http://127.0.0.1:$(LABEL_STUDIO_PORT) (user $${LABEL_STUDIO_USERNAME:-expert@example.com})"
+	LABEL_STUDIO_BASE_DATA_DIR=data/label_studio DJANGO_DB=sqlite \
+	  LABEL_STUDIO_USERNAME=$${LABEL_STUDIO_USERNAME:-expert@example.com} \
+	  LABEL_STUDIO_PASSWORD=$${LABEL_STUDIO_PASSWORD:-change-me-please} \
+	  LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK=true \
+	  $(LABEL_STUDIO_VENV)/bin/label-studio start --host 127.0.0.1 --port $(LABEL_STUDIO_PORT) --no-browser \
+	  --data-dir data/label_studio
+
 viz: $(VENV)/.installed
 	$(BIN)/kedro viz run --no-browser --host 127.0.0.1
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(LABEL_STUDIO_VENV)

@@ -1,0 +1,176 @@
+"""A Label Studio JSON export read back into IOB2 tags, one row per exported sentence.
+
+What a real export holds, and what becomes of it:
+
+* a region's character span is mapped to the tokens it overlaps through the token offsets the
+  task carries (``data.token_starts`` / ``token_ends``); one that cuts a token ("Lisbo" of
+  "Lisbon") or covers no token is snapped to token boundaries (or dropped) and counted as
+  ``repaired``, with the reason. Whitespace at a region's edges is not a repair;
+* overlapping regions in one annotation, a region with several labels or a label outside the
+  label set, a task this project did not export, and one sentence exported twice are errors that
+  name the task;
+* an annotation with ``was_cancelled`` (Label Studio's *skip*) does not label its sentence;
+  ``status`` says ``labelled``, ``cancelled`` (only cancelled annotations), ``unlabelled`` (none)
+  or ``missing`` (an exported sentence that is not in the export);
+* several annotators on a task: their pairwise entity F1 is the inter-annotator agreement, and
+  one rule makes the tags -- ``first`` (the earliest submitted annotation) or ``majority`` (the
+  spans more than half of the annotators marked; they cannot overlap);
+* ``lead_time_s`` is the time every annotation of the sentence took, cancelled ones included (it
+  was paid for); NaN when Label Studio recorded none.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from ..metrics import entity_scores
+from ..tags import LabelSchema, Span, spans_to_bio
+from .tasks import FROM_NAME
+
+AGREEMENT_RULES = ("first", "majority")
+STATUSES = ("labelled", "cancelled", "unlabelled", "missing")
+COLUMNS = ["sentence_id", "task_id", "status", "expert_tags", "annotators", "cancelled", "lead_time_s", "repaired",
+           "repair_reasons"]
+
+
+@dataclass(frozen=True)
+class ExpertAnnotations:
+    """What came back: ``sentences`` (:data:`COLUMNS`, one row per exported sentence) and the
+    inter-annotator agreement over the tasks that several annotators submitted."""
+
+    sentences: pd.DataFrame
+    agreement_f1: float | None  # micro entity F1 between annotators, over every pair on every shared task
+    agreement_tasks: int        # tasks with two or more submitted annotations
+
+    @property
+    def labelled(self) -> pd.DataFrame:
+        return self.sentences[self.sentences["status"] == "labelled"].reset_index(drop=True)
+
+    def counts(self) -> dict[str, int]:
+        """Sentences per status, every status present (0 when none)."""
+        found = self.sentences["status"].value_counts()
+        return {status: int(found.get(status, 0)) for status in STATUSES}
+
+
+@dataclass(frozen=True)
+class _Annotation:
+    order: tuple  # (created_at, id): which came first
+    spans: tuple[Span, ...]
+
+
+def _tokens_of(region_start: int, region_end: int, starts: Sequence[int], ends: Sequence[int]) -> list[int]:
+    return [i for i, (s, e) in enumerate(zip(starts, ends)) if s < region_end and e > region_start]
+
+
+def _spans(annotation: Mapping[str, Any], task: str, text: str, starts: Sequence[int], ends: Sequence[int],
+           schema: LabelSchema, reasons: list[str]) -> tuple[Span, ...]:
+    """The token spans of one submitted annotation; snapped regions add a reason to ``reasons``."""
+    spans: list[tuple[Span, str]] = []
+    for region in annotation.get("result") or []:
+        if region.get("type") != "labels" or region.get("from_name") != FROM_NAME:
+            continue  # another control's result (a comment, a relation): not an entity
+        value = region.get("value") or {}
+        labels = value.get("labels") or []
+        if len(labels) != 1:
+            raise ValueError(f"{task}: a region has {len(labels)} labels {labels}; give each entity exactly one")
+        if labels[0] not in schema.names:
+            raise ValueError(f"{task}: label {labels[0]!r} is not in the label set {list(schema.names)}")
+        start, end = int(value["start"]), int(value["end"])
+        covered = _tokens_of(start, end, starts, ends)
+        written = text[start:end]
+        if not covered:
+            reasons.append(f"{written!r} covers no token: dropped")
+            continue
+        snapped_start, snapped_end = starts[covered[0]], ends[covered[-1]]
+        trimmed_start = start + len(written) - len(written.lstrip())
+        trimmed_end = end - (len(written) - len(written.rstrip()))
+        if (trimmed_start, trimmed_end) != (snapped_start, snapped_end):
+            reasons.append(f"{written!r} cuts a token: snapped to {text[snapped_start:snapped_end]!r}")
+        spans.append((Span(covered[0], covered[-1] + 1, labels[0]), text[snapped_start:snapped_end]))
+    spans.sort(key=lambda item: item[0].start)
+    for (one, one_text), (other, other_text) in zip(spans, spans[1:]):
+        if other.start < one.end:
+            raise ValueError(f"{task}: regions {one_text!r} ({one.label}) and {other_text!r} ({other.label}) overlap")
+    return tuple(span for span, _ in spans)
+
+
+def _majority(annotations: Sequence[_Annotation]) -> tuple[Span, ...]:
+    votes = Counter(span for a in annotations for span in a.spans)
+    return tuple(sorted((s for s, n in votes.items() if n > len(annotations) / 2), key=lambda s: s.start))
+
+
+def _lead_time(annotations: Sequence[Mapping[str, Any]]) -> float:
+    times = [a.get("lead_time") for a in annotations]
+    if not times or any(t is None for t in times):
+        return math.nan
+    return float(sum(times))
+
+
+def read_export(export: Any, selection: pd.DataFrame, schema: LabelSchema, rule: str = "first",
+                source: str = "the Label Studio export") -> ExpertAnnotations:
+    """The expert tags of the ``selection``'s sentences (``sentence_id``, ``tokens``) in a Label
+    Studio JSON export (a list of tasks, each with its ``annotations``); ``source`` names the file
+    in errors."""
+    if rule not in AGREEMENT_RULES:
+        raise ValueError(f"label_studio.rule must be one of {list(AGREEMENT_RULES)}, got {rule!r}")
+    if not isinstance(export, list):
+        raise ValueError(f"{source}: not a Label Studio JSON export (a list of tasks); got {type(export).__name__}")
+    tokens_by_id = dict(zip(selection["sentence_id"].astype(int), selection["tokens"]))
+    rows, seen, pairs = [], {}, ([], [])
+    for position, item in enumerate(export):
+        task_id = item.get("id", f"#{position}") if isinstance(item, Mapping) else f"#{position}"
+        task = f"{source}: task {task_id}"
+        if not isinstance(item, Mapping) or not isinstance(item.get("data"), Mapping):
+            raise ValueError(f"{task}: not a Label Studio task (no `data`)")
+        if not isinstance(item.get("annotations"), list):
+            raise ValueError(f"{task}: no `annotations` list -- export in Label Studio's JSON format (not JSON_MIN/CSV)")
+        data = item["data"]
+        if "sentence_id" not in data:
+            raise ValueError(f"{task}: no data.sentence_id -- not a task this project exported")
+        sentence_id = int(data["sentence_id"])
+        if sentence_id not in tokens_by_id:
+            raise ValueError(f"{task}: sentence {sentence_id} is not among the {len(tokens_by_id)} exported sentences")
+        if sentence_id in seen:
+            raise ValueError(f"{task}: sentence {sentence_id} is also task {seen[sentence_id]}; import each task once")
+        seen[sentence_id] = task_id
+        text, starts, ends = str(data["text"]), list(data["token_starts"]), list(data["token_ends"])
+        if len(starts) != len(tokens_by_id[sentence_id]):
+            raise ValueError(f"{task}: {len(starts)} token offsets for a sentence of {len(tokens_by_id[sentence_id])} tokens")
+        submitted, reasons = [], []
+        for annotation in item["annotations"]:
+            if annotation.get("was_cancelled"):
+                continue
+            where = f"{task} (annotation {annotation.get('id')})"
+            submitted.append(_Annotation((str(annotation.get("created_at") or ""), annotation.get("id") or 0),
+                                         _spans(annotation, where, text, starts, ends, schema, reasons)))
+        submitted.sort(key=lambda a: a.order)
+        length = len(starts)
+        for one, other in combinations(submitted, 2):
+            pairs[0].append(spans_to_bio(one.spans, length))
+            pairs[1].append(spans_to_bio(other.spans, length))
+        if submitted:
+            status = "labelled"
+            spans = submitted[0].spans if rule == "first" else _majority(submitted)
+            tags = spans_to_bio(spans, length)
+        else:
+            status, tags = ("cancelled" if item["annotations"] else "unlabelled"), None
+        rows.append({"sentence_id": sentence_id, "task_id": task_id, "status": status, "expert_tags": tags,
+                     "annotators": len(submitted), "cancelled": len(item["annotations"]) - len(submitted),
+                     "lead_time_s": _lead_time(item["annotations"]), "repaired": len(reasons),
+                     "repair_reasons": reasons})
+    for sentence_id in tokens_by_id:
+        if sentence_id not in seen:
+            rows.append({"sentence_id": sentence_id, "task_id": None, "status": "missing", "expert_tags": None,
+                         "annotators": 0, "cancelled": 0, "lead_time_s": math.nan, "repaired": 0, "repair_reasons": []})
+    agreement_tasks = sum(1 for row in rows if row["annotators"] >= 2)
+    # micro entity F1 is undefined when no annotator marked any entity on a shared task
+    marked = any(tag != "O" for tags in pairs[0] + pairs[1] for tag in tags)
+    agreement = float(entity_scores(*pairs, types=schema.names).loc["micro", "f1"]) if marked else None
+    sentences = pd.DataFrame(rows, columns=COLUMNS).sort_values("sentence_id").reset_index(drop=True)
+    return ExpertAnnotations(sentences, agreement, agreement_tasks)
