@@ -27,7 +27,12 @@ class ExpertRate:
         check_number("cost_model.expert.tokens_per_hour", self.tokens_per_hour, 0, strict=True)
 
     def usd(self, tokens: float) -> float:
+        """Tokens typed at the assumed speed."""
         return tokens / self.tokens_per_hour * self.usd_per_hour
+
+    def usd_for_time(self, seconds: float) -> float:
+        """Time annotators were measured to take (Label Studio's ``lead_time``)."""
+        return seconds / 3600 * self.usd_per_hour
 
 
 @dataclass(frozen=True)
@@ -78,9 +83,14 @@ class LabelCost(NamedTuple):
 @dataclass(frozen=True)
 class LabelledSet:
     """Who labelled what for one result: gold tokens typed by experts (every charged purpose:
-    training, demonstrations, model selection, expert budget) and the LLM calls behind its LLM labels."""
+    training, demonstrations, model selection, expert budget) and the LLM calls behind its LLM labels.
+
+    Expert work is priced by the assumed speed (``expert_tokens``), or -- for sentences people
+    labelled in Label Studio -- by the time they were measured to take (``expert_seconds``); a
+    result can have both (the labeller's demonstrations at the assumed speed, corrections timed)."""
     expert_sentences: float = 0
-    expert_tokens: float = 0
+    expert_tokens: float = 0           # priced at cost_model.expert.tokens_per_hour
+    expert_seconds: float = 0.0        # measured annotation time, priced at cost_model.expert.usd_per_hour
     llm_model: str | None = None      # the API model name prices are listed under; None = no LLM labels
     llm_input_tokens: float = 0
     llm_output_tokens: float = 0
@@ -125,7 +135,7 @@ class CostModel:
         if llm_usd is None:
             llm_usd = self.llm_usd(labelled.llm_model, labelled.llm_input_tokens, labelled.llm_output_tokens)
         return LabelCost(
-            expert_usd=self.expert.usd(labelled.expert_tokens),
+            expert_usd=self.expert.usd(labelled.expert_tokens) + self.expert.usd_for_time(labelled.expert_seconds),
             llm_usd=llm_usd,
             compute_usd=labelled.llm_seconds / 3600 * self.local_compute.usd_per_hour,
         )

@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 MODES = ("add", "correct")
 STARTS = ("from_scratch", "fine_tune_llm_pure")
+# who the expert is: CoNLL's gold tags revealed (every sweep), or people in Label Studio (llm_ner.label_studio)
+EXPERT_SOURCES = ("simulated", "label_studio")
 
 
 def _by_confidence(candidates: pd.DataFrame, count: int, seed: int, column: str) -> pd.DataFrame:
@@ -219,6 +221,31 @@ def summarise_sweep(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over folds per mode, strategy, budget, split and entity type."""
     return summarise(runs, ["mode", "strategy", "budget", "split", "entity_type"], "fold",
                      ["f1", "token_accuracy", "loss"],
+                     constants={"expert_sentences": "mean", "expert_tokens": "mean"})
+
+
+def annotated_pool_cells(pool: pd.DataFrame, annotated: pd.DataFrame, seeds: Sequence[int], protocol: Protocol,
+                         evaluation_sets: dict[str, list[LabelledSentence]], llm_weight: float | str = 1.0) -> list[Cell]:
+    """Students on the pool with the sentences people corrected in Label Studio (``annotated``:
+    ``sentence_id``, ``expert_tags``) in place of their LLM tags (``mode: correct``), one per seed
+    -- and, beside them, the same sentences with CoNLL's gold tags (the simulated expert of every
+    sweep), so the table shows what real annotators bought against what the simulation assumes.
+    Ids: ``expert_source`` (:data:`EXPERT_SOURCES`), ``seed``."""
+    chosen = pool[pool["sentence_id"].isin(annotated["sentence_id"])]
+    if len(chosen) != len(annotated):
+        raise ValueError(f"{len(annotated) - len(chosen)} annotated sentences are not in the pool")
+    people = chosen.drop(columns="gold_tags").merge(annotated[["sentence_id", "expert_tags"]], on="sentence_id")
+    experts = {"label_studio": people.rename(columns={"expert_tags": "gold_tags"}), "simulated": chosen}
+    info = {"expert_sentences": len(chosen), "expert_tokens": int(sum(len(t) for t in chosen["tokens"]))}
+    return [Cell({"expert_source": source, "seed": seed},
+                 Student(protocol, (mixed_training_set(pool, expert, "correct", llm_weight),), seed, evaluation_sets,
+                         info=info))
+            for source, expert in experts.items() for seed in seeds]
+
+
+def summarise_annotated(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over seeds per expert source, split and entity type."""
+    return summarise(runs, ["expert_source", "split", "entity_type"], "seed", ["f1", "token_accuracy", "loss"],
                      constants={"expert_sentences": "mean", "expert_tokens": "mean"})
 
 

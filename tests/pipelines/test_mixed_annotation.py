@@ -20,7 +20,11 @@ from pipeline_catalog import KeptMemoryDataset, parameter_datasets  # tests/ is 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 OUTPUTS = ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget_table", "mixed_annotation.add.budget_curve",
            "mixed_annotation.correct.budget_curve", "reference_students", "model_init_budget", "model_init_training_set",
-           "llm_label_quality", "regimen_table", "blending_table", "blending_weights"]
+           "llm_label_quality", "regimen_table", "blending_table", "blending_weights", "expert_selection",
+           "label_studio_tasks", "label_studio_config", "label_studio_export", "expert_labels", "expert_label_summary",
+           "expert_label_runs", "expert_label_table", "mixing_pool"]
+EXPERT_STEP = ["mixed_annotation.collect_label_studio_export", "mixed_annotation.import_expert_labels",
+               "mixed_annotation.train_on_expert_labels", "mixed_annotation.summarise_expert_labels"]
 
 
 
@@ -41,12 +45,14 @@ def run(tmp_path_factory):
     inputs = {"llm_labels": llm_labels, "train_sentences": train, "llm_demonstration_pool": demonstrations,
               "evaluation_valid": valid.iloc[:20], "evaluation_test": test.iloc[:20],
               "llm_gold_usage": usage_table([gold_usage("llm_labeller", "demonstrations", "kNN pool", demonstrations)])}
-    datasets = {name: MemoryDataset(value) for name, value in inputs.items()}
+    datasets = {name: KeptMemoryDataset(value) for name, value in inputs.items()}
     parameters = {**parameters, "llm_weight": "confidence"}  # the LLM tags here carry a confidence
     datasets.update(parameter_datasets("params:mixed_annotation", parameters))
     datasets["params:student"] = MemoryDataset(conf["student"])
     datasets["params:entity_types"] = MemoryDataset(conf["entity_types"])
     datasets["params:grid"] = MemoryDataset({**conf["grid"], "store": None})
+    datasets.update(parameter_datasets("params:label_studio", conf["label_studio"]))
+    datasets["label_studio_credentials"] = MemoryDataset({"url": None, "api_key": None})
     folder = tmp_path_factory.mktemp("models")
     for name in ("model_init", "model_llm_pure"):
         datasets[name] = TaggerModelDataset(str(folder / name), version=None)
@@ -111,3 +117,77 @@ def test_regimens_table_counts_what_each_regimen_trained_on(run):
                 "E_llm_extra_then_gold": (40, gold)}
     assert {name: (row.llm_sentences, row.gold_sentences) for name, row in micro.iterrows()} == expected
     assert {"macro", "PER", "LOC"} <= set(table["entity_type"]) and micro["f1_std"].ge(0).all()
+
+
+def test_the_expert_step_exports_the_chosen_sentences_with_the_llm_labels_and_trains_nothing_when_simulated(run):
+    outputs, _, parameters = run
+    selection, tasks = outputs["expert_selection"], outputs["label_studio_tasks"]
+    assert len(selection) == 4  # label_studio.selection: 10 % of the 40-sentence pool
+    assert list(selection["label_quality"]) == sorted(selection["label_quality"])  # label_issues: worst first
+    assert [t["data"]["sentence_id"] for t in tasks] == list(selection["sentence_id"])
+    first, row = tasks[0], selection.iloc[0]
+    predicted = [(r["value"]["text"], r["value"]["labels"][0]) for r in first["predictions"][0]["result"]]
+    words = first["data"]["text"].split(" ")
+    assert words == list(row["tokens"])
+    assert [label for _, label in predicted] == [t[2:] for t in row["llm_tags"] if t.startswith("B-")]
+    assert '<Label value="LOC"' in outputs["label_studio_config"]
+    # no server, no import_path: nothing came back, every sentence missing, no student trained
+    assert outputs["label_studio_export"] == [] and outputs["expert_label_summary"]["sentences"]["missing"] == 4
+    assert outputs["expert_label_runs"].empty and outputs["expert_label_table"].empty
+
+
+def annotated_export(tasks, selection):
+    """A Label Studio JSON export of the tasks: the first corrected to gold in 30 s, the second
+    accepted as predicted, the third skipped, the fourth never opened (the recorded exports of
+    tests/data/label_studio have this shape)."""
+    from label_studio_scenario import regions_of
+    export = []
+    for i, (task, gold) in enumerate(zip(tasks, selection["gold_tags"])):
+        annotations = []
+        if i == 0:
+            annotations = [{"id": 1, "result": regions_of(task, list(gold)), "was_cancelled": False, "lead_time": 30.0,
+                            "created_at": "2026-12-02T10:00:00Z"}]
+        elif i == 1:
+            annotations = [{"id": 2, "result": task["predictions"][0]["result"], "was_cancelled": False,
+                            "lead_time": 5.0, "created_at": "2026-12-02T10:01:00Z"}]
+        elif i == 2:
+            annotations = [{"id": 3, "result": [], "was_cancelled": True, "lead_time": 3.0, "created_at": "2026-12-02"}]
+        export.append({"id": i + 1, "data": task["data"], "annotations": annotations})
+    return export
+
+
+def test_with_expert_source_label_studio_students_train_on_the_imported_labels(run, tmp_path):
+    import json
+    outputs, catalog, parameters = run
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(annotated_export(outputs["label_studio_tasks"], outputs["expert_selection"])))
+    for name, value in (("params:mixed_annotation", {**parameters, "expert_source": "label_studio"}),
+                        ("params:label_studio", {**catalog.load("params:label_studio"), "import_path": str(path)}),
+                        ("params:label_studio.seeds", [1, 2])):
+        catalog[name] = MemoryDataset(value)
+    SequentialRunner().run(create_pipeline().only_nodes(*EXPERT_STEP), catalog)
+    selection, labels = outputs["expert_selection"], catalog.load("expert_labels").set_index("sentence_id")
+    first, second = selection.iloc[0], selection.iloc[1]
+    assert list(labels.loc[first["sentence_id"], "expert_tags"]) == list(first["gold_tags"])
+    assert list(labels.loc[second["sentence_id"], "expert_tags"]) == list(second["llm_tags"])
+    summary = catalog.load("expert_label_summary")
+    assert summary["sentences"] == {"labelled": 2, "cancelled": 1, "unlabelled": 1, "missing": 0}
+    assert summary["lead_time_s"] == 38.0
+    runs = catalog.load("expert_label_runs")
+    assert set(runs["expert_source"]) == {"label_studio", "simulated"} and set(runs["seed"]) == {1, 2}
+    assert (runs["expert_sentences"] == 2).all()
+    table = catalog.load("expert_label_table")
+    micro = table[(table["entity_type"] == "micro") & (table["split"] == "test")]
+    assert len(micro) == 2 and (micro["seeds"] == 2).all() and (micro["expert_seconds"] == 38.0).all()
+    assert (micro["untimed_tokens"] == 0).all()
+
+
+def test_expert_source_label_studio_without_labels_stops_with_what_to_do(run):
+    outputs, catalog, parameters = run
+    catalog["params:mixed_annotation"] = MemoryDataset({**parameters, "expert_source": "label_studio"})
+    catalog["params:label_studio"] = MemoryDataset({**catalog.load("params:label_studio"), "import_path": None})
+    with pytest.raises(ValueError, match="no sentence is labelled yet: import .*tasks.json into Label Studio"):
+        SequentialRunner().run(create_pipeline().only_nodes(*EXPERT_STEP), catalog)
+    catalog["params:mixed_annotation"] = MemoryDataset({**parameters, "expert_source": "oracle"})
+    with pytest.raises(ValueError, match=r"expert_source must be one of \['simulated', 'label_studio'\]"):
+        SequentialRunner().run(create_pipeline().only_nodes(*EXPERT_STEP), catalog)

@@ -9,7 +9,7 @@ selection -- and evaluation gold is not (every result is scored on the same test
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Mapping
 
 import pandas as pd
@@ -83,7 +83,7 @@ def llm_labelled_set(llm_spend: Mapping[str, Any] | None, llm_gold_usage: pd.Dat
 
 
 def _labels(llm: Mapping[str, Any]) -> LabelledSet:
-    return LabelledSet(**{k: llm[k] for k in LabelledSet.__dataclass_fields__})
+    return LabelledSet(**{k: llm[k] for k in LabelledSet.__dataclass_fields__ if k in llm})
 
 
 def expert_rows(learning_curve: pd.DataFrame | None, reference_students: pd.DataFrame | None,
@@ -174,6 +174,24 @@ def active_learning_rows(history: pd.DataFrame | None, model_init_training_set: 
         rows.append(_row(f"active learning ({row.strategy})", f"{row.strategy}: model_init + {row.added:.0f} sentences",
                          labelled, llm["sentences"], row.f1_mean, 0.0 if pd.isna(row.f1_std) else row.f1_std, row.runs,
                          cost_model, tokens_estimated=bool(row.stopping)))
+    return _table(rows)
+
+
+def annotated_rows(table: pd.DataFrame | None, llm: Mapping[str, Any] | None, cost_model: CostModel) -> pd.DataFrame:
+    """The pool corrected by people in Label Studio (``expert_source: label_studio``), priced by the
+    time they were measured to take (sentences without a recorded time at the assumed speed) -- and
+    the same sentences with CoNLL gold, priced at the assumed speed (the simulated expert)."""
+    if table is None or table.empty or not llm:
+        return _table([])
+    rows = []
+    for row in micro_rows(table).itertuples():
+        measured = row.expert_source == "label_studio"
+        seconds, untimed_tokens = (row.expert_seconds, row.untimed_tokens) if measured else (0.0, row.expert_tokens)
+        labelled = replace(_labels(llm).plus_expert(row.expert_sentences, untimed_tokens),
+                           expert_seconds=_labels(llm).expert_seconds + seconds)
+        name = "measured expert time" if measured else "simulated expert (CoNLL gold), assumed speed"
+        rows.append(_row(f"expert in Label Studio ({row.expert_source})", f"correct {row.expert_sentences:.0f}: {name}",
+                         labelled, llm["sentences"], row.f1_mean, row.f1_std, row.seeds, cost_model))
     return _table(rows)
 
 

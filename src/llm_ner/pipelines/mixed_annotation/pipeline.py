@@ -5,6 +5,14 @@ from kedro.pipeline import Pipeline, node, pipeline
 
 from llm_ner.pipelines import stage
 
+from .experts import (
+    choose_sentences_for_experts,
+    collect_label_studio_export,
+    expert_label_table,
+    export_label_studio_tasks,
+    import_expert_labels,
+    train_on_expert_labels,
+)
 from .nodes import (
     blending_weights_plot,
     budget_curve,
@@ -79,5 +87,23 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(runs_table, "blending_runs", "blending_table", name="summarise_blending_schedules"),
         node(blending_weights_plot, ["params:mixed_annotation", "params:student"], "blending_weights", name="plot_blending_schedules"),
     ])
+    experts = pipeline([  # the expert step with people in Label Studio (docs/label_studio.md)
+        node(choose_sentences_for_experts, ["mixing_pool", "params:label_studio", "params:mixed_annotation.seed"],
+             "expert_selection", name="choose_sentences_for_experts"),
+        node(export_label_studio_tasks, ["expert_selection", "params:entity_types"],
+             ["label_studio_tasks", "label_studio_config"], name="export_label_studio_tasks"),
+        node(collect_label_studio_export, ["label_studio_tasks", "label_studio_config", "params:label_studio",
+                                           "label_studio_credentials"], "label_studio_export",
+             name="collect_label_studio_export"),
+        node(import_expert_labels, ["label_studio_export", "expert_selection", "params:label_studio",
+                                    "params:entity_types"], ["expert_labels", "expert_label_summary"],
+             name="import_expert_labels"),
+        node(train_on_expert_labels, ["mixing_pool", "expert_labels", "evaluation_valid", "evaluation_test",
+                                      "params:mixed_annotation", "params:label_studio.seeds", "params:student",
+                                      "params:entity_types", "params:grid"], "expert_label_runs",
+             name="train_on_expert_labels"),
+        node(expert_label_table, ["expert_label_runs", "expert_labels"], "expert_label_table",
+             name="summarise_expert_labels"),
+    ])
     # the sweeps are namespaced mixed_annotation.<mode> already: their own groups inside the stage
-    return stage("mixed_annotation", shared + init + huang) + sweeps
+    return stage("mixed_annotation", shared + init + huang + experts) + sweeps

@@ -1,0 +1,136 @@
+"""Thin nodes for the expert step with real annotators (docs/label_studio.md); the work is in
+:mod:`llm_ner.label_studio` and :func:`llm_ner.mixed.annotated_pool_cells`.
+
+Every run exports the chosen sentences as Label Studio tasks (cheap, so they are always there to
+import by hand). With a server configured (credentials ``label_studio.url`` / ``api_key``) the
+tasks are pushed and the annotations pulled; without one, ``label_studio.import_path`` names a
+Label Studio JSON export to read back. Students train on the annotations only when
+``mixed_annotation.expert_source`` is ``label_studio``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from llm_ner.grid import Grid
+from llm_ner.label_studio import LabelStudioClient, labeling_config, read_export, tasks_for
+from llm_ner.metrics import entity_scores
+from llm_ner.mixed import EXPERT_SOURCES, SELECTIONS, annotated_pool_cells, expert_count, summarise_annotated
+from llm_ner.model.evaluation import reported_sets
+from llm_ner.students import Protocol
+from llm_ner.tags import LabelSchema
+
+logger = logging.getLogger(__name__)
+# what orders the selection (rank 0 first) for the strategies that rank by a score
+_RANKED_BY = {"llm_low_confidence": "sentence_confidence", "label_issues": "label_quality"}
+
+
+def check_expert_source(params: dict[str, Any]) -> str:
+    source = params.get("expert_source", "simulated")
+    if source not in EXPERT_SOURCES:
+        raise ValueError(f"mixed_annotation.expert_source must be one of {list(EXPERT_SOURCES)}, got {source!r}")
+    return source
+
+
+def choose_sentences_for_experts(pool: pd.DataFrame, label_studio: dict[str, Any], seed: int) -> pd.DataFrame:
+    """The pool sentences people should correct: ``label_studio.selection`` (a mixed_annotation
+    strategy and a budget, a share of the pool), in the order the strategy ranks them."""
+    strategy, budget = label_studio["selection"]["strategy"], label_studio["selection"]["budget"]
+    if strategy not in SELECTIONS:
+        raise ValueError(f"label_studio.selection.strategy must be one of {sorted(SELECTIONS)}, got {strategy!r}")
+    chosen = SELECTIONS[strategy](pool, expert_count(budget, len(pool)), seed)
+    if strategy in _RANKED_BY:
+        chosen = chosen.sort_values(_RANKED_BY[strategy], kind="stable", na_position="first")
+    logger.info("expert step: %d of %d pool sentences chosen by %s for Label Studio", len(chosen), len(pool), strategy)
+    return chosen.reset_index(drop=True).assign(selection=strategy)
+
+
+def export_label_studio_tasks(selection: pd.DataFrame, entity_types: dict[str, Any]) -> tuple[list[dict], str]:
+    """The selection as Label Studio tasks, the LLM's labels pre-filled, and the labeling config."""
+    return tasks_for(selection), labeling_config(LabelSchema.from_config(entity_types))
+
+
+def _server(credentials: dict[str, Any]) -> tuple[str | None, str | None]:
+    url = credentials.get("url") or os.environ.get("LABEL_STUDIO_URL")
+    return url, credentials.get("api_key") or os.environ.get("LABEL_STUDIO_API_KEY")
+
+
+def collect_label_studio_export(tasks: list[dict], config: str, label_studio: dict[str, Any],
+                                credentials: dict[str, Any]) -> list[dict]:
+    """What annotators submitted so far, as a Label Studio JSON export: pushed to and pulled from
+    the configured server, or read from ``label_studio.import_path``; empty when neither is set."""
+    url, api_key = _server(credentials)
+    if url:
+        client = LabelStudioClient(url, api_key)
+        project = client.project(label_studio["project"], config)
+        client.import_tasks(project, tasks)
+        export = client.export(project)
+        logger.info("Label Studio %s: project %s, %d tasks pulled", url, project, len(export))
+        return export
+    path = label_studio.get("import_path")
+    if not path:
+        return []
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"label_studio.import_path: {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"label_studio.import_path: {path} line {exc.lineno}: not JSON ({exc.msg})") from None
+
+
+def import_expert_labels(export: list[dict], selection: pd.DataFrame, label_studio: dict[str, Any],
+                         entity_types: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The annotators' tags per selected sentence, and what the import found: statuses, repairs,
+    time, inter-annotator agreement and -- the corpus has gold -- agreement with CoNLL's gold."""
+    schema = LabelSchema.from_config(entity_types)
+    source = label_studio.get("import_path") or "the Label Studio export"
+    annotations = read_export(export, selection, schema, label_studio["rule"], source=str(source))
+    sentences = annotations.sentences.merge(selection[["sentence_id", "tokens", "gold_tags"]], on="sentence_id")
+    labelled = sentences[sentences["status"] == "labelled"]
+    with_gold = (float(entity_scores(list(labelled["gold_tags"]), list(labelled["expert_tags"]),
+                                     types=schema.names).loc["micro", "f1"]) if len(labelled) else None)
+    summary = {"sentences": annotations.counts(), "repaired_regions": int(sentences["repaired"].sum()),
+               "repair_reasons": [r for reasons in sentences["repair_reasons"] for r in reasons],
+               "lead_time_s": float(sentences["lead_time_s"].sum()),
+               "untimed_labelled": int(labelled["lead_time_s"].isna().sum()),
+               "inter_annotator_f1": annotations.agreement_f1, "inter_annotator_tasks": annotations.agreement_tasks,
+               "rule": label_studio["rule"], "f1_against_conll_gold": with_gold,
+               "missing_sentence_ids": [int(i) for i in sentences.loc[sentences["status"] == "missing", "sentence_id"]]}
+    logger.info("Label Studio import: %s; inter-annotator F1 %s; F1 against CoNLL gold %s", summary["sentences"],
+                summary["inter_annotator_f1"], with_gold)
+    return sentences.drop(columns="gold_tags"), summary
+
+
+def train_on_expert_labels(pool: pd.DataFrame, expert_labels: pd.DataFrame, evaluation_valid: pd.DataFrame,
+                           evaluation_test: pd.DataFrame, params: dict[str, Any], seeds: list[int],
+                           student: dict[str, Any], entity_types: dict[str, Any], grid: dict[str, Any]) -> pd.DataFrame:
+    """With ``expert_source: label_studio``: students on the pool corrected by the annotators, and on
+    the same sentences with CoNLL gold, one per seed (``label_studio.seeds``); nothing otherwise."""
+    if check_expert_source(params) == "simulated":
+        return pd.DataFrame()
+    labelled = expert_labels[expert_labels["status"] == "labelled"]
+    if labelled.empty:
+        raise ValueError("mixed_annotation.expert_source is label_studio but no sentence is labelled yet: import "
+                         "data/07_model_output/label_studio/tasks.json into Label Studio and annotate it, then "
+                         "configure the server (credentials label_studio.url, api_key) or label_studio.import_path")
+    cells = annotated_pool_cells(pool, labelled, seeds, Protocol.from_params(student, entity_types),
+                                 reported_sets(evaluation_valid, evaluation_test), params["llm_weight"])
+    return Grid.from_params(grid).table("label_studio", cells)
+
+
+def expert_label_table(runs: pd.DataFrame, expert_labels: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std over seeds per expert source, with the measured time of the labelled sentences
+    (``expert_seconds``) and the tokens of those without a recorded time (``untimed_tokens``)."""
+    if runs.empty:
+        return pd.DataFrame()
+    labelled = expert_labels[expert_labels["status"] == "labelled"]
+    paid = expert_labels["lead_time_s"].fillna(0).sum()  # cancelled annotations took time too
+    untimed = labelled[labelled["lead_time_s"].isna()]
+    return summarise_annotated(runs).assign(expert_seconds=float(paid),
+                                            untimed_tokens=int(sum(len(t) for t in untimed["tokens"])))
