@@ -69,7 +69,7 @@ label-studio: $(LABEL_STUDIO_VENV)/.installed
 	  LABEL_STUDIO_USERNAME=$${LABEL_STUDIO_USERNAME:-expert@example.com} \
 	  LABEL_STUDIO_PASSWORD=$${LABEL_STUDIO_PASSWORD:-change-me-please} \
 	  LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK=true \
-	  $(LABEL_STUDIO_VENV)/bin/label-studio start --host 127.0.0.1 --port $(LABEL_STUDIO_PORT) --no-browser \
+	  $(LABEL_STUDIO_VENV)/bin/label-studio start --internal-host 127.0.0.1 --port $(LABEL_STUDIO_PORT) --no-browser \
 	  --data-dir data/label_studio
 
 viz: $(VENV)/.installed

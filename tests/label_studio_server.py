@@ -71,7 +71,7 @@ class LabelStudioServer:
                "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
         self._log = open(data_dir / "server.log", "w")
         self._process = subprocess.Popen(
-            [str(LABEL_STUDIO), "start", "--host", "127.0.0.1", "--port", str(self.port), "--no-browser",
+            [str(LABEL_STUDIO), "start", "--internal-host", "127.0.0.1", "--port", str(self.port), "--no-browser",
              "--data-dir", str(data_dir)], env=env, stdout=self._log, stderr=subprocess.STDOUT)
         self._wait_until_up(data_dir / "server.log")
         self.owner = Browser(self.url, *OWNER)

@@ -112,3 +112,19 @@ def test_the_learning_curve_is_charged_its_exact_gold_tokens():
     assert (row["expert_tokens"], row["expert_usd"], row["tokens_estimated"]) == (131.0, 65.5, False)
     older = routes.expert_rows(curve.drop(columns="gold_tokens"), None, None, 14.5, COSTS).iloc[0]
     assert (older["expert_tokens"], older["tokens_estimated"]) == (145.0, True)  # 10 sentences x 14.5
+
+
+def test_label_studio_corrections_are_priced_by_measured_time_and_the_simulated_twin_by_assumed_speed(llm):
+    # 3 corrected sentences (30 tokens) that took 720 s in all, one of them (10 tokens) without a recorded time
+    table = pd.DataFrame([
+        {"split": "test", "entity_type": "micro", "expert_source": source, "f1_mean": f1, "f1_std": 0.01, "seeds": 3,
+         "expert_sentences": 3, "expert_tokens": 30, **timed}
+        for source, f1, timed in (("label_studio", 0.6, {"expert_seconds": 720.0, "untimed_tokens": 10}),
+                                  ("simulated", 0.62, {"expert_seconds": float("nan"), "untimed_tokens": float("nan")}))])
+    rows = routes.annotated_rows(table, llm, COSTS).set_index("route")
+    # the labeller's 40 demonstration tokens and 10 untimed tokens at $0.50, 720 s at $50/h ($10), LLM $2
+    measured = rows.loc["expert in Label Studio (label_studio)"]
+    assert (measured["expert_usd"], measured["total_usd"]) == pytest.approx((25.0 + 10.0, 37.0))
+    simulated = rows.loc["expert in Label Studio (simulated)"]  # 40 + 30 tokens at $0.50
+    assert (simulated["expert_usd"], simulated["runs"]) == (pytest.approx(35.0), 3)
+    assert routes.annotated_rows(pd.DataFrame(), llm, COSTS).empty

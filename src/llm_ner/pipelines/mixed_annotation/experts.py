@@ -132,5 +132,8 @@ def expert_label_table(runs: pd.DataFrame, expert_labels: pd.DataFrame) -> pd.Da
     labelled = expert_labels[expert_labels["status"] == "labelled"]
     paid = expert_labels["lead_time_s"].fillna(0).sum()  # cancelled annotations took time too
     untimed = labelled[labelled["lead_time_s"].isna()]
-    return summarise_annotated(runs).assign(expert_seconds=float(paid),
-                                            untimed_tokens=int(sum(len(t) for t in untimed["tokens"])))
+    table = summarise_annotated(runs)
+    # the simulated twin has no measured time (nobody did it): NaN there
+    table["expert_seconds"] = table["expert_source"].map({"label_studio": float(paid)})
+    table["untimed_tokens"] = table["expert_source"].map({"label_studio": int(sum(len(t) for t in untimed["tokens"]))})
+    return table

@@ -72,9 +72,14 @@ def cost_active_learning_routes(history: Table, model_init_training_set: Table, 
                                        routes.tokens_per_sentence(corpus_summary), CostModel.from_params(cost_model))
 
 
+def cost_expert_label_routes(expert_label_table: Table, llm_labels: Mapping | None,
+                             cost_model: dict[str, Any]) -> pd.DataFrame:
+    return routes.annotated_rows(expert_label_table, llm_labels, CostModel.from_params(cost_model))
+
+
 def labelled_set_costs(expert_and_llm: pd.DataFrame, budgets: pd.DataFrame, regimens: pd.DataFrame,
-                       active_learning: pd.DataFrame) -> pd.DataFrame:
-    return routes.with_frontier([expert_and_llm, budgets, regimens, active_learning])
+                       active_learning: pd.DataFrame, annotated: pd.DataFrame) -> pd.DataFrame:
+    return routes.with_frontier([expert_and_llm, budgets, regimens, active_learning, annotated])
 
 
 def gold_only_f1(reference_students: Table) -> float | None:
@@ -239,6 +244,35 @@ def budget_section(add_table: Table, correct_table: Table, reference_students: T
         section.text(f"model_init (where active learning starts): {model_init_budget.get('percent')} % "
                      f"{model_init_budget.get('mode')}/{model_init_budget.get('strategy')}, "
                      f"{model_init_budget.get('chosen_by')}.")
+    return section
+
+
+def expert_labels_section(table: Table, summary: Mapping | None, label_studio: dict[str, Any],
+                          cost_model: dict[str, Any]) -> Section:
+    section = _section("expert-labels", "The expert step with people (Label Studio)",
+                       {"expert_label_table": None if table is None or table.empty else table,
+                        "expert_label_summary": summary},
+                       {key: label_studio.get(key) for key in ("selection", "rule", "seeds", "import_path")})
+    if summary is not None:
+        counts = summary["sentences"]
+        agreement = summary.get("inter_annotator_f1")
+        gold = summary.get("f1_against_conll_gold")
+        section.text(
+            f"Sentences sent to annotators: {sum(counts.values())} ({', '.join(f'{n} {s}' for s, n in counts.items())}); "
+            f"{summary['lead_time_s'] / 60:.1f} minutes of measured annotation time; {summary['repaired_regions']} regions "
+            f"snapped to token boundaries; inter-annotator entity F1 "
+            f"{'n/a' if agreement is None else f'{agreement:.3f}'} over {summary['inter_annotator_tasks']} shared tasks "
+            f"(rule: {summary['rule']}); annotators against CoNLL gold: {'n/a' if gold is None else f'{gold:.3f}'}.")
+    if table is None or table.empty:
+        section.text("Every other expert-budget result in this report is simulated (CoNLL's gold tags revealed); "
+                     "set mixed_annotation.expert_source: label_studio to train on what annotators submitted.")
+        return section
+    rate = CostModel.from_params(cost_model).expert
+    micro = micro_rows(table).drop(columns=["split", "entity_type"])
+    section.table(micro, f"Students on the pool with the annotated sentences corrected (label_studio) and with the "
+                         f"same sentences' CoNLL gold (simulated), test micro F1 mean ± std over seeds. The "
+                         f"label_studio cost row charges the measured time at ${rate.usd_per_hour:g}/hour; the "
+                         f"simulated one the assumed {rate.tokens_per_hour:g} tokens/hour.")
     return section
 
 

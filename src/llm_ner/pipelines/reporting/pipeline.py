@@ -13,11 +13,13 @@ from .nodes import (
     corpus_section,
     cost_active_learning_routes,
     cost_budget_routes,
+    cost_expert_label_routes,
     cost_expert_and_llm_routes,
     cost_regimen_routes,
     cost_to_target,
     costs_section,
     examples_section,
+    expert_labels_section,
     frontier_plot,
     labelled_set_costs,
     labeller_costs,
@@ -33,7 +35,8 @@ from .nodes import (
 
 REPORT = "report"
 REPORT_RUN = "report_run"  # environment, command and input provenance, set by llm_ner.hooks.ReportInputs
-SECTIONS = ["corpus_section", "markup_section", "students_section", "budget_section", "regimens_section",
+SECTIONS = ["corpus_section", "markup_section", "students_section", "budget_section", "expert_labels_section",
+            "regimens_section",
             "active_learning_section", "multitask_section", "costs_section", "examples_section"]
 
 
@@ -52,8 +55,11 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(cost_active_learning_routes,
              ["active_learning_history", "model_init_training_set", "llm_labelled_set", "corpus_summary",
               "params:cost_model"], "active_learning_route_costs", name="cost_active_learning_routes"),
+        node(cost_expert_label_routes, ["expert_label_table", "llm_labelled_set", "params:cost_model"],
+             "expert_label_route_costs", name="cost_expert_label_routes"),
         node(labelled_set_costs, ["expert_and_llm_route_costs", "budget_route_costs", "regimen_route_costs",
-                                  "active_learning_route_costs"], "labelled_set_costs", name="collect_labelled_set_costs"),
+                                  "active_learning_route_costs", "expert_label_route_costs"], "labelled_set_costs",
+             name="collect_labelled_set_costs"),
         node(cost_to_target, ["labelled_set_costs", "reference_students", "params:reporting"], "cost_to_target",
              name="find_cheapest_route_to_targets"),
         node(frontier_plot, "labelled_set_costs", "cost_frontier_plot", name="plot_cost_frontier"),
@@ -74,6 +80,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(budget_section, ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget_table",
                               "reference_students", "model_init_budget", "params:mixed_annotation"],
              "budget_section", name="budget_section"),
+        node(expert_labels_section, ["expert_label_table", "expert_label_summary", "params:label_studio",
+                                     "params:cost_model"], "expert_labels_section", name="expert_labels_section"),
         node(regimens_section, ["regimen_table", "blending_table", "params:mixed_annotation"], "regimens_section",
              name="regimens_section"),
         node(active_learning_section, ["active_learning_history", "active_learning_comparison",
