@@ -18,7 +18,8 @@ from llm_ner.settings import project_parameters
 from pipeline_catalog import KeptMemoryDataset, parameter_datasets  # tests/ is on sys.path
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-OUTPUTS = ["active_learning_pool", "active_learning_history", "active_learning_comparison", "active_learning_curve"]
+OUTPUTS = ["active_learning_pool", "active_learning_history", "active_learning_comparison", "active_learning_curve",
+           "active_learning_annotations", "active_learning_next_batch_tasks"]
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,7 @@ def run(tmp_path_factory):
     datasets["params:student"] = MemoryDataset(dict(student))
     datasets["params:entity_types"] = MemoryDataset(dict(parameters["entity_types"]))
     datasets["params:grid"] = MemoryDataset({**parameters["grid"], "store": None})
+    datasets["label_studio_credentials"] = MemoryDataset({"url": None, "api_key": None})
     folder = tmp_path_factory.mktemp("checkpoints")
     datasets["active_learning_checkpoints"] = TaggerCheckpointsDataset(str(folder / "active_learning"), version=Version(None, None))
     catalog = DataCatalog(datasets=datasets)
@@ -66,6 +68,7 @@ def test_every_strategy_and_seed_runs_the_loop_from_model_init(run):
     start = history[history["iteration"] == 0]
     assert start["validation_f1"].nunique() == 1  # every run starts from the same model_init
     assert (history["stopping_gold_sentences"] == 0).all()  # improvement_threshold null: no stopping on gold
+    assert outputs["active_learning_annotations"].empty and outputs["active_learning_next_batch_tasks"] == []
 
 
 def test_comparison_plot_and_checkpoints(run):
@@ -78,3 +81,52 @@ def test_comparison_plot_and_checkpoints(run):
     checkpoints = catalog.load("active_learning_checkpoints")
     assert sorted(checkpoints) == sorted(f"{s}/active_iter_{i}_added_{4 * i}" for s in parameters["strategies"] for i in (1, 2))
     assert isinstance(checkpoints["bald/active_iter_2_added_8"](), Tagger)
+
+
+def people_label(tasks, pool, seconds, skip=()):
+    """A Label Studio JSON export of the tasks: each labelled with its gold tags in ``seconds``,
+    those in ``skip`` skipped."""
+    from label_studio_scenario import regions_of
+    gold = pool.set_index("sentence_id")["gold_tags"]
+    export = []
+    for i, task in enumerate(tasks):
+        sentence_id = task["data"]["sentence_id"]
+        cancelled = sentence_id in skip
+        result = [] if cancelled else regions_of(task, list(gold[sentence_id]))
+        export.append({"id": i + 1, "data": task["data"], "annotations": [
+            {"id": i + 1, "result": result, "was_cancelled": cancelled, "lead_time": seconds,
+             "created_at": "2026-12-02T10:00:00Z"}]})
+    return export
+
+
+def test_with_people_the_loop_runs_as_far_as_they_labelled_and_exports_the_batch_it_waits_for(run, tmp_path):
+    import json
+    _, catalog, parameters = run
+    export = tmp_path / "export.json"
+    people = {**parameters, "expert_source": "label_studio",
+              "label_studio": {**parameters["label_studio"], "strategy": "mean_token_entropy", "seed": 1,
+                               "import_path": str(export)}}
+    catalog["params:active_learning"] = MemoryDataset(people)
+    export.write_text("[]")
+    SequentialRunner().run(create_pipeline(), catalog)
+    history, first = catalog.load("active_learning_history"), catalog.load("active_learning_next_batch_tasks")
+    assert history["iteration"].tolist() == [0] and len(first) == 4  # nothing labelled: round 1 waits
+    pool = catalog.load("active_learning_pool")
+    skipped = first[0]["data"]["sentence_id"]
+    export.write_text(json.dumps(people_label(first, pool, 20.0, skip={skipped})))
+    SequentialRunner().run(create_pipeline(), catalog)
+    history, second = catalog.load("active_learning_history"), catalog.load("active_learning_next_batch_tasks")
+    # the skipped sentence left the pool, so round 1 chose one sentence people have not seen: it waits again
+    waiting = {t["data"]["sentence_id"] for t in second}
+    assert history["iteration"].tolist() == [0] and skipped not in waiting
+    assert len(waiting - {t["data"]["sentence_id"] for t in first}) >= 1
+    export.write_text(json.dumps(people_label(first + [t for t in second if t["data"]["sentence_id"] not in
+                                                       {u["data"]["sentence_id"] for u in first}], pool, 20.0,
+                                              skip={skipped})))
+    SequentialRunner().run(create_pipeline(), catalog)
+    history = catalog.load("active_learning_history")
+    assert history["iteration"].tolist() == [0, 1] and history["added"].tolist() == [0, 4]
+    # people's time: the skipped sentence, then four labelled ones, 20 s each
+    assert history["expert_seconds"].tolist() == [20.0, 100.0]
+    assert len(catalog.load("active_learning_next_batch_tasks")) == 4  # round 2 waits for its batch
+    assert catalog.load("active_learning_comparison")["strategy"].tolist() == ["mean_token_entropy"]

@@ -33,7 +33,7 @@ def _first_reaching(rows: pd.DataFrame, column: str, target: float) -> tuple[flo
     return float(reached["added"].iloc[0]), float(reached["expert_usd"].iloc[0])
 
 
-def compare_strategies(history: pd.DataFrame, target_f1: float, baseline: str = "random",
+def compare_strategies(history: pd.DataFrame, target_f1: float, baseline: str | None = "random",
                        split: str = "test") -> pd.DataFrame:
     """One row per strategy, over its seeds:
 
@@ -44,11 +44,12 @@ def compare_strategies(history: pd.DataFrame, target_f1: float, baseline: str = 
     * ``wins`` / ``losses`` / ``ties`` -- seed x budget pairs where it beats / trails / equals the
       ``baseline`` with the same seed at the same number of added labels, and ``mean_difference``.
     Pairs are (seed, budget) points both runs reached; the shared start (0 added) is left out.
+    ``baseline`` None (one loop that people labelled: no random twin): no pairs, wins and losses 0.
     """
     column = f"{split}_f1"
-    if baseline not in set(history["strategy"]):
+    if baseline is not None and baseline not in set(history["strategy"]):
         raise ValueError(f"the baseline strategy {baseline!r} was not run: add it to active_learning.strategies")
-    base = history[history["strategy"] == baseline].set_index(["seed", "added"])[column]
+    base = history[history["strategy"] == baseline].set_index(["seed", "added"])[column]  # empty without a baseline
     rows = []
     for strategy, runs in history.groupby("strategy", sort=False):
         per_seed = [(seed, _area(r, column), *_first_reaching(r, column, target_f1)) for seed, r in runs.groupby("seed")]

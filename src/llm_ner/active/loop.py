@@ -100,16 +100,31 @@ def reveal(training: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([kept, gold], ignore_index=True)
 
 
+def with_people_labels(chosen: pd.DataFrame, annotated: Mapping[int, Sequence[str]]) -> pd.DataFrame | None:
+    """The chosen sentences with the tags people gave them in place of gold; None while some of
+    them are not annotated yet."""
+    if not chosen["sentence_id"].isin(list(annotated)).all():
+        return None
+    return chosen.assign(gold_tags=[list(annotated[i]) for i in chosen["sentence_id"]])
+
+
 def active_learning_loop(start: Tagger, training: pd.DataFrame, pool: pd.DataFrame,
                          evaluation_sets: Mapping[str, Sequence[LabelledSentence]], settings: LoopSettings,
                          training_config: TrainingConfig, expert_usd: Callable[[int], float],
-                         on_checkpoint: Callable[[str, Tagger], None] | None = None) -> pd.DataFrame:
+                         on_checkpoint: Callable[[str, Tagger], None] | None = None,
+                         annotated: Mapping[int, Sequence[str]] | None = None) -> pd.DataFrame:
     """Run the loop on a copy of ``start``; one history row per iteration (0 = the start model).
 
     ``training``: sentence_id, tokens, ner_tags, source, weight; ``pool``: sentence_id, tokens,
     gold_tags (and llm_tags / sentence_confidence for the LLM-aware strategies). ``evaluation_sets``
     must hold ``validation`` (drives stopping) and may hold ``test``. ``expert_usd(tokens)`` prices
     the revealed labels.
+
+    ``annotated`` (sentence id -> tags people gave it in Label Studio) replaces revealed gold: the
+    loop runs as far as people have labelled, and the first round whose batch they have not all
+    labelled ends it; that batch is the last row's ``next_batch_ids`` -- what to send them next.
+    Rerun with more annotations, the loop repeats the same rounds (same seeds, same labels) and
+    goes further.
     """
     if "validation" not in evaluation_sets:
         raise ValueError("active learning stops on validation F1: evaluation_sets needs 'validation'")
@@ -148,6 +163,14 @@ def active_learning_loop(start: Tagger, training: pd.DataFrame, pool: pd.DataFra
         scores = score_pool(settings.strategy, predictions, seed=seed, **settings.options)
         scoring = time.perf_counter() - started
         chosen = choose(candidates, scores, settings.batch_to_add, seed)
+        if annotated is not None:
+            labelled = with_people_labels(chosen, annotated)
+            if labelled is None:
+                rows[-1]["next_batch_ids"] = " ".join(str(i) for i in chosen["sentence_id"])
+                logger.info("active learning %s seed=%d: round %d waits for %d sentences in Label Studio",
+                            settings.strategy, settings.seed, iteration, len(chosen))
+                break
+            chosen = labelled
         training = reveal(training, chosen)
         remaining = remaining[~remaining["sentence_id"].isin(chosen["sentence_id"])]
         added_tokens += int(sum(len(t) for t in chosen["tokens"]))
@@ -178,6 +201,7 @@ class ActiveLearningRun:
     training_config: TrainingConfig
     expert: Any  # llm_ner.costs.ExpertRate: .usd(tokens) prices the revealed labels
     keep_checkpoints: bool = False
+    annotated: Mapping[int, Sequence[str]] | None = None  # people's tags (expert_source label_studio)
 
     def run(self) -> CellOutput:
         checkpoints: dict[str, Tagger] = {}
@@ -187,5 +211,5 @@ class ActiveLearningRun:
 
         history = active_learning_loop(self.start, self.training, self.pool, self.evaluation_sets, self.settings,
                                        self.training_config, self.expert.usd,
-                                       on_checkpoint=keep if self.keep_checkpoints else None)
+                                       on_checkpoint=keep if self.keep_checkpoints else None, annotated=self.annotated)
         return CellOutput(history, {"checkpoints": checkpoints} if self.keep_checkpoints else {})

@@ -11,9 +11,9 @@ The text of a task is the sentence's tokens joined by single spaces; the charact
 every token travel in the task's ``data``, so spans come back to exactly the tokens they cover.
 """
 
-from .annotations import AGREEMENT_RULES, ExpertAnnotations, read_export
-from .server import LabelStudioClient, LabelStudioError
+from .annotations import AGREEMENT_RULES, ExpertAnnotations, load_export_file, read_export
+from .server import LabelStudioClient, LabelStudioError, connect
 from .tasks import labeling_config, sentence_text, tasks_for
 
-__all__ = ["AGREEMENT_RULES", "ExpertAnnotations", "LabelStudioClient", "LabelStudioError", "labeling_config",
-           "read_export", "sentence_text", "tasks_for"]
+__all__ = ["AGREEMENT_RULES", "ExpertAnnotations", "LabelStudioClient", "LabelStudioError", "connect",
+           "labeling_config", "load_export_file", "read_export", "sentence_text", "tasks_for"]

@@ -21,10 +21,12 @@ What a real export holds, and what becomes of it:
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass
 from itertools import combinations
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
@@ -110,6 +112,16 @@ def _lead_time(annotations: Sequence[Mapping[str, Any]]) -> float:
     if not times or any(t is None for t in times):
         return math.nan
     return float(sum(times))
+
+
+def load_export_file(path: str | Path) -> list[dict[str, Any]]:
+    """A Label Studio JSON export file (Export > JSON); errors name the file and line."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"label_studio.import_path: {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} line {exc.lineno}: not JSON ({exc.msg})") from None
 
 
 def read_export(export: Any, selection: pd.DataFrame, schema: LabelSchema, rule: str = "first",

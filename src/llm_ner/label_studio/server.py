@@ -13,7 +13,8 @@ or a legacy API token (``Authorization: Token ...``). The token never appears in
 from __future__ import annotations
 
 import logging
-from typing import Any
+import os
+from typing import Any, Mapping
 
 import requests
 
@@ -98,6 +99,15 @@ class LabelStudioClient:
         logger.info("Label Studio: %d tasks imported into project %s, %d already there", len(new), project_id,
                     len(tasks) - len(new))
         return len(new)
+
+
+def connect(credentials: Mapping[str, Any]) -> LabelStudioClient | None:
+    """The client of the configured server -- credentials ``label_studio.url`` / ``api_key``, or
+    ``$LABEL_STUDIO_URL`` / ``$LABEL_STUDIO_API_KEY`` -- or None when no server is configured."""
+    url = credentials.get("url") or os.environ.get("LABEL_STUDIO_URL")
+    if not url:
+        return None
+    return LabelStudioClient(url, credentials.get("api_key") or os.environ.get("LABEL_STUDIO_API_KEY"))
 
 
 def _detail(reply: requests.Response) -> str:

@@ -165,12 +165,18 @@ def active_learning_rows(history: pd.DataFrame | None, model_init_training_set: 
         return _table([])
     gold = model_init_training_set[model_init_training_set["source"] == "gold"]
     start = _labels(llm).plus_expert(len(gold), sum(len(t) for t in gold["tokens"]))
-    rounds = history.groupby(["strategy", "iteration"], sort=False).agg(
+    # a loop people labelled in Label Studio carries their measured time, which prices their labels
+    measured = "expert_seconds" in history and history["expert_seconds"].notna().all()
+    timed = history.assign(expert_seconds=history["expert_seconds"] if measured else 0.0)
+    rounds = timed.groupby(["strategy", "iteration"], sort=False).agg(
         added=("added", "mean"), added_tokens=("added_tokens", "mean"), stopping=("stopping_gold_sentences", "max"),
-        f1_mean=("test_f1", "mean"), f1_std=("test_f1", "std"), runs=("seed", "nunique")).reset_index()
+        seconds=("expert_seconds", "mean"), f1_mean=("test_f1", "mean"), f1_std=("test_f1", "std"),
+        runs=("seed", "nunique")).reset_index()
     rows = []
     for row in rounds.itertuples():
-        labelled = start.plus_expert(row.added + row.stopping, row.added_tokens + row.stopping * tokens_per_sentence)
+        typed_tokens = 0 if measured else row.added_tokens
+        labelled = replace(start.plus_expert(row.added + row.stopping, typed_tokens + row.stopping * tokens_per_sentence),
+                           expert_seconds=start.expert_seconds + row.seconds)
         rows.append(_row(f"active learning ({row.strategy})", f"{row.strategy}: model_init + {row.added:.0f} sentences",
                          labelled, llm["sentences"], row.f1_mean, 0.0 if pd.isna(row.f1_std) else row.f1_std, row.runs,
                          cost_model, tokens_estimated=bool(row.stopping)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import matplotlib
@@ -15,11 +16,14 @@ from llm_ner.active.loop import ActiveLearningRun, LoopSettings
 from llm_ner.active.strategies import STRATEGIES
 from llm_ner.costs import CostModel
 from llm_ner.grid import Cell, Grid, rows_of
-from llm_ner.mixed import reference_f1
+from llm_ner.label_studio import connect, labeling_config, load_export_file, read_export, tasks_for
+from llm_ner.mixed import EXPERT_SOURCES, reference_f1
 from llm_ner.model import Tagger
 from llm_ner.model.evaluation import reported_sets
 from llm_ner.students import Protocol
 from llm_ner.tags import LabelSchema
+
+logger = logging.getLogger(__name__)
 
 
 def expert_pool(choice: dict[str, Any], training_set: pd.DataFrame, mixing_pool: pd.DataFrame,
@@ -35,25 +39,59 @@ def expert_pool(choice: dict[str, Any], training_set: pd.DataFrame, mixing_pool:
     return candidates[~candidates["sentence_id"].isin(labelled)].reset_index(drop=True)
 
 
+def expert_source(params: dict[str, Any]) -> str:
+    source = params.get("expert_source", "simulated")
+    if source not in EXPERT_SOURCES:
+        raise ValueError(f"active_learning.expert_source must be one of {list(EXPERT_SOURCES)}, got {source!r}")
+    return source
+
+
+def pull_annotations(pool: pd.DataFrame, params: dict[str, Any], entity_types: dict[str, Any],
+                     credentials: dict[str, Any]) -> pd.DataFrame:
+    """With ``expert_source: label_studio``: what people have labelled of the pool so far, from the
+    loop's Label Studio project (or ``active_learning.label_studio.import_path``); else nothing."""
+    if expert_source(params) == "simulated":
+        return pd.DataFrame(columns=["sentence_id", "status", "expert_tags", "lead_time_s"])
+    settings, schema = params["label_studio"], LabelSchema.from_config(entity_types)
+    client = connect(credentials)
+    if client is not None:
+        export = client.export(client.project(settings["project"], labeling_config(schema)))
+    else:
+        export = load_export_file(settings["import_path"]) if settings.get("import_path") else []
+    sentences = read_export(export, pool, schema, settings.get("rule", "first"),
+                            source=str(settings.get("import_path") or "the Label Studio export")).sentences
+    return sentences[sentences["status"] != "missing"].reset_index(drop=True)
+
+
 def run_active_learning(model_init: Tagger, training_set: pd.DataFrame, pool: pd.DataFrame,
                         evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame, params: dict[str, Any],
                         student: dict[str, Any], entity_types: dict[str, Any], cost_model: dict[str, Any],
-                        grid: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Tagger]]:
+                        grid: dict[str, Any], annotations: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Tagger]]:
     """Every strategy x seed from the same model_init (grid cells); the history of all, and the
-    checkpoints of each strategy's first seed (``<strategy>/active_iter_<i>_added_<n>``)."""
+    checkpoints of each strategy's first seed (``<strategy>/active_iter_<i>_added_<n>``).
+
+    With ``expert_source: label_studio`` one loop (``label_studio.strategy`` and ``seed``) runs on
+    what people labelled, as far as they have labelled; sentences they skipped leave the pool."""
     loop = params["loop"]
+    strategies, seeds, annotated = params["strategies"], params["seeds"], None
+    if expert_source(params) == "label_studio":
+        strategies, seeds = [params["label_studio"]["strategy"]], [params["label_studio"]["seed"]]
+        labelled = annotations[annotations["status"] == "labelled"]
+        annotated = dict(zip(labelled["sentence_id"], labelled["expert_tags"]))
+        pool = pool[~pool["sentence_id"].isin(annotations.loc[annotations["status"] == "cancelled", "sentence_id"])]
     protocol = Protocol.from_params(student, entity_types)
     LabelSchema.from_config(entity_types).check_model(model_init.labels, "model_init")
     training_config = protocol.trainer
     evaluation_sets = reported_sets(evaluation_valid, evaluation_test)
     expert = CostModel.from_params(cost_model).expert
     cells = []
-    for strategy in params["strategies"]:
+    for strategy in strategies:
         options = params.get("strategy_options", {}).get(strategy, {})
-        for i, seed in enumerate(params["seeds"]):
+        for i, seed in enumerate(seeds):
             settings = LoopSettings(strategy=strategy, seed=seed, options=options, **loop)
             job = ActiveLearningRun(model_init, training_set, pool, evaluation_sets, settings, training_config, expert,
-                                    keep_checkpoints=i == 0)  # the first seed's checkpoints only: memory
+                                    keep_checkpoints=i == 0,  # the first seed's checkpoints only: memory
+                                    annotated=annotated)
             cells.append(Cell({"strategy": strategy, "seed": seed}, job))
     outputs = Grid.from_params(grid).run("active_learning", cells)
     history = rows_of(outputs)
@@ -61,15 +99,42 @@ def run_active_learning(model_init: Tagger, training_set: pd.DataFrame, pool: pd
                    for name, tagger in output.artifacts.get("checkpoints", {}).items()}
     # stopping on validation F1 spends those gold labels on model selection: counted beside the result
     history["stopping_gold_sentences"] = len(evaluation_valid) if loop.get("improvement_threshold") is not None else 0
+    if annotated is not None:  # people's measured time for every sentence revealed so far (skipped ones included)
+        seconds = dict(zip(annotations["sentence_id"], annotations["lead_time_s"].fillna(0.0)))
+        skipped = float(annotations.loc[annotations["status"] == "cancelled", "lead_time_s"].fillna(0.0).sum())
+        per_round = [sum(seconds[int(i)] for i in str(ids).split()) for ids in history["chosen_ids"].fillna("")]
+        history["expert_seconds"] = skipped + pd.Series(per_round, index=history.index).cumsum()
     return history, checkpoints
 
 
+def next_batch_tasks(history: pd.DataFrame, pool: pd.DataFrame, params: dict[str, Any], entity_types: dict[str, Any],
+                     credentials: dict[str, Any]) -> list[dict]:
+    """With ``expert_source: label_studio``: the batch the loop waits for as Label Studio tasks (the
+    LLM's labels pre-filled in ``correct`` mode), pushed to the loop's project when a server is
+    configured; none when simulated or when the loop ran to its end."""
+    if expert_source(params) == "simulated" or "next_batch_ids" not in history:
+        return []
+    waiting = history["next_batch_ids"].dropna()
+    ids = [int(i) for i in waiting.iloc[-1].split()] if len(waiting) else []
+    batch = pool.set_index("sentence_id").loc[ids].reset_index()
+    tasks = tasks_for(batch)
+    client = connect(credentials)
+    if client is not None and tasks:
+        settings = params["label_studio"]
+        client.import_tasks(client.project(settings["project"], labeling_config(LabelSchema.from_config(entity_types))),
+                            tasks)
+    logger.info("active learning: %d sentences wait for people in Label Studio", len(tasks))
+    return tasks
+
+
 def compare(history: pd.DataFrame, reference_students: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """Every strategy against random; the target is ``target_share`` of the gold-only student's test F1."""
+    """Every strategy against random; the target is ``target_share`` of the gold-only student's test F1.
+    A loop people labelled (``expert_source: label_studio``) has no random twin to beat."""
     gold = reference_f1(reference_students, "gold_only")
     if gold is None:
         raise ValueError("reference_students has no gold_only test row: run mixed_annotation's score_reference_students")
-    table = compare_strategies(history, params["target_share"] * float(gold), baseline="random")
+    baseline = "random" if expert_source(params) == "simulated" else None
+    table = compare_strategies(history, params["target_share"] * float(gold), baseline=baseline)
     table.insert(1, "gold_only_f1", float(gold))
     return table
 

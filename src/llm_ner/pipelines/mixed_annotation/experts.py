@@ -10,16 +10,13 @@ Label Studio JSON export to read back. Students train on the annotations only wh
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from llm_ner.grid import Grid
-from llm_ner.label_studio import LabelStudioClient, labeling_config, read_export, tasks_for
+from llm_ner.label_studio import connect, labeling_config, load_export_file, read_export, tasks_for
 from llm_ner.metrics import entity_scores
 from llm_ner.mixed import EXPERT_SOURCES, SELECTIONS, annotated_pool_cells, expert_count, summarise_annotated
 from llm_ner.model.evaluation import reported_sets
@@ -56,32 +53,17 @@ def export_label_studio_tasks(selection: pd.DataFrame, entity_types: dict[str, A
     return tasks_for(selection), labeling_config(LabelSchema.from_config(entity_types))
 
 
-def _server(credentials: dict[str, Any]) -> tuple[str | None, str | None]:
-    url = credentials.get("url") or os.environ.get("LABEL_STUDIO_URL")
-    return url, credentials.get("api_key") or os.environ.get("LABEL_STUDIO_API_KEY")
-
-
 def collect_label_studio_export(tasks: list[dict], config: str, label_studio: dict[str, Any],
                                 credentials: dict[str, Any]) -> list[dict]:
     """What annotators submitted so far, as a Label Studio JSON export: pushed to and pulled from
     the configured server, or read from ``label_studio.import_path``; empty when neither is set."""
-    url, api_key = _server(credentials)
-    if url:
-        client = LabelStudioClient(url, api_key)
+    client = connect(credentials)
+    if client is not None:
         project = client.project(label_studio["project"], config)
         client.import_tasks(project, tasks)
-        export = client.export(project)
-        logger.info("Label Studio %s: project %s, %d tasks pulled", url, project, len(export))
-        return export
+        return client.export(project)
     path = label_studio.get("import_path")
-    if not path:
-        return []
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ValueError(f"label_studio.import_path: {path} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"label_studio.import_path: {path} line {exc.lineno}: not JSON ({exc.msg})") from None
+    return load_export_file(path) if path else []
 
 
 def import_expert_labels(export: list[dict], selection: pd.DataFrame, label_studio: dict[str, Any],
