@@ -136,8 +136,9 @@ def test_a_batch_that_keeps_expiring_fails_what_is_left_after_max_submissions(tm
     with FakeOpenAIServer(capitalised, lifecycles=lambda n: Lifecycle("expired", answered=1)) as server:
         run = label(server, tmp_path, max_submissions=2, failed_requests="failed")
         assert server.calls["batches.create"] == 2 and len(server.requests) == 0
-    assert list(run.labels["status"]) == ["ok", "ok", "failed", "failed", "failed"]
-    assert set(run.labels["failure_reason"][2:]) == {"batch_expired"}
+    # one request answered per submission; which ones depends on the order concurrent workers noted them
+    assert run.labels["status"].value_counts().to_dict() == {"failed": 3, "ok": 2}
+    assert set(run.labels.loc[run.labels["status"] == "failed", "failure_reason"]) == {"batch_expired"}
 
 
 @pytest.mark.parametrize("policy", ["online", "failed"])

@@ -112,7 +112,8 @@ def active_learning_loop(start: Tagger, training: pd.DataFrame, pool: pd.DataFra
                          evaluation_sets: Mapping[str, Sequence[LabelledSentence]], settings: LoopSettings,
                          training_config: TrainingConfig, expert_usd: Callable[[int], float],
                          on_checkpoint: Callable[[str, Tagger], None] | None = None,
-                         annotated: Mapping[int, Sequence[str]] | None = None) -> pd.DataFrame:
+                         annotated: Mapping[int, Sequence[str]] | None = None,
+                         declined: Sequence[int] = ()) -> pd.DataFrame:
     """Run the loop on a copy of ``start``; one history row per iteration (0 = the start model).
 
     ``training``: sentence_id, tokens, ner_tags, source, weight; ``pool``: sentence_id, tokens,
@@ -124,7 +125,8 @@ def active_learning_loop(start: Tagger, training: pd.DataFrame, pool: pd.DataFra
     loop runs as far as people have labelled, and the first round whose batch they have not all
     labelled ends it; that batch is the last row's ``next_batch_ids`` -- what to send them next.
     Rerun with more annotations, the loop repeats the same rounds (same seeds, same labels) and
-    goes further.
+    goes further. ``declined`` sentences (people skipped them) are never chosen; they stay in the
+    pool sample, so skipping one changes a batch by that one sentence only.
     """
     if "validation" not in evaluation_sets:
         raise ValueError("active learning stops on validation F1: evaluation_sets needs 'validation'")
@@ -161,6 +163,8 @@ def active_learning_loop(start: Tagger, training: pd.DataFrame, pool: pd.DataFra
             candidates = seeded_sample(remaining, settings.pool_subsample, seed)
         predictions = pool_predictions(tagger, candidates, settings, iteration, training_config.eval_batch_size)
         scores = score_pool(settings.strategy, predictions, seed=seed, **settings.options)
+        if declined:
+            scores = np.where(candidates["sentence_id"].isin(list(declined)), -np.inf, scores)
         scoring = time.perf_counter() - started
         chosen = choose(candidates, scores, settings.batch_to_add, seed)
         if annotated is not None:
@@ -202,6 +206,7 @@ class ActiveLearningRun:
     expert: Any  # llm_ner.costs.ExpertRate: .usd(tokens) prices the revealed labels
     keep_checkpoints: bool = False
     annotated: Mapping[int, Sequence[str]] | None = None  # people's tags (expert_source label_studio)
+    declined: tuple[int, ...] = ()  # sentences people skipped (a tuple: grid cells are fingerprinted)
 
     def run(self) -> CellOutput:
         checkpoints: dict[str, Tagger] = {}
@@ -211,5 +216,6 @@ class ActiveLearningRun:
 
         history = active_learning_loop(self.start, self.training, self.pool, self.evaluation_sets, self.settings,
                                        self.training_config, self.expert.usd,
-                                       on_checkpoint=keep if self.keep_checkpoints else None, annotated=self.annotated)
+                                       on_checkpoint=keep if self.keep_checkpoints else None, annotated=self.annotated,
+                                       declined=self.declined)
         return CellOutput(history, {"checkpoints": checkpoints} if self.keep_checkpoints else {})

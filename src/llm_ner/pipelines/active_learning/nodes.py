@@ -71,14 +71,14 @@ def run_active_learning(model_init: Tagger, training_set: pd.DataFrame, pool: pd
     checkpoints of each strategy's first seed (``<strategy>/active_iter_<i>_added_<n>``).
 
     With ``expert_source: label_studio`` one loop (``label_studio.strategy`` and ``seed``) runs on
-    what people labelled, as far as they have labelled; sentences they skipped leave the pool."""
+    what people labelled, as far as they have labelled; sentences they skipped are never chosen."""
     loop = params["loop"]
-    strategies, seeds, annotated = params["strategies"], params["seeds"], None
+    strategies, seeds, annotated, declined = params["strategies"], params["seeds"], None, ()
     if expert_source(params) == "label_studio":
         strategies, seeds = [params["label_studio"]["strategy"]], [params["label_studio"]["seed"]]
         labelled = annotations[annotations["status"] == "labelled"]
         annotated = dict(zip(labelled["sentence_id"], labelled["expert_tags"]))
-        pool = pool[~pool["sentence_id"].isin(annotations.loc[annotations["status"] == "cancelled", "sentence_id"])]
+        declined = tuple(sorted(int(i) for i in annotations.loc[annotations["status"] == "cancelled", "sentence_id"]))
     protocol = Protocol.from_params(student, entity_types)
     LabelSchema.from_config(entity_types).check_model(model_init.labels, "model_init")
     training_config = protocol.trainer
@@ -91,7 +91,7 @@ def run_active_learning(model_init: Tagger, training_set: pd.DataFrame, pool: pd
             settings = LoopSettings(strategy=strategy, seed=seed, options=options, **loop)
             job = ActiveLearningRun(model_init, training_set, pool, evaluation_sets, settings, training_config, expert,
                                     keep_checkpoints=i == 0,  # the first seed's checkpoints only: memory
-                                    annotated=annotated)
+                                    annotated=annotated, declined=declined)
             cells.append(Cell({"strategy": strategy, "seed": seed}, job))
     outputs = Grid.from_params(grid).run("active_learning", cells)
     history = rows_of(outputs)
