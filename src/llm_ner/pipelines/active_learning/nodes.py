@@ -5,15 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # nodes run headless
-import matplotlib.pyplot as plt
 import pandas as pd
 
-from llm_ner.active.compare import compare_strategies, learning_curves
+from llm_ner.active.compare import compare_strategies
 from llm_ner.active.loop import ActiveLearningRun, LoopSettings
-from llm_ner.active.strategies import STRATEGIES
 from llm_ner.costs import CostModel
 from llm_ner.grid import Cell, Grid, rows_of
 from llm_ner.label_studio import connect, labeling_config, load_export_file, read_export, tasks_for
@@ -139,18 +134,3 @@ def compare(history: pd.DataFrame, reference_students: pd.DataFrame, params: dic
     return table
 
 
-def curve_plot(history: pd.DataFrame) -> plt.Figure:
-    """Test micro F1 against expert labels added, mean ± std over seeds per strategy."""
-    figure, axis = plt.subplots(figsize=(6.5, 4))
-    for strategy, rows in learning_curves(history).groupby("strategy", sort=False):
-        color = f"C{list(STRATEGIES).index(strategy)}"  # one colour per strategy in every plot
-        axis.plot(rows["added"], rows["f1_mean"], marker="o", color=color, label=f"{strategy} ({rows['seeds'].min()} seeds)")
-        axis.fill_between(rows["added"], rows["f1_mean"] - rows["f1_std"], rows["f1_mean"] + rows["f1_std"],
-                          color=color, alpha=0.2)
-    axis.set_xlabel("expert-labelled sentences added to model_init's set")
-    axis.set_ylabel("test entity F1 (micro)")
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize="small")
-    axis.set_title("Active learning: strategies vs random")
-    figure.tight_layout()
-    return figure

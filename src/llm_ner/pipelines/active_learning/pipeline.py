@@ -4,8 +4,9 @@ then every strategy against random."""
 from kedro.pipeline import Pipeline, node
 
 from llm_ner.pipelines import stage
+from llm_ner.report.plots import active_learning_curve
 
-from .nodes import compare, curve_plot, expert_pool, next_batch_tasks, pull_annotations, run_active_learning
+from .nodes import compare, expert_pool, next_batch_tasks, pull_annotations, run_active_learning
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -26,5 +27,5 @@ def create_pipeline(**kwargs) -> Pipeline:
              name="export_next_batch_tasks"),
         node(compare, ["active_learning_history", "reference_students", "params:active_learning"],
              "active_learning_comparison", name="compare_active_learning_strategies"),
-        node(curve_plot, "active_learning_history", "active_learning_curve", name="plot_active_learning_curve"),
+        node(active_learning_curve, "active_learning_history", "active_learning_curve", name="plot_active_learning_curve"),
     ])

@@ -21,7 +21,7 @@ from llm_ner.mixed import (
 from llm_ner.grid import Cell, Grid
 from llm_ner.sampling import seeded_sample, share_count
 from llm_ner.model import Tagger, TrainingConfig, evaluate_on, from_dict, labelled_sentences
-from llm_ner.model.evaluation import micro_rows, reported_sets
+from llm_ner.model.evaluation import reported_sets
 from llm_ner.students import Protocol, Student, train_student
 from llm_ner.tags import LabelSchema
 
@@ -90,28 +90,6 @@ def reference_students(pool: pd.DataFrame, evaluation_valid: pd.DataFrame, evalu
                                                         evaluation_sets))
     llm_only = evaluate_on(model_llm_pure, evaluation_sets, protocol.trainer).assign(student="llm_only")
     return pd.concat([llm_only, Grid.from_params(grid).table("reference_students", [gold_only])], ignore_index=True)
-
-
-def budget_curve(table: pd.DataFrame, references: pd.DataFrame) -> plt.Figure:
-    """Test micro F1 against expert sentences, one line (mean ± std over folds) per selection strategy,
-    LLM-only and gold-only as reference lines."""
-    figure, axis = plt.subplots(figsize=(6.5, 4))
-    micro = micro_rows(table)
-    for strategy, rows in micro.groupby("strategy", sort=False):
-        axis.errorbar(rows["expert_sentences"], rows["f1_mean"], yerr=rows["f1_std"], marker="o", capsize=3, label=strategy,
-                      color=f"C{list(SELECTIONS).index(strategy)}")  # one colour per strategy in every plot
-    reference = micro_rows(references)
-    for (student, rows), style in zip(reference.groupby("student", sort=False), (":", "--")):
-        axis.axhline(rows["f1"].iloc[0], linestyle=style, color="grey", label=student.replace("_", "-"))
-    axis.set_xlabel("expert-labelled sentences")
-    axis.set_ylabel("test entity F1 (micro)")
-    axis.set_ylim(0, 1)
-    axis.grid(alpha=0.3)
-    axis.legend()
-    mode = table["mode"].iloc[0] if len(table) else ""
-    axis.set_title(f"Expert budget ({mode}): F1 vs expert labels")
-    figure.tight_layout()
-    return figure
 
 
 def choose_init_budget(add_table: pd.DataFrame, correct_table: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:

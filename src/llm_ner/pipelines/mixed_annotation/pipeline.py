@@ -4,6 +4,7 @@ and Huang's LLM -> gold blending schedules."""
 from kedro.pipeline import Pipeline, node, pipeline
 
 from llm_ner.pipelines import stage
+from llm_ner.report.plots import budget_curve
 
 from .experts import (
     choose_sentences_for_experts,
@@ -15,7 +16,6 @@ from .experts import (
 )
 from .nodes import (
     blending_weights_plot,
-    budget_curve,
     budget_table,
     choose_init_budget,
     expert_candidates,

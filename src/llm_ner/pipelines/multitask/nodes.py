@@ -130,15 +130,3 @@ def comparison_table(runs: pd.DataFrame) -> pd.DataFrame:
     return multitask.summarise(runs)
 
 
-def confusion_plot(table: pd.DataFrame) -> plt.Figure:
-    counts = table.set_index("llm_topic")
-    figure, axis = plt.subplots(figsize=(5.5, 4.5))
-    image = axis.imshow(counts.to_numpy(), cmap="Blues")
-    axis.set_xticks(range(len(counts.columns)), counts.columns, rotation=45, ha="right")
-    axis.set_yticks(range(len(counts.index)), counts.index)
-    for (row, column), value in pd.DataFrame(counts.to_numpy()).stack().items():
-        axis.text(column, row, str(value), ha="center", va="center", fontsize=8)
-    axis.set(xlabel="predicted by the multitask tagger", ylabel="LLM topic", title="Topics on the test sample")
-    figure.colorbar(image, ax=axis)
-    figure.tight_layout()
-    return figure

@@ -5,12 +5,12 @@ sentences for the same epochs."""
 from kedro.pipeline import Pipeline, node
 
 from llm_ner.pipelines import stage
+from llm_ner.report.plots import topic_confusion_plot
 
 from .nodes import (
     check_topic_agreement,
     compare_designs,
     comparison_table,
-    confusion_plot,
     label_sentence_topics,
     topic_distribution,
     topic_distribution_plot,
@@ -37,5 +37,5 @@ def create_pipeline(**kwargs) -> Pipeline:
                                 "params:entity_types", "params:grid"],
              ["multitask_runs", "model_multitask", "topic_confusion"], name="compare_multitask_designs"),
         node(comparison_table, "multitask_runs", "multitask_comparison", name="summarise_multitask_designs"),
-        node(confusion_plot, "topic_confusion", "topic_confusion_plot", name="plot_topic_confusion"),
+        node(topic_confusion_plot, "topic_confusion", "topic_confusion_plot", name="plot_topic_confusion"),
     ])

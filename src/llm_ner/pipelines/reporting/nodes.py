@@ -7,10 +7,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-import matplotlib
-
-matplotlib.use("Agg")  # nodes run headless
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from llm_ner.analysis import plot_entities_per_type
@@ -18,12 +14,11 @@ from llm_ner.costs import CostModel
 from llm_ner.llm.costs import MONEY_FIELDS
 from llm_ner.mixed import reference_f1
 from llm_ner.model.evaluation import micro_rows
-from llm_ner.pipelines.active_learning.nodes import curve_plot
-from llm_ner.pipelines.mixed_annotation.nodes import budget_curve
-from llm_ner.pipelines.multitask.nodes import confusion_plot
-from llm_ner.pipelines.training.nodes import learning_curve_plot
 from llm_ner.report import routes
 from llm_ner.report.html import Section, embedded_page_body, render
+from llm_ner.report.plots import (
+    active_learning_curve, budget_curve, frontier_plot, learning_curve_plot, topic_confusion_plot,
+)
 from llm_ner.students import Protocol
 from llm_ner.tags import entity_types_of
 
@@ -99,30 +94,6 @@ def labeller_costs(markup_quality: Table, llm_models: dict[str, Any], corpus_sum
                    cost_model: dict[str, Any]) -> pd.DataFrame:
     return routes.labeller_costs(markup_quality, llm_models, CostModel.from_params(cost_model),
                                  routes.tokens_per_sentence(corpus_summary))
-
-
-def frontier_plot(costs: pd.DataFrame) -> plt.Figure:
-    """Test F1 against label dollars, one marker colour per route, the frontier as a line. The x axis
-    is logarithmic above $1 and linear below, so that results that cost nothing recorded (imported or
-    local-model labels with no gold) still show, at $0."""
-    figure, axis = plt.subplots(figsize=(10, 5))
-    if costs.empty:
-        axis.text(0.5, 0.5, "no labelled set costed yet: the other pipelines have not run", ha="center")
-        return figure
-    for i, (route, rows) in enumerate(costs.groupby("route", sort=False)):
-        axis.errorbar(rows["total_usd"], rows["f1_mean"], yerr=rows["f1_std"], fmt="os^Dv<>p*h"[i % 10],
-                      color=f"C{i % 10}", alpha=0.8, capsize=2, linestyle="none", label=route)
-    frontier = costs[costs["on_frontier"].astype(bool)].sort_values("total_usd")
-    axis.step(frontier["total_usd"], frontier["f1_mean"], where="post", color="black", linewidth=1, label="frontier")
-    axis.set_xscale("symlog", linthresh=1.0)
-    axis.set_xlim(left=0)
-    axis.set_xlabel("label cost, USD (expert + LLM + compute; log scale above $1)")
-    axis.set_ylabel("test entity F1 (micro)")
-    axis.grid(alpha=0.3, which="both")
-    axis.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the points, not on them
-    axis.set_title("What each F1 cost: every labelled set of the study")
-    figure.tight_layout()
-    return figure
 
 
 # -- report sections -----------------------------------------------------------------------------
@@ -293,7 +264,7 @@ def active_learning_section(history: Table, comparison: Table, active_learning: 
         "active_learning_history": history, "active_learning_comparison": comparison},
         {key: active_learning.get(key) for key in ("strategies", "seeds", "target_share", "loop")})
     if history is not None:
-        section.figure(curve_plot(history), "Test F1 against expert labels added, mean ± std over seeds.")
+        section.figure(active_learning_curve(history), "Test F1 against expert labels added, mean ± std over seeds.")
     if comparison is not None:
         section.table(comparison, "Every strategy against random: final F1, area under the curve, labels and dollars "
                                   "to the target, wins/losses per round and seed.")
@@ -327,7 +298,7 @@ def multitask_section(comparison: Table, distribution: Table, agreement: Mapping
     if distribution is not None:
         section.table(distribution, "The LLM's topics per set.")
     if confusion is not None:
-        section.figure(confusion_plot(confusion), "The saved multitask model's topics against the LLM's (test).")
+        section.figure(topic_confusion_plot(confusion), "The saved multitask model's topics against the LLM's (test).")
     return section
 
 

@@ -6,6 +6,7 @@ Its inputs are the other pipelines' outputs; one whose pipeline has not run load
 from kedro.pipeline import Pipeline, node, pipeline
 
 from llm_ner.pipelines import stage
+from llm_ner.report.plots import frontier_plot
 
 from .nodes import (
     active_learning_section,
@@ -20,7 +21,6 @@ from .nodes import (
     costs_section,
     examples_section,
     expert_labels_section,
-    frontier_plot,
     labelled_set_costs,
     labeller_costs,
     markup_section,

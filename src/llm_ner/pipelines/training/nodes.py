@@ -5,10 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
-import matplotlib
-
-matplotlib.use("Agg")  # nodes run headless
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from llm_ner.accounting import charge_to, charged_gold, gold_usage, usage_table
@@ -256,22 +252,6 @@ def learning_curve_runs(
 
 def learning_curve_summary(runs: pd.DataFrame) -> pd.DataFrame:
     return summarise_learning_curve(runs)
-
-
-def learning_curve_plot(summary: pd.DataFrame) -> plt.Figure:
-    """Micro F1 (mean ± std over seeds) against training-set size, log x axis."""
-    figure, axis = plt.subplots(figsize=(6, 4))
-    for split, rows in summary[summary["entity_type"] == "micro"].groupby("split", sort=False):
-        axis.errorbar(rows["size"], rows["f1_mean"], yerr=rows["f1_std"], marker="o", capsize=3, label=split)
-    axis.set_xscale("log")
-    axis.set_xlabel("gold training sentences")
-    axis.set_ylabel("entity F1 (micro)")
-    axis.set_ylim(0, 1)
-    axis.grid(alpha=0.3)
-    axis.legend()
-    axis.set_title("Learning curve (mean ± std over seeds)")
-    figure.tight_layout()
-    return figure
 
 
 def entity_examples_html(model: Tagger, test: pd.DataFrame, examples: dict[str, Any]) -> str:

@@ -1,6 +1,7 @@
 from kedro.pipeline import Pipeline, node
 
 from llm_ner.pipelines import stage
+from llm_ner.report.plots import learning_curve_plot
 
 from .nodes import (
     compare_students,
@@ -8,7 +9,6 @@ from .nodes import (
     evaluate_student,
     evaluation_sample,
     gold_label_usage,
-    learning_curve_plot,
     learning_curve_runs,
     learning_curve_summary,
     model_selection_sets,

@@ -1,0 +1,44 @@
+"""Where code lives: the domain core never imports Kedro, and no pipeline reaches into another's
+modules (what several stages share lives in the core -- plots in llm_ner.report.plots)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "llm_ner"
+# the Kedro side: pipelines, the catalog's dataset types, settings, hooks and the CLI
+KEDRO_SIDE = {"pipelines", "datasets", "settings.py", "hooks.py", "cli.py", "pipeline_registry.py", "__main__.py",
+              "tracking.py"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the file's package
+                parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)[: -node.level]
+                modules.add(".".join(parts + ([node.module] if node.module else [])))
+            elif node.module:
+                modules.add(node.module)
+    return modules
+
+
+def test_the_domain_core_never_imports_kedro():
+    core = [p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).parts[0] not in KEDRO_SIDE]
+    offenders = {str(p.relative_to(PACKAGE)): sorted(m for m in imported_modules(p) if m.split(".")[0] == "kedro")
+                 for p in core}
+    assert not {k: v for k, v in offenders.items() if v}
+
+
+def test_no_pipeline_imports_another_pipelines_modules():
+    offenders = []
+    for path in (PACKAGE / "pipelines").glob("*/*.py"):
+        own = path.parent.name
+        for module in imported_modules(path):
+            parts = module.split(".")
+            if parts[:2] == ["llm_ner", "pipelines"] and len(parts) > 2 and parts[2] != own:
+                offenders.append(f"{path.relative_to(PACKAGE)} imports {module}")
+    assert not offenders, offenders
