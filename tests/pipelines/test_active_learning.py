@@ -12,6 +12,7 @@ from kedro.runner import SequentialRunner
 
 from llm_ner.corpus import load_split
 from llm_ner.datasets.tagger_model import TaggerCheckpointsDataset
+from llm_ner.model.evaluation import evaluation_samples_table
 from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, fit, from_dict, labelled_sentences
 from llm_ner.pipelines.active_learning import create_pipeline
 from llm_ner.settings import project_parameters
@@ -37,7 +38,7 @@ def run(tmp_path_factory):
         "model_init": model_init, "model_init_training_set": training_set,
         "model_init_budget": {"mode": "add", "strategy": "random", "budget": 0.1, "percent": 10},
         "mixing_pool": pd.DataFrame(), "expert_candidates": candidates,
-        "evaluation_valid": valid.iloc[:20], "evaluation_test": valid.iloc[20:],
+        "evaluation_samples": evaluation_samples_table(valid.iloc[:20], valid.iloc[20:]),
         "reference_students": pd.DataFrame({"student": ["gold_only"], "split": ["test"], "entity_type": ["micro"],
                                             "f1": [0.2]}),
     }

@@ -13,6 +13,7 @@ from llm_ner.accounting import gold_usage, usage_table
 from llm_ner.corpus import load_split
 from llm_ner.datasets.tagger_model import TaggerModelDataset
 from llm_ner.model import Tagger
+from llm_ner.model.evaluation import evaluation_samples_table
 from llm_ner.pipelines.mixed_annotation import create_pipeline
 from llm_ner.settings import project_parameters
 from pipeline_catalog import KeptMemoryDataset, parameter_datasets  # tests/ is on sys.path
@@ -43,7 +44,7 @@ def run(tmp_path_factory):
     })
     demonstrations = train.iloc[40:60]
     inputs = {"llm_labels": llm_labels, "train_sentences": train, "llm_demonstration_pool": demonstrations,
-              "evaluation_valid": valid.iloc[:20], "evaluation_test": test.iloc[:20],
+              "evaluation_samples": evaluation_samples_table(valid.iloc[:20], test.iloc[:20]),
               "llm_gold_usage": usage_table([gold_usage("llm_labeller", "demonstrations", "kNN pool", demonstrations)])}
     datasets = {name: KeptMemoryDataset(value) for name, value in inputs.items()}
     parameters = {**parameters, "llm_weight": "confidence"}  # the LLM tags here carry a confidence

@@ -10,6 +10,7 @@ from kedro.runner import SequentialRunner
 from fake_openai_server import FakeOpenAIServer, capitalised_words_responder  # tests/ is on sys.path
 from llm_ner.corpus import load_split
 from llm_ner.model import Tagger
+from llm_ner.model.evaluation import evaluation_samples_table
 from llm_ner.pipelines.multitask import create_pipeline
 from llm_ner.settings import project_parameters
 from pipeline_catalog import KeptMemoryDataset, parameter_datasets
@@ -26,7 +27,7 @@ def run(tmp_path_factory):
     with FakeOpenAIServer(capitalised_words_responder) as server:
         models = {**conf["llm_models"], "fake-llm": {**conf["llm_models"]["fake-llm"], "base_url": server.base_url}}
         datasets = {"train_sentences": MemoryDataset(load_split("train").iloc[:200]),
-                    "evaluation_valid": MemoryDataset(valid.iloc[:20]), "evaluation_test": MemoryDataset(valid.iloc[20:]),
+                    "evaluation_samples": MemoryDataset(evaluation_samples_table(valid.iloc[:20], valid.iloc[20:])),
                     "llm_api_credentials": MemoryDataset({"api_key": "sk-test"})}
         for name, value in (("llm_topics", conf["llm_topics"]), ("multitask", conf["multitask"]), ("llm_models", models),
                             ("llm_annotation", {**conf["llm_annotation"], "cache_path": str(cache)}),

@@ -17,7 +17,6 @@ from llm_ner.model import Tagger
 from llm_ner.pipelines.training import create_pipeline
 from llm_ner.pipelines.training.nodes import (
     compare_students,
-    evaluation_sample,
     model_selection_sets,
     student_training_sets,
     validation_samples,
@@ -72,7 +71,7 @@ OUTPUTS = ["metrics_gold", "metrics_llm", "student_comparison", "learning_curve_
            "learning_curve_plot", "entity_examples_html", "training_history_gold", "training_history_llm",
            "gold_label_usage", "student_gold_labels"]
 # intermediate samples, kept to check what each student was trained, selected and scored on
-SAMPLES = ["gold_training_set", "llm_training_set", "evaluation_valid", "gold_validation_sample",
+SAMPLES = ["gold_training_set", "llm_training_set", "evaluation_samples", "gold_validation_sample",
            "llm_validation_sample", "selection_set_gold", "selection_set_llm"]
 
 
@@ -113,7 +112,7 @@ def test_both_students_are_trained_saved_and_evaluated(first_run, splits, parame
     llm = outputs["metrics_llm"].set_index(["split", "entity_type"])
     assert llm.loc[("test", "ORG"), "f1"] == 0 and llm.loc[("test", "MISC"), "f1"] == 0
     # evaluation used the configured seeded sample of the test split: its entities are the support
-    sample = evaluation_sample(splits["test_sentences"], parameters["evaluation"])
+    sample = validation_samples(splits["test_sentences"], {**parameters["evaluation"], "selection_sentences": 0})[0]
     assert len(sample) == parameters["evaluation"]["max_sentences"] < len(splits["test_sentences"])
     entities = sum(len(bio_to_spans(list(tags))) for tags in sample["ner_tags"])
     assert llm.loc[("test", "micro"), "support"] == entities
@@ -179,7 +178,9 @@ def test_comparison_difference_and_retained_share():
 def test_reported_validation_is_disjoint_from_every_selection_set(first_run, splits, parameters):
     samples = first_run[0]
     assert parameters["model_selection"] == {"gold": "gold_validation", "llm": "llm_validation"}
-    reported = set(samples["evaluation_valid"]["sentence_id"])
+    evaluation = samples["evaluation_samples"]
+    assert sorted(evaluation["split"].unique()) == ["test", "validation"]
+    reported = set(evaluation.loc[evaluation["split"] == "validation", "sentence_id"])
     gold_selection = set(samples["selection_set_gold"]["sentence_id"])
     assert len(gold_selection) == parameters["evaluation"]["selection_sentences"]
     assert len(reported) == parameters["evaluation"]["max_sentences"]
@@ -263,7 +264,7 @@ def test_validation_samples_are_disjoint_and_leave_the_reported_sample_unchanged
     assert len(reported) == 30 and len(selection) == 50
     assert not set(reported["sentence_id"]) & set(selection["sentence_id"])
     # the reported sample does not depend on the selection size: it is what test sentences get too
-    assert reported["sentence_id"].tolist() == evaluation_sample(valid, {"max_sentences": 30, "seed": 0})["sentence_id"].tolist()
+    assert reported["sentence_id"].tolist() == validation_samples(valid, {"max_sentences": 30, "seed": 0})[0]["sentence_id"].tolist()
     everything, selection = validation_samples(valid, {"max_sentences": None, "selection_sentences": 50, "seed": 0})
     assert len(everything) == len(valid) - 50
     assert set(everything["sentence_id"]) | set(selection["sentence_id"]) == set(valid["sentence_id"])

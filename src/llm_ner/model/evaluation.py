@@ -68,10 +68,26 @@ def evaluate_on(tagger: Tagger, evaluation_sets: Mapping[str, Sequence[LabelledS
     )
 
 
-def reported_sets(validation: pd.DataFrame, test: pd.DataFrame) -> dict[str, list[LabelledSentence]]:
-    """The reported validation and test samples (sentence tables) as :func:`evaluate_on`'s sets:
-    every student of the study is scored on the same two."""
-    return {"validation": labelled_sentences(validation), "test": labelled_sentences(test)}
+REPORTED_SPLITS = ("validation", "test")
+
+
+def evaluation_samples_table(validation: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
+    """The reported validation and test samples as one table (column ``split``): what every
+    pipeline scores its students on, passed around as one dataset."""
+    return pd.concat([validation.assign(split="validation"), test.assign(split="test")], ignore_index=True)
+
+
+def evaluation_sample(samples: pd.DataFrame, split: str) -> pd.DataFrame:
+    """One reported sample (``validation`` | ``test``) of :func:`evaluation_samples_table`."""
+    if split not in REPORTED_SPLITS:
+        raise ValueError(f"reported samples are {list(REPORTED_SPLITS)}, got {split!r}")
+    return samples[samples["split"] == split].drop(columns="split").reset_index(drop=True)
+
+
+def reported_sets(samples: pd.DataFrame) -> dict[str, list[LabelledSentence]]:
+    """The reported samples as :func:`evaluate_on`'s sets: every student of the study is scored
+    on the same two."""
+    return {split: labelled_sentences(evaluation_sample(samples, split)) for split in REPORTED_SPLITS}
 
 
 def micro_rows(table: pd.DataFrame, split: str = "test") -> pd.DataFrame:

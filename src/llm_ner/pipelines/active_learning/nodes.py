@@ -59,7 +59,7 @@ def pull_annotations(pool: pd.DataFrame, params: dict[str, Any], entity_types: d
 
 
 def run_active_learning(model_init: Tagger, training_set: pd.DataFrame, pool: pd.DataFrame,
-                        evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame, params: dict[str, Any],
+                        evaluation_samples: pd.DataFrame, params: dict[str, Any],
                         student: dict[str, Any], entity_types: dict[str, Any], cost_model: dict[str, Any],
                         grid: dict[str, Any], annotations: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Tagger]]:
     """Every strategy x seed from the same model_init (grid cells); the history of all, and the
@@ -77,7 +77,7 @@ def run_active_learning(model_init: Tagger, training_set: pd.DataFrame, pool: pd
     protocol = Protocol.from_params(student, entity_types)
     LabelSchema.from_config(entity_types).check_model(model_init.labels, "model_init")
     training_config = protocol.trainer
-    evaluation_sets = reported_sets(evaluation_valid, evaluation_test)
+    evaluation_sets = reported_sets(evaluation_samples)
     expert = CostModel.from_params(cost_model).expert
     cells = []
     for strategy in strategies:
@@ -93,7 +93,7 @@ def run_active_learning(model_init: Tagger, training_set: pd.DataFrame, pool: pd
     checkpoints = {f"{cell.ids['strategy']}/{name}": tagger for cell, output in zip(cells, outputs)
                    for name, tagger in output.artifacts.get("checkpoints", {}).items()}
     # stopping on validation F1 spends those gold labels on model selection: counted beside the result
-    history["stopping_gold_sentences"] = len(evaluation_valid) if loop.get("improvement_threshold") is not None else 0
+    history["stopping_gold_sentences"] = len(evaluation_sets["validation"]) if loop.get("improvement_threshold") is not None else 0
     if annotated is not None:  # people's measured time for every sentence revealed so far (skipped ones included)
         seconds = dict(zip(annotations["sentence_id"], annotations["lead_time_s"].fillna(0.0)))
         skipped = float(annotations.loc[annotations["status"] == "cancelled", "lead_time_s"].fillna(0.0).sum())

@@ -18,7 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                                 "label_studio_credentials"], "active_learning_annotations",
              name="pull_active_learning_annotations"),
         node(run_active_learning,
-             ["model_init", "model_init_training_set", "active_learning_pool", "evaluation_valid", "evaluation_test",
+             ["model_init", "model_init_training_set", "active_learning_pool", "evaluation_samples",
               "params:active_learning", "params:student", "params:entity_types", "params:cost_model", "params:grid",
               "active_learning_annotations"],
              ["active_learning_history", "active_learning_checkpoints"], name="run_active_learning"),

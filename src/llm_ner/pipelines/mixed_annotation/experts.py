@@ -89,8 +89,8 @@ def import_expert_labels(export: list[dict], selection: pd.DataFrame, label_stud
     return sentences.drop(columns="gold_tags"), summary
 
 
-def train_on_expert_labels(pool: pd.DataFrame, expert_labels: pd.DataFrame, evaluation_valid: pd.DataFrame,
-                           evaluation_test: pd.DataFrame, params: dict[str, Any], seeds: list[int],
+def train_on_expert_labels(pool: pd.DataFrame, expert_labels: pd.DataFrame, evaluation_samples: pd.DataFrame,
+                           params: dict[str, Any], seeds: list[int],
                            student: dict[str, Any], entity_types: dict[str, Any], grid: dict[str, Any]) -> pd.DataFrame:
     """With ``expert_source: label_studio``: students on the pool corrected by the annotators, and on
     the same sentences with CoNLL gold, one per seed (``label_studio.seeds``); nothing otherwise."""
@@ -102,7 +102,7 @@ def train_on_expert_labels(pool: pd.DataFrame, expert_labels: pd.DataFrame, eval
                          "data/07_model_output/label_studio/tasks.json into Label Studio and annotate it, then "
                          "configure the server (credentials label_studio.url, api_key) or label_studio.import_path")
     cells = annotated_pool_cells(pool, labelled, seeds, Protocol.from_params(student, entity_types),
-                                 reported_sets(evaluation_valid, evaluation_test), params["llm_weight"])
+                                 reported_sets(evaluation_samples), params["llm_weight"])
     return Grid.from_params(grid).table("label_studio", cells)
 
 

@@ -58,14 +58,14 @@ def mixing_pool(llm_labels: pd.DataFrame, label_quality: pd.DataFrame) -> pd.Dat
     return llm_labels.merge(label_quality, on="sentence_id", how="left")
 
 
-def run_budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_valid: pd.DataFrame,
-                     evaluation_test: pd.DataFrame, model_llm_pure: Tagger, params: dict[str, Any],
+def run_budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_samples: pd.DataFrame,
+                     model_llm_pure: Tagger, params: dict[str, Any],
                      sweep: dict[str, Any], student: dict[str, Any], entity_types: dict[str, Any], grid: dict[str, Any]) -> pd.DataFrame:
     """Every budget x strategy x fold of one sweep (its mode is the namespace)."""
     settings = SweepSettings(mode=sweep["mode"], budgets=tuple(params["budgets"]), strategies=tuple(sweep["strategies"]),
                              k=params["k"], seed=params["seed"], start=params["start"],
                              llm_weight=params["llm_weight"])
-    return budget_sweep(pool, outside, reported_sets(evaluation_valid, evaluation_test), settings,
+    return budget_sweep(pool, outside, reported_sets(evaluation_samples), settings,
                         Protocol.from_params(student, entity_types), model_llm_pure, Grid.from_params(grid))
 
 
@@ -79,13 +79,12 @@ def budget_table(runs: pd.DataFrame, llm_gold_usage: pd.DataFrame) -> pd.DataFra
     return summary
 
 
-def reference_students(pool: pd.DataFrame, evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame,
-                       model_llm_pure: Tagger, params: dict[str, Any], student: dict[str, Any], entity_types: dict[str, Any],
+def reference_students(pool: pd.DataFrame, evaluation_samples: pd.DataFrame, model_llm_pure: Tagger, params: dict[str, Any], student: dict[str, Any], entity_types: dict[str, Any],
                        grid: dict[str, Any]) -> pd.DataFrame:
     """The two ends of every budget curve on the same protocol: LLM-only (model_llm_pure) and
     gold-only (the same student on the pool's gold tags)."""
     protocol = Protocol.from_params(student, entity_types)
-    evaluation_sets = reported_sets(evaluation_valid, evaluation_test)
+    evaluation_sets = reported_sets(evaluation_samples)
     gold_only = Cell({"student": "gold_only"}, Student(protocol, (labelled_sentences(pool, "gold_tags"),), params["seed"],
                                                         evaluation_sets))
     llm_only = evaluate_on(model_llm_pure, evaluation_sets, protocol.trainer).assign(student="llm_only")
@@ -152,24 +151,24 @@ def regimen_sets(pool: pd.DataFrame, expert_set: pd.DataFrame, train_sentences: 
 
 
 def run_regimens(pool: pd.DataFrame, expert_set: pd.DataFrame, train_sentences: pd.DataFrame,
-                 evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame, params: dict[str, Any],
+                 evaluation_samples: pd.DataFrame, params: dict[str, Any],
                  student: dict[str, Any], entity_types: dict[str, Any], grid: dict[str, Any]) -> pd.DataFrame:
     """Huang's phase 2: gold only, LLM only, LLM + extra, and the two ``... then gold`` regimens."""
     regimens = params["regimens"]
     designs = regimen_designs(regimen_sets(pool, expert_set, train_sentences, params, entity_types), regimens["names"])
     return repeated_runs(designs, regimens["lr_schedules"], regimens["seeds"], Protocol.from_params(student, entity_types),
-                         reported_sets(evaluation_valid, evaluation_test), Grid.from_params(grid), "regimens")
+                         reported_sets(evaluation_samples), Grid.from_params(grid), "regimens")
 
 
-def run_blending(pool: pd.DataFrame, expert_set: pd.DataFrame, evaluation_valid: pd.DataFrame,
-                 evaluation_test: pd.DataFrame, params: dict[str, Any], student: dict[str, Any], entity_types: dict[str, Any],
+def run_blending(pool: pd.DataFrame, expert_set: pd.DataFrame, evaluation_samples: pd.DataFrame,
+                 params: dict[str, Any], student: dict[str, Any], entity_types: dict[str, Any],
                  grid: dict[str, Any]) -> pd.DataFrame:
     """Huang's phase 3: the pool's LLM labels and the expert set, blended epoch by epoch."""
     blending, protocol = params["blending"], Protocol.from_params(student, entity_types)
     designs = blending_designs(labelled_sentences(pool, "llm_tags"), labelled_sentences(expert_set, "gold_tags"),
                                chosen_schedules(blending), protocol.trainer.epochs)
     return repeated_runs(designs, blending["lr_schedules"], blending["seeds"], protocol,
-                         reported_sets(evaluation_valid, evaluation_test), Grid.from_params(grid), "blending")
+                         reported_sets(evaluation_samples), Grid.from_params(grid), "blending")
 
 
 def chosen_schedules(blending: dict[str, Any]) -> dict[str, dict]:

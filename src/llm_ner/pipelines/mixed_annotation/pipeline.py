@@ -32,7 +32,7 @@ from .nodes import (
 )
 
 SWEEPS = ("add", "correct")  # S0's setting: the expert labels new sentences | the practitioner's: re-labels pool ones
-SHARED = {"mixing_pool", "expert_candidates", "evaluation_valid", "evaluation_test", "model_llm_pure",
+SHARED = {"mixing_pool", "expert_candidates", "evaluation_samples", "model_llm_pure",
           "reference_students", "llm_gold_usage"}
 
 
@@ -40,7 +40,7 @@ def budget_sweep_pipeline() -> Pipeline:
     """One expert budget sweep: every budget x strategy x fold, its table and its curve."""
     return pipeline([
         node(run_budget_sweep,
-             ["mixing_pool", "expert_candidates", "evaluation_valid", "evaluation_test", "model_llm_pure",
+             ["mixing_pool", "expert_candidates", "evaluation_samples", "model_llm_pure",
               "params:mixed_annotation", "params:sweep", "params:student", "params:entity_types", "params:grid"],
              "budget_runs", name="run_budget_sweep"),
         node(budget_table, ["budget_runs", "llm_gold_usage"], "budget_table", name="summarise_budget_sweep"),
@@ -57,7 +57,7 @@ def create_pipeline(**kwargs) -> Pipeline:
              "llm_label_quality",
              name="score_llm_label_quality"),
         node(mixing_pool, ["llm_labels", "llm_label_quality"], "mixing_pool", name="build_mixing_pool"),
-        node(reference_students, ["mixing_pool", "evaluation_valid", "evaluation_test", "model_llm_pure",
+        node(reference_students, ["mixing_pool", "evaluation_samples", "model_llm_pure",
                                   "params:mixed_annotation", "params:student", "params:entity_types", "params:grid"], "reference_students",
              name="score_reference_students"),
     ])
@@ -77,11 +77,11 @@ def create_pipeline(**kwargs) -> Pipeline:
     ])
     huang = pipeline([  # Huang et al.: the pool's LLM labels beside an expert set, in which order and blend
         node(sample_expert_set, ["expert_candidates", "params:mixed_annotation"], "expert_set", name="sample_expert_set"),
-        node(run_regimens, ["mixing_pool", "expert_set", "train_sentences", "evaluation_valid", "evaluation_test",
+        node(run_regimens, ["mixing_pool", "expert_set", "train_sentences", "evaluation_samples",
                             "params:mixed_annotation", "params:student", "params:entity_types", "params:grid"], "regimen_runs",
              name="run_training_regimens"),
         node(runs_table, "regimen_runs", "regimen_table", name="summarise_training_regimens"),
-        node(run_blending, ["mixing_pool", "expert_set", "evaluation_valid", "evaluation_test", "params:mixed_annotation",
+        node(run_blending, ["mixing_pool", "expert_set", "evaluation_samples", "params:mixed_annotation",
                            "params:student", "params:entity_types", "params:grid"],
              "blending_runs", name="run_blending_schedules"),
         node(runs_table, "blending_runs", "blending_table", name="summarise_blending_schedules"),
@@ -98,7 +98,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(import_expert_labels, ["label_studio_export", "expert_selection", "params:label_studio",
                                     "params:entity_types"], ["expert_labels", "expert_label_summary"],
              name="import_expert_labels"),
-        node(train_on_expert_labels, ["mixing_pool", "expert_labels", "evaluation_valid", "evaluation_test",
+        node(train_on_expert_labels, ["mixing_pool", "expert_labels", "evaluation_samples",
                                       "params:mixed_annotation", "params:label_studio.seeds", "params:student",
                                       "params:entity_types", "params:grid"], "expert_label_runs",
              name="train_on_expert_labels"),

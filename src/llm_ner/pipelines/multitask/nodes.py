@@ -21,19 +21,20 @@ from llm_ner.grid import Grid
 from llm_ner.model import TaggerConfig, TrainingConfig, from_dict
 from llm_ner.students import Protocol
 from llm_ner.tags import LabelSchema
+from llm_ner.model.evaluation import REPORTED_SPLITS, evaluation_sample
 from llm_ner.model.examples import labelled_sentences
 from llm_ner.sampling import seeded_sample
 
 SETS = ("train", "validation", "test")
 
 
-def topic_sets(train_sentences: pd.DataFrame, evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame,
-               params: dict[str, Any]) -> pd.DataFrame:
+def topic_sets(train_sentences: pd.DataFrame, evaluation_samples: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """The sentences every design trains on (a seeded sample of train, gold tags) and the reported
     samples they are scored on (the first ``evaluation_sentences`` of each), with a ``set`` column."""
     size = params["evaluation_sentences"]
     parts = [seeded_sample(train_sentences, params["train_sentences"], params["seed"]).assign(set="train")]
-    for name, sample in (("validation", evaluation_valid), ("test", evaluation_test)):
+    for name in REPORTED_SPLITS:
+        sample = evaluation_sample(evaluation_samples, name)
         parts.append((sample if size is None else sample.iloc[:size]).assign(set=name))
     return pd.concat(parts, ignore_index=True)[["set", "sentence_id", "tokens", "ner_tags"]]
 

@@ -23,7 +23,7 @@ LLM = ["params:llm_topics", "params:llm_annotation", "params:llm_models", "param
 
 def create_pipeline(**kwargs) -> Pipeline:
     return stage("multitask", [
-        node(topic_sets, ["train_sentences", "evaluation_valid", "evaluation_test", "params:multitask"],
+        node(topic_sets, ["train_sentences", "evaluation_samples", "params:multitask"],
              "multitask_sentences", name="choose_multitask_sentences"),
         node(label_sentence_topics, ["multitask_sentences", *LLM], ["sentence_topics", "topic_spend"],
              name="label_sentence_topics"),

@@ -12,7 +12,7 @@ from llm_ner.grid import Grid
 from llm_ner.model import (
     Tagger, TaggerConfig, TrainingConfig, evaluate_on, fit, from_dict, labelled_sentences, predict_tags,
 )
-from llm_ner.model.evaluation import reported_sets
+from llm_ner.model.evaluation import REPORTED_SPLITS, evaluation_sample, evaluation_samples_table, reported_sets
 from llm_ner.model.learning_curve import learning_curve, summarise_learning_curve
 from llm_ner.model.rendering import entities_page
 from llm_ner.sampling import seeded_sample, seeded_shuffle, share_count
@@ -90,9 +90,14 @@ def sentences_not_in(sentences: pd.DataFrame, used: pd.DataFrame) -> pd.DataFram
     return sentences[~sentences["sentence_id"].isin(used["sentence_id"])].reset_index(drop=True)
 
 
-def evaluation_sample(sentences: pd.DataFrame, evaluation: dict[str, Any]) -> pd.DataFrame:
-    """A seeded subsample of a split (``max_sentences: null`` keeps all) to bound CPU time."""
-    return validation_samples(sentences, {**evaluation, "selection_sentences": 0})[0]
+def evaluation_samples(valid_sentences: pd.DataFrame, test_sentences: pd.DataFrame,
+                       evaluation: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The reported samples (one table, column ``split``: every stage scores on them) and the
+    disjoint ``gold_validation`` sample a student may choose its epoch on. Test is a seeded
+    subsample too (``max_sentences: null`` keeps all), to bound CPU time."""
+    validation, selection = validation_samples(valid_sentences, evaluation)
+    test = validation_samples(test_sentences, {**evaluation, "selection_sentences": 0})[0]
+    return evaluation_samples_table(validation, test), selection
 
 
 def validation_samples(sentences: pd.DataFrame, evaluation: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -153,11 +158,11 @@ def train_student(
 
 
 def evaluate_student(
-    model: Tagger, validation: pd.DataFrame, test: pd.DataFrame, trainer: dict[str, Any], entity_types: Mapping[str, Any],
+    model: Tagger, evaluation_samples: pd.DataFrame, trainer: dict[str, Any], entity_types: Mapping[str, Any],
 ) -> pd.DataFrame:
     """Entity P/R/F1 per type, micro/macro, token accuracy and loss, for the validation and test sets."""
     LabelSchema.from_config(entity_types).check_model(model.labels, "the student model")
-    return evaluate_on(model, reported_sets(validation, test), from_dict(TrainingConfig, trainer))
+    return evaluate_on(model, reported_sets(evaluation_samples), from_dict(TrainingConfig, trainer))
 
 
 def students_own_gold_usage(
@@ -180,16 +185,15 @@ def students_own_gold_usage(
 
 
 def gold_label_usage(
-    students_own_usage: pd.DataFrame, evaluation_valid: pd.DataFrame, evaluation_test: pd.DataFrame,
-    llm_gold_usage: pd.DataFrame,
+    students_own_usage: pd.DataFrame, evaluation_samples: pd.DataFrame, llm_gold_usage: pd.DataFrame,
 ) -> pd.DataFrame:
     """Every gold label the training results consumed, one row per consumer x purpose x set: the
     students' own use, the evaluation samples (counted, never charged), and the LLM labeller's
     demonstrations and prompt/model selection, charged to model_llm, which learnt from its labels."""
     evaluation = usage_table(
-        gold_usage(f"model_{student}", "evaluation", f"{split} sample", sentences)
+        gold_usage(f"model_{student}", "evaluation", f"{split} sample", evaluation_sample(evaluation_samples, split))
         for student in STUDENTS
-        for split, sentences in (("validation", evaluation_valid), ("test", evaluation_test))
+        for split in REPORTED_SPLITS
     )
     labeller = charge_to(llm_gold_usage, "model_llm")
     return pd.concat([students_own_usage, labeller, evaluation], ignore_index=True)
@@ -231,7 +235,7 @@ def compare_students(
 
 
 def learning_curve_runs(
-    train_sentences: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame,
+    train_sentences: pd.DataFrame, evaluation_samples: pd.DataFrame,
     student: dict[str, Any], entity_types: dict[str, Any], curve: dict[str, Any], grid: dict[str, Any],
 ) -> pd.DataFrame:
     """All-expert students on ``curve.sizes`` gold sentences, each with every seed in ``curve.seeds``,
@@ -242,7 +246,7 @@ def learning_curve_runs(
                          f"(the students train under `student`, the study's one protocol)")
     return learning_curve(
         pool=labelled_sentences(train_sentences),
-        evaluation_sets=reported_sets(validation, test),
+        evaluation_sets=reported_sets(evaluation_samples),
         sizes=curve["sizes"],
         seeds=curve["seeds"],
         protocol=Protocol.from_params(student, entity_types),
