@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from llm_ner.label_studio import LabelStudioClient, labeling_config, tasks_for
-from llm_ner.tags import CONLL_2003
+from llm_ner.tags import CONLL_2003, bio_to_spans
 
 FIXTURES = Path(__file__).parent / "data" / "label_studio"
 
@@ -55,7 +55,6 @@ def region(task: dict, start: int, end: int, label: str) -> dict:
 
 
 def regions_of(task: dict, tags: list[str]) -> list[dict]:
-    from llm_ner.tags import bio_to_spans
     starts, ends = task["data"]["token_starts"], task["data"]["token_ends"]
     return [region(task, starts[s.start], ends[s.end - 1], s.label) for s in bio_to_spans(tags)]
 

@@ -133,3 +133,11 @@ def test_round_trip_through_a_real_label_studio_server(tmp_path):
     check_round_trip(export)
     with pytest.raises(ValueError, match="overlap"):
         read_export(refused, SELECTION, CONLL_2003)
+
+
+def test_tasks_from_a_pool_read_back_from_parquet_keep_their_scores(tmp_path):
+    # parquet gives the entity confidences back as arrays, not lists
+    SELECTION.to_parquet(tmp_path / "pool.parquet")
+    import pandas as pd
+    task = tasks_for(pd.read_parquet(tmp_path / "pool.parquet"))[0]
+    assert [r["score"] for r in task["predictions"][0]["result"]] == [0.9, 0.6]

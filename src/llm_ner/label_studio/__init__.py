@@ -12,8 +12,8 @@ every token travel in the task's ``data``, so spans come back to exactly the tok
 """
 
 from .annotations import AGREEMENT_RULES, ExpertAnnotations, load_export_file, read_export
-from .server import LabelStudioClient, LabelStudioError, connect
+from .server import LabelStudioClient, LabelStudioError, annotations_so_far, connect
 from .tasks import labeling_config, sentence_text, tasks_for
 
-__all__ = ["AGREEMENT_RULES", "ExpertAnnotations", "LabelStudioClient", "LabelStudioError", "connect",
+__all__ = ["AGREEMENT_RULES", "ExpertAnnotations", "LabelStudioClient", "LabelStudioError", "annotations_so_far", "connect",
            "labeling_config", "load_export_file", "read_export", "sentence_text", "tasks_for"]

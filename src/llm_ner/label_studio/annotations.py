@@ -48,11 +48,11 @@ class ExpertAnnotations:
 
     sentences: pd.DataFrame
     agreement_f1: float | None  # micro entity F1 between annotators, over every pair on every shared task
-    agreement_tasks: int        # tasks with two or more submitted annotations
 
     @property
-    def labelled(self) -> pd.DataFrame:
-        return self.sentences[self.sentences["status"] == "labelled"].reset_index(drop=True)
+    def agreement_tasks(self) -> int:
+        """Tasks with two or more submitted annotations (what ``agreement_f1`` is measured on)."""
+        return int((self.sentences["annotators"] >= 2).sum())
 
     def counts(self) -> dict[str, int]:
         """Sentences per status, every status present (0 when none)."""
@@ -124,6 +124,28 @@ def load_export_file(path: str | Path) -> list[dict[str, Any]]:
         raise ValueError(f"{path} line {exc.lineno}: not JSON ({exc.msg})") from None
 
 
+def _checked_task(item: Any, position: int, source: str, tokens_by_id: Mapping[int, Sequence[str]]
+                  ) -> tuple[str, int, tuple[str, list[int], list[int]]]:
+    """One exported task's name for errors, its sentence id and its text with token offsets, after
+    checking it is a task of this project in Label Studio's JSON format."""
+    task_id = item.get("id", f"#{position}") if isinstance(item, Mapping) else f"#{position}"
+    task = f"{source}: task {task_id}"
+    if not isinstance(item, Mapping) or not isinstance(item.get("data"), Mapping):
+        raise ValueError(f"{task}: not a Label Studio task (no `data`)")
+    if not isinstance(item.get("annotations"), list):
+        raise ValueError(f"{task}: no `annotations` list -- export in Label Studio's JSON format (not JSON_MIN/CSV)")
+    data = item["data"]
+    if "sentence_id" not in data:
+        raise ValueError(f"{task}: no data.sentence_id -- not a task this project exported")
+    sentence_id = int(data["sentence_id"])
+    if sentence_id not in tokens_by_id:
+        raise ValueError(f"{task}: sentence {sentence_id} is not among the {len(tokens_by_id)} exported sentences")
+    starts, ends = list(data["token_starts"]), list(data["token_ends"])
+    if len(starts) != len(tokens_by_id[sentence_id]):
+        raise ValueError(f"{task}: {len(starts)} token offsets for a sentence of {len(tokens_by_id[sentence_id])} tokens")
+    return task, sentence_id, (str(data["text"]), starts, ends)
+
+
 def read_export(export: Any, selection: pd.DataFrame, schema: LabelSchema, rule: str = "first",
                 source: str = "the Label Studio export") -> ExpertAnnotations:
     """The expert tags of the ``selection``'s sentences (``sentence_id``, ``tokens``) in a Label
@@ -136,32 +158,14 @@ def read_export(export: Any, selection: pd.DataFrame, schema: LabelSchema, rule:
     tokens_by_id = dict(zip(selection["sentence_id"].astype(int), selection["tokens"]))
     rows, seen, pairs = [], {}, ([], [])
     for position, item in enumerate(export):
-        task_id = item.get("id", f"#{position}") if isinstance(item, Mapping) else f"#{position}"
-        task = f"{source}: task {task_id}"
-        if not isinstance(item, Mapping) or not isinstance(item.get("data"), Mapping):
-            raise ValueError(f"{task}: not a Label Studio task (no `data`)")
-        if not isinstance(item.get("annotations"), list):
-            raise ValueError(f"{task}: no `annotations` list -- export in Label Studio's JSON format (not JSON_MIN/CSV)")
-        data = item["data"]
-        if "sentence_id" not in data:
-            raise ValueError(f"{task}: no data.sentence_id -- not a task this project exported")
-        sentence_id = int(data["sentence_id"])
-        if sentence_id not in tokens_by_id:
-            raise ValueError(f"{task}: sentence {sentence_id} is not among the {len(tokens_by_id)} exported sentences")
+        task, sentence_id, (text, starts, ends) = _checked_task(item, position, source, tokens_by_id)
         if sentence_id in seen:
             raise ValueError(f"{task}: sentence {sentence_id} is also task {seen[sentence_id]}; import each task once")
-        seen[sentence_id] = task_id
-        text, starts, ends = str(data["text"]), list(data["token_starts"]), list(data["token_ends"])
-        if len(starts) != len(tokens_by_id[sentence_id]):
-            raise ValueError(f"{task}: {len(starts)} token offsets for a sentence of {len(tokens_by_id[sentence_id])} tokens")
-        submitted, reasons = [], []
-        for annotation in item["annotations"]:
-            if annotation.get("was_cancelled"):
-                continue
-            where = f"{task} (annotation {annotation.get('id')})"
-            submitted.append(_Annotation((str(annotation.get("created_at") or ""), annotation.get("id") or 0),
-                                         _spans(annotation, where, text, starts, ends, schema, reasons)))
-        submitted.sort(key=lambda a: a.order)
+        seen[sentence_id] = task_id = item.get("id")
+        reasons: list[str] = []
+        submitted = sorted((_Annotation((str(a.get("created_at") or ""), a.get("id") or 0),
+                                        _spans(a, f"{task} (annotation {a.get('id')})", text, starts, ends, schema, reasons))
+                            for a in item["annotations"] if not a.get("was_cancelled")), key=lambda a: a.order)
         length = len(starts)
         for one, other in combinations(submitted, 2):
             pairs[0].append(spans_to_bio(one.spans, length))
@@ -180,9 +184,8 @@ def read_export(export: Any, selection: pd.DataFrame, schema: LabelSchema, rule:
         if sentence_id not in seen:
             rows.append({"sentence_id": sentence_id, "task_id": None, "status": "missing", "expert_tags": None,
                          "annotators": 0, "cancelled": 0, "lead_time_s": math.nan, "repaired": 0, "repair_reasons": []})
-    agreement_tasks = sum(1 for row in rows if row["annotators"] >= 2)
     # micro entity F1 is undefined when no annotator marked any entity on a shared task
     marked = any(tag != "O" for tags in pairs[0] + pairs[1] for tag in tags)
     agreement = float(entity_scores(*pairs, types=schema.names).loc["micro", "f1"]) if marked else None
     sentences = pd.DataFrame(rows, columns=COLUMNS).sort_values("sentence_id").reset_index(drop=True)
-    return ExpertAnnotations(sentences, agreement, agreement_tasks)
+    return ExpertAnnotations(sentences, agreement)

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import requests
+
+from .annotations import load_export_file
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +110,20 @@ def connect(credentials: Mapping[str, Any]) -> LabelStudioClient | None:
     if not url:
         return None
     return LabelStudioClient(url, credentials.get("api_key") or os.environ.get("LABEL_STUDIO_API_KEY"))
+
+
+def annotations_so_far(credentials: Mapping[str, Any], project: str, label_config: str,
+                       import_path: str | None = None, tasks: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """What annotators submitted so far, as a Label Studio JSON export: from the configured server's
+    project (after importing the ``tasks`` it lacks), else from the export file at ``import_path``,
+    else nothing."""
+    client = connect(credentials)
+    if client is not None:
+        project_id = client.project(project, label_config)
+        if tasks:
+            client.import_tasks(project_id, list(tasks))
+        return client.export(project_id)
+    return load_export_file(import_path) if import_path else []
 
 
 def _detail(reply: requests.Response) -> str:

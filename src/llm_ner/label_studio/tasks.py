@@ -57,7 +57,8 @@ def _score(value: Any) -> float | None:
 
 
 def _prediction(row: Mapping, text: str, starts: list[int], ends: list[int], labeller: str) -> dict[str, Any]:
-    confidence = {(e["start"], e["end"], e["type"]): e.get("confidence") for e in (row.get("entity_confidence") or [])}
+    entities = row.get("entity_confidence")  # a list, or an array when read back from parquet; None: no confidence
+    confidence = {(e["start"], e["end"], e["type"]): e.get("confidence") for e in (() if entities is None else entities)}
     result = []
     for i, span in enumerate(bio_to_spans(list(row["llm_tags"]))):
         start, end = starts[span.start], ends[span.end - 1]

@@ -189,12 +189,12 @@ def annotated_rows(table: pd.DataFrame | None, llm: Mapping[str, Any] | None, co
     the same sentences with CoNLL gold, priced at the assumed speed (the simulated expert)."""
     if table is None or table.empty or not llm:
         return _table([])
-    rows = []
+    rows, start = [], _labels(llm)
     for row in micro_rows(table).itertuples():
         measured = row.expert_source == "label_studio"
         seconds, untimed_tokens = (row.expert_seconds, row.untimed_tokens) if measured else (0.0, row.expert_tokens)
-        labelled = replace(_labels(llm).plus_expert(row.expert_sentences, untimed_tokens),
-                           expert_seconds=_labels(llm).expert_seconds + seconds)
+        labelled = replace(start.plus_expert(row.expert_sentences, untimed_tokens),
+                           expert_seconds=start.expert_seconds + seconds)
         name = "measured expert time" if measured else "simulated expert (CoNLL gold), assumed speed"
         rows.append(_row(f"expert in Label Studio ({row.expert_source})", f"correct {row.expert_sentences:.0f}: {name}",
                          labelled, llm["sentences"], row.f1_mean, row.f1_std, row.seeds, cost_model))

@@ -11,8 +11,8 @@ from llm_ner.active.compare import compare_strategies
 from llm_ner.active.loop import ActiveLearningRun, LoopSettings
 from llm_ner.costs import CostModel
 from llm_ner.grid import Cell, Grid, rows_of
-from llm_ner.label_studio import connect, labeling_config, load_export_file, read_export, tasks_for
-from llm_ner.mixed import EXPERT_SOURCES, reference_f1
+from llm_ner.label_studio import annotations_so_far, connect, labeling_config, read_export, tasks_for
+from llm_ner.mixed import check_expert_source, reference_f1
 from llm_ner.model import Tagger
 from llm_ner.model.evaluation import reported_sets
 from llm_ner.students import Protocol
@@ -35,10 +35,7 @@ def expert_pool(choice: dict[str, Any], training_set: pd.DataFrame, mixing_pool:
 
 
 def expert_source(params: dict[str, Any]) -> str:
-    source = params.get("expert_source", "simulated")
-    if source not in EXPERT_SOURCES:
-        raise ValueError(f"active_learning.expert_source must be one of {list(EXPERT_SOURCES)}, got {source!r}")
-    return source
+    return check_expert_source(params["expert_source"], "active_learning.expert_source")
 
 
 def pull_annotations(pool: pd.DataFrame, params: dict[str, Any], entity_types: dict[str, Any],
@@ -48,11 +45,7 @@ def pull_annotations(pool: pd.DataFrame, params: dict[str, Any], entity_types: d
     if expert_source(params) == "simulated":
         return pd.DataFrame(columns=["sentence_id", "status", "expert_tags", "lead_time_s"])
     settings, schema = params["label_studio"], LabelSchema.from_config(entity_types)
-    client = connect(credentials)
-    if client is not None:
-        export = client.export(client.project(settings["project"], labeling_config(schema)))
-    else:
-        export = load_export_file(settings["import_path"]) if settings.get("import_path") else []
+    export = annotations_so_far(credentials, settings["project"], labeling_config(schema), settings.get("import_path"))
     sentences = read_export(export, pool, schema, settings.get("rule", "first"),
                             source=str(settings.get("import_path") or "the Label Studio export")).sentences
     return sentences[sentences["status"] != "missing"].reset_index(drop=True)

@@ -16,9 +16,9 @@ from typing import Any
 import pandas as pd
 
 from llm_ner.grid import Grid
-from llm_ner.label_studio import connect, labeling_config, load_export_file, read_export, tasks_for
+from llm_ner.label_studio import annotations_so_far, labeling_config, read_export, tasks_for
 from llm_ner.metrics import entity_scores
-from llm_ner.mixed import EXPERT_SOURCES, SELECTIONS, annotated_pool_cells, expert_count, summarise_annotated
+from llm_ner.mixed import SELECTIONS, annotated_pool_cells, check_expert_source, expert_count, summarise_annotated
 from llm_ner.model.evaluation import reported_sets
 from llm_ner.students import Protocol
 from llm_ner.tags import LabelSchema
@@ -26,13 +26,6 @@ from llm_ner.tags import LabelSchema
 logger = logging.getLogger(__name__)
 # what orders the selection (rank 0 first) for the strategies that rank by a score
 _RANKED_BY = {"llm_low_confidence": "sentence_confidence", "label_issues": "label_quality"}
-
-
-def check_expert_source(params: dict[str, Any]) -> str:
-    source = params.get("expert_source", "simulated")
-    if source not in EXPERT_SOURCES:
-        raise ValueError(f"mixed_annotation.expert_source must be one of {list(EXPERT_SOURCES)}, got {source!r}")
-    return source
 
 
 def choose_sentences_for_experts(pool: pd.DataFrame, label_studio: dict[str, Any], seed: int) -> pd.DataFrame:
@@ -57,13 +50,7 @@ def collect_label_studio_export(tasks: list[dict], config: str, label_studio: di
                                 credentials: dict[str, Any]) -> list[dict]:
     """What annotators submitted so far, as a Label Studio JSON export: pushed to and pulled from
     the configured server, or read from ``label_studio.import_path``; empty when neither is set."""
-    client = connect(credentials)
-    if client is not None:
-        project = client.project(label_studio["project"], config)
-        client.import_tasks(project, tasks)
-        return client.export(project)
-    path = label_studio.get("import_path")
-    return load_export_file(path) if path else []
+    return annotations_so_far(credentials, label_studio["project"], config, label_studio.get("import_path"), tasks)
 
 
 def import_expert_labels(export: list[dict], selection: pd.DataFrame, label_studio: dict[str, Any],
@@ -94,7 +81,7 @@ def train_on_expert_labels(pool: pd.DataFrame, expert_labels: pd.DataFrame, eval
                            student: dict[str, Any], entity_types: dict[str, Any], grid: dict[str, Any]) -> pd.DataFrame:
     """With ``expert_source: label_studio``: students on the pool corrected by the annotators, and on
     the same sentences with CoNLL gold, one per seed (``label_studio.seeds``); nothing otherwise."""
-    if check_expert_source(params) == "simulated":
+    if check_expert_source(params["expert_source"], "mixed_annotation.expert_source") == "simulated":
         return pd.DataFrame()
     labelled = expert_labels[expert_labels["status"] == "labelled"]
     if labelled.empty:
