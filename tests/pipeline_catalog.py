@@ -17,3 +17,18 @@ def parameter_datasets(prefix, value):
         for key, inner in value.items():
             datasets.update(parameter_datasets(f"{prefix}.{key}", inner))
     return datasets
+
+
+def run_validated(pipeline, catalog):
+    """SequentialRunner over ``pipeline``, its ``params:`` inputs first validated into the typed
+    settings the nodes annotate -- what ``kedro run`` does before a run (``kedro.validation``)."""
+    from kedro.runner import SequentialRunner
+    from kedro.validation.model_factory import instantiate_model
+    from kedro.validation.type_extractor import TypeExtractor
+    from kedro.validation.utils import _unwrap_optional
+
+    for key, kind in TypeExtractor({"slice": pipeline}).extract_types_from_pipelines().items():
+        name = f"params:{key}"
+        if name in catalog and catalog[name].load() is not None:
+            catalog[name] = MemoryDataset(instantiate_model(key, catalog[name].load(), _unwrap_optional(kind)))
+    return SequentialRunner().run(pipeline, catalog)

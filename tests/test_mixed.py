@@ -79,20 +79,23 @@ def test_out_of_fold_label_quality_reads_no_gold():
 
 def test_regimen_extra_data_split_from_the_pool_or_imported(tmp_path):
     from llm_ner.conll import write_conll
+    from llm_ner.parameters import ExtraParams
     from llm_ner.pipelines.mixed_annotation.nodes import regimen_sets
+    from llm_ner.tags import CONLL_2003
+    from llm_ner.typed import parse
 
     train = load_split("train").iloc[:30]
     pool = train.iloc[:10].rename(columns={"ner_tags": "gold_tags"}).assign(llm_tags=lambda t: t["gold_tags"])
     expert = train.iloc[10:14].rename(columns={"ner_tags": "gold_tags"})
-    params = {"seed": 1, "regimens": {"extra": {"source": "split", "share": 0.3}}}
-    conll = {name: {"description": name} for name in ("PER", "ORG", "LOC", "MISC")}
-    split = regimen_sets(pool, expert, train, params, conll)
+    split = regimen_sets(pool, expert, train, ExtraParams(source="split", share=0.3), 1, CONLL_2003)
     assert (len(split["llm"]), len(split["extra"]), len(split["gold"])) == (7, 3, 4)
     assert {s.source for s in split["extra"]} == {"llm"} and {s.source for s in split["gold"]} == {"gold"}
     # an imported file covering pool, expert set and 16 other sentences: only the 16 are extra
     write_conll(train, tmp_path / "other_llm.conll")
-    imported = regimen_sets(pool, expert, train, {"seed": 1, "regimens": {"extra": {"source": "import",
-                                                                                      "path": str(tmp_path / "other_llm.conll")}}}, conll)
+    imported = regimen_sets(pool, expert, train, ExtraParams(source="import", share=0.5, path=str(tmp_path / "other_llm.conll")),
+                            1, CONLL_2003)
     assert (len(imported["llm"]), len(imported["extra"])) == (10, 16)
-    with pytest.raises(ValueError, match="regimens.extra.source must be one of"):
-        regimen_sets(pool, expert, train, {"seed": 1, "regimens": {"extra": {"source": "crowd"}}}, conll)
+    with pytest.raises(ValueError, match=r"mixed_annotation.regimens.extra.source: Input should be 'split' or 'import'"):
+        parse(ExtraParams, {"source": "crowd", "share": 0.5}, "mixed_annotation.regimens.extra")
+    with pytest.raises(ValueError, match=r"source 'import' needs path"):
+        parse(ExtraParams, {"source": "import", "share": 0.5}, "mixed_annotation.regimens.extra")

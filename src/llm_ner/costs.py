@@ -8,23 +8,21 @@ The prices themselves live in ``conf/base/parameters.yml`` (``cost_model``), eac
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, NamedTuple
+from typing import Annotated, Any, Mapping, NamedTuple
 
 import pandas as pd
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
 from .llm.costs import Price
-from .llm.settings import check_number, price_table, typed
+from .llm.settings import price_table
+from .typed import parse, settings
 
 
-@dataclass(frozen=True)
+@settings
 class ExpertRate:
     """An expert annotator paid by the hour, labelling at a steady speed in tokens per hour."""
-    usd_per_hour: float | None = None
-    tokens_per_hour: float | None = None
-
-    def __post_init__(self) -> None:
-        check_number("cost_model.expert.usd_per_hour", self.usd_per_hour, 0)
-        check_number("cost_model.expert.tokens_per_hour", self.tokens_per_hour, 0, strict=True)
+    usd_per_hour: NonNegativeFloat
+    tokens_per_hour: PositiveFloat
 
     def usd(self, tokens: float) -> float:
         """Tokens typed at the assumed speed."""
@@ -35,39 +33,27 @@ class ExpertRate:
         return seconds / 3600 * self.usd_per_hour
 
 
-@dataclass(frozen=True)
+@settings
 class CrowdRate:
     """Crowd workers paid per unit (one sentence), several workers per unit for a majority vote."""
-    usd_per_sentence: float | None = None
-    workers: int | None = None
-
-    def __post_init__(self) -> None:
-        check_number("cost_model.crowd.usd_per_sentence", self.usd_per_sentence, 0)
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
-            raise ValueError(f"cost_model.crowd.workers must be an integer >= 1, got {self.workers!r}")
+    usd_per_sentence: NonNegativeFloat
+    workers: PositiveInt
 
     def usd(self, sentences: float) -> float:
         return sentences * self.usd_per_sentence * self.workers
 
 
-@dataclass(frozen=True)
+@settings
 class BatchAPI:
     """The share a batch API takes off the list price (OpenAI's Batch API: 0.5). Replies bought
     through a batch job (``llm_annotation.mode: batch``) are priced with it, everywhere."""
-    discount: float = 0.5
-
-    def __post_init__(self) -> None:
-        if isinstance(self.discount, bool) or not isinstance(self.discount, (int, float)) or not 0 <= self.discount <= 1:
-            raise ValueError(f"cost_model.llm_batch_api.discount must be between 0 and 1, got {self.discount!r}")
+    discount: Annotated[float, Field(ge=0, le=1)] = 0.5
 
 
-@dataclass(frozen=True)
+@settings
 class LocalCompute:
     """The machine that runs a local LLM, per hour of labelling; 0 = not charged."""
-    usd_per_hour: float = 0.0
-
-    def __post_init__(self) -> None:
-        check_number("cost_model.local_compute.usd_per_hour", self.usd_per_hour, 0)
+    usd_per_hour: NonNegativeFloat = 0.0
 
 
 class LabelCost(NamedTuple):
@@ -105,23 +91,23 @@ class LabelledSet:
                        expert_tokens=self.expert_tokens + tokens)
 
 
-@dataclass(frozen=True)
+@settings
 class CostModel:
     """``cost_model`` of parameters.yml, section by section."""
     expert: ExpertRate
     crowd: CrowdRate
-    llm_prices: Mapping[str, Price] = field(default_factory=dict)
-    llm_batch_api: BatchAPI = BatchAPI()
-    local_compute: LocalCompute = LocalCompute()
+    llm_prices: dict[str, Price] = field(default_factory=dict)
+    llm_batch_api: BatchAPI = field(default_factory=BatchAPI)
+    local_compute: LocalCompute = field(default_factory=LocalCompute)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "CostModel":
         """``cost_model`` from YAML, every number checked; an error names the parameter."""
-        sections = {name: typed(kind, params.get(name), f"cost_model.{name}")  # a missing section: its defaults
+        sections = {name: parse(kind, params.get(name), f"cost_model.{name}")  # a missing section: its defaults
                     for name, kind in (("expert", ExpertRate), ("crowd", CrowdRate), ("llm_batch_api", BatchAPI),
                                        ("local_compute", LocalCompute))}
         prices = price_table(params.get("llm_prices"), batch_discount=sections["llm_batch_api"].discount)
-        return typed(cls, {**params, **sections, "llm_prices": prices}, "cost_model")
+        return parse(cls, {**params, **sections, "llm_prices": prices}, "cost_model")
 
     def llm_usd(self, model: str | None, input_tokens: float, output_tokens: float, tier: str = "online") -> float:
         """Tokens of ``model`` bought online or in a batch job; a model not in the price list (a

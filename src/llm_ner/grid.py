@@ -33,11 +33,14 @@ import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Iterator, Literal, Mapping, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
+from pydantic import NonNegativeFloat, PositiveFloat, PositiveInt
 from tqdm.auto import tqdm
+
+from .typed import Settings, parse, settings
 
 logger = logging.getLogger(__name__)
 
@@ -216,11 +219,11 @@ def _run_in_worker(cell: Cell, threads: int | None) -> CellOutput:
     return run_cell(cell)
 
 
-@dataclass(frozen=True)
+@settings
 class Sequential:
     """In this process, one cell after another (the default; no extra service)."""
 
-    threads_per_cell: int | None = None  # torch threads; None = leave torch's setting alone
+    threads_per_cell: PositiveInt | None = None  # torch threads; None = leave torch's setting alone
 
     def run(self, cells: Sequence[Cell]) -> Iterator[Finished]:
         _set_threads(self.threads_per_cell)
@@ -232,16 +235,12 @@ class Sequential:
                 return
 
 
-@dataclass(frozen=True)
+@settings
 class Processes:
     """``workers`` spawned processes (``concurrent.futures``), each with ``threads_per_cell`` torch threads."""
 
-    workers: int = 2
-    threads_per_cell: int | None = 1
-
-    def __post_init__(self) -> None:
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
-            raise ValueError(f"grid.processes.workers must be a positive integer, got {self.workers!r}")
+    workers: PositiveInt = 2
+    threads_per_cell: PositiveInt | None = 1
 
     def run(self, cells: Sequence[Cell]) -> Iterator[Finished]:
         # spawn, not fork: a forked child inherits torch's thread pools and any CUDA context
@@ -260,7 +259,7 @@ class Processes:
                 yield futures[future], (None if error else future.result()), error
 
 
-@dataclass(frozen=True)
+@settings
 class Ray:
     """Ray tasks: ``ray.init()`` on this machine (or ``address`` of a running cluster), each cell
     asking for ``cpus_per_cell`` CPUs and ``gpus_per_cell`` GPUs -- fractional, e.g. 0.125 = 8
@@ -268,18 +267,16 @@ class Ray:
     the students must fit in the GPU's memory together)."""
 
     address: str | None = None
-    cpus_per_cell: float = 1
-    gpus_per_cell: float = 0
-    num_cpus: int | None = None  # for a local ray.init: CPUs Ray may use (None = all)
+    cpus_per_cell: PositiveFloat = 1
+    gpus_per_cell: NonNegativeFloat = 0
+    num_cpus: PositiveInt | None = None  # for a local ray.init: CPUs Ray may use (None = all)
 
-    def __post_init__(self) -> None:
+    @staticmethod
+    def check_installed() -> None:
         try:
             import ray  # noqa: F401
         except ImportError:
             raise ImportError("grid.executor 'ray' needs Ray, an optional extra: pip install -e '.[ray]'") from None
-        if not self.cpus_per_cell > 0 or not self.gpus_per_cell >= 0:
-            raise ValueError(f"grid.ray: cpus_per_cell must be > 0 and gpus_per_cell >= 0, got "
-                             f"{self.cpus_per_cell!r}, {self.gpus_per_cell!r}")
 
     def run(self, cells: Sequence[Cell]) -> Iterator[Finished]:
         import ray
@@ -315,6 +312,24 @@ class Ray:
 EXECUTORS = {"sequential": Sequential, "processes": Processes, "ray": Ray}
 
 
+class GridSettings(Settings):
+    """``grid:`` in parameters.yml: ``executor`` (a name of :data:`EXECUTORS`), ``store`` (a folder
+    for finished cells, or null: no resume), ``progress_bar``, and each executor's options under its
+    own name (only the chosen one's are used)."""
+
+    executor: Literal["sequential", "processes", "ray"] = "sequential"
+    store: str | None = None
+    progress_bar: bool = True
+    sequential: Sequential = Sequential()
+    processes: Processes = Processes()
+    ray: Ray = Ray()
+
+    def grid(self) -> "Grid":
+        if self.executor == "ray":
+            Ray.check_installed()
+        return Grid(getattr(self, self.executor), ResultStore(self.store) if self.store else None, self.progress_bar)
+
+
 class GridCellError(RuntimeError):
     pass
 
@@ -330,25 +345,9 @@ class Grid:
     progress_bar: bool = True
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any] | None) -> "Grid":
-        """``grid:`` in parameters.yml: ``executor`` (a name of :data:`EXECUTORS`), ``store``
-        (a folder, or null), ``progress_bar`` and each executor's options under its own name."""
-        params = dict(params or {})
-        name = params.pop("executor", "sequential")
-        if name not in EXECUTORS:
-            raise ValueError(f"grid.executor must be one of {sorted(EXECUTORS)}, got {name!r}")
-        store = params.pop("store", None)
-        progress_bar = params.pop("progress_bar", True)
-        options = dict(params.pop(name, None) or {})
-        for other in set(EXECUTORS) - {name}:
-            params.pop(other, None)
-        if params:
-            raise ValueError(f"unknown grid parameter(s) {sorted(params)}; allowed: executor, store, progress_bar, "
-                             f"{', '.join(sorted(EXECUTORS))}")
-        known = {f.name for f in dataclasses.fields(EXECUTORS[name])}
-        if set(options) - known:
-            raise ValueError(f"unknown grid.{name} option(s) {sorted(set(options) - known)}; allowed: {sorted(known)}")
-        return cls(EXECUTORS[name](**options), ResultStore(store) if store else None, bool(progress_bar))
+    def from_params(cls, params: Mapping[str, Any] | GridSettings | None) -> "Grid":
+        """The grid of ``grid:`` in parameters.yml (:class:`GridSettings`)."""
+        return parse(GridSettings, params, "grid").grid()
 
     def run(self, name: str, cells: Sequence[Cell]) -> list[CellOutput]:
         """Every cell's output, in cell order, id columns inserted. Stored cells are read, not

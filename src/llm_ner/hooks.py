@@ -10,6 +10,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractDataset, MemoryDataset
 
+from .parameters import check_parameters
 from .pipelines.reporting.pipeline import REPORT, REPORT_RUN, create_pipeline
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,16 @@ def _where(dataset: AbstractDataset) -> str:
     path = getattr(dataset, "_filepath", None)
     version = dataset.resolve_load_version() if hasattr(dataset, "resolve_load_version") else None
     return f"{path}" + (f" (version {version})" if version else "")
+
+
+class CheckedParameters:
+    """Every parameter group, ``--params`` included, checked against its typed settings
+    (:mod:`llm_ner.parameters`) before anything runs: a bad value or a key no setting reads stops
+    the run at once, whichever pipeline was asked for."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        check_parameters(context.config_loader["parameters"])
 
 
 class ReportInputs:

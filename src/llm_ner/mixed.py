@@ -49,13 +49,6 @@ STARTS = ("from_scratch", "fine_tune_llm_pure")
 EXPERT_SOURCES = ("simulated", "label_studio")
 
 
-def check_expert_source(source: str, parameter: str) -> str:
-    """``source`` if it is one of :data:`EXPERT_SOURCES`; else an error naming ``parameter``."""
-    if source not in EXPERT_SOURCES:
-        raise ValueError(f"{parameter} must be one of {list(EXPERT_SOURCES)}, got {source!r}")
-    return source
-
-
 def _by_confidence(candidates: pd.DataFrame, count: int, seed: int, column: str) -> pd.DataFrame:
     if column not in candidates or candidates[column].isna().all():
         raise ValueError(f"expert selection needs `{column}` on the candidates")

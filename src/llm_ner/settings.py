@@ -2,12 +2,13 @@
 
 from kedro.config import OmegaConfigLoader
 
-from llm_ner.hooks import ReportInputs
+from llm_ner.hooks import CheckedParameters, ReportInputs
 from llm_ner.tracking import NestedRuns
 
+# CheckedParameters: every parameter group typed and checked before anything runs;
 # ReportInputs: the reporting pipeline runs on whatever the other pipelines left ("not run" sections);
 # NestedRuns: each trained model a nested MLflow run (kedro-mlflow's own hooks register themselves)
-HOOKS = (ReportInputs(), NestedRuns())
+HOOKS = (CheckedParameters(), ReportInputs(), NestedRuns())
 
 
 class ProjectConfigLoader(OmegaConfigLoader):

@@ -23,11 +23,20 @@ import pandas as pd
 from .blending import epoch_sentences
 from .grid import CellOutput
 from .model import (
-    LabelledSentence, Tagger, TaggerConfig, TrainingConfig, TrainingResult, evaluate_on, fit, from_dict, predict_proba,
+    LabelledSentence, Tagger, TaggerConfig, TrainingConfig, TrainingResult, evaluate_on, fit, predict_proba,
 )
 from .model.training import TrainingData
 from .sampling import derive_seed
 from .tags import CONLL_2003, LabelSchema
+from .typed import Settings, parse
+
+
+class StudentParams(Settings):
+    """``student`` in parameters.yml: the tagger and trainer of the one protocol (the run's label
+    set, ``entity_types``, completes it: :meth:`Protocol.of`)."""
+
+    tagger: TaggerConfig = TaggerConfig()
+    trainer: TrainingConfig = TrainingConfig()
 
 
 @dataclass(frozen=True)
@@ -39,14 +48,10 @@ class Protocol:
     labels: tuple[str, ...] = CONLL_2003.labels  # the tag set of the head: LabelSchema.labels
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any], entity_types: Mapping[str, Any]) -> "Protocol":
-        """``{tagger: ..., trainer: ...}`` from YAML (``params:student``), each checked, for the
-        label schema of ``params:entity_types``."""
-        unknown = set(params) - {"tagger", "trainer"}
-        if unknown:
-            raise ValueError(f"unknown student parameter(s) {sorted(unknown)}; allowed: ['tagger', 'trainer']")
-        return cls(from_dict(TaggerConfig, params.get("tagger")), from_dict(TrainingConfig, params.get("trainer")),
-                   LabelSchema.from_config(entity_types).labels)
+    def of(cls, student: StudentParams | Mapping[str, Any], schema: LabelSchema) -> "Protocol":
+        """The protocol of ``params:student`` (typed, or a YAML mapping) for the run's label schema."""
+        student = parse(StudentParams, student, "student")
+        return cls(student.tagger, student.trainer, schema.labels)
 
     def with_schedule(self, schedule: str) -> "Protocol":
         return dataclasses.replace(self, trainer=dataclasses.replace(self.trainer, schedule=schedule))

@@ -13,7 +13,8 @@ from llm_ner.llm.cache import CacheFormatError, ResponseCache, request_key
 from llm_ner.llm.confidence import vote
 from llm_ner.llm.parsing import SentenceLabels
 from llm_ner.llm.quality import confidence_auroc, confidence_thresholds
-from llm_ner.llm.settings import model_settings, parse_llm_settings
+from llm_ner.llm.settings import AnnotationSettings, model_settings, parse_llm_settings
+from llm_ner.typed import parse as parse_settings
 
 TOKENS = "Anna Schmidt flew to Berlin .".split()
 
@@ -93,15 +94,30 @@ def test_settings_errors_name_the_parameter():
                                   {"strategies": {"s": {"reply": "spans", "user": "$sentence"}}}, {})
 
     assert parse(evaluate={"strategies": ["s"], "models": ["m"]}).evaluated_pairs() == [("s", "m")]
-    with pytest.raises(ValueError, match=r"llm_annotation.confidence.method must be one of \['none', 'logprobs'"):
+    with pytest.raises(ValueError, match=r"llm_annotation\.confidence\.method: Input should be 'none', 'logprobs', 'self_consistency' or 'strategy_agreement', got 'vibes'"):
         parse(confidence={"method": "vibes"})
-    with pytest.raises(ValueError, match=r"llm_annotation.generation: unknown parameter\(s\) \['max_token'\]"):
+    with pytest.raises(ValueError, match=r"llm_annotation\.generation\.max_token: unknown parameter"):
         parse(generation={"max_token": 5})
-    with pytest.raises(ValueError, match="llm_annotation.failed_sentences must be one of"):
+    with pytest.raises(ValueError, match=r"llm_annotation\.failed_sentences: Input should be 'drop' or 'all_o', got 'keep'"):
         parse(failed_sentences="keep")
     with pytest.raises(ValueError, match="unknown strategy 'nope'"):
         parse(evaluate={"strategies": ["nope"], "models": ["m"]})
-    with pytest.raises(ValueError, match="import_path"):
+    with pytest.raises(ValueError, match=r"llm_annotation: source 'import' needs import_path"):
         parse(source="import")
-    with pytest.raises(ValueError, match=r"llm_models.x.model must be one of"):
+    with pytest.raises(ValueError, match=r"llm_models\.x\.model: Input should be one of \['qwen2\.5-coder-0\.5b-instruct'.* for the local backend, got 'gpt-9'"):
         model_settings("x", {"backend": "local", "model": "gpt-9"})
+    with pytest.raises(ValueError, match=r"llm_annotation\.generation\.max_tokens: Input should be greater than 0, got 0"):
+        parse(generation={"max_tokens": 0})
+    with pytest.raises(ValueError, match=r"llm_annotation\.batch: poll_max_interval_s must be >= poll_interval_s"):
+        parse(batch={"poll_interval_s": 60, "poll_max_interval_s": 30})
+    with pytest.raises(ValueError, match=r"llm_annotation\.confidence: strategies must list at least one strategy"):
+        parse(confidence={"method": "strategy_agreement"})
+
+
+def test_annotation_settings_parsed_before_pass_through():
+    annotation = parse_settings(AnnotationSettings, {"cache_path": "c.sqlite", "mode": {"m": "online"},
+                                                  "evaluate": {"strategies": ["s"], "models": ["m"]}}, "llm_annotation")
+    assert annotation.evaluate.strategies == ("s",) and annotation.generation.stop == ("\nSentence:",)
+    settings = parse_llm_settings(annotation, {"m": {"backend": "local", "model": "qwen2.5-coder-0.5b-instruct"}},
+                                  {"strategies": {"s": {"reply": "spans", "user": "$sentence"}}}, {})
+    assert settings.annotation is annotation and settings.evaluated_pairs() == [("s", "m")]

@@ -39,9 +39,9 @@ def test_stop_sequences_cut_where_the_earliest_one_starts():
 
 def test_the_engine_settings_are_checked_and_local_only():
     local = {"backend": "local", "model": "qwen2.5-coder-0.5b-instruct"}
-    with pytest.raises(ValueError, match=r"llm_models\.qwen\.parallel_samples must be a number >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"llm_models\.qwen\.parallel_samples: Input should be greater than 0, got 0"):
         model_settings("qwen", {**local, "parallel_samples": 0})
-    with pytest.raises(ValueError, match=r"llm_models\.qwen\.n_threads must be a number >= 1"):
+    with pytest.raises(ValueError, match=r"llm_models\.qwen\.n_threads: Input should be greater than 0, got 0"):
         model_settings("qwen", {**local, "n_threads": 0})
     with pytest.raises(ValueError, match=r"\['n_threads'\] do not apply to backend 'openai'"):
         model_settings("api", {"backend": "openai", "model": "gpt-4o-mini", "n_threads": 2})

@@ -8,15 +8,14 @@ import pytest
 import torch
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.io.core import Version
-from kedro.runner import SequentialRunner
 
 from llm_ner.corpus import load_split
 from llm_ner.datasets.tagger_model import TaggerCheckpointsDataset
 from llm_ner.model.evaluation import evaluation_samples_table
-from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, fit, from_dict, labelled_sentences
+from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, fit, labelled_sentences
 from llm_ner.pipelines.active_learning import create_pipeline
 from llm_ner.settings import project_parameters
-from pipeline_catalog import KeptMemoryDataset, parameter_datasets  # tests/ is on sys.path
+from pipeline_catalog import KeptMemoryDataset, parameter_datasets, run_validated  # tests/ is on sys.path
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 OUTPUTS = ["active_learning_pool", "active_learning_history", "active_learning_comparison", "active_learning_curve",
@@ -31,8 +30,8 @@ def run(tmp_path_factory):
     train, valid = load_split("train").iloc[:150], load_split("valid").iloc[:30]
     training_set = train.iloc[:40][["sentence_id", "tokens", "ner_tags"]].assign(source="llm", weight=1.0)
     training_set.loc[training_set.index[:5], "source"] = "gold"  # model_init's expert sentences
-    model_init = Tagger.build(from_dict(TaggerConfig, student["tagger"]), seed=1)
-    fit(model_init, labelled_sentences(training_set), from_dict(TrainingConfig, student["trainer"]))
+    model_init = Tagger.build(TaggerConfig(**student["tagger"]), seed=1)
+    fit(model_init, labelled_sentences(training_set), TrainingConfig(**student["trainer"]))
     candidates = train.iloc[40:][["sentence_id", "tokens", "ner_tags"]].rename(columns={"ner_tags": "gold_tags"})
     inputs = {
         "model_init": model_init, "model_init_training_set": training_set,
@@ -54,7 +53,7 @@ def run(tmp_path_factory):
     catalog = DataCatalog(datasets=datasets)
     for name in OUTPUTS:
         catalog[name] = KeptMemoryDataset(copy_mode="assign")
-    SequentialRunner().run(create_pipeline(), catalog)
+    run_validated(create_pipeline(), catalog)
     return {name: catalog.load(name) for name in OUTPUTS}, catalog, parameters["active_learning"]
 
 
@@ -109,13 +108,13 @@ def test_with_people_the_loop_runs_as_far_as_they_labelled_and_exports_the_batch
                                "import_path": str(export)}}
     catalog["params:active_learning"] = MemoryDataset(people)
     export.write_text("[]")
-    SequentialRunner().run(create_pipeline(), catalog)
+    run_validated(create_pipeline(), catalog)
     history, first = catalog.load("active_learning_history"), catalog.load("active_learning_next_batch_tasks")
     assert history["iteration"].tolist() == [0] and len(first) == 4  # nothing labelled: round 1 waits
     pool = catalog.load("active_learning_pool")
     skipped = first[0]["data"]["sentence_id"]
     export.write_text(json.dumps(people_label(first, pool, 20.0, skip={skipped})))
-    SequentialRunner().run(create_pipeline(), catalog)
+    run_validated(create_pipeline(), catalog)
     history, second = catalog.load("active_learning_history"), catalog.load("active_learning_next_batch_tasks")
     # the skipped sentence is never chosen: round 1 takes the next-best one instead, and waits for it
     waiting = {t["data"]["sentence_id"] for t in second}
@@ -124,7 +123,7 @@ def test_with_people_the_loop_runs_as_far_as_they_labelled_and_exports_the_batch
     export.write_text(json.dumps(people_label(first + [t for t in second if t["data"]["sentence_id"] not in
                                                        {u["data"]["sentence_id"] for u in first}], pool, 20.0,
                                               skip={skipped})))
-    SequentialRunner().run(create_pipeline(), catalog)
+    run_validated(create_pipeline(), catalog)
     history = catalog.load("active_learning_history")
     assert history["iteration"].tolist() == [0, 1] and history["added"].tolist() == [0, 4]
     # people's time: the skipped sentence, then four labelled ones, 20 s each

@@ -3,11 +3,12 @@
 import matplotlib.pyplot as plt
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
-from kedro.runner import SequentialRunner
 
 from llm_ner.conll import parse_conll, sentences_to_table
 from llm_ner.pipelines.data_analysis import create_pipeline
 from llm_ner.tags import CONLL_2003
+
+from pipeline_catalog import run_validated  # tests/ is on sys.path
 
 TRAIN = "Acme NNP B-NP B-ORG\nhires VBZ B-VP O\n\nMaria NNP B-NP B-PER\nLopez NNP I-NP I-PER\n\nBonn NNP B-NP B-LOC\n"
 VALID = "Maria NNP B-NP B-PER\nLopez NNP I-NP I-PER\n\nAcme NNP B-NP B-MISC\n"
@@ -21,7 +22,7 @@ def run(max_sentences=None):
                 f"{split}_raw": MemoryDataset(sentences_to_table(parse_conll(text.splitlines(True))))
                 for split, text in {"train": TRAIN, "valid": VALID, "test": TEST}.items()
             },
-            "params:corpus.max_sentences_per_split": MemoryDataset(max_sentences),
+            "params:corpus": MemoryDataset({"max_sentences_per_split": max_sentences}),
             "params:entity_types": MemoryDataset({name: {"description": name} for name in CONLL_2003.names}),
             "params:data_analysis.plots": MemoryDataset(
                 {"top_n_tags": 5, "max_sentence_length": 10, "max_entity_length": 3}
@@ -29,7 +30,7 @@ def run(max_sentences=None):
         }
     )
     pipeline = create_pipeline()
-    SequentialRunner().run(pipeline, catalog)
+    run_validated(pipeline, catalog)
     plt.close("all")
     return catalog
 
@@ -52,5 +53,6 @@ def test_max_sentences_keeps_the_first_sentences():
 
 
 def test_bad_max_sentences_names_the_parameter():
-    with pytest.raises(Exception, match="corpus.max_sentences_per_split"):
+    # Kedro validates the typed input (llm_ner.parameters.CorpusParams) before the node runs
+    with pytest.raises(Exception, match=r"(?s)parameter 'corpus'.*max_sentences_per_split.*greater than 0"):
         run(max_sentences=0)

@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from kedro.validation import ParameterValidationError
 from kedro.io import DataCatalog, MemoryDataset
-from kedro.runner import SequentialRunner
 
 from llm_ner.accounting import gold_usage, usage_table
 from llm_ner.corpus import load_split
@@ -16,7 +16,7 @@ from llm_ner.model import Tagger
 from llm_ner.model.evaluation import evaluation_samples_table
 from llm_ner.pipelines.mixed_annotation import create_pipeline
 from llm_ner.settings import project_parameters
-from pipeline_catalog import KeptMemoryDataset, parameter_datasets  # tests/ is on sys.path
+from pipeline_catalog import KeptMemoryDataset, parameter_datasets, run_validated  # tests/ is on sys.path
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 OUTPUTS = ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget_table", "mixed_annotation.add.budget_curve",
@@ -60,7 +60,7 @@ def run(tmp_path_factory):
     catalog = DataCatalog(datasets=datasets)
     for name in OUTPUTS:
         catalog[name] = KeptMemoryDataset(copy_mode="assign")
-    SequentialRunner().run(create_pipeline(), catalog)
+    run_validated(create_pipeline(), catalog)
     return {name: catalog.load(name) for name in OUTPUTS}, catalog, parameters
 
 
@@ -163,10 +163,10 @@ def test_with_expert_source_label_studio_students_train_on_the_imported_labels(r
     path = tmp_path / "export.json"
     path.write_text(json.dumps(annotated_export(outputs["label_studio_tasks"], outputs["expert_selection"])))
     for name, value in (("params:mixed_annotation", {**parameters, "expert_source": "label_studio"}),
-                        ("params:label_studio", {**catalog.load("params:label_studio"), "import_path": str(path)}),
+                        ("params:label_studio", {**catalog.load("params:label_studio").model_dump(), "import_path": str(path)}),
                         ("params:label_studio.seeds", [1, 2])):
         catalog[name] = MemoryDataset(value)
-    SequentialRunner().run(create_pipeline().only_nodes(*EXPERT_STEP), catalog)
+    run_validated(create_pipeline().only_nodes(*EXPERT_STEP), catalog)
     selection, labels = outputs["expert_selection"], catalog.load("expert_labels").set_index("sentence_id")
     first, second = selection.iloc[0], selection.iloc[1]
     assert list(labels.loc[first["sentence_id"], "expert_tags"]) == list(first["gold_tags"])
@@ -188,9 +188,9 @@ def test_with_expert_source_label_studio_students_train_on_the_imported_labels(r
 def test_expert_source_label_studio_without_labels_stops_with_what_to_do(run):
     outputs, catalog, parameters = run
     catalog["params:mixed_annotation"] = MemoryDataset({**parameters, "expert_source": "label_studio"})
-    catalog["params:label_studio"] = MemoryDataset({**catalog.load("params:label_studio"), "import_path": None})
+    catalog["params:label_studio"] = MemoryDataset({**catalog.load("params:label_studio").model_dump(), "import_path": None})
     with pytest.raises(ValueError, match="no sentence is labelled yet: import .*tasks.json into Label Studio"):
-        SequentialRunner().run(create_pipeline().only_nodes(*EXPERT_STEP), catalog)
+        run_validated(create_pipeline().only_nodes(*EXPERT_STEP), catalog)
     catalog["params:mixed_annotation"] = MemoryDataset({**parameters, "expert_source": "oracle"})
-    with pytest.raises(ValueError, match=r"expert_source must be one of \['simulated', 'label_studio'\]"):
-        SequentialRunner().run(create_pipeline().only_nodes(*EXPERT_STEP), catalog)
+    with pytest.raises(ParameterValidationError, match=r"(?s)expert_source.*Input should be 'simulated' or 'label_studio'"):
+        run_validated(create_pipeline().only_nodes(*EXPERT_STEP), catalog)

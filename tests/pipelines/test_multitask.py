@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
-from kedro.runner import SequentialRunner
 
 from fake_openai_server import FakeOpenAIServer, capitalised_words_responder  # tests/ is on sys.path
 from llm_ner.corpus import load_split
@@ -13,7 +12,7 @@ from llm_ner.model import Tagger
 from llm_ner.model.evaluation import evaluation_samples_table
 from llm_ner.pipelines.multitask import create_pipeline
 from llm_ner.settings import project_parameters
-from pipeline_catalog import KeptMemoryDataset, parameter_datasets
+from pipeline_catalog import KeptMemoryDataset, parameter_datasets, run_validated
 
 OUTPUTS = ("multitask_sentences", "sentence_topics", "topic_spend", "topic_agreement", "topic_distribution",
            "multitask_runs", "multitask_comparison", "model_multitask", "topic_confusion")
@@ -36,7 +35,7 @@ def run(tmp_path_factory):
         catalog = DataCatalog(datasets=datasets)
         for name in OUTPUTS:
             catalog[name] = KeptMemoryDataset(copy_mode="assign")
-        SequentialRunner().run(create_pipeline(), catalog)
+        run_validated(create_pipeline(), catalog)
         requests = len(server.requests)
     return {name: catalog.load(name) for name in OUTPUTS}, requests, conf
 

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 import torch
 from kedro.io import DataCatalog, MemoryDataset
-from kedro.runner import SequentialRunner
 
 from llm_ner.accounting import gold_usage, usage_table
 from llm_ner.corpus import load_split
@@ -21,9 +20,11 @@ from llm_ner.pipelines.training.nodes import (
     student_training_sets,
     validation_samples,
 )
+from llm_ner.parameters import EntityTypes, EvaluationParams, ModelSelectionParams, TrainingParams
 from llm_ner.tags import bio_to_spans
+from llm_ner.typed import parse
 from llm_ner.settings import project_parameters
-from pipeline_catalog import KeptMemoryDataset, parameter_datasets  # tests/ is on sys.path
+from pipeline_catalog import KeptMemoryDataset, parameter_datasets, run_validated  # tests/ is on sys.path
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
@@ -88,7 +89,7 @@ def _run(splits, parameters, model_folder, outputs=OUTPUTS):
     catalog = DataCatalog(datasets=datasets)
     for name in [*outputs, *SAMPLES]:
         catalog[name] = KeptMemoryDataset(copy_mode="assign")
-    SequentialRunner().run(create_pipeline().to_outputs(*outputs), catalog)
+    run_validated(create_pipeline().to_outputs(*outputs), catalog)
     return {name: catalog.load(name) for name in [*outputs, *SAMPLES]}, catalog
 
 
@@ -112,7 +113,8 @@ def test_both_students_are_trained_saved_and_evaluated(first_run, splits, parame
     llm = outputs["metrics_llm"].set_index(["split", "entity_type"])
     assert llm.loc[("test", "ORG"), "f1"] == 0 and llm.loc[("test", "MISC"), "f1"] == 0
     # evaluation used the configured seeded sample of the test split: its entities are the support
-    sample = validation_samples(splits["test_sentences"], {**parameters["evaluation"], "selection_sentences": 0})[0]
+    sample = validation_samples(splits["test_sentences"],
+                                EvaluationParams(**{**parameters["evaluation"], "selection_sentences": 0}))[0]
     assert len(sample) == parameters["evaluation"]["max_sentences"] < len(splits["test_sentences"])
     entities = sum(len(bio_to_spans(list(tags))) for tags in sample["ner_tags"])
     assert llm.loc[("test", "micro"), "support"] == entities
@@ -157,7 +159,9 @@ def test_llm_labels_with_misaligned_tags_are_refused(splits, parameters):
     broken = splits["llm_labels"].copy()
     broken.at[broken.index[3], "llm_tags"] = ["O"]
     with pytest.raises(ValueError, match=r"sentence \d+: `llm_tags` must hold one tag per token of O, B-PER, .* \(entity_types\)"):
-        student_training_sets(broken, {"gold": "gold_validation", "llm": "llm_validation"}, 0.2, 0, parameters["entity_types"])
+        training = {k: v for k, v in parameters.items() if k not in ("student", "grid", "entity_types")}
+        student_training_sets(broken, parse(TrainingParams, training, "training"),
+                              EntityTypes.model_validate(parameters["entity_types"]))
 
 
 def test_comparison_difference_and_retained_share():
@@ -246,26 +250,32 @@ def test_fixed_epochs_and_a_gold_selected_llm_student(splits, parameters, tmp_pa
 
 
 def test_a_bad_model_selection_names_the_parameter_and_the_allowed_values(splits, parameters):
-    with pytest.raises(ValueError, match=r"training.model_selection.llm must be one of "
-                                         r"\('gold_validation', 'llm_validation', 'fixed_epochs'\), got 'best_epoch'"):
-        student_training_sets(splits["llm_labels"], {"gold": "gold_validation", "llm": "best_epoch"}, 0.2, 0, parameters["entity_types"])
-    with pytest.raises(ValueError, match=r"must name one method per student \['gold', 'llm'\]"):
-        student_training_sets(splits["llm_labels"], {"gold": "fixed_epochs"}, 0.2, 0, parameters["entity_types"])
-    with pytest.raises(ValueError, match="llm_validation_share must be in"):
-        student_training_sets(splits["llm_labels"], {"gold": "fixed_epochs", "llm": "llm_validation"}, 1.0, 0, parameters["entity_types"])
+    training = {k: v for k, v in parameters.items() if k not in ("student", "grid", "entity_types")}
+
+    def with_(**changes):
+        return parse(TrainingParams, {**training, **changes}, "training")
+
+    with pytest.raises(ValueError, match=r"training.model_selection.llm: Input should be 'gold_validation', "
+                                         r"'llm_validation' or 'fixed_epochs', got 'best_epoch'"):
+        with_(model_selection={"gold": "gold_validation", "llm": "best_epoch"})
+    with pytest.raises(ValueError, match=r"training.model_selection.llm: Field required"):
+        with_(model_selection={"gold": "fixed_epochs"})
+    with pytest.raises(ValueError, match=r"training.llm_validation_share: Input should be less than 1, got 1.0"):
+        with_(llm_validation_share=1.0)
     empty = splits["valid_sentences"].iloc[:0]
     with pytest.raises(ValueError, match="gold is gold_validation but its sample is empty: set training.evaluation.selection_sentences"):
-        model_selection_sets({"gold": "gold_validation", "llm": "fixed_epochs"}, empty, empty)
+        model_selection_sets(ModelSelectionParams(gold="gold_validation", llm="fixed_epochs"), empty, empty)
 
 
 def test_validation_samples_are_disjoint_and_leave_the_reported_sample_unchanged(splits):
     valid = splits["valid_sentences"]
-    reported, selection = validation_samples(valid, {"max_sentences": 30, "selection_sentences": 50, "seed": 0})
+    reported, selection = validation_samples(valid, EvaluationParams(max_sentences=30, selection_sentences=50, seed=0))
     assert len(reported) == 30 and len(selection) == 50
     assert not set(reported["sentence_id"]) & set(selection["sentence_id"])
     # the reported sample does not depend on the selection size: it is what test sentences get too
-    assert reported["sentence_id"].tolist() == validation_samples(valid, {"max_sentences": 30, "seed": 0})[0]["sentence_id"].tolist()
-    everything, selection = validation_samples(valid, {"max_sentences": None, "selection_sentences": 50, "seed": 0})
+    assert reported["sentence_id"].tolist() == validation_samples(valid, EvaluationParams(max_sentences=30, selection_sentences=0, seed=0))[0]["sentence_id"].tolist()
+    everything, selection = validation_samples(valid, EvaluationParams(max_sentences=None, selection_sentences=50,
+                                                                       seed=0))
     assert len(everything) == len(valid) - 50
     assert set(everything["sentence_id"]) | set(selection["sentence_id"]) == set(valid["sentence_id"])
     assert not set(everything["sentence_id"]) & set(selection["sentence_id"])

@@ -4,8 +4,11 @@ estimate before a run."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, NonNegativeFloat
+
+from ..typed import settings
 
 logger = logging.getLogger(__name__)
 
@@ -16,13 +19,14 @@ MONEY_FIELDS = ("api_calls", "batch_calls", "cache_hits", "input_tokens", "outpu
 PRICE_TIERS = ("online", "batch")
 
 
-@dataclass(frozen=True)
+@settings
 class Price:
-    """USD per million tokens at list price; ``batch_discount`` (a share) comes off for batch replies."""
+    """USD per million tokens at list price; ``batch_discount`` (a share) comes off for batch replies
+    (set from ``cost_model.llm_batch_api.discount``, not per model)."""
 
-    input_per_million: float = 0.0
-    output_per_million: float = 0.0
-    batch_discount: float = 0.0
+    input_per_million: NonNegativeFloat = 0.0
+    output_per_million: NonNegativeFloat = 0.0
+    batch_discount: Annotated[float, Field(ge=0, le=1)] = 0.0
 
     def cost(self, input_tokens: int, output_tokens: int, tier: str = "online") -> float:
         if tier not in PRICE_TIERS:

@@ -1,18 +1,22 @@
 """Typed, validated LLM settings, parsed once from the four YAML parameter groups.
 
 ``llm_annotation`` (run settings), ``llm_models`` (backends by name), ``llm_prompts`` (strategy
-templates) and ``llm_prices`` (USD per 1M tokens) become one :class:`LLMSettings`. Every error
-names the parameter path and what is allowed, so a typo fails before any paid call; the rest of
+templates) and ``llm_prices`` (USD per 1M tokens) become one :class:`LLMSettings`. The groups are
+frozen pydantic dataclasses (:func:`llm_ner.typed.settings`): every error names the parameter path
+and what is allowed (:func:`llm_ner.typed.parse`), so a typo fails before any paid call; the rest of
 the code reads named fields instead of passing dictionaries around.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Mapping, TypeVar
+from typing import Annotated, Any, Literal, Mapping
+
+from pydantic import (Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError,
+                      field_validator)
 
 from ..metrics import EVALUATION_MODES
+from ..typed import describe, parse, settings
 from .costs import Price
 from .local_model import LOCAL_MODELS
 from ..tags import CONLL_2003, LabelSchema
@@ -28,28 +32,32 @@ FAILED_BATCH_REQUESTS = ("online", "failed")
 LABEL_SOURCES = ("annotate", "import")
 CONFIDENCE_METHODS = ("none", "logprobs", "self_consistency", "strategy_agreement")
 
-T = TypeVar("T")
+# the choices above as types: pydantic checks them and names the allowed values
+BackendKind = Literal[BACKEND_KINDS]  # type: ignore[valid-type]
+BatchProvider = Literal[BATCH_PROVIDERS]  # type: ignore[valid-type]
+FailedBatchRequests = Literal[FAILED_BATCH_REQUESTS]  # type: ignore[valid-type]
+LabelSource = Literal[LABEL_SOURCES]  # type: ignore[valid-type]
+ConfidenceMethod = Literal[CONFIDENCE_METHODS]  # type: ignore[valid-type]
+FailedSentencePolicy = Literal[FAILED_SENTENCE_POLICIES]  # type: ignore[valid-type]
+EvaluationMode = Literal[EVALUATION_MODES]  # type: ignore[valid-type]
+Similarity = Literal[tuple(SIMILARITIES)]  # type: ignore[valid-type]
+NonEmptyStr = Annotated[str, Field(min_length=1)]
 
 
-def typed(cls: type[T], values: Mapping[str, Any] | None, path: str, **extra: Any) -> T:
-    """``cls(**values)``, naming ``path`` and the allowed keys when a key is unknown."""
+def _none_is_empty(value: Any) -> Any:
+    """A YAML ``null`` where a list is expected: the empty tuple."""
+    return () if value is None else value
+
+
+def _injected(values: Mapping[str, Any] | None, path: str, **injected: Any) -> dict[str, Any]:
+    """``values`` plus keys the code supplies (not the YAML): such a key in ``values`` is an unknown
+    parameter, reported as :func:`llm_ner.typed.parse` reports one."""
     values = dict(values or {})
-    allowed = {f.name for f in dataclasses.fields(cls)} - set(extra)
-    unknown = sorted(set(values) - allowed)
-    if unknown:
-        raise ValueError(f"{path}: unknown parameter(s) {unknown}; allowed: {sorted(allowed)}")
-    return cls(**values, **extra)
-
-
-def check_choice(path: str, value: Any, allowed: tuple) -> None:
-    if value not in allowed:
-        raise ValueError(f"{path} must be one of {list(allowed)}, got {value!r}")
-
-
-def check_number(path: str, value: Any, minimum: float, strict: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (value > minimum if strict else value >= minimum)
-    if not ok:
-        raise ValueError(f"{path} must be a number {'>' if strict else '>='} {minimum}, got {value!r}")
+    given = [{"type": "unexpected_keyword_argument", "loc": (key,), "input": values[key]}
+             for key in injected if key in values]
+    if given:
+        raise ValueError(describe(ValidationError.from_exception_data("settings", given), path))
+    return {**values, **injected}
 
 
 def price_table(prices: Mapping[str, Any] | None, path: str = "cost_model.llm_prices",
@@ -57,18 +65,12 @@ def price_table(prices: Mapping[str, Any] | None, path: str = "cost_model.llm_pr
     """``cost_model.llm_prices`` -> ``{API model name: Price}``, every price a number >= 0, batch
     replies ``batch_discount`` off (``cost_model.llm_batch_api.discount``). A model missing from it
     (a local one) costs nothing per token. Prices parsed before pass through."""
-    table = {}
-    for model, entry in (prices or {}).items():
-        if isinstance(entry, Price):
-            table[model] = entry
-            continue
-        price = table[model] = typed(Price, entry, f"{path}.{model}", batch_discount=batch_discount)
-        for name in ("input_per_million", "output_per_million"):
-            check_number(f"{path}.{model}.{name}", getattr(price, name), 0)
-    return table
+    return {model: entry if isinstance(entry, Price) else
+            parse(Price, _injected(entry, f"{path}.{model}", batch_discount=batch_discount), f"{path}.{model}")
+            for model, entry in (prices or {}).items()}
 
 
-@dataclass(frozen=True)
+@settings
 class Generation:
     """Decoding settings sent with every request (and part of the cache key).
 
@@ -76,21 +78,18 @@ class Generation:
     prompt; both backends honour it.
     """
 
-    max_tokens: int = 256
-    temperature: float = 0.0
+    max_tokens: PositiveInt = 256
+    temperature: NonNegativeFloat = 0.0
     seed: int = 0
     stop: tuple[str, ...] = ("\nSentence:",)
 
-    def __post_init__(self) -> None:
-        check_number("llm_annotation.generation.max_tokens", self.max_tokens, 1)
-        check_number("llm_annotation.generation.temperature", self.temperature, 0)
-        object.__setattr__(self, "stop", tuple(self.stop or ()))
+    _stop = field_validator("stop", mode="before")(_none_is_empty)
 
     def request(self) -> dict[str, Any]:
         return {"max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed, "stop": list(self.stop)}
 
 
-@dataclass(frozen=True)
+@settings
 class Confidence:
     """How the LLM's confidence in its labels is measured (see :mod:`llm_ner.llm.confidence`).
 
@@ -100,55 +99,39 @@ class Confidence:
     ``strategy_agreement`` -- the labeller's reply plus one reply per strategy in ``strategies``.
     """
 
-    method: str = "none"
-    samples: int = 5
-    temperature: float = 0.7
+    method: ConfidenceMethod = "none"
+    samples: Annotated[int, Field(ge=2)] = 5
+    temperature: PositiveFloat = 0.7
     strategies: tuple[str, ...] = ()
 
+    _strategies = field_validator("strategies", mode="before")(_none_is_empty)
+
     def __post_init__(self) -> None:
-        check_choice("llm_annotation.confidence.method", self.method, CONFIDENCE_METHODS)
-        check_number("llm_annotation.confidence.samples", self.samples, 2)
-        check_number("llm_annotation.confidence.temperature", self.temperature, 0, strict=True)
-        object.__setattr__(self, "strategies", tuple(self.strategies or ()))
         if self.method == "strategy_agreement" and not self.strategies:
-            raise ValueError("llm_annotation.confidence.strategies must list at least one strategy for strategy_agreement")
+            raise ValueError("strategies must list at least one strategy for strategy_agreement")  # named by parse
 
 
-@dataclass(frozen=True)
+@settings
 class ModelSettings:
-    """One entry of ``llm_models``: which backend serves which model, and how to talk to it."""
+    """One entry of ``llm_models``: which backend serves which model, and how to talk to it.
+    ``name`` is the entry's key, supplied by :func:`model_settings`."""
 
     name: str
-    backend: str
-    model: str
+    backend: BackendKind
+    model: NonEmptyStr
     base_url: str | None = None
     api_key_env: str | None = "OPENAI_API_KEY"
-    n_ctx: int = 4096
-    n_threads: int | None = None  # local: llama.cpp's threads (null: its default, 4)
-    parallel_samples: int = 4  # local: sampled replies to one prompt decoded side by side
-    timeout_s: float = 60.0
-    max_retries: int = 5
-    backoff_initial_s: float = 1.0
-    backoff_max_s: float = 60.0
-    max_concurrency: int = 4
-    requests_per_minute: float | None = None
+    n_ctx: PositiveInt = 4096
+    n_threads: PositiveInt | None = None  # local: llama.cpp's threads (null: its default, 4)
+    parallel_samples: PositiveInt = 4  # local: sampled replies to one prompt decoded side by side
+    timeout_s: PositiveFloat = 60.0
+    max_retries: NonNegativeInt = 5
+    backoff_initial_s: NonNegativeFloat = 1.0
+    backoff_max_s: NonNegativeFloat = 60.0
+    max_concurrency: PositiveInt = 4
+    requests_per_minute: PositiveFloat | None = None
     # API failures in a row (after retries) that mean the service is down, not one bad sentence
-    max_consecutive_failures: int = 5
-
-    def __post_init__(self) -> None:
-        path = f"llm_models.{self.name}"
-        check_choice(f"{path}.backend", self.backend, BACKEND_KINDS)
-        if not self.model:
-            raise ValueError(f"{path}.model is required")
-        check_number(f"{path}.max_concurrency", self.max_concurrency, 1)
-        check_number(f"{path}.parallel_samples", self.parallel_samples, 1)
-        if self.n_threads is not None:
-            check_number(f"{path}.n_threads", self.n_threads, 1)
-        check_number(f"{path}.max_retries", self.max_retries, 0)
-        check_number(f"{path}.max_consecutive_failures", self.max_consecutive_failures, 1)
-        check_number(f"{path}.timeout_s", self.timeout_s, 0, strict=True)
-        if self.requests_per_minute is not None:
-            check_number(f"{path}.requests_per_minute", self.requests_per_minute, 0, strict=True)
+    max_consecutive_failures: PositiveInt = 5
 
 
 # settings that only mean something to one backend; the other rejects them
@@ -158,16 +141,19 @@ _LOCAL_ONLY = {"n_ctx", "n_threads", "parallel_samples"}
 
 
 def model_settings(name: str, values: Mapping[str, Any]) -> ModelSettings:
+    """``llm_models.<name>`` as :class:`ModelSettings`; an error names ``llm_models.<name>.<field>``."""
+    path = f"llm_models.{name}"
     foreign = (_LOCAL_ONLY if values.get("backend") == "openai" else _OPENAI_ONLY) & set(values)
     if values.get("backend") in BACKEND_KINDS and foreign:
-        raise ValueError(f"llm_models.{name}: setting(s) {sorted(foreign)} do not apply to backend {values['backend']!r}")
-    settings = typed(ModelSettings, values, f"llm_models.{name}", name=name)
+        raise ValueError(f"{path}: setting(s) {sorted(foreign)} do not apply to backend {values['backend']!r}")
+    settings = parse(ModelSettings, _injected(values, path, name=name), path)
     if settings.backend == "local" and settings.model not in LOCAL_MODELS:
-        raise ValueError(f"llm_models.{name}.model must be one of {sorted(LOCAL_MODELS)} for the local backend, got {settings.model!r}")
+        raise ValueError(f"{path}.model: Input should be one of {sorted(LOCAL_MODELS)} for the local backend, "
+                         f"got {settings.model!r}")
     return settings
 
 
-@dataclass(frozen=True)
+@settings
 class BatchSettings:
     """``llm_annotation.batch``: how API models are asked in ``mode: batch`` (:mod:`llm_ner.llm.batch`).
 
@@ -180,53 +166,50 @@ class BatchSettings:
     ``max_submissions`` -- how often requests left over by an expired or cancelled job are sent again.
     """
 
-    provider: str = "openai"
+    provider: BatchProvider = "openai"
     directory: str = "data/03_primary/llm_batches"
     wait: bool = True
-    poll_interval_s: float = 30.0
-    poll_max_interval_s: float = 600.0
+    poll_interval_s: PositiveFloat = 30.0
+    poll_max_interval_s: PositiveFloat = 600.0
     completion_window: str = "24h"
-    failed_requests: str = "online"
-    max_submissions: int = 3
-    max_requests_per_file: int = 50_000  # the Batch API's limits per input file
-    max_bytes_per_file: int = 200_000_000
+    failed_requests: FailedBatchRequests = "online"
+    max_submissions: PositiveInt = 3
+    max_requests_per_file: PositiveInt = 50_000  # the Batch API's limits per input file
+    max_bytes_per_file: PositiveInt = 200_000_000
 
     def __post_init__(self) -> None:
-        path = "llm_annotation.batch"
-        check_choice(f"{path}.provider", self.provider, BATCH_PROVIDERS)
-        check_choice(f"{path}.failed_requests", self.failed_requests, FAILED_BATCH_REQUESTS)
-        check_choice(f"{path}.wait", self.wait, (True, False))
-        check_number(f"{path}.poll_interval_s", self.poll_interval_s, 0, strict=True)
-        check_number(f"{path}.poll_max_interval_s", self.poll_max_interval_s, self.poll_interval_s)
-        for name in ("max_submissions", "max_requests_per_file", "max_bytes_per_file"):
-            check_number(f"{path}.{name}", getattr(self, name), 1)
+        if self.poll_max_interval_s < self.poll_interval_s:
+            raise ValueError(f"poll_max_interval_s must be >= poll_interval_s ({self.poll_interval_s}), "
+                             f"got {self.poll_max_interval_s}")
 
 
-@dataclass(frozen=True)
+@settings
 class Evaluate:
     strategies: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
 
+    _lists = field_validator("strategies", "models", mode="before")(_none_is_empty)
 
-@dataclass(frozen=True)
+
+@settings
 class AnnotationSettings:
     """The ``llm_annotation`` group (sizes are read by the sampling nodes directly)."""
 
-    cache_path: str
+    cache_path: NonEmptyStr  # an SQLite file for the response cache
     seed: int = 2003
-    quality_sample_size: int = 8
-    pool_size: int = 60
-    demonstration_pool_size: int = 200
-    source: str = "annotate"
+    quality_sample_size: NonNegativeInt = 8
+    pool_size: NonNegativeInt = 60
+    demonstration_pool_size: NonNegativeInt = 200
+    source: LabelSource = "annotate"
     import_path: str | None = None
-    failed_sentences: str = "drop"
-    evaluation_mode: str = "conlleval"
+    failed_sentences: FailedSentencePolicy = "drop"
+    evaluation_mode: EvaluationMode = "conlleval"
     labeller: Any = "best"  # "best" or {strategy, model}
     evaluate: Evaluate = field(default_factory=Evaluate)
     cache_namespace: str = ""  # separates caches of otherwise identical requests (e.g. repeated sampling studies)
     model_dir: str = "data/06_models"
-    similarity: str = "embedding"
-    fuzzy_threshold: float = 85.0
+    similarity: Similarity = "embedding"
+    fuzzy_threshold: Annotated[float, Field(ge=0, le=100)] = 85.0
     show_progress: bool = True
     generation: Generation = field(default_factory=Generation)
     confidence: Confidence = field(default_factory=Confidence)
@@ -234,20 +217,34 @@ class AnnotationSettings:
     mode: Any = "online"
     batch: BatchSettings = field(default_factory=BatchSettings)
 
-    def __post_init__(self) -> None:
-        check_choice("llm_annotation.source", self.source, LABEL_SOURCES)
-        for model, mode in (self.mode.items() if isinstance(self.mode, Mapping) else [(None, self.mode)]):
-            check_choice("llm_annotation.mode" + (f".{model}" if model else ""), mode, CALL_MODES)
-        check_choice("llm_annotation.failed_sentences", self.failed_sentences, FAILED_SENTENCE_POLICIES)
-        check_choice("llm_annotation.similarity", self.similarity, tuple(SIMILARITIES))
-        check_choice("llm_annotation.evaluation_mode", self.evaluation_mode, EVALUATION_MODES)
-        if self.source == "import" and not self.import_path:
-            raise ValueError("llm_annotation.source 'import' needs llm_annotation.import_path (a CoNLL file of LLM labels)")
-        if not self.cache_path:
-            raise ValueError("llm_annotation.cache_path is required (an SQLite file for the response cache)")
-        labeller = self.labeller
+    @field_validator("generation", "confidence", "batch", "evaluate", mode="before")
+    @classmethod
+    def _null_is_defaults(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("labeller")
+    @classmethod
+    def _labeller(cls, labeller: Any) -> Any:
         if not (labeller == "best" or (isinstance(labeller, Mapping) and set(labeller) == {"strategy", "model"})):
-            raise ValueError(f"llm_annotation.labeller must be 'best' or {{strategy: ..., model: ...}}, got {labeller!r}")
+            raise ValueError(f"must be 'best' or {{strategy: ..., model: ...}}, got {labeller!r}")
+        return labeller
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, mode: Any) -> Any:
+        allowed = " or ".join(map(repr, CALL_MODES))
+        if isinstance(mode, Mapping):
+            for model, each in mode.items():
+                if each not in CALL_MODES:
+                    raise ValueError(f"Input should be {allowed} for model {model!r}, got {each!r}")
+            return dict(mode)
+        if mode not in CALL_MODES:
+            raise ValueError(f"Input should be {allowed} (or a map of model to {allowed}), got {mode!r}")
+        return mode
+
+    def __post_init__(self) -> None:
+        if self.source == "import" and not self.import_path:
+            raise ValueError("source 'import' needs import_path (a CoNLL file of LLM labels)")
 
 
 @dataclass(frozen=True)
@@ -285,16 +282,12 @@ class LLMSettings:
         return [(s, m) for s in self.annotation.evaluate.strategies for m in self.annotation.evaluate.models]
 
 
-def parse_llm_settings(annotation: Mapping[str, Any], models: Mapping[str, Any], prompts: Mapping[str, Any],
-                       prices: Mapping[str, Any] | None = None, schema: LabelSchema = CONLL_2003) -> LLMSettings:
-    """The four parameter groups and the label schema -> :class:`LLMSettings`, every name cross-checked."""
-    values = dict(annotation)
-    values["generation"] = typed(Generation, values.get("generation"), "llm_annotation.generation")
-    values["confidence"] = typed(Confidence, values.get("confidence"), "llm_annotation.confidence")
-    values["batch"] = typed(BatchSettings, values.get("batch"), "llm_annotation.batch")
-    evaluate = typed(Evaluate, values.get("evaluate"), "llm_annotation.evaluate")
-    values["evaluate"] = Evaluate(tuple(evaluate.strategies or ()), tuple(evaluate.models or ()))
-    settings = typed(AnnotationSettings, values, "llm_annotation")
+def parse_llm_settings(annotation: Mapping[str, Any] | AnnotationSettings, models: Mapping[str, Any],
+                       prompts: Mapping[str, Any], prices: Mapping[str, Any] | None = None,
+                       schema: LabelSchema = CONLL_2003) -> LLMSettings:
+    """The four parameter groups and the label schema -> :class:`LLMSettings`, every name cross-checked.
+    ``annotation`` may already be an :class:`AnnotationSettings` (as Kedro validates it)."""
+    settings = parse(AnnotationSettings, annotation, "llm_annotation")  # a parsed one passes through
 
     allowed = ["strategies", "type_lists", "verification"]
     unknown = set(prompts) - set(allowed)

@@ -9,7 +9,7 @@ Typical use from code::
     tag_text(tagger, "EU rejects German call to boycott British lamb.")
 """
 
-from .config import TaggerConfig, TrainingConfig, from_dict
+from .config import TaggerConfig, TrainingConfig
 from .evaluation import Evaluation, evaluate, evaluate_on
 from .examples import LabelledSentence, labelled_sentences
 from .prediction import Entity, TaggedText, predict_proba, predict_tags, run_inference, tag_text, tokenize_text
@@ -18,5 +18,5 @@ from .training import TrainingResult, fit
 
 __all__ = [
     "Entity", "Evaluation", "LabelledSentence", "TaggedText", "Tagger", "TaggerConfig", "TrainingConfig", "TrainingResult",
-    "evaluate", "evaluate_on", "fit", "labelled_sentences", "from_dict", "predict_proba", "predict_tags", "run_inference", "tag_text", "tokenize_text",
+    "evaluate", "evaluate_on", "fit", "labelled_sentences", "predict_proba", "predict_tags", "run_inference", "tag_text", "tokenize_text",
 ]

@@ -9,24 +9,24 @@ import pandas as pd
 
 from llm_ner import analysis
 from llm_ner.conll import check_entity_types
-from llm_ner.tags import LabelSchema, repair_bio
+from llm_ner.parameters import CorpusParams, EntityTypes, PlotParams
+from llm_ner.tags import repair_bio
 
 logger = logging.getLogger(__name__)
 
 
-def prepare_sentence_table(raw: pd.DataFrame, max_sentences: int | None, entity_types: dict, split: str) -> pd.DataFrame:
+def prepare_sentence_table(raw: pd.DataFrame, corpus: CorpusParams, entity_types: EntityTypes, split: str) -> pd.DataFrame:
     """Check a freshly read split and keep it as the project's sentence table.
 
     The reader already validated the IOB shape and converted IOB1; here every tag must belong to
     the run's ``entity_types`` (else an error naming file and line), and we re-check the invariants
-    every later pipeline relies on, so a custom dataset cannot slip past. ``max_sentences`` keeps
-    the first N sentences (quick trials and ``conf/test``); ``None`` keeps the whole split.
+    every later pipeline relies on, so a custom dataset cannot slip past.
+    ``corpus.max_sentences_per_split`` keeps the first N sentences (quick trials and ``conf/test``);
+    null keeps the whole split.
     """
-    schema = LabelSchema.from_config(entity_types)
-    if max_sentences is not None:
-        if not isinstance(max_sentences, int) or isinstance(max_sentences, bool) or max_sentences < 1:
-            raise ValueError(f"corpus.max_sentences_per_split must be a positive integer or null, got {max_sentences!r}")
-        raw = raw.head(max_sentences)
+    schema = entity_types.schema
+    if corpus.max_sentences_per_split is not None:
+        raw = raw.head(corpus.max_sentences_per_split)
     check_entity_types(raw, schema)
     for row in raw.itertuples(index=False):
         lengths = {len(row.tokens), len(row.ner_tags)}
@@ -57,8 +57,8 @@ def count_tags(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame) -> 
     return analysis.tag_distribution(_by_split(train, valid, test))
 
 
-def count_entities_per_type(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame, entity_types: dict) -> pd.DataFrame:
-    return analysis.entities_per_type(_by_split(train, valid, test), LabelSchema.from_config(entity_types).names)
+def count_entities_per_type(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame, entity_types: EntityTypes) -> pd.DataFrame:
+    return analysis.entities_per_type(_by_split(train, valid, test), entity_types.schema.names)
 
 
 def measure_lengths(
@@ -68,17 +68,17 @@ def measure_lengths(
     return analysis.length_distribution(tables, "sentence"), analysis.length_distribution(tables, "entity")
 
 
-def measure_unseen_entities(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame, entity_types: dict) -> pd.DataFrame:
-    unseen = analysis.unseen_entities(train, {"valid": valid, "test": test}, LabelSchema.from_config(entity_types).names)
+def measure_unseen_entities(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame, entity_types: EntityTypes) -> pd.DataFrame:
+    unseen = analysis.unseen_entities(train, {"valid": valid, "test": test}, entity_types.schema.names)
     overall = unseen[unseen["entity_type"] == "ALL"]
     for row in overall.itertuples():
         logger.info("%s: %.1f%% of entity mentions unseen in train", row.split, 100 * row.unseen_mention_share)
     return unseen
 
 
-def plot_tag_distributions(distribution: pd.DataFrame, plot_params: dict) -> dict[str, plt.Figure]:
+def plot_tag_distributions(distribution: pd.DataFrame, plot_params: PlotParams) -> dict[str, plt.Figure]:
     """One figure per tag kind, keyed by file name (MatplotlibDataset writes a folder)."""
-    top_n = plot_params["top_n_tags"]
+    top_n = plot_params.top_n_tags
     return {
         f"{kind}_tags.png": analysis.plot_tag_distribution(distribution, kind, top_n)
         for kind in distribution["tag_kind"].unique()
@@ -89,12 +89,12 @@ def plot_entities_per_type(counts: pd.DataFrame) -> plt.Figure:
     return analysis.plot_entities_per_type(counts)
 
 
-def plot_lengths(sentence_lengths: pd.DataFrame, entity_lengths: pd.DataFrame, plot_params: dict) -> dict[str, plt.Figure]:
+def plot_lengths(sentence_lengths: pd.DataFrame, entity_lengths: pd.DataFrame, plot_params: PlotParams) -> dict[str, plt.Figure]:
     return {
         "sentence_lengths.png": analysis.plot_length_distribution(
-            sentence_lengths, "Sentence length", plot_params["max_sentence_length"]
+            sentence_lengths, "Sentence length", plot_params.max_sentence_length
         ),
         "entity_lengths.png": analysis.plot_length_distribution(
-            entity_lengths, "Entity length", plot_params["max_entity_length"]
+            entity_lengths, "Entity length", plot_params.max_entity_length
         ),
     }

@@ -20,7 +20,7 @@ def _for_split(function, split: str):
 def create_pipeline(**kwargs) -> Pipeline:
     prepare = [
         node(_for_split(nodes.prepare_sentence_table, split),
-             [f"{split}_raw", "params:corpus.max_sentences_per_split", "params:entity_types"], f"{split}_sentences",
+             [f"{split}_raw", "params:corpus", "params:entity_types"], f"{split}_sentences",
              name=f"prepare_{split}_sentences")
         for split in SPLITS
     ]

@@ -15,25 +15,23 @@ from typing import Any
 
 import pandas as pd
 
-from llm_ner.grid import Grid
+from llm_ner.grid import GridSettings
 from llm_ner.label_studio import annotations_so_far, labeling_config, read_export, tasks_for
 from llm_ner.metrics import entity_scores
-from llm_ner.mixed import SELECTIONS, annotated_pool_cells, check_expert_source, expert_count, summarise_annotated
+from llm_ner.mixed import SELECTIONS, annotated_pool_cells, expert_count, summarise_annotated
 from llm_ner.model.evaluation import reported_sets
-from llm_ner.students import Protocol
-from llm_ner.tags import LabelSchema
+from llm_ner.parameters import EntityTypes, LabelStudioParams, MixedAnnotationParams
+from llm_ner.students import Protocol, StudentParams
 
 logger = logging.getLogger(__name__)
 # what orders the selection (rank 0 first) for the strategies that rank by a score
 _RANKED_BY = {"llm_low_confidence": "sentence_confidence", "label_issues": "label_quality"}
 
 
-def choose_sentences_for_experts(pool: pd.DataFrame, label_studio: dict[str, Any], seed: int) -> pd.DataFrame:
+def choose_sentences_for_experts(pool: pd.DataFrame, label_studio: LabelStudioParams, seed: int) -> pd.DataFrame:
     """The pool sentences people should correct: ``label_studio.selection`` (a mixed_annotation
     strategy and a budget, a share of the pool), in the order the strategy ranks them."""
-    strategy, budget = label_studio["selection"]["strategy"], label_studio["selection"]["budget"]
-    if strategy not in SELECTIONS:
-        raise ValueError(f"label_studio.selection.strategy must be one of {sorted(SELECTIONS)}, got {strategy!r}")
+    strategy, budget = label_studio.selection.strategy, label_studio.selection.budget
     chosen = SELECTIONS[strategy](pool, expert_count(budget, len(pool)), seed)
     if strategy in _RANKED_BY:
         chosen = chosen.sort_values(_RANKED_BY[strategy], kind="stable", na_position="first")
@@ -41,25 +39,25 @@ def choose_sentences_for_experts(pool: pd.DataFrame, label_studio: dict[str, Any
     return chosen.reset_index(drop=True).assign(selection=strategy)
 
 
-def export_label_studio_tasks(selection: pd.DataFrame, entity_types: dict[str, Any]) -> tuple[list[dict], str]:
+def export_label_studio_tasks(selection: pd.DataFrame, entity_types: EntityTypes) -> tuple[list[dict], str]:
     """The selection as Label Studio tasks, the LLM's labels pre-filled, and the labeling config."""
-    return tasks_for(selection), labeling_config(LabelSchema.from_config(entity_types))
+    return tasks_for(selection), labeling_config(entity_types.schema)
 
 
-def collect_label_studio_export(tasks: list[dict], config: str, label_studio: dict[str, Any],
+def collect_label_studio_export(tasks: list[dict], config: str, label_studio: LabelStudioParams,
                                 credentials: dict[str, Any]) -> list[dict]:
     """What annotators submitted so far, as a Label Studio JSON export: pushed to and pulled from
     the configured server, or read from ``label_studio.import_path``; empty when neither is set."""
-    return annotations_so_far(credentials, label_studio["project"], config, label_studio.get("import_path"), tasks)
+    return annotations_so_far(credentials, label_studio.project, config, label_studio.import_path, tasks)
 
 
-def import_expert_labels(export: list[dict], selection: pd.DataFrame, label_studio: dict[str, Any],
-                         entity_types: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+def import_expert_labels(export: list[dict], selection: pd.DataFrame, label_studio: LabelStudioParams,
+                         entity_types: EntityTypes) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The annotators' tags per selected sentence, and what the import found: statuses, repairs,
     time, inter-annotator agreement and -- the corpus has gold -- agreement with CoNLL's gold."""
-    schema = LabelSchema.from_config(entity_types)
-    source = label_studio.get("import_path") or "the Label Studio export"
-    annotations = read_export(export, selection, schema, label_studio["rule"], source=str(source))
+    schema = entity_types.schema
+    source = label_studio.import_path or "the Label Studio export"
+    annotations = read_export(export, selection, schema, label_studio.rule, source=str(source))
     sentences = annotations.sentences.merge(selection[["sentence_id", "tokens", "gold_tags"]], on="sentence_id")
     labelled = sentences[sentences["status"] == "labelled"]
     with_gold = (float(entity_scores(list(labelled["gold_tags"]), list(labelled["expert_tags"]),
@@ -69,7 +67,7 @@ def import_expert_labels(export: list[dict], selection: pd.DataFrame, label_stud
                "lead_time_s": float(sentences["lead_time_s"].sum()),
                "untimed_labelled": int(labelled["lead_time_s"].isna().sum()),
                "inter_annotator_f1": annotations.agreement_f1, "inter_annotator_tasks": annotations.agreement_tasks,
-               "rule": label_studio["rule"], "f1_against_conll_gold": with_gold,
+               "rule": label_studio.rule, "f1_against_conll_gold": with_gold,
                "missing_sentence_ids": [int(i) for i in sentences.loc[sentences["status"] == "missing", "sentence_id"]]}
     logger.info("Label Studio import: %s; inter-annotator F1 %s; F1 against CoNLL gold %s", summary["sentences"],
                 summary["inter_annotator_f1"], with_gold)
@@ -77,20 +75,20 @@ def import_expert_labels(export: list[dict], selection: pd.DataFrame, label_stud
 
 
 def train_on_expert_labels(pool: pd.DataFrame, expert_labels: pd.DataFrame, evaluation_samples: pd.DataFrame,
-                           params: dict[str, Any], seeds: list[int],
-                           student: dict[str, Any], entity_types: dict[str, Any], grid: dict[str, Any]) -> pd.DataFrame:
+                           params: MixedAnnotationParams, seeds: list[int],
+                           student: StudentParams, entity_types: EntityTypes, grid: GridSettings) -> pd.DataFrame:
     """With ``expert_source: label_studio``: students on the pool corrected by the annotators, and on
     the same sentences with CoNLL gold, one per seed (``label_studio.seeds``); nothing otherwise."""
-    if check_expert_source(params["expert_source"], "mixed_annotation.expert_source") == "simulated":
+    if params.expert_source == "simulated":
         return pd.DataFrame()
     labelled = expert_labels[expert_labels["status"] == "labelled"]
     if labelled.empty:
         raise ValueError("mixed_annotation.expert_source is label_studio but no sentence is labelled yet: import "
                          "data/07_model_output/label_studio/tasks.json into Label Studio and annotate it, then "
                          "configure the server (credentials label_studio.url, api_key) or label_studio.import_path")
-    cells = annotated_pool_cells(pool, labelled, seeds, Protocol.from_params(student, entity_types),
-                                 reported_sets(evaluation_samples), params["llm_weight"])
-    return Grid.from_params(grid).table("label_studio", cells)
+    cells = annotated_pool_cells(pool, labelled, list(seeds), Protocol.of(student, entity_types.schema),
+                                 reported_sets(evaluation_samples), params.llm_weight)
+    return grid.grid().table("label_studio", cells)
 
 
 def expert_label_table(runs: pd.DataFrame, expert_labels: pd.DataFrame) -> pd.DataFrame:

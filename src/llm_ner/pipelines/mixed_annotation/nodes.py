@@ -18,11 +18,12 @@ from llm_ner.mixed import (
     SELECTIONS, SweepSettings, blending_designs, budget_sweep, expert_count, mixed_training_table,
     out_of_fold_label_quality, regimen_designs, repeated_runs, saturation_budget, summarise_runs, summarise_sweep,
 )
-from llm_ner.grid import Cell, Grid
+from llm_ner.grid import Cell, GridSettings
 from llm_ner.sampling import seeded_sample, share_count
-from llm_ner.model import Tagger, TrainingConfig, evaluate_on, from_dict, labelled_sentences
+from llm_ner.model import Tagger, evaluate_on, labelled_sentences
 from llm_ner.model.evaluation import reported_sets
-from llm_ner.students import Protocol, Student, train_student
+from llm_ner.parameters import EntityTypes, ExtraParams, MixedAnnotationParams, SweepParams
+from llm_ner.students import Protocol, Student, StudentParams, train_student
 from llm_ner.tags import LabelSchema
 
 logger = logging.getLogger(__name__)
@@ -36,20 +37,19 @@ def expert_candidates(train_sentences: pd.DataFrame, llm_labels: pd.DataFrame,
     return outside[["sentence_id", "tokens", "ner_tags"]].rename(columns={"ner_tags": "gold_tags"}).reset_index(drop=True)
 
 
-def train_llm_pure(llm_labels: pd.DataFrame, params: dict[str, Any], student: dict[str, Any], entity_types: dict[str, Any]) -> Tagger:
+def train_llm_pure(llm_labels: pd.DataFrame, params: MixedAnnotationParams, student: StudentParams, entity_types: EntityTypes) -> Tagger:
     """S0's ``model_llm_pure``: the student on the pool's LLM tags alone, fixed epochs (no gold at all)."""
-    return train_student(Student(Protocol.from_params(student, entity_types), (labelled_sentences(llm_labels, "llm_tags"),),
-                                 params["seed"]))
+    return train_student(Student(Protocol.of(student, entity_types.schema), (labelled_sentences(llm_labels, "llm_tags"),),
+                                 params.seed))
 
 
-def score_label_quality(llm_labels: pd.DataFrame, params: dict[str, Any], student: dict[str, Any], entity_types: dict[str, Any],
-                        grid: dict[str, Any]) -> pd.DataFrame:
+def score_label_quality(llm_labels: pd.DataFrame, params: MixedAnnotationParams, student: StudentParams, entity_types: EntityTypes,
+                        grid: GridSettings) -> pd.DataFrame:
     """Out-of-fold label quality of every pool sentence, when some sweep routes by ``label_issues``."""
-    wanted = any("label_issues" in sweep["strategies"] for sweep in params["sweeps"].values())
-    if not wanted:
+    if not params.routes_by_label_issues:
         return pd.DataFrame({"sentence_id": llm_labels["sentence_id"], "label_quality": float("nan")})
-    quality = out_of_fold_label_quality(llm_labels, params["label_quality_folds"], params["seed"],
-                                        Protocol.from_params(student, entity_types), Grid.from_params(grid))
+    quality = out_of_fold_label_quality(llm_labels, params.label_quality_folds, params.seed,
+                                        Protocol.of(student, entity_types.schema), grid.grid())
     return quality.rename_axis("sentence_id").reset_index()
 
 
@@ -59,14 +59,13 @@ def mixing_pool(llm_labels: pd.DataFrame, label_quality: pd.DataFrame) -> pd.Dat
 
 
 def run_budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_samples: pd.DataFrame,
-                     model_llm_pure: Tagger, params: dict[str, Any],
-                     sweep: dict[str, Any], student: dict[str, Any], entity_types: dict[str, Any], grid: dict[str, Any]) -> pd.DataFrame:
+                     model_llm_pure: Tagger, params: MixedAnnotationParams,
+                     sweep: SweepParams, student: StudentParams, entity_types: EntityTypes, grid: GridSettings) -> pd.DataFrame:
     """Every budget x strategy x fold of one sweep (its mode is the namespace)."""
-    settings = SweepSettings(mode=sweep["mode"], budgets=tuple(params["budgets"]), strategies=tuple(sweep["strategies"]),
-                             k=params["k"], seed=params["seed"], start=params["start"],
-                             llm_weight=params["llm_weight"])
+    settings = SweepSettings(mode=sweep.mode, budgets=params.budgets, strategies=sweep.strategies, k=params.k,
+                             seed=params.seed, start=params.start, llm_weight=params.llm_weight)
     return budget_sweep(pool, outside, reported_sets(evaluation_samples), settings,
-                        Protocol.from_params(student, entity_types), model_llm_pure, Grid.from_params(grid))
+                        Protocol.of(student, entity_types.schema), model_llm_pure, grid.grid())
 
 
 def budget_table(runs: pd.DataFrame, llm_gold_usage: pd.DataFrame) -> pd.DataFrame:
@@ -79,113 +78,103 @@ def budget_table(runs: pd.DataFrame, llm_gold_usage: pd.DataFrame) -> pd.DataFra
     return summary
 
 
-def reference_students(pool: pd.DataFrame, evaluation_samples: pd.DataFrame, model_llm_pure: Tagger, params: dict[str, Any], student: dict[str, Any], entity_types: dict[str, Any],
-                       grid: dict[str, Any]) -> pd.DataFrame:
+def reference_students(pool: pd.DataFrame, evaluation_samples: pd.DataFrame, model_llm_pure: Tagger, params: MixedAnnotationParams, student: StudentParams, entity_types: EntityTypes,
+                       grid: GridSettings) -> pd.DataFrame:
     """The two ends of every budget curve on the same protocol: LLM-only (model_llm_pure) and
     gold-only (the same student on the pool's gold tags)."""
-    protocol = Protocol.from_params(student, entity_types)
+    protocol = Protocol.of(student, entity_types.schema)
     evaluation_sets = reported_sets(evaluation_samples)
-    gold_only = Cell({"student": "gold_only"}, Student(protocol, (labelled_sentences(pool, "gold_tags"),), params["seed"],
+    gold_only = Cell({"student": "gold_only"}, Student(protocol, (labelled_sentences(pool, "gold_tags"),), params.seed,
                                                         evaluation_sets))
     llm_only = evaluate_on(model_llm_pure, evaluation_sets, protocol.trainer).assign(student="llm_only")
-    return pd.concat([llm_only, Grid.from_params(grid).table("reference_students", [gold_only])], ignore_index=True)
+    return pd.concat([llm_only, grid.grid().table("reference_students", [gold_only])], ignore_index=True)
 
 
-def choose_init_budget(add_table: pd.DataFrame, correct_table: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+def choose_init_budget(add_table: pd.DataFrame, correct_table: pd.DataFrame, params: MixedAnnotationParams) -> dict[str, Any]:
     """The budget model_init is trained at: fixed, or S0's saturation point on validation F1 of the
     configured mode and strategy."""
-    init = params["init"]
-    table = {"add": add_table, "correct": correct_table}[init["mode"]]
-    budget = init["budget"]
+    init = params.init
+    table = {"add": add_table, "correct": correct_table}[init.mode]
+    budget = init.budget
     if budget == "saturation":
-        budget = saturation_budget(table, init["strategy"], params["saturation_delta"])
-        reason = f"smallest budget within {params['saturation_delta']} validation F1 of the best"
+        budget = saturation_budget(table, init.strategy, params.saturation_delta)
+        reason = f"smallest budget within {params.saturation_delta} validation F1 of the best"
     else:
         reason = "configured"
-    if init["strategy"] not in SELECTIONS:
-        raise ValueError(f"mixed_annotation.init.strategy must be one of {sorted(SELECTIONS)}, got {init['strategy']!r}")
-    return {"budget": float(budget), "percent": round(100 * float(budget)), "strategy": init["strategy"],
-            "mode": init["mode"], "chosen_by": reason}
+    return {"budget": float(budget), "percent": round(100 * float(budget)), "strategy": init.strategy,
+            "mode": init.mode, "chosen_by": reason}
 
 
 def train_model_init(pool: pd.DataFrame, outside: pd.DataFrame, choice: dict[str, Any],
-                     params: dict[str, Any], student: dict[str, Any], entity_types: dict[str, Any]) -> tuple[Tagger, pd.DataFrame]:
+                     params: MixedAnnotationParams, student: StudentParams, entity_types: EntityTypes) -> tuple[Tagger, pd.DataFrame]:
     """``model_init`` -- the student at the chosen budget -- and the set it trained on (``source``
     llm or gold per sentence): active learning continues from both."""
     candidates = pool if choice["mode"] == "correct" else outside
-    expert = SELECTIONS[choice["strategy"]](candidates, expert_count(choice["budget"], len(pool)), params["seed"])
-    training_table = mixed_training_table(pool, expert, choice["mode"], params["llm_weight"])
-    tagger = train_student(Student(Protocol.from_params(student, entity_types), (labelled_sentences(training_table),), params["seed"]))
+    expert = SELECTIONS[choice["strategy"]](candidates, expert_count(choice["budget"], len(pool)), params.seed)
+    training_table = mixed_training_table(pool, expert, choice["mode"], params.llm_weight)
+    tagger = train_student(Student(Protocol.of(student, entity_types.schema), (labelled_sentences(training_table),), params.seed))
     logger.info("model_init: %s, %d expert sentences (%s, mode %s)", choice["chosen_by"], len(expert), choice["strategy"],
                 choice["mode"])
     return tagger, training_table
 
 
-def sample_expert_set(outside: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+def sample_expert_set(outside: pd.DataFrame, params: MixedAnnotationParams) -> pd.DataFrame:
     """The gold-labelled sentences regimens and blending train on beside the LLM pool (Huang: 1,000
     CoNLL sentences): ``expert_set_size`` from outside the pool, seeded."""
-    return seeded_sample(outside, params["expert_set_size"], params["seed"])
+    return seeded_sample(outside, params.expert_set_size, params.seed)
 
 
 def regimen_sets(pool: pd.DataFrame, expert_set: pd.DataFrame, train_sentences: pd.DataFrame,
-                 params: dict[str, Any], entity_types: dict[str, Any]) -> dict[str, list]:
+                 extra: ExtraParams, seed: int, schema: LabelSchema) -> dict[str, list]:
     """``gold`` (the expert set), ``llm`` and ``extra`` LLM-labelled sentences for the regimens.
 
     ``regimens.extra.source``: ``split`` -- a seeded ``share`` of the pool is the extra data and the
     rest the LLM set; ``import`` -- the pool is the LLM set and ``path`` a CoNLL file of LLM labels
     for other train sentences (those in the pool or the expert set are left out).
     """
-    extra = params["regimens"]["extra"]
-    if extra["source"] == "split":
-        extra_part = seeded_sample(pool, share_count(extra["share"], len(pool), "mixed_annotation.regimens.extra.share"),
-                                   params["seed"])
+    if extra.source == "split":
+        extra_part = seeded_sample(pool, share_count(extra.share, len(pool), "mixed_annotation.regimens.extra.share"),
+                                   seed)
         llm_part = pool[~pool["sentence_id"].isin(extra_part["sentence_id"])]
-    elif extra["source"] == "import":
-        imported, _ = import_conll_labels(extra["path"], train_sentences, LabelSchema.from_config(entity_types))
+    else:  # import
+        imported, _ = import_conll_labels(extra.path, train_sentences, schema)
         used = set(pool["sentence_id"]) | set(expert_set["sentence_id"])
         llm_part, extra_part = pool, imported[~imported["sentence_id"].isin(used)]
-    else:
-        raise ValueError(f"mixed_annotation.regimens.extra.source must be one of ['import', 'split'], got {extra['source']!r}")
     return {"gold": labelled_sentences(expert_set, "gold_tags"), "llm": labelled_sentences(llm_part, "llm_tags"),
             "extra": labelled_sentences(extra_part, "llm_tags")}
 
 
 def run_regimens(pool: pd.DataFrame, expert_set: pd.DataFrame, train_sentences: pd.DataFrame,
-                 evaluation_samples: pd.DataFrame, params: dict[str, Any],
-                 student: dict[str, Any], entity_types: dict[str, Any], grid: dict[str, Any]) -> pd.DataFrame:
+                 evaluation_samples: pd.DataFrame, params: MixedAnnotationParams,
+                 student: StudentParams, entity_types: EntityTypes, grid: GridSettings) -> pd.DataFrame:
     """Huang's phase 2: gold only, LLM only, LLM + extra, and the two ``... then gold`` regimens."""
-    regimens = params["regimens"]
-    designs = regimen_designs(regimen_sets(pool, expert_set, train_sentences, params, entity_types), regimens["names"])
-    return repeated_runs(designs, regimens["lr_schedules"], regimens["seeds"], Protocol.from_params(student, entity_types),
-                         reported_sets(evaluation_samples), Grid.from_params(grid), "regimens")
+    regimens = params.regimens
+    sets = regimen_sets(pool, expert_set, train_sentences, regimens.extra, params.seed, entity_types.schema)
+    designs = regimen_designs(sets, regimens.names)
+    return repeated_runs(designs, regimens.lr_schedules, regimens.seeds, Protocol.of(student, entity_types.schema),
+                         reported_sets(evaluation_samples), grid.grid(), "regimens")
 
 
 def run_blending(pool: pd.DataFrame, expert_set: pd.DataFrame, evaluation_samples: pd.DataFrame,
-                 params: dict[str, Any], student: dict[str, Any], entity_types: dict[str, Any],
-                 grid: dict[str, Any]) -> pd.DataFrame:
+                 params: MixedAnnotationParams, student: StudentParams, entity_types: EntityTypes,
+                 grid: GridSettings) -> pd.DataFrame:
     """Huang's phase 3: the pool's LLM labels and the expert set, blended epoch by epoch."""
-    blending, protocol = params["blending"], Protocol.from_params(student, entity_types)
+    blending, protocol = params.blending, Protocol.of(student, entity_types.schema)
     designs = blending_designs(labelled_sentences(pool, "llm_tags"), labelled_sentences(expert_set, "gold_tags"),
-                               chosen_schedules(blending), protocol.trainer.epochs)
-    return repeated_runs(designs, blending["lr_schedules"], blending["seeds"], protocol,
-                         reported_sets(evaluation_samples), Grid.from_params(grid), "blending")
-
-
-def chosen_schedules(blending: dict[str, Any]) -> dict[str, dict]:
-    """The blending schedules to run; one set to null is dropped (how an environment, whose
-    parameters are merged into base's, leaves out one of base's schedules)."""
-    return {name: spec for name, spec in blending["schedules"].items() if spec is not None}
+                               blending.chosen, protocol.trainer.epochs)
+    return repeated_runs(designs, blending.lr_schedules, blending.seeds, protocol,
+                         reported_sets(evaluation_samples), grid.grid(), "blending")
 
 
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
     return summarise_runs(runs)
 
 
-def blending_weights_plot(params: dict[str, Any], student: dict[str, Any]) -> plt.Figure:
+def blending_weights_plot(params: MixedAnnotationParams, student: StudentParams) -> plt.Figure:
     """w_llm(t) of every configured blending schedule, over the protocol's epochs."""
-    epochs = from_dict(TrainingConfig, student["trainer"]).epochs
+    epochs = student.trainer.epochs
     figure, axis = plt.subplots(figsize=(6, 4))
-    for name, spec in chosen_schedules(params["blending"]).items():
+    for name, spec in params.blending.chosen.items():
         spec = dict(spec)
         weights = schedule_weights(spec.pop("schedule"), epochs, **spec)
         axis.plot(range(epochs), [w_llm for w_llm, _ in weights], marker="o", label=name)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import matplotlib
@@ -15,12 +16,12 @@ from llm_ner import multitask
 from llm_ner.llm.backends import make_backend
 from llm_ner.llm.cache import ResponseCache
 from llm_ner.llm.costs import Price, money_totals
-from llm_ner.llm.settings import Generation, model_settings, price_table, typed
+from llm_ner.llm.settings import Generation, model_settings, price_table
 from llm_ner.llm.topics import TopicRun, agreement, distribution, label_topics, selected_prompt
-from llm_ner.grid import Grid
-from llm_ner.model import TaggerConfig, TrainingConfig, from_dict
+from llm_ner.grid import GridSettings
+from llm_ner.parameters import EntityTypes, MultitaskParams
 from llm_ner.students import Protocol
-from llm_ner.tags import LabelSchema
+from llm_ner.typed import parse
 from llm_ner.model.evaluation import REPORTED_SPLITS, evaluation_sample
 from llm_ner.model.examples import labelled_sentences
 from llm_ner.sampling import seeded_sample
@@ -28,11 +29,11 @@ from llm_ner.sampling import seeded_sample
 SETS = ("train", "validation", "test")
 
 
-def topic_sets(train_sentences: pd.DataFrame, evaluation_samples: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+def topic_sets(train_sentences: pd.DataFrame, evaluation_samples: pd.DataFrame, params: MultitaskParams) -> pd.DataFrame:
     """The sentences every design trains on (a seeded sample of train, gold tags) and the reported
     samples they are scored on (the first ``evaluation_sentences`` of each), with a ``set`` column."""
-    size = params["evaluation_sentences"]
-    parts = [seeded_sample(train_sentences, params["train_sentences"], params["seed"]).assign(set="train")]
+    size = params.evaluation_sentences
+    parts = [seeded_sample(train_sentences, params.train_sentences, params.seed).assign(set="train")]
     for name in REPORTED_SPLITS:
         sample = evaluation_sample(evaluation_samples, name)
         parts.append((sample if size is None else sample.iloc[:size]).assign(set=name))
@@ -47,7 +48,7 @@ def _run_topics(sentences: pd.DataFrame, topics: dict[str, Any], model: str, gen
         raise ValueError(f"llm_topics: unknown model {model!r}; configured models: {sorted(models)}")
     settings = model_settings(model, models[model])
     price = price_table(prices).get(settings.model, Price())  # a local model costs nothing per token
-    request = typed(Generation, generation, "llm_topics.generation").request()
+    request = parse(Generation, generation, "llm_topics.generation").request()
     backend = make_backend(settings, dict(credentials or {}), annotation["model_dir"])
     cache = ResponseCache(annotation["cache_path"])
     try:
@@ -74,21 +75,21 @@ def label_sentence_topics(sets: pd.DataFrame, topics: dict[str, Any], annotation
     return labels, _spend(run, len(sets))
 
 
-def check_topic_agreement(sets: pd.DataFrame, labels: pd.DataFrame, params: dict[str, Any], topics: dict[str, Any],
+def check_topic_agreement(sets: pd.DataFrame, labels: pd.DataFrame, params: MultitaskParams, topics: dict[str, Any],
                           annotation: dict[str, Any], models: dict[str, Any], prices: dict[str, Any],
                           credentials: dict[str, Any] | None) -> dict[str, Any]:
     """The only check CoNLL allows: a second reading of a seeded sample (another model, or the same
     one sampled at another temperature) against the first."""
-    second = params["agreement"]
-    sample = seeded_sample(sets, min(second["sentences"], len(sets)), second.get("seed", 0))
-    generation = {**topics["generation"], "temperature": second["temperature"], "seed": second.get("seed", 0)}
-    run = _run_topics(sample, topics, second["model"], generation, annotation, models, prices, credentials,
-                      namespace=f"topic-agreement-{second.get('seed', 0)}")
+    second = params.agreement
+    sample = seeded_sample(sets, min(second.sentences, len(sets)), second.seed)
+    generation = {**topics["generation"], "temperature": second.temperature, "seed": second.seed}
+    run = _run_topics(sample, topics, second.model, generation, annotation, models, prices, credentials,
+                      namespace=f"topic-agreement-{second.seed}")
     # sentence ids restart in every split: a sentence is (set, sentence_id)
     second_labels = run.labels.assign(set=sample["set"].to_numpy())
     result = agreement(labels, second_labels, on=["set", "sentence_id"])
     return {**result, "first": {"model": topics["model"], **topics["generation"]},
-            "second": {"model": second["model"], **generation}, "second_spend": _spend(run, len(sample))}
+            "second": {"model": second.model, **generation}, "second_spend": _spend(run, len(sample))}
 
 
 def topic_distribution(labels: pd.DataFrame, topics: dict[str, Any]) -> pd.DataFrame:
@@ -108,21 +109,18 @@ def _labelled(sets: pd.DataFrame, labels: pd.DataFrame, name: str):
     return labelled_sentences(table)
 
 
-def compare_designs(sets: pd.DataFrame, labels: pd.DataFrame, params: dict[str, Any], topics: dict[str, Any],
-                    entity_types: dict[str, Any], grid: dict[str, Any]) -> tuple[pd.DataFrame, Any, pd.DataFrame]:
+def compare_designs(sets: pd.DataFrame, labels: pd.DataFrame, params: MultitaskParams, topics: dict[str, Any],
+                    entity_types: EntityTypes, grid: GridSettings) -> tuple[pd.DataFrame, Any, pd.DataFrame]:
     """Every design x seed on the same sentences and epochs; the runs, the saved design's first-seed
     model, and that model's topics against the LLM's on the test sample."""
     classes = selected_prompt(topics).classes
-    tagger_config = from_dict(TaggerConfig, {**params["tagger"], "sequence_classes": list(classes)})
-    training_config = from_dict(TrainingConfig, params["trainer"])
+    tagger_config = dataclasses.replace(params.tagger, sequence_classes=classes)
     evaluation = {split: _labelled(sets, labels, split) for split in ("validation", "test")}
-    protocol = Protocol(tagger_config, training_config, LabelSchema.from_config(entity_types).labels)
+    protocol = Protocol(tagger_config, params.trainer, entity_types.schema.labels)
+    designs = {name: design.model_dump() for name, design in params.designs.items()}
     runs, model, predictions = multitask.multitask_runs(
-        _labelled(sets, labels, "train"), evaluation, multitask.loss_weights(params["designs"]), params["seeds"],
-        protocol, keep=params["saved_design"], grid=Grid.from_params(grid))
-    if model is None:
-        raise ValueError(f"multitask.saved_design {params['saved_design']!r} must name a design with alpha > 0: "
-                         f"{sorted(params['designs'])}")
+        _labelled(sets, labels, "train"), evaluation, multitask.loss_weights(designs), list(params.seeds),
+        protocol, keep=params.saved_design, grid=grid.grid())
     reference = [s.topic for s in evaluation["test"] if s.topic >= 0]
     return runs, model, multitask.confusion(reference, predictions["test"], classes)
 

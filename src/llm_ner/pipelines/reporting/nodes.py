@@ -19,10 +19,20 @@ from llm_ner.report.html import Section, embedded_page_body, render
 from llm_ner.report.plots import (
     active_learning_curve, budget_curve, frontier_plot, learning_curve_plot, topic_confusion_plot,
 )
-from llm_ner.students import Protocol
+from llm_ner.parameters import (
+    ActiveLearningParams, EntityTypes, LabelStudioParams, MixedAnnotationParams, MultitaskParams, ReportingParams,
+    TrainingParams,
+)
+from llm_ner.students import Protocol, StudentParams
 from llm_ner.tags import entity_types_of
+from llm_ner.typed import Settings
 
 Table = pd.DataFrame | None
+
+
+def _shown(settings: Settings, *keys: str) -> dict[str, Any]:
+    """The settings a section was made under, as plain values for the page."""
+    return settings.model_dump(mode="json", include=set(keys))
 
 
 def _section(key: str, title: str, inputs: Mapping[str, Any], parameters: Mapping[str, Any] | None = None) -> Section:
@@ -82,12 +92,12 @@ def gold_only_f1(reference_students: Table) -> float | None:
     return None if reference_students is None else reference_f1(reference_students, "gold_only")
 
 
-def cost_to_target(costs: pd.DataFrame, reference_students: Table, reporting: dict[str, Any]) -> pd.DataFrame:
+def cost_to_target(costs: pd.DataFrame, reference_students: Table, reporting: ReportingParams) -> pd.DataFrame:
     reference = gold_only_f1(reference_students)
     if reference is None or costs.empty:
         return pd.DataFrame(columns=["target_share", "target_f1", "route", "result", "total_usd", "f1_mean",
                                      "expert_sentences", "ratio_to_all_expert"])
-    return routes.cost_to_target(costs, reference, reporting["target_shares"])
+    return routes.cost_to_target(costs, reference, list(reporting.target_shares))
 
 
 def labeller_costs(markup_quality: Table, llm_models: dict[str, Any], corpus_summary: Table,
@@ -168,13 +178,13 @@ def markup_section(markup_quality: Table, llm_spend: Mapping | None, labeller_co
     return section
 
 
-def students_section(student_comparison: Table, learning_curve: Table, training: dict[str, Any],
-                     student: dict[str, Any], entity_types: dict[str, Any]) -> Section:
+def students_section(student_comparison: Table, learning_curve: Table, training: TrainingParams,
+                     student: StudentParams, entity_types: EntityTypes) -> Section:
     section = _section("students", "Students: gold labels vs LLM labels",
                        {"student_comparison": student_comparison, "learning_curve": learning_curve},
-                       {"student": student, "model_selection": training.get("model_selection"),
-                        "evaluation": training.get("evaluation")})
-    section.text(protocol_text(Protocol.from_params(student, entity_types)))
+                       {"student": student.model_dump(mode="json"),
+                        **_shown(training, "model_selection", "evaluation")})
+    section.text(protocol_text(Protocol.of(student, entity_types.schema)))
     if student_comparison is not None:
         shown = student_comparison[(student_comparison["entity_type"].isin(["micro", "macro", "all"]))
                                    | (student_comparison["split"] == "test")]
@@ -199,12 +209,12 @@ def protocol_text(protocol: Protocol) -> str:
 
 
 def budget_section(add_table: Table, correct_table: Table, reference_students: Table, model_init_budget: Mapping | None,
-                   mixed_annotation: dict[str, Any]) -> Section:
+                   mixed_annotation: MixedAnnotationParams) -> Section:
     section = _section("budget", "Expert budget: how many gold labels, chosen how",
                        {"mixed_annotation.add.budget_table": add_table,
                         "mixed_annotation.correct.budget_table": correct_table,
                         "reference_students": reference_students, "model_init_budget": model_init_budget},
-                       {key: mixed_annotation.get(key) for key in ("budgets", "k", "sweeps", "start", "llm_weight")})
+                       _shown(mixed_annotation, "budgets", "k", "sweeps", "start", "llm_weight"))
     for mode, table in (("add", add_table), ("correct", correct_table)):
         if table is None or reference_students is None:
             continue
@@ -218,12 +228,12 @@ def budget_section(add_table: Table, correct_table: Table, reference_students: T
     return section
 
 
-def expert_labels_section(table: Table, summary: Mapping | None, label_studio: dict[str, Any],
+def expert_labels_section(table: Table, summary: Mapping | None, label_studio: LabelStudioParams,
                           cost_model: dict[str, Any]) -> Section:
     section = _section("expert-labels", "The expert step with people (Label Studio)",
                        {"expert_label_table": None if table is None or table.empty else table,
                         "expert_label_summary": summary},
-                       {key: label_studio.get(key) for key in ("selection", "rule", "seeds", "import_path")})
+                       _shown(label_studio, "selection", "rule", "seeds", "import_path"))
     if summary is not None:
         counts = summary["sentences"]
         agreement = summary.get("inter_annotator_f1")
@@ -247,10 +257,10 @@ def expert_labels_section(table: Table, summary: Mapping | None, label_studio: d
     return section
 
 
-def regimens_section(regimen_table: Table, blending_table: Table, mixed_annotation: dict[str, Any]) -> Section:
+def regimens_section(regimen_table: Table, blending_table: Table, mixed_annotation: MixedAnnotationParams) -> Section:
     section = _section("regimens", "Training regimens and LLM → gold blending schedules",
                        {"regimen_table": regimen_table, "blending_table": blending_table},
-                       {key: mixed_annotation.get(key) for key in ("expert_set_size", "regimens", "blending")})
+                       _shown(mixed_annotation, "expert_set_size", "regimens", "blending"))
     columns = ["design", "lr_schedule", "llm_sentences", "gold_sentences", "precision_mean", "recall_mean", "f1_mean",
                "f1_std", "seeds"]
     for name, table in (("Regimens (Huang Table 2)", regimen_table), ("Blending schedules", blending_table)):
@@ -259,10 +269,10 @@ def regimens_section(regimen_table: Table, blending_table: Table, mixed_annotati
     return section
 
 
-def active_learning_section(history: Table, comparison: Table, active_learning: dict[str, Any]) -> Section:
+def active_learning_section(history: Table, comparison: Table, active_learning: ActiveLearningParams) -> Section:
     section = _section("active-learning", "Active learning", {
         "active_learning_history": history, "active_learning_comparison": comparison},
-        {key: active_learning.get(key) for key in ("strategies", "seeds", "target_share", "loop")})
+        _shown(active_learning, "strategies", "seeds", "target_share", "loop"))
     if history is not None:
         section.figure(active_learning_curve(history), "Test F1 against expert labels added, mean ± std over seeds.")
     if comparison is not None:
@@ -276,11 +286,10 @@ MULTITASK_COLUMNS = ["design", "alpha", "beta", "token_f1_mean", "token_f1_std",
 
 
 def multitask_section(comparison: Table, distribution: Table, agreement: Mapping | None, confusion: Table,
-                      multitask: dict[str, Any]) -> Section:
+                      multitask: MultitaskParams) -> Section:
     section = _section("multitask", "Topics and the multitask tagger (seed S2)", {
         "multitask_comparison": comparison, "topic_distribution": distribution, "topic_agreement": agreement,
-        "topic_confusion": confusion}, {key: multitask.get(key) for key in ("train_sentences", "seeds", "designs",
-                                                                             "tagger", "trainer")})
+        "topic_confusion": confusion}, _shown(multitask, "train_sentences", "seeds", "designs", "tagger", "trainer"))
     section.text("Topics come from the LLM: CoNLL-2003 has no gold topics, so sequence scores are agreement with "
                  "the LLM's topics on the same test sentences, and the only check of those labels is a second "
                  "LLM reading below.")

@@ -8,16 +8,16 @@ from typing import Any, Mapping
 import pandas as pd
 
 from llm_ner.accounting import charge_to, charged_gold, gold_usage, usage_table
-from llm_ner.grid import Grid
-from llm_ner.model import (
-    Tagger, TaggerConfig, TrainingConfig, evaluate_on, fit, from_dict, labelled_sentences, predict_tags,
-)
+from llm_ner.grid import GridSettings
+from llm_ner.model import Tagger, evaluate_on, fit, labelled_sentences, predict_tags
 from llm_ner.model.evaluation import REPORTED_SPLITS, evaluation_sample, evaluation_samples_table, reported_sets
 from llm_ner.model.learning_curve import learning_curve, summarise_learning_curve
 from llm_ner.model.rendering import entities_page
 from llm_ner.sampling import seeded_sample, seeded_shuffle, share_count
-from llm_ner.students import Protocol
-from llm_ner.tags import LabelSchema
+from llm_ner.parameters import (
+    EntityTypes, EvaluationParams, ExamplesParams, LearningCurveParams, ModelSelectionParams, TrainingParams,
+)
+from llm_ner.students import Protocol, StudentParams
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +25,10 @@ STUDENTS = ("gold", "llm")  # model_gold trains on the pool's gold tags, model_l
 STUDENT_LABEL_COLUMNS = {"gold": "gold_tags", "llm": "llm_tags"}
 COMPARED_METRICS = ("precision", "recall", "f1")
 CHARGED_COUNTS = ("charged_sentences", "charged_tokens", "charged_entities")  # columns of student_gold_labels
-# How a student chooses the epoch it ends with:
+# How a student chooses the epoch it ends with (training.model_selection, llm_ner.parameters):
 #   gold_validation  early stopping on a gold validation sample kept apart from the reported one
 #   llm_validation   early stopping on held-out LLM-labelled pool sentences, scored on their LLM tags
 #   fixed_epochs     no validation: trainer.epochs epochs, last weights
-MODEL_SELECTIONS = ("gold_validation", "llm_validation", "fixed_epochs")
 SELECTION_SET_DESCRIPTIONS = {
     "gold_validation": "validation split sample (gold tags; disjoint from the reported validation sample)",
     "llm_validation": "llm_labels sentences held out of training (LLM tags: no gold)",
@@ -38,29 +37,17 @@ SELECTION_SET_DESCRIPTIONS = {
 SAMPLE_COLUMNS = ["sentence_id", "tokens", "ner_tags"]
 
 
-def _check_model_selection(model_selection: Mapping[str, str]) -> None:
-    if set(model_selection) != set(STUDENTS):
-        raise ValueError(
-            f"training.model_selection must name one method per student {list(STUDENTS)}, got {sorted(model_selection)}"
-        )
-    for student, method in model_selection.items():
-        if method not in MODEL_SELECTIONS:
-            raise ValueError(f"training.model_selection.{student} must be one of {MODEL_SELECTIONS}, got {method!r}")
-
-
 def student_training_sets(
-    llm_labels: pd.DataFrame, model_selection: Mapping[str, str], llm_validation_share: float, seed: int,
-    entity_types: Mapping[str, Any],
+    llm_labels: pd.DataFrame, training: TrainingParams, entity_types: EntityTypes,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The same sentences twice -- gold tags and LLM tags, both as ``ner_tags`` -- and the
     ``llm_validation`` sample: when a student selects its epoch on LLM labels, a seeded
     ``llm_validation_share`` of ``llm_labels`` is held out with its LLM tags, and *both* students
     train on the rest, so that they are still compared on identical training sentences."""
-    _check_model_selection(model_selection)
     missing = {"sentence_id", "tokens", *STUDENT_LABEL_COLUMNS.values()} - set(llm_labels.columns)
     if missing:
         raise ValueError(f"llm_labels lacks column(s) {sorted(missing)}")
-    schema = LabelSchema.from_config(entity_types)
+    schema = entity_types.schema
     for column in STUDENT_LABEL_COLUMNS.values():
         for row in llm_labels.itertuples(index=False):
             tags = getattr(row, column)
@@ -70,9 +57,9 @@ def student_training_sets(
                     f"{', '.join(schema.labels)} (entity_types), got {list(tags)}"
                 )
     held_out = 0
-    if "llm_validation" in model_selection.values():
-        held_out = share_count(llm_validation_share, len(llm_labels), "training.llm_validation_share")
-    shuffled = seeded_shuffle(llm_labels.reset_index(drop=True), seed)
+    if "llm_validation" in (training.model_selection.gold, training.model_selection.llm):
+        held_out = share_count(training.llm_validation_share, len(llm_labels), "training.llm_validation_share")
+    shuffled = seeded_shuffle(llm_labels.reset_index(drop=True), training.evaluation.seed)
     held_out_rows, training = shuffled.iloc[:held_out].sort_index(), shuffled.iloc[held_out:].sort_index()
 
     def tagged(table: pd.DataFrame, student: str) -> pd.DataFrame:
@@ -91,24 +78,22 @@ def sentences_not_in(sentences: pd.DataFrame, used: pd.DataFrame) -> pd.DataFram
 
 
 def evaluation_samples(valid_sentences: pd.DataFrame, test_sentences: pd.DataFrame,
-                       evaluation: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       evaluation: EvaluationParams) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The reported samples (one table, column ``split``: every stage scores on them) and the
     disjoint ``gold_validation`` sample a student may choose its epoch on. Test is a seeded
     subsample too (``max_sentences: null`` keeps all), to bound CPU time."""
     validation, selection = validation_samples(valid_sentences, evaluation)
-    test = validation_samples(test_sentences, {**evaluation, "selection_sentences": 0})[0]
+    test = validation_samples(test_sentences, evaluation.model_copy(update={"selection_sentences": 0}))[0]
     return evaluation_samples_table(validation, test), selection
 
 
-def validation_samples(sentences: pd.DataFrame, evaluation: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def validation_samples(sentences: pd.DataFrame, evaluation: EvaluationParams) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Two disjoint seeded samples of the validation split: the one reported as "validation"
     (``max_sentences``; null = every sentence not drawn for selection) and the ``gold_validation``
     sample (``selection_sentences``) a student may choose its epoch on. A score reported as
     validation is then never measured on the sentences that chose the model."""
-    limit, selection = evaluation.get("max_sentences"), evaluation.get("selection_sentences", 0)
-    if limit is not None and limit <= 0:
-        raise ValueError(f"evaluation.max_sentences must be positive or null, got {limit!r}")
-    if selection is None or selection < 0 or (selection > 0 and selection >= len(sentences)):
+    limit, selection = evaluation.max_sentences, evaluation.selection_sentences
+    if selection > 0 and selection >= len(sentences):
         raise ValueError(
             f"evaluation.selection_sentences must be >= 0 and leave sentences to report on; "
             f"got {selection!r} of {len(sentences)}"
@@ -116,39 +101,36 @@ def validation_samples(sentences: pd.DataFrame, evaluation: dict[str, Any]) -> t
     # Reported sentences are drawn first, so they do not depend on selection_sentences (and match
     # earlier runs); selection takes the sentences right after them in the same seeded order.
     reported = len(sentences) - selection if limit is None else min(limit, len(sentences) - selection)
-    shuffled = seeded_shuffle(sentences, evaluation.get("seed", 0))
+    shuffled = seeded_shuffle(sentences, evaluation.seed)
     return (shuffled.iloc[:reported].sort_values("sentence_id"),
             shuffled.iloc[reported : reported + selection].sort_values("sentence_id"))
 
 
 def model_selection_sets(
-    model_selection: Mapping[str, str], gold_validation_sample: pd.DataFrame, llm_validation_sample: pd.DataFrame
+    model_selection: ModelSelectionParams, gold_validation_sample: pd.DataFrame, llm_validation_sample: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per student (gold, llm), the sentences it chooses its epoch on; none for ``fixed_epochs``."""
-    _check_model_selection(model_selection)
     samples = {
         "gold_validation": gold_validation_sample,
         "llm_validation": llm_validation_sample,
         "fixed_epochs": pd.DataFrame(columns=SAMPLE_COLUMNS),
     }
     for student in STUDENTS:
-        method = model_selection[student]
+        method = getattr(model_selection, student)
         if method != "fixed_epochs" and samples[method].empty:
             setting = {"gold_validation": "training.evaluation.selection_sentences",
                        "llm_validation": "training.llm_validation_share"}[method]
             raise ValueError(f"training.model_selection.{student} is {method} but its sample is empty: set {setting}")
-    return tuple(samples[model_selection[student]][SAMPLE_COLUMNS] for student in STUDENTS)
+    return tuple(samples[getattr(model_selection, student)][SAMPLE_COLUMNS] for student in STUDENTS)
 
 
 def train_student(
-    training_set: pd.DataFrame, selection_set: pd.DataFrame, tagger: dict[str, Any], trainer: dict[str, Any],
-    entity_types: Mapping[str, Any],
+    training_set: pd.DataFrame, selection_set: pd.DataFrame, student: StudentParams, entity_types: EntityTypes,
 ) -> tuple[Tagger, pd.DataFrame]:
     """A new tagger for the entity types trained on ``ner_tags``; early stopping on ``selection_set``
     (none when empty: ``trainer.epochs`` epochs, last weights). Returns it and its history."""
-    training_config = from_dict(TrainingConfig, trainer)
-    model = Tagger.build(from_dict(TaggerConfig, tagger), seed=training_config.seed,
-                         labels=LabelSchema.from_config(entity_types).labels)
+    training_config = student.trainer
+    model = Tagger.build(student.tagger, seed=training_config.seed, labels=entity_types.schema.labels)
     selection = labelled_sentences(selection_set) or None
     result = fit(model, labelled_sentences(training_set), training_config, validation=selection)
     # fit calls its early-stopping data "validation"; here it is the selection set, and only the
@@ -158,26 +140,25 @@ def train_student(
 
 
 def evaluate_student(
-    model: Tagger, evaluation_samples: pd.DataFrame, trainer: dict[str, Any], entity_types: Mapping[str, Any],
+    model: Tagger, evaluation_samples: pd.DataFrame, student: StudentParams, entity_types: EntityTypes,
 ) -> pd.DataFrame:
     """Entity P/R/F1 per type, micro/macro, token accuracy and loss, for the validation and test sets."""
-    LabelSchema.from_config(entity_types).check_model(model.labels, "the student model")
-    return evaluate_on(model, reported_sets(evaluation_samples), from_dict(TrainingConfig, trainer))
+    entity_types.schema.check_model(model.labels, "the student model")
+    return evaluate_on(model, reported_sets(evaluation_samples), student.trainer)
 
 
 def students_own_gold_usage(
     gold_training_set: pd.DataFrame, selection_set_gold: pd.DataFrame, selection_set_llm: pd.DataFrame,
-    model_selection: Mapping[str, str],
+    model_selection: ModelSelectionParams,
 ) -> pd.DataFrame:
     """Gold each student consumed itself: a training row and a model_selection row per student,
     0 sentences where the tags were the LLM's (model_llm's training, llm_validation) or absent."""
-    _check_model_selection(model_selection)
     rows = [
         gold_usage("model_gold", "training", "llm_labels sentences (gold tags)", gold_training_set),
         gold_usage("model_llm", "training", "llm_labels sentences (LLM tags: no gold)", None),
     ]
     for student, selection_set in zip(STUDENTS, (selection_set_gold, selection_set_llm)):
-        method = model_selection[student]
+        method = getattr(model_selection, student)
         gold = selection_set if method == "gold_validation" else None
         what = f"{method}: {SELECTION_SET_DESCRIPTIONS[method]}"
         rows.append(gold_usage(f"model_{student}", "model_selection", what, gold))
@@ -236,21 +217,17 @@ def compare_students(
 
 def learning_curve_runs(
     train_sentences: pd.DataFrame, evaluation_samples: pd.DataFrame,
-    student: dict[str, Any], entity_types: dict[str, Any], curve: dict[str, Any], grid: dict[str, Any],
+    student: StudentParams, entity_types: EntityTypes, curve: LearningCurveParams, grid: GridSettings,
 ) -> pd.DataFrame:
     """All-expert students on ``curve.sizes`` gold sentences, each with every seed in ``curve.seeds``,
     under the study's one protocol (fixed epochs: no selection gold)."""
-    unknown = set(curve) - {"sizes", "seeds"}
-    if unknown:
-        raise ValueError(f"unknown learning_curve parameter(s) {sorted(unknown)}; allowed: ['seeds', 'sizes'] "
-                         f"(the students train under `student`, the study's one protocol)")
     return learning_curve(
         pool=labelled_sentences(train_sentences),
         evaluation_sets=reported_sets(evaluation_samples),
-        sizes=curve["sizes"],
-        seeds=curve["seeds"],
-        protocol=Protocol.from_params(student, entity_types),
-        grid=Grid.from_params(grid),
+        sizes=list(curve.sizes),
+        seeds=list(curve.seeds),
+        protocol=Protocol.of(student, entity_types.schema),
+        grid=grid.grid(),
     )
 
 
@@ -258,9 +235,9 @@ def learning_curve_summary(runs: pd.DataFrame) -> pd.DataFrame:
     return summarise_learning_curve(runs)
 
 
-def entity_examples_html(model: Tagger, test: pd.DataFrame, examples: dict[str, Any]) -> str:
+def entity_examples_html(model: Tagger, test: pd.DataFrame, examples: ExamplesParams) -> str:
     """The model's entities next to the gold ones for a seeded sample of test sentences."""
-    sample = seeded_sample(test, examples["sentences"], examples.get("seed", 0))
+    sample = seeded_sample(test, examples.sentences, examples.seed)
     words = [list(t) for t in sample["tokens"]]
     predicted = predict_tags(model, words)
     blocks = []
