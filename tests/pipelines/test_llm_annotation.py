@@ -191,7 +191,7 @@ def test_import_source_and_failed_sentence_policy(tmp_path):
     assert list(labels.loc[1, "llm_tags"]) == ["O", "B-MISC", "O"] and labels.loc[1, "status"] == "repaired"
     assert spend["invalid_tag_count"] == 1 and spend["unmatched"] == 1 and spend["api_calls"] == 0
     assert spend["spend_usd"] == 0 and labels["sentence_confidence"].isna().all()
-    with pytest.raises(ValueError, match="source must be one of"):
+    with pytest.raises(ValueError, match="llm_annotation.source: Input should be 'annotate' or 'import', got 'psychic'"):
         parse_llm_settings({**params, "source": "psychic"}, {}, {}, {})
-    with pytest.raises(ValueError, match="failed_sentences must be one of"):
+    with pytest.raises(ValueError, match="llm_annotation.failed_sentences: Input should be 'drop' or 'all_o', got 'keep'"):
         parse_llm_settings({**params, "failed_sentences": "keep"}, {}, {}, {})

@@ -22,7 +22,7 @@ from llm_ner.grid import Cell, GridSettings
 from llm_ner.sampling import seeded_sample, share_count
 from llm_ner.model import Tagger, evaluate_on, labelled_sentences
 from llm_ner.model.evaluation import reported_sets
-from llm_ner.parameters import EntityTypes, ExtraParams, MixedAnnotationParams, SweepParams
+from llm_ner.parameters import EntityTypes, ExtraParams, MixedAnnotationParams
 from llm_ner.students import Protocol, Student, StudentParams, train_student
 from llm_ner.tags import LabelSchema
 
@@ -59,9 +59,10 @@ def mixing_pool(llm_labels: pd.DataFrame, label_quality: pd.DataFrame) -> pd.Dat
 
 
 def run_budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_samples: pd.DataFrame,
-                     model_llm_pure: Tagger, params: MixedAnnotationParams,
-                     sweep: SweepParams, student: StudentParams, entity_types: EntityTypes, grid: GridSettings) -> pd.DataFrame:
-    """Every budget x strategy x fold of one sweep (its mode is the namespace)."""
+                     model_llm_pure: Tagger, params: MixedAnnotationParams, student: StudentParams,
+                     entity_types: EntityTypes, grid: GridSettings, mode: str) -> pd.DataFrame:
+    """Every budget x strategy x fold of the sweep ``mixed_annotation.sweeps.<mode>`` (its namespace)."""
+    sweep = params.sweeps[mode]
     settings = SweepSettings(mode=sweep.mode, budgets=params.budgets, strategies=sweep.strategies, k=params.k,
                              seed=params.seed, start=params.start, llm_weight=params.llm_weight)
     return budget_sweep(pool, outside, reported_sets(evaluation_samples), settings,

@@ -1,6 +1,8 @@
 """mixed_annotation: LLM-only student, expert budget sweeps (one namespaced pipeline per mode), model_init,
 and Huang's LLM -> gold blending schedules."""
 
+from functools import partial, update_wrapper
+
 from kedro.pipeline import Pipeline, node, pipeline
 
 from llm_ner.pipelines import stage
@@ -36,12 +38,14 @@ SHARED = {"mixing_pool", "expert_candidates", "evaluation_samples", "model_llm_p
           "reference_students", "llm_gold_usage"}
 
 
-def budget_sweep_pipeline() -> Pipeline:
-    """One expert budget sweep: every budget x strategy x fold, its table and its curve."""
+def budget_sweep_pipeline(mode: str) -> Pipeline:
+    """One expert budget sweep (``mixed_annotation.sweeps.<mode>``): every budget x strategy x fold,
+    its table and its curve."""
+    sweep = update_wrapper(partial(run_budget_sweep, mode=mode), run_budget_sweep)  # Kedro inputs are datasets
     return pipeline([
-        node(run_budget_sweep,
+        node(sweep,
              ["mixing_pool", "expert_candidates", "evaluation_samples", "model_llm_pure",
-              "params:mixed_annotation", "params:sweep", "params:student", "params:entity_types", "params:grid"],
+              "params:mixed_annotation", "params:student", "params:entity_types", "params:grid"],
              "budget_runs", name="run_budget_sweep"),
         node(budget_table, ["budget_runs", "llm_gold_usage"], "budget_table", name="summarise_budget_sweep"),
         node(budget_curve, ["budget_table", "reference_students"], "budget_curve", name="plot_budget_curve"),
@@ -62,9 +66,8 @@ def create_pipeline(**kwargs) -> Pipeline:
              name="score_reference_students"),
     ])
     sweeps = sum(
-        pipeline(budget_sweep_pipeline(), namespace=f"mixed_annotation.{mode}", inputs=SHARED,
-                 parameters={"params:sweep": f"params:mixed_annotation.sweeps.{mode}",
-                             "params:mixed_annotation": "params:mixed_annotation",
+        pipeline(budget_sweep_pipeline(mode), namespace=f"mixed_annotation.{mode}", inputs=SHARED,
+                 parameters={"params:mixed_annotation": "params:mixed_annotation",
                              "params:student": "params:student", "params:entity_types": "params:entity_types", "params:grid": "params:grid"})
         for mode in SWEEPS
     )

@@ -53,7 +53,7 @@ def _run_topics(sentences: pd.DataFrame, topics: dict[str, Any], model: str, gen
     cache = ResponseCache(annotation["cache_path"])
     try:
         return label_topics(sentences, selected_prompt(topics), backend, cache, request, price,
-                            annotation.get("show_progress", True), namespace)
+                            annotation["show_progress"], namespace)
     finally:
         cache.close()
         getattr(backend, "close", lambda: None)()

@@ -14,9 +14,7 @@ from llm_ner.model.evaluation import REPORTED_SPLITS, evaluation_sample, evaluat
 from llm_ner.model.learning_curve import learning_curve, summarise_learning_curve
 from llm_ner.model.rendering import entities_page
 from llm_ner.sampling import seeded_sample, seeded_shuffle, share_count
-from llm_ner.parameters import (
-    EntityTypes, EvaluationParams, ExamplesParams, LearningCurveParams, ModelSelectionParams, TrainingParams,
-)
+from llm_ner.parameters import EntityTypes, EvaluationParams, TrainingParams
 from llm_ner.students import Protocol, StudentParams
 
 logger = logging.getLogger(__name__)
@@ -78,10 +76,11 @@ def sentences_not_in(sentences: pd.DataFrame, used: pd.DataFrame) -> pd.DataFram
 
 
 def evaluation_samples(valid_sentences: pd.DataFrame, test_sentences: pd.DataFrame,
-                       evaluation: EvaluationParams) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       training: TrainingParams) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The reported samples (one table, column ``split``: every stage scores on them) and the
-    disjoint ``gold_validation`` sample a student may choose its epoch on. Test is a seeded
-    subsample too (``max_sentences: null`` keeps all), to bound CPU time."""
+    disjoint ``gold_validation`` sample a student may choose its epoch on (``training.evaluation``).
+    Test is a seeded subsample too (``max_sentences: null`` keeps all), to bound CPU time."""
+    evaluation = training.evaluation
     validation, selection = validation_samples(valid_sentences, evaluation)
     test = validation_samples(test_sentences, evaluation.model_copy(update={"selection_sentences": 0}))[0]
     return evaluation_samples_table(validation, test), selection
@@ -107,9 +106,10 @@ def validation_samples(sentences: pd.DataFrame, evaluation: EvaluationParams) ->
 
 
 def model_selection_sets(
-    model_selection: ModelSelectionParams, gold_validation_sample: pd.DataFrame, llm_validation_sample: pd.DataFrame
+    training: TrainingParams, gold_validation_sample: pd.DataFrame, llm_validation_sample: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per student (gold, llm), the sentences it chooses its epoch on; none for ``fixed_epochs``."""
+    model_selection = training.model_selection
     samples = {
         "gold_validation": gold_validation_sample,
         "llm_validation": llm_validation_sample,
@@ -149,10 +149,11 @@ def evaluate_student(
 
 def students_own_gold_usage(
     gold_training_set: pd.DataFrame, selection_set_gold: pd.DataFrame, selection_set_llm: pd.DataFrame,
-    model_selection: ModelSelectionParams,
+    training: TrainingParams,
 ) -> pd.DataFrame:
     """Gold each student consumed itself: a training row and a model_selection row per student,
     0 sentences where the tags were the LLM's (model_llm's training, llm_validation) or absent."""
+    model_selection = training.model_selection
     rows = [
         gold_usage("model_gold", "training", "llm_labels sentences (gold tags)", gold_training_set),
         gold_usage("model_llm", "training", "llm_labels sentences (LLM tags: no gold)", None),
@@ -217,10 +218,11 @@ def compare_students(
 
 def learning_curve_runs(
     train_sentences: pd.DataFrame, evaluation_samples: pd.DataFrame,
-    student: StudentParams, entity_types: EntityTypes, curve: LearningCurveParams, grid: GridSettings,
+    student: StudentParams, entity_types: EntityTypes, training: TrainingParams, grid: GridSettings,
 ) -> pd.DataFrame:
-    """All-expert students on ``curve.sizes`` gold sentences, each with every seed in ``curve.seeds``,
-    under the study's one protocol (fixed epochs: no selection gold)."""
+    """All-expert students on ``training.learning_curve.sizes`` gold sentences, each with every seed
+    in its ``seeds``, under the study's one protocol (fixed epochs: no selection gold)."""
+    curve = training.learning_curve
     return learning_curve(
         pool=labelled_sentences(train_sentences),
         evaluation_sets=reported_sets(evaluation_samples),
@@ -235,8 +237,9 @@ def learning_curve_summary(runs: pd.DataFrame) -> pd.DataFrame:
     return summarise_learning_curve(runs)
 
 
-def entity_examples_html(model: Tagger, test: pd.DataFrame, examples: ExamplesParams) -> str:
+def entity_examples_html(model: Tagger, test: pd.DataFrame, training: TrainingParams) -> str:
     """The model's entities next to the gold ones for a seeded sample of test sentences."""
+    examples = training.examples
     sample = seeded_sample(test, examples.sentences, examples.seed)
     words = [list(t) for t in sample["tokens"]]
     predicted = predict_tags(model, words)
