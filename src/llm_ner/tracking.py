@@ -17,6 +17,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 from kedro.framework.hooks import hook_impl
+from pydantic import BaseModel
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,25 @@ def log_epochs(student: str, history: pd.DataFrame) -> None:
             mlflow.log_metrics(numeric, step=int(row.get("epoch", 0)))
 
 
+def flat_params(prefix: str, value: Any) -> dict[str, Any]:
+    """``{"a.b.c": value}`` for every leaf of a nested mapping."""
+    if isinstance(value, dict) and value:
+        return {key: leaf for name, inner in value.items() for key, leaf in flat_params(f"{prefix}.{name}", inner).items()}
+    return {prefix: value}
+
+
 class NestedRuns:
+    @hook_impl
+    def before_node_run(self, node, inputs: dict[str, Any]) -> None:
+        """kedro-mlflow logs a node's parameters flattened when they are dicts; the typed settings
+        (llm_ner.parameters) are logged here the same way, ``<group>.<key>...``."""
+        if mlflow.active_run() is None:
+            return
+        for name, value in inputs.items():
+            if name.startswith("params:") and isinstance(value, BaseModel):
+                mlflow.log_params({key: str(leaf)[:6000] for key, leaf in
+                                   flat_params(name.removeprefix("params:"), value.model_dump(mode="json")).items()})
+
     @hook_impl
     def after_node_run(self, node, outputs: dict[str, Any]) -> None:
         if mlflow.active_run() is None:  # tracking off for this run

@@ -20,7 +20,7 @@ from llm_ner.pipelines.training.nodes import (
     student_training_sets,
     validation_samples,
 )
-from llm_ner.parameters import EntityTypes, EvaluationParams, ModelSelectionParams, TrainingParams
+from llm_ner.parameters import EntityTypes, EvaluationParams, TrainingParams
 from llm_ner.tags import bio_to_spans
 from llm_ner.typed import parse
 from llm_ner.settings import project_parameters
@@ -264,7 +264,7 @@ def test_a_bad_model_selection_names_the_parameter_and_the_allowed_values(splits
         with_(llm_validation_share=1.0)
     empty = splits["valid_sentences"].iloc[:0]
     with pytest.raises(ValueError, match="gold is gold_validation but its sample is empty: set training.evaluation.selection_sentences"):
-        model_selection_sets(ModelSelectionParams(gold="gold_validation", llm="fixed_epochs"), empty, empty)
+        model_selection_sets(with_(model_selection={"gold": "gold_validation", "llm": "fixed_epochs"}), empty, empty)
 
 
 def test_validation_samples_are_disjoint_and_leave_the_reported_sample_unchanged(splits):

@@ -13,13 +13,13 @@ import pandas as pd
 
 from llm_ner.accounting import gold_usage, usage_table
 from llm_ner.costs import CostModel
+from llm_ner.parameters import EntityTypes
 from llm_ner.llm.costs import MONEY_FIELDS, money_totals
 from llm_ner.llm.external import import_conll_labels
 from llm_ner.llm.quality import apply_failed_policy, choose_best, confidence_thresholds, markup_quality_row
 from llm_ner.llm.settings import LLMSettings, parse_llm_settings
 from llm_ner.llm.study import AnnotationStudy
 from llm_ner.sampling import seeded_sample
-from llm_ner.tags import LabelSchema
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +29,11 @@ CONFIDENCE_COLUMNS = ["strategy", "model", "kept_share", "sentences", "threshold
 
 
 def parse_settings(annotation: dict[str, Any], models: dict[str, Any], prompts: dict[str, Any],
-                   cost_model: dict[str, Any], entity_types: dict[str, Any]) -> LLMSettings:
-    """The LLM parameter groups, the prices and the entity types, validated once (errors name the parameter)."""
+                   cost_model: dict[str, Any], entity_types: EntityTypes) -> LLMSettings:
+    """The LLM parameter groups, the prices and the entity types joined (each group was checked at
+    run start: llm_ner.parameters): strategies rendered for the label set, every name cross-checked."""
     prices = CostModel.from_params(cost_model).llm_prices  # list prices, and the batch discount
-    return parse_llm_settings(annotation, models, prompts, prices, LabelSchema.from_config(entity_types))
+    return parse_llm_settings(annotation, models, prompts, prices, entity_types.schema)
 
 
 def sample_sentences(sentences: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:

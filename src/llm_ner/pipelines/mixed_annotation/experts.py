@@ -75,7 +75,7 @@ def import_expert_labels(export: list[dict], selection: pd.DataFrame, label_stud
 
 
 def train_on_expert_labels(pool: pd.DataFrame, expert_labels: pd.DataFrame, evaluation_samples: pd.DataFrame,
-                           params: MixedAnnotationParams, seeds: list[int],
+                           params: MixedAnnotationParams, seeds: tuple[int, ...],
                            student: StudentParams, entity_types: EntityTypes, grid: GridSettings) -> pd.DataFrame:
     """With ``expert_source: label_studio``: students on the pool corrected by the annotators, and on
     the same sentences with CoNLL gold, one per seed (``label_studio.seeds``); nothing otherwise."""
