@@ -317,7 +317,7 @@ class GridSettings(Settings):
     for finished cells, or null: no resume), ``progress_bar``, and each executor's options under its
     own name (only the chosen one's are used)."""
 
-    executor: Literal["sequential", "processes", "ray"] = "sequential"
+    executor: Literal[tuple(EXECUTORS)] = "sequential"  # type: ignore[valid-type]
     store: str | None = None
     progress_bar: bool = True
     sequential: Sequential = Sequential()

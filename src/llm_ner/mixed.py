@@ -88,11 +88,16 @@ def check_sweep(mode: str, strategies: Sequence[str], start: str) -> None:
     unknown = [s for s in strategies if s not in SELECTIONS]
     if unknown:
         raise ValueError(f"mixed_annotation strategies must be among {sorted(SELECTIONS)}, got {unknown}")
+    check_rankable(mode, strategies)
+    if start not in STARTS:
+        raise ValueError(f"mixed_annotation start must be one of {list(STARTS)}, got {start!r}")
+
+
+def check_rankable(mode: str, strategies: Sequence[str]) -> None:
+    """Strategies that rank LLM labels need pool sentences (mode ``correct``)."""
     if mode == "add" and NEEDS_LLM_LABELS & set(strategies):
         raise ValueError(f"strategies {sorted(NEEDS_LLM_LABELS & set(strategies))} rank LLM labels, which sentences "
                          f"from outside the pool do not have: use mode 'correct'")
-    if start not in STARTS:
-        raise ValueError(f"mixed_annotation start must be one of {list(STARTS)}, got {start!r}")
 
 
 def llm_sentence_weights(pool: pd.DataFrame, llm_weight: float | str) -> pd.Series:

@@ -5,9 +5,9 @@ A node annotates its ``params:<group>`` input with the group's model and Kedro i
 before the run starts (``kedro.validation``): a typo or a bad value ends ``kedro run`` in its first
 seconds with the full parameter path and the allowed values. The models declare types and
 constraints, not defaults: conf/base states every value, once, and an environment states only what
-differs from base (``settings.py`` merges them). A key no model
-declares is an error (``extra="forbid"``), so a dead key cannot sit in conf/ unnoticed
-(``tests/test_parameters.py`` validates every environment).
+differs from base (``settings.py`` merges them). A key no model declares is an error
+(``extra="forbid"``), so a dead key cannot sit in conf/ unnoticed (``tests/test_parameters.py``
+validates every environment).
 """
 
 from __future__ import annotations
@@ -24,15 +24,16 @@ from .costs import CostModel
 from .grid import GridSettings
 from .llm.settings import AnnotationSettings, Generation, model_settings
 from .llm.topics import selected_prompt
-from .mixed import MODES, REGIMENS, SELECTIONS, STARTS, check_sweep
+from .label_studio import AGREEMENT_RULES
+from .mixed import EXPERT_SOURCES, MODES, REGIMENS, SELECTIONS, STARTS, check_rankable
 from .model.config import Schedule, TaggerConfig, TrainingConfig
 from .students import StudentParams
 from .tags import LabelSchema
 from .typed import ParameterError, Settings, parse
 
 Share = Annotated[float, Field(gt=0, le=1)]
-ExpertSource = Literal["simulated", "label_studio"]  # the expert: CoNLL gold revealed | people in Label Studio
-AgreementRule = Literal["first", "majority"]  # several annotators on one task
+ExpertSource = Literal[EXPERT_SOURCES]  # type: ignore[valid-type]  # CoNLL gold revealed | people in Label Studio
+AgreementRule = Literal[AGREEMENT_RULES]  # type: ignore[valid-type]  # several annotators on one task
 
 
 def _one_of(registry) -> AfterValidator:
@@ -127,7 +128,7 @@ class SweepParams(Settings):
 
     @model_validator(mode="after")
     def _rankable(self) -> "SweepParams":
-        check_sweep(self.mode, self.strategies, STARTS[0])
+        check_rankable(self.mode, self.strategies)
         return self
 
 

@@ -11,6 +11,7 @@ choice, the allowed values.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, Mapping, TypeVar
 
 import pydantic
@@ -39,6 +40,10 @@ def settings(cls: type[T]) -> type[T]:
     return pydantic.dataclasses.dataclass(frozen=True, config=ConfigDict(extra="forbid"))(cls)
 
 
+def unknown_key(path: str, value: Any) -> str:
+    return f"{path}: unknown parameter (no setting reads it), got {value!r}"
+
+
 def describe(error: ValidationError, path: str = "") -> str:
     """One line per error, each naming the full parameter path: ``student.trainer.optimizer: Input
     should be 'adamw' or 'sgd', got 'adam'``."""
@@ -46,12 +51,17 @@ def describe(error: ValidationError, path: str = "") -> str:
     for item in error.errors(include_url=False):
         where = ".".join([path, *map(str, item["loc"])]).strip(".") or path or error.title
         if item["type"] in UNKNOWN_KEY:
-            lines.append(f"{where}: unknown parameter (no setting reads it), got {item['input']!r}")
+            lines.append(unknown_key(where, item["input"]))
             continue
         message = item["msg"].removeprefix("Value error, ")
         given = "" if item["type"] in ("missing", "value_error", "assertion_error") else f", got {item['input']!r}"
         lines.append(f"{where}: {message}{given}")
     return "; ".join(lines)
+
+
+@cache
+def _adapter(cls: type) -> TypeAdapter:
+    return TypeAdapter(cls)  # built once per settings class
 
 
 def parse(cls: type[T], values: Mapping[str, Any] | T | None, path: str) -> T:
@@ -60,6 +70,6 @@ def parse(cls: type[T], values: Mapping[str, Any] | T | None, path: str) -> T:
     if isinstance(values, cls):
         return values
     try:
-        return TypeAdapter(cls).validate_python(values if values is not None else {})
+        return _adapter(cls).validate_python(values if values is not None else {})
     except ValidationError as error:
         raise ValueError(describe(error, path)) from None

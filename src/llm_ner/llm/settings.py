@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Mapping
 
-from pydantic import (Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError,
-                      field_validator)
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
 
 from ..metrics import EVALUATION_MODES
-from ..typed import describe, parse, settings
+from ..typed import parse, settings, unknown_key
 from .costs import Price
 from .local_model import LOCAL_MODELS
 from ..tags import CONLL_2003, LabelSchema
@@ -53,10 +52,9 @@ def _injected(values: Mapping[str, Any] | None, path: str, **injected: Any) -> d
     """``values`` plus keys the code supplies (not the YAML): such a key in ``values`` is an unknown
     parameter, reported as :func:`llm_ner.typed.parse` reports one."""
     values = dict(values or {})
-    given = [{"type": "unexpected_keyword_argument", "loc": (key,), "input": values[key]}
-             for key in injected if key in values]
+    given = [unknown_key(f"{path}.{key}", values[key]) for key in injected if key in values]
     if given:
-        raise ValueError(describe(ValidationError.from_exception_data("settings", given), path))
+        raise ValueError("; ".join(given))
     return {**values, **injected}
 
 

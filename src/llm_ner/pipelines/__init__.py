@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from functools import partial, update_wrapper
+from typing import Any, Callable, Iterable
 
 from kedro.pipeline import Node, Pipeline, pipeline
 
@@ -12,3 +13,9 @@ def stage(name: str, nodes: Pipeline | Iterable[Node | Pipeline]) -> Pipeline:
     collapsible box; ``--namespaces name`` runs it). Dataset names stay as they are: they are the
     catalog's, and stages share them."""
     return pipeline(nodes, namespace=name, prefix_datasets_with_namespace=False)
+
+
+def bound(function: Callable, **values: Any) -> Callable:
+    """``function`` with some arguments fixed in the pipeline (a split, a sweep's mode): Kedro inputs
+    are datasets, not constants. It keeps the function's name and annotations (typed parameters)."""
+    return update_wrapper(partial(function, **values), function)

@@ -1,25 +1,18 @@
 """data_analysis: read CoNLL-2003, keep each split as a sentence table, describe the corpus."""
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Pipeline, node
 
 from llm_ner.corpus import SPLITS
-from llm_ner.pipelines import stage
+from llm_ner.pipelines import bound, stage
 
 from . import nodes
 
 SPLIT_TABLES = [f"{split}_sentences" for split in SPLITS]
 
 
-def _for_split(function, split: str):
-    """``function`` with its ``split`` argument bound (Kedro inputs are datasets, not constants)."""
-    return update_wrapper(partial(function, split=split), function)
-
-
 def create_pipeline(**kwargs) -> Pipeline:
     prepare = [
-        node(_for_split(nodes.prepare_sentence_table, split),
+        node(bound(nodes.prepare_sentence_table, split=split),
              [f"{split}_raw", "params:corpus", "params:entity_types"], f"{split}_sentences",
              name=f"prepare_{split}_sentences")
         for split in SPLITS

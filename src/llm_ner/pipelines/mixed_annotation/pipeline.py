@@ -1,11 +1,9 @@
 """mixed_annotation: LLM-only student, expert budget sweeps (one namespaced pipeline per mode), model_init,
 and Huang's LLM -> gold blending schedules."""
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Pipeline, node, pipeline
 
-from llm_ner.pipelines import stage
+from llm_ner.pipelines import bound, stage
 from llm_ner.report.plots import budget_curve
 
 from .experts import (
@@ -41,9 +39,8 @@ SHARED = {"mixing_pool", "expert_candidates", "evaluation_samples", "model_llm_p
 def budget_sweep_pipeline(mode: str) -> Pipeline:
     """One expert budget sweep (``mixed_annotation.sweeps.<mode>``): every budget x strategy x fold,
     its table and its curve."""
-    sweep = update_wrapper(partial(run_budget_sweep, mode=mode), run_budget_sweep)  # Kedro inputs are datasets
     return pipeline([
-        node(sweep,
+        node(bound(run_budget_sweep, mode=mode),
              ["mixing_pool", "expert_candidates", "evaluation_samples", "model_llm_pure",
               "params:mixed_annotation", "params:student", "params:entity_types", "params:grid"],
              "budget_runs", name="run_budget_sweep"),
