@@ -42,6 +42,21 @@ def test_every_trained_model_becomes_a_nested_run_and_the_report_an_artifact(tra
     assert mlflow.artifacts.load_text(f"runs:/{parent.info.run_id}/report/report.html") == "<html>report</html>"
 
 
+def test_typed_settings_are_logged_as_kedro_mlflow_logs_one_of_their_keys(tracking):
+    """A node reading a whole typed group and one reading one of its keys log the same value:
+    MLflow refuses a parameter logged twice with different values (a conf/base run hit this)."""
+    from llm_ner.parameters import LabelStudioParams
+    from llm_ner.settings import project_parameters
+
+    settings = LabelStudioParams.model_validate(project_parameters("base")["label_studio"])
+    with mlflow.start_run(experiment_id=tracking) as run:
+        NestedRuns().before_node_run(None, {"params:label_studio": settings})
+        mlflow.log_param("label_studio.seeds", str(settings.seeds))  # what kedro-mlflow logs for that key
+        NestedRuns().before_node_run(None, {"params:label_studio": settings})  # a second node: same values
+    params = mlflow.get_run(run.info.run_id).data.params
+    assert params["label_studio.seeds"] == "(1, 2, 3)" and params["label_studio.selection.budget"] == "0.1"
+
+
 @pytest.mark.slow
 def test_kedro_run_with_tracking_on_logs_the_run_and_its_report(project_copy):
     shutil.copy(project_copy / "conf/base/mlflow.yml", project_copy / "conf/test/mlflow.yml")  # tracking on
@@ -55,7 +70,7 @@ def test_kedro_run_with_tracking_on_logs_the_run_and_its_report(project_copy):
     try:
         runs = mlflow.search_runs(experiment_names=["llm_ner"])
         assert runs["tags.mlflow.runName"].tolist() == ["reporting"]
-        assert runs["params.reporting.target_shares"].iloc[0] == "[0.9, 0.95]"  # flattened node parameters
+        assert runs["params.reporting.target_shares"].iloc[0] == "(0.9, 0.95)"  # flattened typed node parameters
         assert "not run" in mlflow.artifacts.load_text(f"runs:/{runs.run_id.iloc[0]}/report/report.html")
     finally:
         mlflow.set_tracking_uri(None)

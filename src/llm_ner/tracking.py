@@ -82,13 +82,16 @@ class NestedRuns:
     @hook_impl
     def before_node_run(self, node, inputs: dict[str, Any]) -> None:
         """kedro-mlflow logs a node's parameters flattened when they are dicts; the typed settings
-        (llm_ner.parameters) are logged here the same way, ``<group>.<key>...``."""
+        (llm_ner.parameters) are logged here the same way, ``<group>.<key>...``. Leaves are the
+        Python values (a tuple stays a tuple) and written as kedro-mlflow writes them (``str``): a
+        node that reads one key of a typed group (``params:label_studio.seeds``) has it logged by
+        kedro-mlflow under the same name, and MLflow refuses a second, different value."""
         if mlflow.active_run() is None:
             return
         for name, value in inputs.items():
             if name.startswith("params:") and isinstance(value, BaseModel):
                 mlflow.log_params({key: str(leaf)[:6000] for key, leaf in
-                                   flat_params(name.removeprefix("params:"), value.model_dump(mode="json")).items()})
+                                   flat_params(name.removeprefix("params:"), value.model_dump()).items()})
 
     @hook_impl
     def after_node_run(self, node, outputs: dict[str, Any]) -> None:
