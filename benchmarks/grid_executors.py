@@ -36,7 +36,7 @@ def grid_cells(args):
     from llm_ner.sampling import derive_seed, seeded_sample
     from llm_ner.students import Protocol, Student
 
-    protocol = Protocol(TaggerConfig(), TrainingConfig(epochs=args.epochs, batch_size=8, learning_rate=1e-4,
+    protocol = Protocol(TaggerConfig(encoder_weights=args.encoder_weights), TrainingConfig(epochs=args.epochs, batch_size=8, learning_rate=1e-4,
                                                        head_learning_rate=2e-3, early_stopping_patience=None,
                                                        progress_bar=False, device=args.device))
     train, valid = load_split("train"), load_split("valid")
@@ -83,6 +83,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker / Ray task")
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--encoder-weights", default="pretrained", choices=["pretrained", "random"],
+                        help="random: MiniLM's architecture, freshly initialised -- the same compute, for a machine "
+                             "the pretrained weights cannot be carried to (the F1 then means nothing)")
     parser.add_argument("--cells-per-gpu", type=int, nargs="*", default=[], help="ray on a GPU: students sharing it")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--per-gpu", type=int, default=0, help=argparse.SUPPRESS)
@@ -106,7 +109,7 @@ def main() -> None:
 
     base = statistics.median(r["seconds"] for r in results[("sequential", 0)])
     reference_f1 = results[("sequential", 0)][0]["f1"]
-    print(f"\n{args.cells} cells ({args.sentences} sentences x {args.epochs} epochs, MiniLM + BiLSTM, "
+    print(f"\n{args.cells} cells ({args.sentences} sentences x {args.epochs} epochs, MiniLM ({args.encoder_weights}) + BiLSTM, "
           f"{args.eval_sentences} evaluation sentences), device {args.device}, median of {args.repetitions}:")
     print(f"{'executor':<36} {'grid s':>8} {'min s':>7} {'cells/min':>10} {'vs sequential':>14}  same F1")
     for (name, per_gpu), runs in results.items():

@@ -288,7 +288,10 @@ class Ray:
         if gpus > 0 and not ray.cluster_resources().get("GPU"):
             logger.warning("grid.ray.gpus_per_cell is %s but Ray sees no GPU: the cells run on CPUs only", gpus)
             gpus = 0
-        task = ray.remote(num_cpus=self.cpus_per_cell, num_gpus=gpus, max_retries=0)(_run_in_worker)
+        # max_calls=0: keep each worker for many cells. Ray's default for a GPU task is a fresh process
+        # per task (importing torch and starting CUDA each time), which made 8 students per GPU slower
+        # than sequential on an H200 (benchmarks/grid_executors.py)
+        task = ray.remote(num_cpus=self.cpus_per_cell, num_gpus=gpus, max_retries=0, max_calls=0)(_run_in_worker)
         threads = max(1, int(self.cpus_per_cell))
         pending = {task.remote(cell, threads): i for i, cell in enumerate(cells)}
         failed = False
