@@ -79,6 +79,7 @@ def test_out_of_fold_label_quality_reads_no_gold():
 
 def test_regimen_extra_data_split_from_the_pool_or_imported(tmp_path):
     from llm_ner.conll import write_conll
+    from llm_ner.llm.external import import_conll_labels
     from llm_ner.parameters import ExtraParams
     from llm_ner.pipelines.mixed_annotation.nodes import regimen_sets
     from llm_ner.tags import CONLL_2003
@@ -87,13 +88,13 @@ def test_regimen_extra_data_split_from_the_pool_or_imported(tmp_path):
     train = load_split("train").iloc[:30]
     pool = train.iloc[:10].rename(columns={"ner_tags": "gold_tags"}).assign(llm_tags=lambda t: t["gold_tags"])
     expert = train.iloc[10:14].rename(columns={"ner_tags": "gold_tags"})
-    split = regimen_sets(pool, expert, train, ExtraParams(source="split", share=0.3), 1, CONLL_2003)
+    split = regimen_sets(pool, expert, None, ExtraParams(source="split", share=0.3), 1)
     assert (len(split["llm"]), len(split["extra"]), len(split["gold"])) == (7, 3, 4)
     assert {s.source for s in split["extra"]} == {"llm"} and {s.source for s in split["gold"]} == {"gold"}
     # an imported file covering pool, expert set and 16 other sentences: only the 16 are extra
     write_conll(train, tmp_path / "other_llm.conll")
-    imported = regimen_sets(pool, expert, train, ExtraParams(source="import", share=0.5, path=str(tmp_path / "other_llm.conll")),
-                            1, CONLL_2003)
+    labels, _ = import_conll_labels(tmp_path / "other_llm.conll", train, CONLL_2003)
+    imported = regimen_sets(pool, expert, labels, ExtraParams(source="import", share=0.5, path=str(tmp_path / "other_llm.conll")), 1)
     assert (len(imported["llm"]), len(imported["extra"])) == (10, 16)
     with pytest.raises(ValueError, match=r"mixed_annotation.regimens.extra.source: Input should be 'split' or 'import'"):
         parse(ExtraParams, {"source": "crowd", "share": 0.5}, "mixed_annotation.regimens.extra")

@@ -179,19 +179,21 @@ class SweepSettings:
     seed: int
     start: str
     llm_weight: float | str = 1.0
+    llm_pure: Tagger | None = None  # where start 'fine_tune_llm_pure' starts: model_llm_pure
 
 
 def budget_sweep_cells(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_sets: dict[str, list[LabelledSentence]],
-                       settings: SweepSettings, protocol: Protocol, llm_pure: Tagger | None = None) -> list[Cell]:
+                       settings: SweepSettings, protocol: Protocol) -> list[Cell]:
     """A student for every strategy x budget x fold (ids ``mode``, ``strategy``, ``budget``, ``fold``).
 
     ``pool`` holds the LLM-labelled sentences (``llm_tags``, ``gold_tags`` and, for the confidence
     strategies, ``sentence_confidence`` / ``label_quality``); ``outside`` the gold-labelled
-    candidates for ``mode: add``. Students start anew or from a copy of ``llm_pure`` (S0), and
+    candidates for ``mode: add``. Students start anew or from a copy of ``settings.llm_pure`` (S0), and
     train the protocol's fixed epochs: no gold beyond the budget. Fold ``i`` is seeded
     ``derive_seed(seed, "fold", i)``.
     """
     check_sweep(settings.mode, settings.strategies, settings.start)
+    llm_pure = settings.llm_pure
     if settings.start == "fine_tune_llm_pure" and llm_pure is None:
         raise ValueError("start 'fine_tune_llm_pure' needs model_llm_pure")
     candidates = pool if settings.mode == "correct" else outside
@@ -215,11 +217,10 @@ def budget_sweep_cells(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_set
 
 
 def budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_sets: dict[str, list[LabelledSentence]],
-                 settings: SweepSettings, protocol: Protocol, llm_pure: Tagger | None = None,
-                 grid: Grid = Grid()) -> pd.DataFrame:
+                 settings: SweepSettings, protocol: Protocol, grid: Grid = Grid()) -> pd.DataFrame:
     """Train and score every cell of :func:`budget_sweep_cells`; one row per split and entity type."""
     return grid.table(f"budget_sweep_{settings.mode}",
-                      budget_sweep_cells(pool, outside, evaluation_sets, settings, protocol, llm_pure))
+                      budget_sweep_cells(pool, outside, evaluation_sets, settings, protocol))
 
 
 def summarise_sweep(runs: pd.DataFrame) -> pd.DataFrame:
@@ -229,23 +230,36 @@ def summarise_sweep(runs: pd.DataFrame) -> pd.DataFrame:
                      constants={"expert_sentences": "mean", "expert_tokens": "mean"})
 
 
-def annotated_pool_cells(pool: pd.DataFrame, annotated: pd.DataFrame, seeds: Sequence[int], protocol: Protocol,
-                         evaluation_sets: dict[str, list[LabelledSentence]], llm_weight: float | str = 1.0) -> list[Cell]:
-    """Students on the pool with the sentences people corrected in Label Studio (``annotated``:
-    ``sentence_id``, ``expert_tags``) in place of their LLM tags (``mode: correct``), one per seed
-    -- and, beside them, the same sentences with CoNLL's gold tags (the simulated expert of every
-    sweep), so the table shows what real annotators bought against what the simulation assumes.
-    Ids: ``expert_source`` (:data:`EXPERT_SOURCES`), ``seed``."""
+@dataclass(frozen=True)
+class AnnotatedPool:
+    """The pool with the sentences people corrected in Label Studio in place of their LLM tags
+    (``mode: correct``) -- and, beside it, the same sentences with CoNLL's gold tags (the simulated
+    expert of every sweep), keyed by expert source (:data:`EXPERT_SOURCES`)."""
+
+    training_sets: Mapping[str, tuple[LabelledSentence, ...]]
+    expert_sentences: int
+    expert_tokens: int
+
+
+def annotated_pool(pool: pd.DataFrame, annotated: pd.DataFrame, llm_weight: float | str = 1.0) -> AnnotatedPool:
+    """``annotated``: ``sentence_id``, ``expert_tags`` of the pool sentences people labelled."""
     chosen = pool[pool["sentence_id"].isin(annotated["sentence_id"])]
     if len(chosen) != len(annotated):
         raise ValueError(f"{len(annotated) - len(chosen)} annotated sentences are not in the pool")
     people = chosen.drop(columns="gold_tags").merge(annotated[["sentence_id", "expert_tags"]], on="sentence_id")
     experts = {"label_studio": people.rename(columns={"expert_tags": "gold_tags"}), "simulated": chosen}
-    info = {"expert_sentences": len(chosen), "expert_tokens": int(sum(len(t) for t in chosen["tokens"]))}
-    return [Cell({"expert_source": source, "seed": seed},
-                 Student(protocol, (mixed_training_set(pool, expert, "correct", llm_weight),), seed, evaluation_sets,
-                         info=info))
-            for source, expert in experts.items() for seed in seeds]
+    return AnnotatedPool({source: mixed_training_set(pool, expert, "correct", llm_weight)
+                          for source, expert in experts.items()},
+                         len(chosen), int(sum(len(t) for t in chosen["tokens"])))
+
+
+def annotated_pool_cells(pool: AnnotatedPool, seeds: Sequence[int], protocol: Protocol,
+                         evaluation_sets: Mapping[str, Sequence[LabelledSentence]]) -> list[Cell]:
+    """A student per expert source and seed (ids ``expert_source``, ``seed``), so the table shows
+    what real annotators bought against what the simulation assumes."""
+    info = {"expert_sentences": pool.expert_sentences, "expert_tokens": pool.expert_tokens}
+    return [Cell({"expert_source": source, "seed": seed}, Student(protocol, (sentences,), seed, evaluation_sets, info=info))
+            for source, sentences in pool.training_sets.items() for seed in seeds]
 
 
 def summarise_annotated(runs: pd.DataFrame) -> pd.DataFrame:

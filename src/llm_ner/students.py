@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from .blending import epoch_sentences
-from .grid import CellOutput
+from .grid import CellOutput, Grid
 from .model import (
     LabelledSentence, Tagger, TaggerConfig, TrainingConfig, TrainingResult, evaluate_on, fit, predict_proba,
 )
@@ -55,6 +55,18 @@ class Protocol:
 
     def with_schedule(self, schedule: str) -> "Protocol":
         return dataclasses.replace(self, trainer=dataclasses.replace(self.trainer, schedule=schedule))
+
+
+@dataclass(frozen=True)
+class StudentSetup:
+    """What every student of a stage shares: the protocol it is trained under, the evaluation sets it
+    is scored on (the run's validation and test samples) and the grid that runs it. Each stage that
+    trains students builds one (``<stage>_student_setup``) from ``params:student``,
+    ``params:entity_types``, ``params:grid`` and ``evaluation_samples``."""
+
+    protocol: Protocol
+    evaluation_sets: Mapping[str, Sequence[LabelledSentence]]
+    grid: Grid
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from llm_ner.active.compare import compare_strategies
-from llm_ner.active.loop import LoopSettings, active_learning_loop, checkpoint_name, reveal
+from llm_ner.active.loop import LoopSettings, active_learning_loop, checkpoint_name, price_rounds, reveal
 from llm_ner.corpus import load_split
 from llm_ner.datasets.tagger_model import TaggerCheckpointsDataset
 from llm_ner.model import Tagger, TaggerConfig, TrainingConfig, fit, labelled_sentences
@@ -40,12 +40,13 @@ def test_the_loop_reveals_fine_tunes_records_and_checkpoints(start):
     saved = {}
     settings = LoopSettings(strategy="mean_token_entropy", batch_to_add=5, fine_tune_epochs=1, max_iterations=3,
                             improvement_threshold=None, pool_subsample=40, seed=2)
-    history = active_learning_loop(tagger, training, pool, evaluation, settings, CONFIG,
-                                   expert_usd=lambda tokens: tokens * 0.01, on_checkpoint=saved.__setitem__)
+    history = price_rounds(active_learning_loop(tagger, training, pool, evaluation, settings, CONFIG,
+                                                on_checkpoint=saved.__setitem__), lambda tokens: tokens * 0.01)
     assert list(history["iteration"]) == [0, 1, 2, 3] and list(history["added"]) == [0, 5, 10, 15]
     assert list(history["pool_left"]) == [90, 85, 80, 75] and list(history["training_sentences"]) == [30, 35, 40, 45]
     assert history["added_tokens"].iloc[-1] > 0
     assert history["expert_usd"].iloc[-1] == pytest.approx(history["added_tokens"].iloc[-1] * 0.01)
+    assert list(history.columns[history.columns.get_loc("added_tokens"):][:2]) == ["added_tokens", "expert_usd"]
     assert history[["validation_f1", "test_f1"]].apply(lambda c: c.between(0, 1)).all().all()
     assert (history["scored_sentences"].iloc[1:] == 40).all() and (history["scoring_sentences_per_second"].iloc[1:] > 0).all()
     assert list(saved) == [checkpoint_name(i, 5 * i) for i in (1, 2, 3)] == ["active_iter_1_added_5", "active_iter_2_added_10",
@@ -59,7 +60,7 @@ def test_uncertainty_asks_for_the_sentences_the_student_doubts_most(start):
     for strategy in ("mean_token_entropy", "random"):
         settings = LoopSettings(strategy=strategy, batch_to_add=5, fine_tune_epochs=1, max_iterations=1,
                                 improvement_threshold=None, seed=3)
-        history = active_learning_loop(tagger, training, pool, evaluation, settings, CONFIG, expert_usd=lambda t: 0.0)
+        history = active_learning_loop(tagger, training, pool, evaluation, settings, CONFIG)
         chosen[strategy] = {int(i) for i in history["chosen_ids"].iloc[1].split()}
     probabilities = predict_proba(tagger, [list(t) for t in pool["tokens"]], mask_truncated=True)
     entropy = np.array([np.nanmean(-(p * np.log(np.clip(p, 1e-12, 1))).sum(axis=1)) for p in probabilities])
@@ -71,7 +72,7 @@ def test_the_loop_stops_when_validation_f1_stops_improving(start):
     tagger, training, pool, evaluation = start
     settings = LoopSettings(strategy="random", batch_to_add=5, fine_tune_epochs=1, max_iterations=5, min_iterations=2,
                             improvement_threshold=1.0, seed=4)  # no round gains a whole F1 point of 1.0
-    history = active_learning_loop(tagger, training, pool, evaluation, settings, CONFIG, expert_usd=lambda t: 0.0)
+    history = active_learning_loop(tagger, training, pool, evaluation, settings, CONFIG)
     assert list(history["iteration"]) == [0, 1, 2]
 
 

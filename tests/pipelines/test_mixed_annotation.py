@@ -24,8 +24,9 @@ OUTPUTS = ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget
            "llm_label_quality", "regimen_table", "blending_table", "blending_weights", "expert_selection",
            "label_studio_tasks", "label_studio_config", "label_studio_export", "expert_labels", "expert_label_summary",
            "expert_label_runs", "expert_label_table", "mixing_pool"]
-EXPERT_STEP = ["mixed_annotation.collect_label_studio_export", "mixed_annotation.import_expert_labels",
-               "mixed_annotation.train_on_expert_labels", "mixed_annotation.summarise_expert_labels"]
+EXPERT_STEP = ["mixed_annotation.define_student_setup", "mixed_annotation.collect_label_studio_export", "mixed_annotation.import_expert_labels",
+               "mixed_annotation.correct_pool_with_expert_labels", "mixed_annotation.train_on_expert_labels",
+               "mixed_annotation.summarise_expert_labels"]
 
 
 
@@ -163,8 +164,8 @@ def test_with_expert_source_label_studio_students_train_on_the_imported_labels(r
     path = tmp_path / "export.json"
     path.write_text(json.dumps(annotated_export(outputs["label_studio_tasks"], outputs["expert_selection"])))
     for name, value in (("params:mixed_annotation", {**parameters, "expert_source": "label_studio"}),
-                        ("params:label_studio", {**catalog.load("params:label_studio").model_dump(), "import_path": str(path)}),
-                        ("params:label_studio.seeds", [1, 2])):
+                        ("params:label_studio", {**catalog.load("params:label_studio").model_dump(), "import_path": str(path),
+                                                 "seeds": [1, 2]})):
         catalog[name] = MemoryDataset(value)
     run_validated(create_pipeline().only_nodes(*EXPERT_STEP), catalog)
     selection, labels = outputs["expert_selection"], catalog.load("expert_labels").set_index("sentence_id")

@@ -110,7 +110,7 @@ def with_people_labels(chosen: pd.DataFrame, annotated: Mapping[int, Sequence[st
 
 def active_learning_loop(start: Tagger, training: pd.DataFrame, pool: pd.DataFrame,
                          evaluation_sets: Mapping[str, Sequence[LabelledSentence]], settings: LoopSettings,
-                         training_config: TrainingConfig, expert_usd: Callable[[int], float],
+                         training_config: TrainingConfig,
                          on_checkpoint: Callable[[str, Tagger], None] | None = None,
                          annotated: Mapping[int, Sequence[str]] | None = None,
                          declined: Sequence[int] = ()) -> pd.DataFrame:
@@ -118,8 +118,8 @@ def active_learning_loop(start: Tagger, training: pd.DataFrame, pool: pd.DataFra
 
     ``training``: sentence_id, tokens, ner_tags, source, weight; ``pool``: sentence_id, tokens,
     gold_tags (and llm_tags / sentence_confidence for the LLM-aware strategies). ``evaluation_sets``
-    must hold ``validation`` (drives stopping) and may hold ``test``. ``expert_usd(tokens)`` prices
-    the revealed labels.
+    must hold ``validation`` (drives stopping) and may hold ``test``. ``added_tokens`` counts the
+    revealed labels (what the expert is paid for: :func:`price_rounds`).
 
     ``annotated`` (sentence id -> tags people gave it in Label Studio) replaces revealed gold: the
     loop runs as far as people have labelled, and the first round whose batch they have not all
@@ -141,7 +141,7 @@ def active_learning_loop(start: Tagger, training: pd.DataFrame, pool: pd.DataFra
         table = evaluate_on(tagger, evaluation_sets, training_config)
         micro = table[table["entity_type"] == "micro"].set_index("split")
         row = {"strategy": settings.strategy, "seed": settings.seed, "iteration": iteration, "added": added,
-               "added_tokens": added_tokens, "expert_usd": expert_usd(added_tokens),
+               "added_tokens": added_tokens,
                "training_sentences": len(training), "pool_left": len(remaining)}
         for split, values in micro.iterrows():
             row.update({f"{split}_f1": values["f1"], f"{split}_token_accuracy": values["token_accuracy"],
@@ -203,7 +203,6 @@ class ActiveLearningRun:
     evaluation_sets: Mapping[str, Sequence[LabelledSentence]]
     settings: LoopSettings
     training_config: TrainingConfig
-    expert: Any  # llm_ner.costs.ExpertRate: .usd(tokens) prices the revealed labels
     keep_checkpoints: bool = False
     annotated: Mapping[int, Sequence[str]] | None = None  # people's tags (expert_source label_studio)
     declined: tuple[int, ...] = ()  # sentences people skipped (a tuple: grid cells are fingerprinted)
@@ -215,7 +214,14 @@ class ActiveLearningRun:
             checkpoints[name] = copy.deepcopy(tagger).cpu()
 
         history = active_learning_loop(self.start, self.training, self.pool, self.evaluation_sets, self.settings,
-                                       self.training_config, self.expert.usd,
+                                       self.training_config,
                                        on_checkpoint=keep if self.keep_checkpoints else None, annotated=self.annotated,
                                        declined=self.declined)
         return CellOutput(history, {"checkpoints": checkpoints} if self.keep_checkpoints else {})
+
+
+def price_rounds(history: pd.DataFrame, expert_usd: Callable[[int], float]) -> pd.DataFrame:
+    """The history with ``expert_usd`` -- what the revealed labels cost (``expert_usd(tokens)``) -- after ``added_tokens``."""
+    priced = history.copy()
+    priced.insert(priced.columns.get_loc("added_tokens") + 1, "expert_usd", [expert_usd(int(t)) for t in history["added_tokens"]])
+    return priced

@@ -5,7 +5,13 @@ from __future__ import annotations
 from functools import partial, update_wrapper
 from typing import Any, Callable, Iterable
 
-from kedro.pipeline import Node, Pipeline, pipeline
+import pandas as pd
+from kedro.pipeline import Node, Pipeline, node, pipeline
+
+from llm_ner.grid import GridSettings
+from llm_ner.model.evaluation import reported_sets
+from llm_ner.parameters import EntityTypes
+from llm_ner.students import Protocol, StudentParams, StudentSetup
 
 
 def stage(name: str, nodes: Pipeline | Iterable[Node | Pipeline]) -> Pipeline:
@@ -19,3 +25,15 @@ def bound(function: Callable, **values: Any) -> Callable:
     """``function`` with some arguments fixed in the pipeline (a split, a sweep's mode): Kedro inputs
     are datasets, not constants. It keeps the function's name and annotations (typed parameters)."""
     return update_wrapper(partial(function, **values), function)
+
+
+def student_setup(student: StudentParams, entity_types: EntityTypes, grid: GridSettings,
+                  evaluation_samples: pd.DataFrame) -> StudentSetup:
+    return StudentSetup(Protocol.of(student, entity_types.schema), reported_sets(evaluation_samples), grid.grid())
+
+
+def student_setup_node(stage_name: str) -> Node:
+    """The node that builds a stage's :class:`StudentSetup` (``<stage>_student_setup``): one per stage,
+    so that a stage run alone (``--namespaces``) builds it from this run's parameters."""
+    return node(student_setup, ["params:student", "params:entity_types", "params:grid", "evaluation_samples"],
+                f"{stage_name}_student_setup", name="define_student_setup")

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from llm_ner.active.compare import compare_strategies
-from llm_ner.active.loop import ActiveLearningRun, LoopSettings
+from llm_ner.active.loop import ActiveLearningRun, LoopSettings, price_rounds
 from llm_ner.costs import CostModel
-from llm_ner.grid import Cell, GridSettings, rows_of
+from llm_ner.grid import Cell, rows_of
 from llm_ner.label_studio import annotations_so_far, connect, labeling_config, read_export, tasks_for
 from llm_ner.mixed import reference_f1
 from llm_ner.model import Tagger
-from llm_ner.model.evaluation import reported_sets
 from llm_ner.parameters import ActiveLearningParams, EntityTypes
-from llm_ner.students import Protocol, StudentParams
+from llm_ner.students import StudentSetup
 
 logger = logging.getLogger(__name__)
 
@@ -47,66 +47,91 @@ def pull_annotations(pool: pd.DataFrame, params: ActiveLearningParams, entity_ty
     return sentences[sentences["status"] != "missing"].reset_index(drop=True)
 
 
-def run_active_learning(model_init: Tagger, training_set: pd.DataFrame, pool: pd.DataFrame,
-                        evaluation_samples: pd.DataFrame, params: ActiveLearningParams,
-                        student: StudentParams, entity_types: EntityTypes, cost_model: dict[str, Any],
-                        grid: GridSettings, annotations: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Tagger]]:
-    """Every strategy x seed from the same model_init (grid cells); the history of all, and the
-    checkpoints of each strategy's first seed (``<strategy>/active_iter_<i>_added_<n>``).
+@dataclass(frozen=True)
+class ActiveLearningDesign:
+    """Which loops run, from where: model_init and the set it trained on, one :class:`LoopSettings`
+    per strategy x seed, and -- with ``expert_source: label_studio`` -- what people labelled
+    (``annotated``), skipped (``declined``) and how long each sentence took them (``seconds``)."""
 
-    With ``expert_source: label_studio`` one loop (``label_studio.strategy`` and ``seed``) runs on
-    what people labelled, as far as they have labelled; sentences they skipped are never chosen."""
-    loop = params.loop
-    strategies, seeds, annotated, declined = params.strategies, params.seeds, None, ()
+    start: Tagger
+    training: pd.DataFrame
+    loops: tuple[LoopSettings, ...]
+    annotated: dict[int, list[str]] | None = None
+    declined: tuple[int, ...] = ()
+    seconds: dict[int, float] | None = None
+
+
+def design_active_learning(model_init: Tagger, training_set: pd.DataFrame, annotations: pd.DataFrame,
+                           params: ActiveLearningParams) -> ActiveLearningDesign:
+    """Every strategy x seed of ``params`` -- or, with ``expert_source: label_studio``, the one loop
+    (``label_studio.strategy`` and ``seed``) that runs on what people labelled, as far as they have."""
+    strategies, seeds, annotated, declined, seconds = params.strategies, params.seeds, None, (), None
     if params.expert_source == "label_studio":
         strategies, seeds = [params.label_studio.strategy], [params.label_studio.seed]
         labelled = annotations[annotations["status"] == "labelled"]
         annotated = dict(zip(labelled["sentence_id"], labelled["expert_tags"]))
         declined = tuple(sorted(int(i) for i in annotations.loc[annotations["status"] == "cancelled", "sentence_id"]))
-    protocol = Protocol.of(student, entity_types.schema)
-    entity_types.schema.check_model(model_init.labels, "model_init")
-    training_config = protocol.trainer
-    evaluation_sets = reported_sets(evaluation_samples)
-    expert = CostModel.from_params(cost_model).expert
+        seconds = dict(zip(annotations["sentence_id"], annotations["lead_time_s"].fillna(0.0)))
+    loops = tuple(LoopSettings(strategy=strategy, seed=seed, options=params.strategy_options.get(strategy, {}),
+                               **params.loop.model_dump())
+                  for strategy in strategies for seed in seeds)
+    return ActiveLearningDesign(model_init, training_set, loops, annotated, declined, seconds)
+
+
+def run_active_learning(pool: pd.DataFrame, design: ActiveLearningDesign,
+                        setup: StudentSetup) -> tuple[pd.DataFrame, dict[str, Tagger]]:
+    """Every loop of the design (grid cells); the history of all, and the checkpoints of each
+    strategy's first seed (``<strategy>/active_iter_<i>_added_<n>``). Sentences people skipped are
+    never chosen."""
+    if tuple(design.start.labels) != tuple(setup.protocol.labels):
+        raise ValueError(f"model_init tags {list(design.start.labels)} but this run's entity_types tag "
+                         f"{list(setup.protocol.labels)}: rerun mixed_annotation's train_model_init")
+    first_seed = {}
     cells = []
-    for strategy in strategies:
-        options = params.strategy_options.get(strategy, {})
-        for i, seed in enumerate(seeds):
-            settings = LoopSettings(strategy=strategy, seed=seed, options=options, **loop.model_dump())
-            job = ActiveLearningRun(model_init, training_set, pool, evaluation_sets, settings, training_config, expert,
-                                    keep_checkpoints=i == 0,  # the first seed's checkpoints only: memory
-                                    annotated=annotated, declined=declined)
-            cells.append(Cell({"strategy": strategy, "seed": seed}, job))
-    outputs = grid.grid().run("active_learning", cells)
+    for settings in design.loops:
+        first_seed.setdefault(settings.strategy, settings.seed)
+        job = ActiveLearningRun(design.start, design.training, pool, setup.evaluation_sets, settings,
+                                setup.protocol.trainer,
+                                keep_checkpoints=first_seed[settings.strategy] == settings.seed,  # memory
+                                annotated=design.annotated, declined=design.declined)
+        cells.append(Cell({"strategy": settings.strategy, "seed": settings.seed}, job))
+    outputs = setup.grid.run("active_learning", cells)
     history = rows_of(outputs)
     checkpoints = {f"{cell.ids['strategy']}/{name}": tagger for cell, output in zip(cells, outputs)
                    for name, tagger in output.artifacts.get("checkpoints", {}).items()}
     # stopping on validation F1 spends those gold labels on model selection: counted beside the result
-    history["stopping_gold_sentences"] = len(evaluation_sets["validation"]) if loop.improvement_threshold is not None else 0
-    if annotated is not None:  # people's measured time for every sentence revealed so far (skipped ones included)
-        seconds = dict(zip(annotations["sentence_id"], annotations["lead_time_s"].fillna(0.0)))
-        skipped = float(annotations.loc[annotations["status"] == "cancelled", "lead_time_s"].fillna(0.0).sum())
-        per_round = [sum(seconds[int(i)] for i in str(ids).split()) for ids in history["chosen_ids"].fillna("")]
+    stopping = design.loops and design.loops[0].improvement_threshold is not None
+    history["stopping_gold_sentences"] = len(setup.evaluation_sets["validation"]) if stopping else 0
+    if design.seconds is not None:  # people's measured time for every sentence revealed so far (skipped ones included)
+        skipped = float(sum(design.seconds[i] for i in design.declined))
+        per_round = [sum(design.seconds[int(i)] for i in str(ids).split()) for ids in history["chosen_ids"].fillna("")]
         history["expert_seconds"] = skipped + pd.Series(per_round, index=history.index).cumsum()
     return history, checkpoints
 
 
-def next_batch_tasks(history: pd.DataFrame, pool: pd.DataFrame, params: ActiveLearningParams,
-                     entity_types: EntityTypes, credentials: dict[str, Any]) -> list[dict]:
+def price_active_learning(runs: pd.DataFrame, cost_model: dict[str, Any]) -> pd.DataFrame:
+    """The history with what each round's revealed labels cost the expert (``cost_model.expert``)."""
+    return price_rounds(runs, CostModel.from_params(cost_model).expert.usd)
+
+
+def next_batch_tasks(history: pd.DataFrame, pool: pd.DataFrame, params: ActiveLearningParams) -> list[dict]:
     """With ``expert_source: label_studio``: the batch the loop waits for as Label Studio tasks (the
-    LLM's labels pre-filled in ``correct`` mode), pushed to the loop's project when a server is
-    configured; none when simulated or when the loop ran to its end."""
+    LLM's labels pre-filled in ``correct`` mode); none when simulated or when the loop ran to its end."""
     if params.expert_source == "simulated" or "next_batch_ids" not in history:
         return []
     waiting = history["next_batch_ids"].dropna()
     ids = [int(i) for i in waiting.iloc[-1].split()] if len(waiting) else []
-    batch = pool.set_index("sentence_id").loc[ids].reset_index()
-    tasks = tasks_for(batch)
+    return tasks_for(pool.set_index("sentence_id").loc[ids].reset_index())
+
+
+def push_next_batch(tasks: list[dict], params: ActiveLearningParams, entity_types: EntityTypes,
+                    credentials: dict[str, Any]) -> None:
+    """The waiting batch pushed to the loop's Label Studio project, when a server is configured."""
     client = connect(credentials)
     if client is not None and tasks:
         client.import_tasks(client.project(params.label_studio.project, labeling_config(entity_types.schema)), tasks)
-    logger.info("active learning: %d sentences wait for people in Label Studio", len(tasks))
-    return tasks
+    if tasks:
+        logger.info("active learning: %d sentences wait for people in Label Studio", len(tasks))
 
 
 def compare(history: pd.DataFrame, reference_students: pd.DataFrame, params: ActiveLearningParams) -> pd.DataFrame:

@@ -1,5 +1,5 @@
 """Thin nodes for the expert step with real annotators (docs/label_studio.md); the work is in
-:mod:`llm_ner.label_studio` and :func:`llm_ner.mixed.annotated_pool_cells`.
+:mod:`llm_ner.label_studio` and :func:`llm_ner.mixed.annotated_pool`.
 
 Every run exports the chosen sentences as Label Studio tasks (cheap, so they are always there to
 import by hand). With a server configured (credentials ``label_studio.url`` / ``api_key``) the
@@ -15,13 +15,11 @@ from typing import Any
 
 import pandas as pd
 
-from llm_ner.grid import GridSettings
 from llm_ner.label_studio import annotations_so_far, labeling_config, read_export, tasks_for
 from llm_ner.metrics import entity_scores
-from llm_ner.mixed import SELECTIONS, annotated_pool_cells, expert_count, summarise_annotated
-from llm_ner.model.evaluation import reported_sets
+from llm_ner.mixed import SELECTIONS, AnnotatedPool, annotated_pool, annotated_pool_cells, expert_count, summarise_annotated
 from llm_ner.parameters import EntityTypes, LabelStudioParams, MixedAnnotationParams
-from llm_ner.students import Protocol, StudentParams
+from llm_ner.students import StudentSetup
 
 logger = logging.getLogger(__name__)
 # what orders the selection (rank 0 first) for the strategies that rank by a score
@@ -74,21 +72,27 @@ def import_expert_labels(export: list[dict], selection: pd.DataFrame, label_stud
     return sentences.drop(columns="gold_tags"), summary
 
 
-def train_on_expert_labels(pool: pd.DataFrame, expert_labels: pd.DataFrame, evaluation_samples: pd.DataFrame,
-                           params: MixedAnnotationParams, seeds: tuple[int, ...],
-                           student: StudentParams, entity_types: EntityTypes, grid: GridSettings) -> pd.DataFrame:
-    """With ``expert_source: label_studio``: students on the pool corrected by the annotators, and on
-    the same sentences with CoNLL gold, one per seed (``label_studio.seeds``); nothing otherwise."""
+def pool_with_expert_labels(pool: pd.DataFrame, expert_labels: pd.DataFrame,
+                            params: MixedAnnotationParams) -> AnnotatedPool:
+    """With ``expert_source: label_studio``: the pool with the annotators' corrections in place of
+    the LLM's tags, and with the same sentences' CoNLL gold (the simulated twin); nothing otherwise."""
     if params.expert_source == "simulated":
-        return pd.DataFrame()
+        return AnnotatedPool({}, 0, 0)
     labelled = expert_labels[expert_labels["status"] == "labelled"]
     if labelled.empty:
         raise ValueError("mixed_annotation.expert_source is label_studio but no sentence is labelled yet: import "
                          "data/07_model_output/label_studio/tasks.json into Label Studio and annotate it, then "
                          "configure the server (credentials label_studio.url, api_key) or label_studio.import_path")
-    cells = annotated_pool_cells(pool, labelled, list(seeds), Protocol.of(student, entity_types.schema),
-                                 reported_sets(evaluation_samples), params.llm_weight)
-    return grid.grid().table("label_studio", cells)
+    return annotated_pool(pool, labelled, params.llm_weight)
+
+
+def train_on_expert_labels(annotated: AnnotatedPool, label_studio: LabelStudioParams,
+                           setup: StudentSetup) -> pd.DataFrame:
+    """A student per expert source and seed (``label_studio.seeds``); nothing when nobody labelled."""
+    if not annotated.training_sets:
+        return pd.DataFrame()
+    cells = annotated_pool_cells(annotated, label_studio.seeds, setup.protocol, setup.evaluation_sets)
+    return setup.grid.table("label_studio", cells)
 
 
 def expert_label_table(runs: pd.DataFrame, expert_labels: pd.DataFrame) -> pd.DataFrame:

@@ -3,7 +3,7 @@ and Huang's LLM -> gold blending schedules."""
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from llm_ner.pipelines import bound, stage
+from llm_ner.pipelines import bound, stage, student_setup_node
 from llm_ner.report.plots import budget_curve
 
 from .experts import (
@@ -12,15 +12,19 @@ from .experts import (
     expert_label_table,
     export_label_studio_tasks,
     import_expert_labels,
+    pool_with_expert_labels,
     train_on_expert_labels,
 )
 from .nodes import (
     blending_weights_plot,
     budget_table,
     choose_init_budget,
+    design_budget_sweep,
     expert_candidates,
+    import_regimen_extra,
     mixing_pool,
     reference_students,
+    build_regimen_sets,
     run_blending,
     run_budget_sweep,
     run_regimens,
@@ -32,18 +36,18 @@ from .nodes import (
 )
 
 SWEEPS = ("add", "correct")  # S0's setting: the expert labels new sentences | the practitioner's: re-labels pool ones
-SHARED = {"mixing_pool", "expert_candidates", "evaluation_samples", "model_llm_pure",
-          "reference_students", "llm_gold_usage"}
+SETUP = "mixed_annotation_student_setup"
+SHARED = {"mixing_pool", "expert_candidates", "model_llm_pure", "reference_students", "llm_gold_usage", SETUP}
 
 
 def budget_sweep_pipeline(mode: str) -> Pipeline:
     """One expert budget sweep (``mixed_annotation.sweeps.<mode>``): every budget x strategy x fold,
     its table and its curve."""
     return pipeline([
-        node(bound(run_budget_sweep, mode=mode),
-             ["mixing_pool", "expert_candidates", "evaluation_samples", "model_llm_pure",
-              "params:mixed_annotation", "params:student", "params:entity_types", "params:grid"],
-             "budget_runs", name="run_budget_sweep"),
+        node(bound(design_budget_sweep, mode=mode), ["params:mixed_annotation", "model_llm_pure"], "sweep",
+             name="design_budget_sweep"),
+        node(run_budget_sweep, ["mixing_pool", "expert_candidates", "sweep", SETUP], "budget_runs",
+             name="run_budget_sweep"),
         node(budget_table, ["budget_runs", "llm_gold_usage"], "budget_table", name="summarise_budget_sweep"),
         node(budget_curve, ["budget_table", "reference_students"], "budget_curve", name="plot_budget_curve"),
     ])
@@ -51,39 +55,39 @@ def budget_sweep_pipeline(mode: str) -> Pipeline:
 
 def create_pipeline(**kwargs) -> Pipeline:
     shared = pipeline([
+        student_setup_node("mixed_annotation"),
         node(expert_candidates, ["train_sentences", "llm_labels", "llm_demonstration_pool"], "expert_candidates",
              name="list_expert_candidates"),
-        node(train_llm_pure, ["llm_labels", "params:mixed_annotation", "params:student", "params:entity_types"], "model_llm_pure", name="train_model_llm_pure"),
-        node(score_label_quality, ["llm_labels", "params:mixed_annotation", "params:student", "params:entity_types", "params:grid"],
-             "llm_label_quality",
+        node(train_llm_pure, ["llm_labels", "params:mixed_annotation", SETUP], "model_llm_pure",
+             name="train_model_llm_pure"),
+        node(score_label_quality, ["llm_labels", "params:mixed_annotation", SETUP], "llm_label_quality",
              name="score_llm_label_quality"),
         node(mixing_pool, ["llm_labels", "llm_label_quality"], "mixing_pool", name="build_mixing_pool"),
-        node(reference_students, ["mixing_pool", "evaluation_samples", "model_llm_pure",
-                                  "params:mixed_annotation", "params:student", "params:entity_types", "params:grid"], "reference_students",
-             name="score_reference_students"),
+        node(reference_students, ["mixing_pool", "model_llm_pure", "params:mixed_annotation", SETUP],
+             "reference_students", name="score_reference_students"),
     ])
     sweeps = sum(
         pipeline(budget_sweep_pipeline(mode), namespace=f"mixed_annotation.{mode}", inputs=SHARED,
-                 parameters={"params:mixed_annotation": "params:mixed_annotation",
-                             "params:student": "params:student", "params:entity_types": "params:entity_types", "params:grid": "params:grid"})
+                 parameters={"params:mixed_annotation": "params:mixed_annotation"})
         for mode in SWEEPS
     )
     init = pipeline([
         node(choose_init_budget, ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget_table",
                                   "params:mixed_annotation"], "model_init_budget", name="choose_model_init_budget"),
-        node(train_model_init, ["mixing_pool", "expert_candidates", "model_init_budget", "params:mixed_annotation",
-                                "params:student", "params:entity_types"],
+        node(train_model_init, ["mixing_pool", "expert_candidates", "model_init_budget", SETUP],
              ["model_init", "model_init_training_set"], name="train_model_init"),
     ])
     huang = pipeline([  # Huang et al.: the pool's LLM labels beside an expert set, in which order and blend
         node(sample_expert_set, ["expert_candidates", "params:mixed_annotation"], "expert_set", name="sample_expert_set"),
-        node(run_regimens, ["mixing_pool", "expert_set", "train_sentences", "evaluation_samples",
-                            "params:mixed_annotation", "params:student", "params:entity_types", "params:grid"], "regimen_runs",
+        node(import_regimen_extra, ["train_sentences", "params:mixed_annotation", "params:entity_types"],
+             "regimen_extra_import", name="import_regimen_extra_labels"),
+        node(build_regimen_sets, ["mixing_pool", "expert_set", "regimen_extra_import", "params:mixed_annotation"],
+             "regimen_sets", name="build_regimen_sets"),
+        node(run_regimens, ["regimen_sets", "params:mixed_annotation", SETUP], "regimen_runs",
              name="run_training_regimens"),
         node(runs_table, "regimen_runs", "regimen_table", name="summarise_training_regimens"),
-        node(run_blending, ["mixing_pool", "expert_set", "evaluation_samples", "params:mixed_annotation",
-                           "params:student", "params:entity_types", "params:grid"],
-             "blending_runs", name="run_blending_schedules"),
+        node(run_blending, ["mixing_pool", "expert_set", "params:mixed_annotation", SETUP], "blending_runs",
+             name="run_blending_schedules"),
         node(runs_table, "blending_runs", "blending_table", name="summarise_blending_schedules"),
         node(blending_weights_plot, ["params:mixed_annotation", "params:student"], "blending_weights", name="plot_blending_schedules"),
     ])
@@ -98,9 +102,9 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(import_expert_labels, ["label_studio_export", "expert_selection", "params:label_studio",
                                     "params:entity_types"], ["expert_labels", "expert_label_summary"],
              name="import_expert_labels"),
-        node(train_on_expert_labels, ["mixing_pool", "expert_labels", "evaluation_samples",
-                                      "params:mixed_annotation", "params:label_studio.seeds", "params:student",
-                                      "params:entity_types", "params:grid"], "expert_label_runs",
+        node(pool_with_expert_labels, ["mixing_pool", "expert_labels", "params:mixed_annotation"],
+             "pool_with_expert_labels", name="correct_pool_with_expert_labels"),
+        node(train_on_expert_labels, ["pool_with_expert_labels", "params:label_studio", SETUP], "expert_label_runs",
              name="train_on_expert_labels"),
         node(expert_label_table, ["expert_label_runs", "expert_labels"], "expert_label_table",
              name="summarise_expert_labels"),

@@ -7,14 +7,13 @@ import logging
 import pandas as pd
 
 from llm_ner.accounting import charge_to, charged_gold, gold_usage, usage_table
-from llm_ner.grid import GridSettings
 from llm_ner.model import Tagger, evaluate_on, fit, labelled_sentences, predict_tags
 from llm_ner.model.evaluation import REPORTED_SPLITS, evaluation_sample, evaluation_samples_table, reported_sets
 from llm_ner.model.learning_curve import learning_curve, summarise_learning_curve
 from llm_ner.model.rendering import entities_page
 from llm_ner.sampling import seeded_sample, seeded_shuffle, share_count
 from llm_ner.parameters import EntityTypes, EvaluationParams, TrainingParams
-from llm_ner.students import Protocol, StudentParams
+from llm_ner.students import StudentParams, StudentSetup
 
 logger = logging.getLogger(__name__)
 
@@ -215,20 +214,17 @@ def compare_students(
     return table[["split", "entity_type", "metric", "gold", "llm", "difference", "retained"]]
 
 
-def learning_curve_runs(
-    train_sentences: pd.DataFrame, evaluation_samples: pd.DataFrame,
-    student: StudentParams, entity_types: EntityTypes, training: TrainingParams, grid: GridSettings,
-) -> pd.DataFrame:
+def learning_curve_runs(train_sentences: pd.DataFrame, training: TrainingParams, setup: StudentSetup) -> pd.DataFrame:
     """All-expert students on ``training.learning_curve.sizes`` gold sentences, each with every seed
     in its ``seeds``, under the study's one protocol (fixed epochs: no selection gold)."""
     curve = training.learning_curve
     return learning_curve(
         pool=labelled_sentences(train_sentences),
-        evaluation_sets=reported_sets(evaluation_samples),
+        evaluation_sets=setup.evaluation_sets,
         sizes=list(curve.sizes),
         seeds=list(curve.seeds),
-        protocol=Protocol.of(student, entity_types.schema),
-        grid=grid.grid(),
+        protocol=setup.protocol,
+        grid=setup.grid,
     )
 
 

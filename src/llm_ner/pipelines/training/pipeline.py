@@ -1,6 +1,6 @@
 from kedro.pipeline import Pipeline, node
 
-from llm_ner.pipelines import stage
+from llm_ner.pipelines import stage, student_setup_node
 from llm_ner.report.plots import learning_curve_plot
 
 from .nodes import (
@@ -51,9 +51,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(student_gold_labels, "gold_label_usage", "student_gold_labels", name="charge_gold_to_students"),
             node(compare_students, ["metrics_gold", "metrics_llm", "student_gold_labels"], "student_comparison",
                  name="compare_students"),
-            node(learning_curve_runs,
-                 ["train_sentences", "evaluation_samples", "params:student",
-                  "params:entity_types", "params:training", "params:grid"],
+            student_setup_node("training"),
+            node(learning_curve_runs, ["train_sentences", "params:training", "training_student_setup"],
                  "learning_curve_runs", name="run_learning_curve"),
             node(learning_curve_summary, "learning_curve_runs", "learning_curve", name="summarise_learning_curve"),
             node(learning_curve_plot, "learning_curve", "learning_curve_plot", name="plot_learning_curve"),
