@@ -18,7 +18,7 @@ def test_every_relative_link_leads_to_a_file():
 
 def test_the_readme_is_an_entry_point_not_the_manual():
     readme = (ROOT / "README.md").read_text()
-    assert len(readme.encode()) < 12_000
+    assert len(readme.encode()) < 10_240  # ~10 KB: the rest lives under docs/
     assert "make test" in readme and "make run" in readme  # .ci/run runs the README's test command
     for page in sorted((ROOT / "docs").glob("*.md")):
         assert f"docs/{page.name}" in readme, f"{page.name} is not linked from the README"

@@ -1,5 +1,6 @@
-"""Where code lives: the domain core never imports Kedro, and no pipeline reaches into another's
-modules (what several stages share lives in the core -- plots in llm_ner.report.plots)."""
+"""Where code lives and how big a node is: the domain core never imports Kedro, no pipeline reaches
+into another's modules (what several stages share lives in the core -- plots in
+llm_ner.report.plots), and no node takes more than four inputs."""
 
 from __future__ import annotations
 
@@ -42,3 +43,16 @@ def test_no_pipeline_imports_another_pipelines_modules():
             if parts[:2] == ["llm_ner", "pipelines"] and len(parts) > 2 and parts[2] != own:
                 offenders.append(f"{path.relative_to(PACKAGE)} imports {module}")
     assert not offenders, offenders
+
+
+def test_every_node_of_every_registered_pipeline_takes_at_most_four_inputs():
+    """Small nodes: a node reads at most four datasets or parameter groups (a typed settings object
+    counts as one); what travels together is one dataset (a stage's student setup, the label prices)."""
+    from kedro.framework.project import configure_project
+
+    from llm_ner.pipeline_registry import register_pipelines
+
+    configure_project("llm_ner")
+    fat = {node.name: node.inputs for pipeline in register_pipelines().values() for node in pipeline.nodes
+           if len(node.inputs) > 4}
+    assert not fat, fat

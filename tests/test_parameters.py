@@ -40,7 +40,7 @@ def test_every_environment_is_valid_and_every_group_has_a_settings_model(env):
     ("mixed_annotation.regimens.extra.sharee", 0.3, "mixed_annotation.regimens.extra.sharee: unknown parameter"),
     ("active_learning.loop.max_iteration", 2, "active_learning.loop.max_iteration: unknown parameter"),
     ("llm_annotation.batch.waitt", True, "llm_annotation.batch.waitt: unknown parameter"),
-    ("multitask.agreement.temperatur", 0.5, "multitask.agreement.temperatur: unknown parameter"),
+    ("llm_topics.agreement.temperatur", 0.5, "llm_topics.agreement.temperatur: unknown parameter"),
     ("cost_model.expert.usd_per_hours", 40, "cost_model.expert.usd_per_hours: unknown parameter"),
     ("grid.ray.gpus", 1, "grid.ray.gpus: unknown parameter"),
     ("student.trainer.optimizer", "adam", "student.trainer.optimizer: Input should be 'adamw' or 'sgd', got 'adam'"),

@@ -144,7 +144,7 @@ def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
     # the grid store: every finished student is kept, so rerunning a grid node trains none of them
     curve = (project_copy / "data/08_reporting/training/learning_curve_runs.csv").read_text()
     assert len(list((project_copy / "data/07_model_output/grid_cells/learning_curve").glob("*.pkl"))) == 6  # 2 sizes x 3 seeds
-    rerun = kedro(project_copy, "run", "--env", "test", "--nodes", "training.run_learning_curve")
+    rerun = kedro(project_copy, "run", "--env", "test", "--nodes", "training.define_student_setup,training.run_learning_curve")
     assert "6 of 6 cells already stored, training 0" in rerun.stdout + rerun.stderr
     assert (project_copy / "data/08_reporting/training/learning_curve_runs.csv").read_text() == curve
 

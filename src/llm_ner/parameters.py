@@ -262,7 +262,6 @@ class MultitaskParams(Settings):
     seed: int
     train_sentences: PositiveInt
     evaluation_sentences: PositiveInt | None
-    agreement: AgreementParams
     seeds: tuple[int, ...]
     designs: dict[str, DesignParams]
     saved_design: str
@@ -302,12 +301,14 @@ class PromptParams(Settings):
 
 
 class TopicParams(Settings):
-    """``llm_topics`` (seed S2): which model labels topics, how, and with which prompt."""
+    """``llm_topics`` (seed S2): which model labels topics, how, with which prompt, and the second
+    reading that checks them (``agreement``)."""
 
     model: str
     generation: Generation
     prompt: str
     prompts: dict[str, dict[str, Any]]
+    agreement: AgreementParams
 
     @model_validator(mode="after")
     def _prompt(self) -> "TopicParams":

@@ -186,7 +186,7 @@ def test_import_source_and_failed_sentence_policy(tmp_path):
     conll.write_text("Peter B-PER\nBlackburn I-PER\n\nEU [CLS]\nrejects I-MISC\nit O\n\nUnmatched O\nsentence O\n")
     params = {"source": "import", "import_path": str(conll), "failed_sentences": "drop", "cache_path": str(tmp_path / "c")}
     settings = parse_llm_settings(params, {}, {}, {})
-    labels, spend = label_training_pool(train.head(0), train.head(0), train, {}, settings, {})
+    labels, spend = label_training_pool(train.head(0), train.head(0), train, settings)
     assert labels["sentence_id"].tolist() == [1, 0]
     assert list(labels.loc[1, "llm_tags"]) == ["O", "B-MISC", "O"] and labels.loc[1, "status"] == "repaired"
     assert spend["invalid_tag_count"] == 1 and spend["unmatched"] == 1 and spend["api_calls"] == 0

@@ -254,6 +254,7 @@ class LLMSettings:
     prices: dict[str, Price]
     schema: LabelSchema = CONLL_2003  # the run's entity types (parameter `entity_types`)
     unusable: dict[str, str] = field(default_factory=dict)  # strategy -> why it cannot run with this schema
+    credentials: Mapping[str, Any] = field(default_factory=dict, repr=False)  # API keys: never logged, never cached
 
     def price(self, model: str) -> Price:
         """Price of a configured model (by its API model name); unlisted models (local ones) cost nothing."""
@@ -300,8 +301,9 @@ def parse_llm_settings(annotation: Mapping[str, Any] | AnnotationSettings, model
         except ForeignExamples as error:  # an error only if the run uses it (check_pair)
             unusable[name] = str(error)
     verification = verification_from_config(prompts["verification"], values) if prompts.get("verification") else None
-    parsed = LLMSettings(settings, {n: model_settings(n, v) for n, v in models.items()}, strategies, verification,
-                         price_table(prices), schema, unusable)
+    parsed = LLMSettings(settings, {n: v if isinstance(v, ModelSettings) else model_settings(n, v)
+                                    for n, v in models.items()},
+                         strategies, verification, price_table(prices), schema, unusable)
 
     if isinstance(settings.mode, Mapping):
         for model in settings.mode:
@@ -320,3 +322,27 @@ def parse_llm_settings(annotation: Mapping[str, Any] | AnnotationSettings, model
         if strategy not in strategies:
             raise ValueError(f"llm_annotation.confidence.strategies: unknown strategy {strategy!r}; configured: {sorted(strategies)}")
     return parsed
+
+
+@dataclass(frozen=True)
+class LLMAccess:
+    """How this run reaches its LLMs: every ``llm_models`` entry, their list prices by API model name
+    (``cost_model.llm_prices``, the batch discount applied), the credentials of API models (never
+    logged, never cached), and where replies are cached and local models live (``llm_annotation``)."""
+
+    models: dict[str, ModelSettings]
+    prices: dict[str, Price]
+    cache_path: str
+    model_dir: str | None
+    show_progress: bool
+    credentials: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def model(self, name: str, path: str) -> ModelSettings:
+        """The entry ``name``; an unknown one names ``path`` and the configured models."""
+        if name not in self.models:
+            raise ValueError(f"{path}: unknown model {name!r}; configured models: {sorted(self.models)}")
+        return self.models[name]
+
+    def price(self, name: str) -> Price:
+        """A configured model's price (by its API model name); unlisted (local) models cost nothing."""
+        return self.prices.get(self.models[name].model, Price())

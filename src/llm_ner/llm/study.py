@@ -44,7 +44,7 @@ def every_pass(labellings: Sequence[Callable[[], T]]) -> list[T]:
 @dataclass
 class AnnotationStudy:
     settings: LLMSettings
-    credentials: Mapping[str, Any] | None = field(default=None, repr=False)  # never logged, never cached
+    credentials: Mapping[str, Any] | None = field(default=None, repr=False)  # default: settings.credentials
     _backends: dict[str, ChatBackend] = field(default_factory=dict, repr=False)
     _cache: ResponseCache | None = field(default=None, repr=False)
     _demonstrations: dict[tuple, list] = field(default_factory=dict, repr=False)
@@ -57,7 +57,8 @@ class AnnotationStudy:
 
     def backend(self, model: str) -> ChatBackend:
         if model not in self._backends:
-            backend = make_backend(self.settings.models[model], dict(self.credentials or {}), self.settings.annotation.model_dir)
+            credentials = self.settings.credentials if self.credentials is None else self.credentials
+            backend = make_backend(self.settings.models[model], dict(credentials), self.settings.annotation.model_dir)
             if self.settings.annotation.confidence.method == "logprobs" and not backend.supports_logprobs:
                 raise ValueError(f"llm_annotation.confidence.method 'logprobs' needs token log-probabilities, which model "
                                  f"{model!r} ({self.settings.models[model].backend} backend) does not return; use "

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from functools import partial, update_wrapper
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import pandas as pd
 from kedro.pipeline import Node, Pipeline, node, pipeline
 
+from llm_ner.costs import CostModel
 from llm_ner.grid import GridSettings
+from llm_ner.llm.settings import AnnotationSettings, LLMAccess, model_settings
 from llm_ner.model.evaluation import reported_sets
 from llm_ner.parameters import EntityTypes
 from llm_ner.students import Protocol, StudentParams, StudentSetup
+from llm_ner.typed import parse
 
 
 def stage(name: str, nodes: Pipeline | Iterable[Node | Pipeline]) -> Pipeline:
@@ -37,3 +40,18 @@ def student_setup_node(stage_name: str) -> Node:
     so that a stage run alone (``--namespaces``) builds it from this run's parameters."""
     return node(student_setup, ["params:student", "params:entity_types", "params:grid", "evaluation_samples"],
                 f"{stage_name}_student_setup", name="define_student_setup")
+
+
+def llm_access(models: Mapping[str, Any], cost_model: dict[str, Any], annotation: Mapping[str, Any],
+               credentials: dict[str, Any]) -> LLMAccess:
+    settings = parse(AnnotationSettings, annotation, "llm_annotation")
+    return LLMAccess({name: model_settings(name, values) for name, values in models.items()},
+                     CostModel.from_params(cost_model).llm_prices, settings.cache_path, settings.model_dir,
+                     settings.show_progress, dict(credentials or {}))
+
+
+def llm_access_node(output: str) -> Node:
+    """The node that builds a stage's :class:`LLMAccess` (``output``): one per stage that calls an
+    LLM, so that a stage run alone reaches its LLMs with this run's parameters and credentials."""
+    return node(llm_access, ["params:llm_models", "params:cost_model", "params:llm_annotation", "llm_api_credentials"],
+                output, name="configure_llm_access")

@@ -6,18 +6,18 @@ The work is in ``llm_ner.llm``. The four parameter groups are parsed once into t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any, Mapping
 
 import pandas as pd
 
 from llm_ner.accounting import gold_usage, usage_table
-from llm_ner.costs import CostModel
 from llm_ner.parameters import EntityTypes
 from llm_ner.llm.costs import MONEY_FIELDS, money_totals
 from llm_ner.llm.external import import_conll_labels
 from llm_ner.llm.quality import apply_failed_policy, choose_best, confidence_thresholds, markup_quality_row
-from llm_ner.llm.settings import LLMSettings, parse_llm_settings
+from llm_ner.llm.settings import LLMAccess, LLMSettings, parse_llm_settings
 from llm_ner.llm.study import AnnotationStudy
 from llm_ner.sampling import seeded_sample
 
@@ -28,12 +28,12 @@ LLM_LABEL_COLUMNS = ["sentence_id", "document_id", "tokens", "gold_tags", "llm_t
 CONFIDENCE_COLUMNS = ["strategy", "model", "kept_share", "sentences", "threshold", "f1", "right_sentence_share"]
 
 
-def parse_settings(annotation: dict[str, Any], models: dict[str, Any], prompts: dict[str, Any],
-                   cost_model: dict[str, Any], entity_types: EntityTypes) -> LLMSettings:
-    """The LLM parameter groups, the prices and the entity types joined (each group was checked at
-    run start: llm_ner.parameters): strategies rendered for the label set, every name cross-checked."""
-    prices = CostModel.from_params(cost_model).llm_prices  # list prices, and the batch discount
-    return parse_llm_settings(annotation, models, prompts, prices, entity_types.schema)
+def parse_settings(annotation: dict[str, Any], prompts: dict[str, Any], entity_types: EntityTypes,
+                   access: LLMAccess) -> LLMSettings:
+    """The run's settings, the prompts and the LLMs joined (each group was checked at run start:
+    llm_ner.parameters): strategies rendered for the label set, every name cross-checked."""
+    settings = parse_llm_settings(annotation, access.models, prompts, access.prices, entity_types.schema)
+    return dataclasses.replace(settings, credentials=access.credentials)
 
 
 def sample_sentences(sentences: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
@@ -67,14 +67,13 @@ def estimate_costs(quality_sample: pd.DataFrame, training_pool: pd.DataFrame, de
 
 
 def evaluate_markup_quality(quality_sample: pd.DataFrame, demonstration_pool: pd.DataFrame, cost_estimate: pd.DataFrame,
-                            settings: LLMSettings, credentials: dict[str, Any]
-                            ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                            settings: LLMSettings) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Every configured strategy x model on the validation sample: ``markup_quality``, the labels
     behind it, and F1 of the labels kept above each confidence threshold.
 
     ``cost_estimate`` is taken only so that the dry-run estimate is saved before the first call.
     """
-    study = AnnotationStudy(settings, credentials)
+    study = AnnotationStudy(settings)
     mode = settings.annotation.evaluation_mode
     rows, labels, thresholds = [], [], []
     try:
@@ -94,24 +93,26 @@ def evaluate_markup_quality(quality_sample: pd.DataFrame, demonstration_pool: pd
     return quality, (pd.concat(labels, ignore_index=True) if labels else pd.DataFrame()), confidence
 
 
-def choose_labeller(markup_quality: pd.DataFrame, settings: LLMSettings) -> dict[str, str]:
-    """The pair that labels the pool; none is needed when labels are imported."""
+def choose_labeller(markup_quality: pd.DataFrame, settings: LLMSettings) -> tuple[dict[str, str], LLMSettings]:
+    """The pair that labels the pool (none is needed when labels are imported), and the settings
+    with it pinned as ``llm_annotation.labeller``: what the pool is labelled with."""
     if settings.annotation.source == "import":
-        return {}
-    return choose_best(markup_quality, settings.annotation.labeller)
+        return {}, settings
+    labeller = choose_best(markup_quality, settings.annotation.labeller)
+    pinned = {"strategy": labeller["strategy"], "model": labeller["model"]}
+    return labeller, dataclasses.replace(settings, annotation=dataclasses.replace(settings.annotation, labeller=pinned))
 
 
 def label_training_pool(training_pool: pd.DataFrame, demonstration_pool: pd.DataFrame, train: pd.DataFrame,
-                        labeller: dict[str, str], settings: LLMSettings, credentials: dict[str, Any]
-                        ) -> tuple[pd.DataFrame, dict]:
-    """``llm_labels`` for the training pool (by the chosen pair, or imported from a CoNLL file) and its money."""
-    annotation = settings.annotation
+                        settings: LLMSettings) -> tuple[pd.DataFrame, dict]:
+    """``llm_labels`` for the training pool (by the pinned labeller, or imported from a CoNLL file) and its money."""
+    annotation, labeller = settings.annotation, settings.annotation.labeller
     if annotation.source == "import":
         labels, spend = import_conll_labels(annotation.import_path, train, settings.schema)
         labels["entity_confidence"], labels["sentence_confidence"] = None, float("nan")
         spend.update(stage="labelling", source="import", **{name: 0 for name in MONEY_FIELDS})
     else:
-        study = AnnotationStudy(settings, credentials)
+        study = AnnotationStudy(settings)
         try:
             estimate = study.estimate(labeller["strategy"], labeller["model"], training_pool, demonstration_pool, "labelling")
             logger.info("labelling %d sentences with %s x %s: %d calls to make, estimated $%.4f",

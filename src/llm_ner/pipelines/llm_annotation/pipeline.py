@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline, node
 
-from llm_ner.pipelines import stage
+from llm_ner.pipelines import llm_access_node, stage
 
 from .nodes import (
     choose_labeller,
@@ -21,9 +21,10 @@ def create_pipeline(**kwargs) -> Pipeline:
     return stage(
         "llm_annotation",
         [
-            # run settings, backends by name, prompt templates, prices -> one typed, validated object
-            node(parse_settings, ["params:llm_annotation", "params:llm_models", "params:llm_prompts", "params:cost_model",
-                  "params:entity_types"],
+            # backends by name, their prices and credentials; then with the run settings and prompt
+            # templates -> one typed, cross-checked object
+            llm_access_node("llm_access"),
+            node(parse_settings, ["params:llm_annotation", "params:llm_prompts", "params:entity_types", "llm_access"],
                  "llm_settings", name="parse_llm_settings"),
             node(sample_sentences,
                  ["train_sentences", "params:llm_annotation.pool_size", "params:llm_annotation.seed"],
@@ -37,12 +38,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(estimate_costs, ["llm_quality_sample", "llm_training_pool", "llm_demonstration_pool", "llm_settings"],
                  "llm_cost_estimate", name="estimate_llm_costs"),
             node(evaluate_markup_quality,
-                 ["llm_quality_sample", "llm_demonstration_pool", "llm_cost_estimate", "llm_settings", "llm_api_credentials"],
+                 ["llm_quality_sample", "llm_demonstration_pool", "llm_cost_estimate", "llm_settings"],
                  ["markup_quality", "markup_quality_labels", "markup_confidence"], name="evaluate_markup_quality"),
-            node(choose_labeller, ["markup_quality", "llm_settings"], "llm_labeller", name="choose_llm_labeller"),
+            node(choose_labeller, ["markup_quality", "llm_settings"], ["llm_labeller", "labelling_settings"],
+                 name="choose_llm_labeller"),
             node(label_training_pool,
-                 ["llm_training_pool", "llm_demonstration_pool", "train_sentences", "llm_labeller", "llm_settings",
-                  "llm_api_credentials"],
+                 ["llm_training_pool", "llm_demonstration_pool", "train_sentences", "labelling_settings"],
                  ["llm_labels", "llm_labelling_spend"], name="label_llm_training_pool"),
             node(count_llm_gold_usage, ["llm_quality_sample", "llm_demonstration_pool", "llm_labeller", "llm_settings"],
                  "llm_gold_usage", name="count_llm_gold_usage"),

@@ -15,12 +15,12 @@ import pandas as pd
 from llm_ner import multitask
 from llm_ner.llm.backends import make_backend
 from llm_ner.llm.cache import ResponseCache
-from llm_ner.llm.costs import Price, money_totals
-from llm_ner.llm.settings import Generation, model_settings, price_table
+from llm_ner.llm.costs import money_totals
+from llm_ner.llm.settings import Generation, LLMAccess
 from llm_ner.llm.topics import TopicRun, agreement, distribution, label_topics, selected_prompt
 from llm_ner.grid import GridSettings
-from llm_ner.parameters import EntityTypes, MultitaskParams
-from llm_ner.students import Protocol
+from llm_ner.parameters import AgreementParams, EntityTypes, MultitaskParams
+from llm_ner.students import Protocol, StudentSetup
 from llm_ner.typed import parse
 from llm_ner.model.evaluation import REPORTED_SPLITS, evaluation_sample
 from llm_ner.model.examples import labelled_sentences
@@ -41,19 +41,15 @@ def topic_sets(train_sentences: pd.DataFrame, evaluation_samples: pd.DataFrame, 
 
 
 def _run_topics(sentences: pd.DataFrame, topics: dict[str, Any], model: str, generation: dict[str, Any],
-                annotation: dict[str, Any], models: dict[str, Any], prices: dict[str, Any],
-                credentials: dict[str, Any] | None, namespace: str = "") -> TopicRun:
+                access: LLMAccess, namespace: str = "") -> TopicRun:
     """One topic labelling on ``model`` (an llm_models entry), priced from cost_model.llm_prices."""
-    if model not in models:
-        raise ValueError(f"llm_topics: unknown model {model!r}; configured models: {sorted(models)}")
-    settings = model_settings(model, models[model])
-    price = price_table(prices).get(settings.model, Price())  # a local model costs nothing per token
+    settings = access.model(model, "llm_topics")
     request = parse(Generation, generation, "llm_topics.generation").request()
-    backend = make_backend(settings, dict(credentials or {}), annotation["model_dir"])
-    cache = ResponseCache(annotation["cache_path"])
+    backend = make_backend(settings, dict(access.credentials), access.model_dir)
+    cache = ResponseCache(access.cache_path)
     try:
-        return label_topics(sentences, selected_prompt(topics), backend, cache, request, price,
-                            annotation["show_progress"], namespace)
+        return label_topics(sentences, selected_prompt(topics), backend, cache, request, access.price(model),
+                            access.show_progress, namespace)
     finally:
         cache.close()
         getattr(backend, "close", lambda: None)()
@@ -66,25 +62,22 @@ def _spend(run: TopicRun, sentences: int) -> dict[str, Any]:
             **money_totals(labels)}
 
 
-def label_sentence_topics(sets: pd.DataFrame, topics: dict[str, Any], annotation: dict[str, Any],
-                          models: dict[str, Any], prices: dict[str, Any], credentials: dict[str, Any] | None
+def label_sentence_topics(sets: pd.DataFrame, topics: dict[str, Any], access: LLMAccess
                           ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """S2's topic of every sentence (train sample and both evaluation samples) and what it cost."""
-    run = _run_topics(sets, topics, topics["model"], topics["generation"], annotation, models, prices, credentials)
+    run = _run_topics(sets, topics, topics["model"], topics["generation"], access)
     labels = sets[["set", "sentence_id"]].reset_index(drop=True).join(run.labels.drop(columns="sentence_id"))
     return labels, _spend(run, len(sets))
 
 
-def check_topic_agreement(sets: pd.DataFrame, labels: pd.DataFrame, params: MultitaskParams, topics: dict[str, Any],
-                          annotation: dict[str, Any], models: dict[str, Any], prices: dict[str, Any],
-                          credentials: dict[str, Any] | None) -> dict[str, Any]:
-    """The only check CoNLL allows: a second reading of a seeded sample (another model, or the same
-    one sampled at another temperature) against the first."""
-    second = params.agreement
+def check_topic_agreement(sets: pd.DataFrame, labels: pd.DataFrame, topics: dict[str, Any],
+                          access: LLMAccess) -> dict[str, Any]:
+    """The only check CoNLL allows: a second reading of a seeded sample (``llm_topics.agreement``:
+    another model, or the same one sampled at another temperature) against the first."""
+    second = parse(AgreementParams, topics["agreement"], "llm_topics.agreement")
     sample = seeded_sample(sets, min(second.sentences, len(sets)), second.seed)
     generation = {**topics["generation"], "temperature": second.temperature, "seed": second.seed}
-    run = _run_topics(sample, topics, second.model, generation, annotation, models, prices, credentials,
-                      namespace=f"topic-agreement-{second.seed}")
+    run = _run_topics(sample, topics, second.model, generation, access, namespace=f"topic-agreement-{second.seed}")
     # sentence ids restart in every split: a sentence is (set, sentence_id)
     second_labels = run.labels.assign(set=sample["set"].to_numpy())
     result = agreement(labels, second_labels, on=["set", "sentence_id"])
@@ -109,20 +102,25 @@ def _labelled(sets: pd.DataFrame, labels: pd.DataFrame, name: str):
     return labelled_sentences(table)
 
 
-def compare_designs(sets: pd.DataFrame, labels: pd.DataFrame, params: MultitaskParams, topics: dict[str, Any],
-                    entity_types: EntityTypes, grid: GridSettings) -> tuple[pd.DataFrame, Any, pd.DataFrame]:
+def multitask_setup(params: MultitaskParams, topics: dict[str, Any], entity_types: EntityTypes,
+                    grid: GridSettings) -> StudentSetup:
+    """The designs' own protocol (S2's tagger with a sequence head over the topic classes, S2's
+    trainer) and the grid; the evaluation sets are the topic-labelled samples, built per run."""
+    tagger = dataclasses.replace(params.tagger, sequence_classes=selected_prompt(topics).classes)
+    return StudentSetup(Protocol(tagger, params.trainer, entity_types.schema.labels), {}, grid.grid())
+
+
+def compare_designs(sets: pd.DataFrame, labels: pd.DataFrame, params: MultitaskParams,
+                    setup: StudentSetup) -> tuple[pd.DataFrame, Any, pd.DataFrame]:
     """Every design x seed on the same sentences and epochs; the runs, the saved design's first-seed
     model, and that model's topics against the LLM's on the test sample."""
-    classes = selected_prompt(topics).classes
-    tagger_config = dataclasses.replace(params.tagger, sequence_classes=classes)
     evaluation = {split: _labelled(sets, labels, split) for split in ("validation", "test")}
-    protocol = Protocol(tagger_config, params.trainer, entity_types.schema.labels)
     designs = {name: design.model_dump() for name, design in params.designs.items()}
     runs, model, predictions = multitask.multitask_runs(
         _labelled(sets, labels, "train"), evaluation, multitask.loss_weights(designs), list(params.seeds),
-        protocol, keep=params.saved_design, grid=grid.grid())
+        setup.protocol, keep=params.saved_design, grid=setup.grid)
     reference = [s.topic for s in evaluation["test"] if s.topic >= 0]
-    return runs, model, multitask.confusion(reference, predictions["test"], classes)
+    return runs, model, multitask.confusion(reference, predictions["test"], setup.protocol.tagger.sequence_classes)
 
 
 def comparison_table(runs: pd.DataFrame) -> pd.DataFrame:

@@ -4,6 +4,7 @@ the section that needs it then says "not run"."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
@@ -49,42 +50,51 @@ def price_llm_labels(llm_spend: Mapping | None, llm_gold_usage: Table, markup_qu
     return routes.llm_labelled_set(llm_spend, llm_gold_usage, markup_quality, llm_models) or {}
 
 
+@dataclass(frozen=True)
+class Prices:
+    """What every route's labels cost: the cost model, the LLM labels' measured calls and gold
+    (empty when llm_annotation has not run), and the train split's mean sentence length (the
+    expert tokens of a result that counted sentences only)."""
+
+    model: CostModel
+    llm_labels: Mapping[str, Any]
+    tokens_per_sentence: float
+
+
+def label_prices(llm_labels: Mapping[str, Any], corpus_summary: Table, cost_model: dict[str, Any]) -> Prices:
+    return Prices(CostModel.from_params(cost_model), llm_labels, routes.tokens_per_sentence(corpus_summary))
+
+
 def cost_expert_and_llm_routes(learning_curve: Table, reference_students: Table, mixing_pool: Table,
-                               llm_labels: Mapping | None, corpus_summary: Table,
-                               cost_model: dict[str, Any]) -> pd.DataFrame:
-    model = CostModel.from_params(cost_model)
+                               prices: Prices) -> pd.DataFrame:
     return pd.concat([
-        routes.expert_rows(learning_curve, reference_students, mixing_pool, routes.tokens_per_sentence(corpus_summary), model),
-        routes.llm_only_rows(reference_students, llm_labels, model),
+        routes.expert_rows(learning_curve, reference_students, mixing_pool, prices.tokens_per_sentence, prices.model),
+        routes.llm_only_rows(reference_students, prices.llm_labels, prices.model),
     ], ignore_index=True)
 
 
-def cost_budget_routes(add_table: Table, correct_table: Table, llm_labels: Mapping | None, corpus_summary: Table,
-                       cost_model: dict[str, Any]) -> pd.DataFrame:
-    return routes.budget_rows({"add": add_table, "correct": correct_table}, llm_labels,
-                              routes.tokens_per_sentence(corpus_summary), CostModel.from_params(cost_model))
+def cost_budget_routes(add_table: Table, correct_table: Table, expert_label_table: Table, prices: Prices) -> pd.DataFrame:
+    """The sweeps' budgets, and the budget people labelled in Label Studio (with its simulated twin)."""
+    return pd.concat([
+        routes.budget_rows({"add": add_table, "correct": correct_table}, prices.llm_labels,
+                           prices.tokens_per_sentence, prices.model),
+        routes.annotated_rows(expert_label_table, prices.llm_labels, prices.model),
+    ], ignore_index=True)
 
 
-def cost_regimen_routes(regimen_table: Table, blending_table: Table, expert_set: Table, llm_labels: Mapping | None,
-                        cost_model: dict[str, Any]) -> pd.DataFrame:
+def cost_regimen_routes(regimen_table: Table, blending_table: Table, expert_set: Table, prices: Prices) -> pd.DataFrame:
     return routes.regimen_rows({"regimens": regimen_table, "blending schedules": blending_table}, expert_set,
-                               llm_labels, CostModel.from_params(cost_model))
+                               prices.llm_labels, prices.model)
 
 
-def cost_active_learning_routes(history: Table, model_init_training_set: Table, llm_labels: Mapping | None,
-                                corpus_summary: Table, cost_model: dict[str, Any]) -> pd.DataFrame:
-    return routes.active_learning_rows(history, model_init_training_set, llm_labels,
-                                       routes.tokens_per_sentence(corpus_summary), CostModel.from_params(cost_model))
-
-
-def cost_expert_label_routes(expert_label_table: Table, llm_labels: Mapping | None,
-                             cost_model: dict[str, Any]) -> pd.DataFrame:
-    return routes.annotated_rows(expert_label_table, llm_labels, CostModel.from_params(cost_model))
+def cost_active_learning_routes(history: Table, model_init_training_set: Table, prices: Prices) -> pd.DataFrame:
+    return routes.active_learning_rows(history, model_init_training_set, prices.llm_labels,
+                                       prices.tokens_per_sentence, prices.model)
 
 
 def labelled_set_costs(expert_and_llm: pd.DataFrame, budgets: pd.DataFrame, regimens: pd.DataFrame,
-                       active_learning: pd.DataFrame, annotated: pd.DataFrame) -> pd.DataFrame:
-    return routes.with_frontier([expert_and_llm, budgets, regimens, active_learning, annotated])
+                       active_learning: pd.DataFrame) -> pd.DataFrame:
+    return routes.with_frontier([expert_and_llm, budgets, regimens, active_learning])
 
 
 def gold_only_f1(reference_students: Table) -> float | None:
@@ -150,7 +160,7 @@ def spend_table(llm_spend: Mapping | None, topic_spend: Mapping | None, topic_ag
 
 
 def markup_section(markup_quality: Table, llm_spend: Mapping | None, labeller_costs: pd.DataFrame,
-                   spend: pd.DataFrame, llm_annotation: dict[str, Any]) -> Section:
+                   llm_annotation: dict[str, Any]) -> Section:
     section = _section("markup", "LLM markup quality per strategy × model",
                        {"markup_quality": markup_quality, "llm_spend": llm_spend},
                        {key: llm_annotation.get(key) for key in ("quality_sample_size", "pool_size", "labeller",
@@ -169,22 +179,24 @@ def markup_section(markup_quality: Table, llm_spend: Mapping | None, labeller_co
             section.text(f"The labeller {labelling.get('strategy')} × {labelling.get('model')} labelled "
                          f"{labelling.get('sentences')} pool sentences; statuses {labelling.get('statuses')}; "
                          f"{labelling.get('api_calls', 0)} API calls, {labelling.get('cache_hits', 0)} from cache.")
-    if not spend.empty:
-        section.table(spend, "LLM calls and money per stage (list prices): label_cost_usd is what the labels cost "
-                             "to produce, spend_usd what the run that made them paid (cache hits are free).", digits=4)
     if not labeller_costs.empty:
         section.table(labeller_costs, "Who labels 1,000 sentences for how much: the expert, the crowd and each "
                                       "strategy × model (priced as its own model, and as each priced API model).")
     return section
 
 
+def student_protocol(student: StudentParams, entity_types: EntityTypes) -> Protocol:
+    return Protocol.of(student, entity_types.schema)
+
+
 def students_section(student_comparison: Table, learning_curve: Table, training: TrainingParams,
-                     student: StudentParams, entity_types: EntityTypes) -> Section:
+                     protocol: Protocol) -> Section:
+    student = StudentParams(tagger=protocol.tagger, trainer=protocol.trainer)
     section = _section("students", "Students: gold labels vs LLM labels",
                        {"student_comparison": student_comparison, "learning_curve": learning_curve},
                        {"student": student.model_dump(mode="json"),
                         **_shown(training, "model_selection", "evaluation")})
-    section.text(protocol_text(Protocol.of(student, entity_types.schema)))
+    section.text(protocol_text(protocol))
     if student_comparison is not None:
         shown = student_comparison[(student_comparison["entity_type"].isin(["micro", "macro", "all"]))
                                    | (student_comparison["split"] == "test")]
@@ -208,12 +220,12 @@ def protocol_text(protocol: Protocol) -> str:
             f"Only model_gold and model_llm choose their epoch on a selection set.")
 
 
-def budget_section(add_table: Table, correct_table: Table, reference_students: Table, model_init_budget: Mapping | None,
+def budget_section(add_table: Table, correct_table: Table, reference_students: Table,
                    mixed_annotation: MixedAnnotationParams) -> Section:
     section = _section("budget", "Expert budget: how many gold labels, chosen how",
                        {"mixed_annotation.add.budget_table": add_table,
                         "mixed_annotation.correct.budget_table": correct_table,
-                        "reference_students": reference_students, "model_init_budget": model_init_budget},
+                        "reference_students": reference_students},
                        _shown(mixed_annotation, "budgets", "k", "sweeps", "start", "llm_weight"))
     for mode, table in (("add", add_table), ("correct", correct_table)):
         if table is None or reference_students is None:
@@ -221,10 +233,6 @@ def budget_section(add_table: Table, correct_table: Table, reference_students: T
         section.figure(budget_curve(table, reference_students), f"{mode}: test F1 (mean ± std over folds) against "
                                                                 "expert-labelled sentences.")
         section.table(micro_rows(table).drop(columns=["split", "entity_type"]), f"{mode}: test micro F1 per budget.")
-    if model_init_budget is not None:
-        section.text(f"model_init (where active learning starts): {model_init_budget.get('percent')} % "
-                     f"{model_init_budget.get('mode')}/{model_init_budget.get('strategy')}, "
-                     f"{model_init_budget.get('chosen_by')}.")
     return section
 
 
@@ -269,10 +277,15 @@ def regimens_section(regimen_table: Table, blending_table: Table, mixed_annotati
     return section
 
 
-def active_learning_section(history: Table, comparison: Table, active_learning: ActiveLearningParams) -> Section:
+def active_learning_section(history: Table, comparison: Table, model_init_budget: Mapping | None,
+                            active_learning: ActiveLearningParams) -> Section:
     section = _section("active-learning", "Active learning", {
-        "active_learning_history": history, "active_learning_comparison": comparison},
-        _shown(active_learning, "strategies", "seeds", "target_share", "loop"))
+        "active_learning_history": history, "active_learning_comparison": comparison,
+        "model_init_budget": model_init_budget}, _shown(active_learning, "strategies", "seeds", "target_share", "loop"))
+    if model_init_budget is not None:
+        section.text(f"model_init (where active learning starts): {model_init_budget.get('percent')} % "
+                     f"{model_init_budget.get('mode')}/{model_init_budget.get('strategy')}, "
+                     f"{model_init_budget.get('chosen_by')}.")
     if history is not None:
         section.figure(active_learning_curve(history), "Test F1 against expert labels added, mean ± std over seeds.")
     if comparison is not None:
@@ -285,20 +298,12 @@ MULTITASK_COLUMNS = ["design", "alpha", "beta", "token_f1_mean", "token_f1_std",
                      "sequence_f1_mean", "sequence_f1_std", "sequence_accuracy_mean", "seeds"]
 
 
-def multitask_section(comparison: Table, distribution: Table, agreement: Mapping | None, confusion: Table,
-                      multitask: MultitaskParams) -> Section:
-    section = _section("multitask", "Topics and the multitask tagger (seed S2)", {
-        "multitask_comparison": comparison, "topic_distribution": distribution, "topic_agreement": agreement,
-        "topic_confusion": confusion}, _shown(multitask, "train_sentences", "seeds", "designs", "tagger", "trainer"))
+def topics_section(distribution: Table, agreement: Mapping | None) -> Section:
+    section = _section("topics", "Topics by the LLM (seed S2)",
+                       {"topic_distribution": distribution, "topic_agreement": agreement})
     section.text("Topics come from the LLM: CoNLL-2003 has no gold topics, so sequence scores are agreement with "
                  "the LLM's topics on the same test sentences, and the only check of those labels is a second "
                  "LLM reading below.")
-    if comparison is not None:
-        test = comparison[comparison["split"] == "test"]
-        section.table(test[[c for c in MULTITASK_COLUMNS if c in test]],
-                      "Test sample, mean ± std over seeds: token F1 / accuracy against gold tags, sequence F1 "
-                      "(support-weighted) / accuracy against the LLM's topics (S2's Table 2; alpha weights the "
-                      "sequence loss, beta the token loss).")
     if agreement is not None:
         section.text(f"LLM vs LLM on {agreement['sentences']} sentences ({agreement['first']['model']} at temperature "
                      f"{agreement['first'].get('temperature')} against {agreement['second']['model']} at "
@@ -306,14 +311,30 @@ def multitask_section(comparison: Table, distribution: Table, agreement: Mapping
                      f"Cohen's kappa {agreement['cohen_kappa']:.3f}.")
     if distribution is not None:
         section.table(distribution, "The LLM's topics per set.")
+    return section
+
+
+def multitask_section(comparison: Table, confusion: Table, multitask: MultitaskParams) -> Section:
+    section = _section("multitask", "The multitask tagger (seed S2)", {
+        "multitask_comparison": comparison, "topic_confusion": confusion},
+        _shown(multitask, "train_sentences", "seeds", "designs", "tagger", "trainer"))
+    if comparison is not None:
+        test = comparison[comparison["split"] == "test"]
+        section.table(test[[c for c in MULTITASK_COLUMNS if c in test]],
+                      "Test sample, mean ± std over seeds: token F1 / accuracy against gold tags, sequence F1 "
+                      "(support-weighted) / accuracy against the LLM's topics (S2's Table 2; alpha weights the "
+                      "sequence loss, beta the token loss).")
     if confusion is not None:
         section.figure(topic_confusion_plot(confusion), "The saved multitask model's topics against the LLM's (test).")
     return section
 
 
-def costs_section(costs: pd.DataFrame, targets: pd.DataFrame, cost_model: dict[str, Any]) -> Section:
+def costs_section(costs: pd.DataFrame, targets: pd.DataFrame, spend: pd.DataFrame, cost_model: dict[str, Any]) -> Section:
     section = _section("costs", "Costs and the F1-vs-$ frontier", {"labelled_set_costs": None if costs.empty else costs},
                        {"cost_model": cost_model})
+    if not spend.empty:
+        section.table(spend, "LLM calls and money per stage (list prices): label_cost_usd is what the labels cost "
+                             "to produce, spend_usd what the run that made them paid (cache hits are free).", digits=4)
     if costs.empty:
         return section
     section.figure(frontier_plot(costs), "Every labelled set: test F1 against its label cost; the black line is "
@@ -384,7 +405,12 @@ def summary_lines(costs: pd.DataFrame, targets: pd.DataFrame, reference_students
     return lines
 
 
-def render_report(summary: list[str], report_run: Mapping[str, Any], *sections: Section) -> str:
+def page_sections(*parts: Section | list[Section]) -> list[Section]:
+    """Sections (or lists of them) as one list, in order: the page is gathered a few at a time."""
+    return [section for part in parts for section in (part if isinstance(part, list) else [part])]
+
+
+def render_report(summary: list[str], report_run: Mapping[str, Any], sections: list[Section]) -> str:
     """``report_run``: the Kedro environment, the command, and where each input came from (a file and
     its version, "this run", or "not run"), from ``llm_ner.hooks.ReportInputs``."""
     inputs = report_run.get("inputs", {})
