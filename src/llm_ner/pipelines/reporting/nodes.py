@@ -110,10 +110,8 @@ def cost_to_target(costs: pd.DataFrame, reference_students: Table, reporting: Re
     return routes.cost_to_target(costs, reference, list(reporting.target_shares))
 
 
-def labeller_costs(markup_quality: Table, llm_models: dict[str, Any], corpus_summary: Table,
-                   cost_model: dict[str, Any]) -> pd.DataFrame:
-    return routes.labeller_costs(markup_quality, llm_models, CostModel.from_params(cost_model),
-                                 routes.tokens_per_sentence(corpus_summary))
+def labeller_costs(markup_quality: Table, llm_models: dict[str, Any], prices: Prices) -> pd.DataFrame:
+    return routes.labeller_costs(markup_quality, llm_models, prices.model, prices.tokens_per_sentence)
 
 
 # -- report sections -----------------------------------------------------------------------------
@@ -237,7 +235,7 @@ def budget_section(add_table: Table, correct_table: Table, reference_students: T
 
 
 def expert_labels_section(table: Table, summary: Mapping | None, label_studio: LabelStudioParams,
-                          cost_model: dict[str, Any]) -> Section:
+                          prices: Prices) -> Section:
     section = _section("expert-labels", "The expert step with people (Label Studio)",
                        {"expert_label_table": None if table is None or table.empty else table,
                         "expert_label_summary": summary},
@@ -256,7 +254,7 @@ def expert_labels_section(table: Table, summary: Mapping | None, label_studio: L
         section.text("Every other expert-budget result in this report is simulated (CoNLL's gold tags revealed); "
                      "set mixed_annotation.expert_source: label_studio to train on what annotators submitted.")
         return section
-    rate = CostModel.from_params(cost_model).expert
+    rate = prices.model.expert
     micro = micro_rows(table).drop(columns=["split", "entity_type"])
     section.table(micro, f"Students on the pool with the annotated sentences corrected (label_studio) and with the "
                          f"same sentences' CoNLL gold (simulated), test micro F1 mean ± std over seeds. The "

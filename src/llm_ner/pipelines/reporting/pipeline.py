@@ -73,8 +73,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(cost_to_target, ["labelled_set_costs", "reference_students", "params:reporting"], "cost_to_target",
              name="find_cheapest_route_to_targets"),
         node(frontier_plot, "labelled_set_costs", "cost_frontier_plot", name="plot_cost_frontier"),
-        node(labeller_costs, ["markup_quality", "params:llm_models", "corpus_summary", "params:cost_model"],
-             "labeller_costs", name="compare_labeller_costs"),
+        node(labeller_costs, ["markup_quality", "params:llm_models", "label_prices"], "labeller_costs",
+             name="compare_labeller_costs"),
     ])
     sections = pipeline([
         node(corpus_section, ["corpus_summary", "entities_per_type", "unseen_entities"], "corpus_section",
@@ -90,7 +90,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(budget_section, ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget_table",
                               "reference_students", "params:mixed_annotation"], "budget_section", name="budget_section"),
         node(expert_labels_section, ["expert_label_table", "expert_label_summary", "params:label_studio",
-                                     "params:cost_model"], "expert_labels_section", name="expert_labels_section"),
+                                     "label_prices"], "expert_labels_section", name="expert_labels_section"),
         node(regimens_section, ["regimen_table", "blending_table", "params:mixed_annotation"], "regimens_section",
              name="regimens_section"),
         node(active_learning_section, ["active_learning_history", "active_learning_comparison", "model_init_budget",
