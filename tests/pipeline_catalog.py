@@ -28,7 +28,8 @@ def run_validated(pipeline, catalog):
     from kedro.validation.utils import _unwrap_optional
 
     for key, kind in TypeExtractor({"slice": pipeline}).extract_types_from_pipelines().items():
-        name = f"params:{key}"
-        if name in catalog and catalog[name].load() is not None:
-            catalog[name] = MemoryDataset(instantiate_model(key, catalog[name].load(), _unwrap_optional(kind)))
+        name, kind = f"params:{key}", _unwrap_optional(kind)
+        value = catalog[name].load() if name in catalog else None
+        if value is not None and not isinstance(value, kind):  # a catalog run twice holds the instance already
+            catalog[name] = MemoryDataset(instantiate_model(key, value, kind))
     return SequentialRunner().run(pipeline, catalog)

@@ -100,6 +100,14 @@ class CostModel:
     llm_batch_api: BatchAPI = field(default_factory=BatchAPI)
     local_compute: LocalCompute = field(default_factory=LocalCompute)
 
+    def __post_init__(self) -> None:
+        # the discount is the batch API's, not a model's: every price carries it, whether this was
+        # built by from_params or by Kedro from the YAML (CostModel(**cost_model))
+        discount = self.llm_batch_api.discount
+        object.__setattr__(self, "llm_prices", {model: price if price.batch_discount == discount
+                                                else replace(price, batch_discount=discount)
+                                                for model, price in self.llm_prices.items()})
+
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "CostModel":
         """``cost_model`` from YAML, every number checked; an error names the parameter."""

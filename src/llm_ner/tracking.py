@@ -11,6 +11,7 @@ Browse with ``kedro mlflow ui`` (the sqlite store under data/).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -18,6 +19,8 @@ import mlflow
 import pandas as pd
 from kedro.framework.hooks import hook_impl
 from pydantic import BaseModel
+
+from .typed import plain
 
 logger = logging.getLogger(__name__)
 
@@ -89,9 +92,10 @@ class NestedRuns:
         if mlflow.active_run() is None:
             return
         for name, value in inputs.items():
-            if name.startswith("params:") and isinstance(value, BaseModel):
+            typed = isinstance(value, BaseModel) or (dataclasses.is_dataclass(value) and not isinstance(value, type))
+            if name.startswith("params:") and typed:
                 mlflow.log_params({key: str(leaf)[:6000] for key, leaf in
-                                   flat_params(name.removeprefix("params:"), value.model_dump()).items()})
+                                   flat_params(name.removeprefix("params:"), plain(value)).items()})
 
     @hook_impl
     def after_node_run(self, node, outputs: dict[str, Any]) -> None:

@@ -73,3 +73,9 @@ def parse(cls: type[T], values: Mapping[str, Any] | T | None, path: str) -> T:
         return _adapter(cls).validate_python(values if values is not None else {})
     except ValidationError as error:
         raise ValueError(describe(error, path)) from None
+
+
+def plain(value: Any, mode: str = "python") -> Any:
+    """Typed settings (a :class:`Settings` model or a :func:`settings` dataclass) as plain values --
+    for a log or a page; ``mode="json"`` gives JSON types (lists for tuples)."""
+    return _adapter(type(value)).dump_python(value, mode=mode)

@@ -14,7 +14,6 @@ from llm_ner.llm.settings import AnnotationSettings, LLMAccess, model_settings
 from llm_ner.model.evaluation import reported_sets
 from llm_ner.parameters import EntityTypes
 from llm_ner.students import Protocol, StudentParams, StudentSetup
-from llm_ner.typed import parse
 
 
 def stage(name: str, nodes: Pipeline | Iterable[Node | Pipeline]) -> Pipeline:
@@ -42,12 +41,10 @@ def student_setup_node(stage_name: str) -> Node:
                 f"{stage_name}_student_setup", name="define_student_setup")
 
 
-def llm_access(models: Mapping[str, Any], cost_model: dict[str, Any], annotation: Mapping[str, Any],
+def llm_access(models: Mapping[str, Any], cost_model: CostModel, annotation: AnnotationSettings,
                credentials: dict[str, Any]) -> LLMAccess:
-    settings = parse(AnnotationSettings, annotation, "llm_annotation")
-    return LLMAccess({name: model_settings(name, values) for name, values in models.items()},
-                     CostModel.from_params(cost_model).llm_prices, settings.cache_path, settings.model_dir,
-                     settings.show_progress, dict(credentials or {}))
+    return LLMAccess({name: model_settings(name, values) for name, values in models.items()}, cost_model.llm_prices,
+                     annotation.cache_path, annotation.model_dir, annotation.show_progress, dict(credentials or {}))
 
 
 def llm_access_node(output: str) -> Node:

@@ -109,9 +109,9 @@ def run_active_learning(pool: pd.DataFrame, design: ActiveLearningDesign,
     return history, checkpoints
 
 
-def price_active_learning(runs: pd.DataFrame, cost_model: dict[str, Any]) -> pd.DataFrame:
+def price_active_learning(runs: pd.DataFrame, cost_model: CostModel) -> pd.DataFrame:
     """The history with what each round's revealed labels cost the expert (``cost_model.expert``)."""
-    return price_rounds(runs, CostModel.from_params(cost_model).expert.usd)
+    return price_rounds(runs, cost_model.expert.usd)
 
 
 def next_batch_tasks(history: pd.DataFrame, pool: pd.DataFrame, params: ActiveLearningParams) -> list[dict]:

@@ -1,7 +1,9 @@
 """Thin nodes: settings, sampling, cost estimate, quality evaluation, choice, labelling, accounting.
 
-The work is in ``llm_ner.llm``. The four parameter groups are parsed once into typed settings
-(:func:`parse_settings`), which the other nodes take as one input.
+The work is in ``llm_ner.llm``. Kedro instantiates the typed groups (``llm_annotation``,
+``llm_prompts``, ``cost_model``); the stage's ``llm_access`` (the models, their prices and
+credentials) and :func:`join_settings` join them into one :class:`LLMSettings`, which the other
+nodes take as one input.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from typing import Any, Mapping
 import pandas as pd
 
 from llm_ner.accounting import gold_usage, usage_table
-from llm_ner.parameters import EntityTypes
+from llm_ner.parameters import EntityTypes, PromptParams
 from llm_ner.llm.costs import MONEY_FIELDS, money_totals
 from llm_ner.llm.external import import_conll_labels
 from llm_ner.llm.quality import apply_failed_policy, choose_best, confidence_thresholds, markup_quality_row
-from llm_ner.llm.settings import LLMAccess, LLMSettings, parse_llm_settings
+from llm_ner.llm.settings import AnnotationSettings, LLMAccess, LLMSettings, parse_llm_settings
 from llm_ner.llm.study import AnnotationStudy
 from llm_ner.sampling import seeded_sample
 
@@ -28,11 +30,11 @@ LLM_LABEL_COLUMNS = ["sentence_id", "document_id", "tokens", "gold_tags", "llm_t
 CONFIDENCE_COLUMNS = ["strategy", "model", "kept_share", "sentences", "threshold", "f1", "right_sentence_share"]
 
 
-def parse_settings(annotation: dict[str, Any], prompts: dict[str, Any], entity_types: EntityTypes,
-                   access: LLMAccess) -> LLMSettings:
-    """The run's settings, the prompts and the LLMs joined (each group was checked at run start:
-    llm_ner.parameters): strategies rendered for the label set, every name cross-checked."""
-    settings = parse_llm_settings(annotation, access.models, prompts, access.prices, entity_types.schema)
+def join_settings(annotation: AnnotationSettings, prompts: PromptParams, entity_types: EntityTypes,
+                  access: LLMAccess) -> LLMSettings:
+    """The run's settings, the prompts and the LLMs joined: strategies rendered for the label set,
+    every model and strategy name cross-checked across the groups."""
+    settings = parse_llm_settings(annotation, access.models, prompts.model_dump(), access.prices, entity_types.schema)
     return dataclasses.replace(settings, credentials=access.credentials)
 
 

@@ -9,8 +9,8 @@ from .nodes import (
     count_llm_gold_usage,
     estimate_costs,
     evaluate_markup_quality,
+    join_settings,
     label_training_pool,
-    parse_settings,
     sample_demonstration_pool,
     sample_sentences,
     summarise_spend,
@@ -24,8 +24,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             # backends by name, their prices and credentials; then with the run settings and prompt
             # templates -> one typed, cross-checked object
             llm_access_node("llm_access"),
-            node(parse_settings, ["params:llm_annotation", "params:llm_prompts", "params:entity_types", "llm_access"],
-                 "llm_settings", name="parse_llm_settings"),
+            node(join_settings, ["params:llm_annotation", "params:llm_prompts", "params:entity_types", "llm_access"],
+                 "llm_settings", name="join_llm_settings"),
             node(sample_sentences,
                  ["train_sentences", "params:llm_annotation.pool_size", "params:llm_annotation.seed"],
                  "llm_training_pool", name="sample_llm_training_pool"),

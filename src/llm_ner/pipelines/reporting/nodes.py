@@ -13,6 +13,7 @@ import pandas as pd
 from llm_ner.analysis import plot_entities_per_type
 from llm_ner.costs import CostModel
 from llm_ner.llm.costs import MONEY_FIELDS
+from llm_ner.llm.settings import AnnotationSettings
 from llm_ner.mixed import reference_f1
 from llm_ner.model.evaluation import micro_rows
 from llm_ner.report import routes
@@ -26,14 +27,15 @@ from llm_ner.parameters import (
 )
 from llm_ner.students import Protocol, StudentParams
 from llm_ner.tags import entity_types_of
-from llm_ner.typed import Settings
+from llm_ner.typed import plain
 
 Table = pd.DataFrame | None
 
 
-def _shown(settings: Settings, *keys: str) -> dict[str, Any]:
-    """The settings a section was made under, as plain values for the page."""
-    return settings.model_dump(mode="json", include=set(keys))
+def _shown(settings: Any, *keys: str) -> dict[str, Any]:
+    """The settings a section was made under (typed settings), as plain values for the page."""
+    values = plain(settings, "json")
+    return {key: values[key] for key in keys if key in values}
 
 
 def _section(key: str, title: str, inputs: Mapping[str, Any], parameters: Mapping[str, Any] | None = None) -> Section:
@@ -61,8 +63,8 @@ class Prices:
     tokens_per_sentence: float
 
 
-def label_prices(llm_labels: Mapping[str, Any], corpus_summary: Table, cost_model: dict[str, Any]) -> Prices:
-    return Prices(CostModel.from_params(cost_model), llm_labels, routes.tokens_per_sentence(corpus_summary))
+def label_prices(llm_labels: Mapping[str, Any], corpus_summary: Table, cost_model: CostModel) -> Prices:
+    return Prices(cost_model, llm_labels, routes.tokens_per_sentence(corpus_summary))
 
 
 def cost_expert_and_llm_routes(learning_curve: Table, reference_students: Table, mixing_pool: Table,
@@ -158,11 +160,11 @@ def spend_table(llm_spend: Mapping | None, topic_spend: Mapping | None, topic_ag
 
 
 def markup_section(markup_quality: Table, llm_spend: Mapping | None, labeller_costs: pd.DataFrame,
-                   llm_annotation: dict[str, Any]) -> Section:
+                   llm_annotation: AnnotationSettings) -> Section:
     section = _section("markup", "LLM markup quality per strategy × model",
                        {"markup_quality": markup_quality, "llm_spend": llm_spend},
-                       {key: llm_annotation.get(key) for key in ("quality_sample_size", "pool_size", "labeller",
-                                                                 "evaluate", "confidence", "source")})
+                       _shown(llm_annotation, "quality_sample_size", "pool_size", "labeller", "evaluate", "confidence",
+                              "source"))
     if markup_quality is not None:
         section.text(f"Entity-level scores of each prompt strategy × model against gold on the same "
                      f"{int(markup_quality['sentences'].max())} validation sentences.")
@@ -327,9 +329,9 @@ def multitask_section(comparison: Table, confusion: Table, multitask: MultitaskP
     return section
 
 
-def costs_section(costs: pd.DataFrame, targets: pd.DataFrame, spend: pd.DataFrame, cost_model: dict[str, Any]) -> Section:
+def costs_section(costs: pd.DataFrame, targets: pd.DataFrame, spend: pd.DataFrame, cost_model: CostModel) -> Section:
     section = _section("costs", "Costs and the F1-vs-$ frontier", {"labelled_set_costs": None if costs.empty else costs},
-                       {"cost_model": cost_model})
+                       {"cost_model": plain(cost_model, "json")})
     if not spend.empty:
         section.table(spend, "LLM calls and money per stage (list prices): label_cost_usd is what the labels cost "
                              "to produce, spend_usd what the run that made them paid (cache hits are free).", digits=4)
