@@ -23,7 +23,7 @@ from .active.strategies import STRATEGIES
 from .costs import CostModel
 from .grid import GridSettings
 from .llm.settings import AnnotationSettings, Generation, model_settings
-from .llm.topics import selected_prompt
+from .llm.topics import TopicPrompt, selected_prompt
 from .label_studio import AGREEMENT_RULES
 from .mixed import EXPERT_SOURCES, MODES, REGIMENS, SELECTIONS, STARTS, check_rankable
 from .model.config import Schedule, TaggerConfig, TrainingConfig
@@ -312,8 +312,12 @@ class TopicParams(Settings):
 
     @model_validator(mode="after")
     def _prompt(self) -> "TopicParams":
-        selected_prompt(self.model_dump())
+        self.chosen_prompt  # noqa: B018 -- checks that `prompt` names a valid one of `prompts`
         return self
+
+    @property
+    def chosen_prompt(self) -> TopicPrompt:
+        return selected_prompt({"prompt": self.prompt, "prompts": self.prompts})
 
 
 # --- every group -------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial, update_wrapper
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 from kedro.pipeline import Node, Pipeline, node, pipeline
@@ -12,7 +12,7 @@ from llm_ner.costs import CostModel
 from llm_ner.grid import GridSettings
 from llm_ner.llm.settings import AnnotationSettings, LLMAccess, model_settings
 from llm_ner.model.evaluation import reported_sets
-from llm_ner.parameters import EntityTypes
+from llm_ner.parameters import EntityTypes, LLMModels
 from llm_ner.students import Protocol, StudentParams, StudentSetup
 
 
@@ -41,9 +41,9 @@ def student_setup_node(stage_name: str) -> Node:
                 f"{stage_name}_student_setup", name="define_student_setup")
 
 
-def llm_access(models: Mapping[str, Any], cost_model: CostModel, annotation: AnnotationSettings,
+def llm_access(models: LLMModels, cost_model: CostModel, annotation: AnnotationSettings,
                credentials: dict[str, Any]) -> LLMAccess:
-    return LLMAccess({name: model_settings(name, values) for name, values in models.items()}, cost_model.llm_prices,
+    return LLMAccess({name: model_settings(name, values) for name, values in models.root.items()}, cost_model.llm_prices,
                      annotation.cache_path, annotation.model_dir, annotation.show_progress, dict(credentials or {}))
 
 

@@ -17,11 +17,10 @@ from llm_ner.llm.backends import make_backend
 from llm_ner.llm.cache import ResponseCache
 from llm_ner.llm.costs import money_totals
 from llm_ner.llm.settings import Generation, LLMAccess
-from llm_ner.llm.topics import TopicRun, agreement, distribution, label_topics, selected_prompt
+from llm_ner.llm.topics import TopicRun, agreement, distribution, label_topics
 from llm_ner.grid import GridSettings
-from llm_ner.parameters import AgreementParams, EntityTypes, MultitaskParams
+from llm_ner.parameters import EntityTypes, MultitaskParams, TopicParams
 from llm_ner.students import Protocol, StudentSetup
-from llm_ner.typed import parse
 from llm_ner.model.evaluation import REPORTED_SPLITS, evaluation_sample
 from llm_ner.model.examples import labelled_sentences
 from llm_ner.sampling import seeded_sample
@@ -40,15 +39,13 @@ def topic_sets(train_sentences: pd.DataFrame, evaluation_samples: pd.DataFrame, 
     return pd.concat(parts, ignore_index=True)[["set", "sentence_id", "tokens", "ner_tags"]]
 
 
-def _run_topics(sentences: pd.DataFrame, topics: dict[str, Any], model: str, generation: dict[str, Any],
+def _run_topics(sentences: pd.DataFrame, topics: TopicParams, model: str, generation: Generation,
                 access: LLMAccess, namespace: str = "") -> TopicRun:
     """One topic labelling on ``model`` (an llm_models entry), priced from cost_model.llm_prices."""
-    settings = access.model(model, "llm_topics")
-    request = parse(Generation, generation, "llm_topics.generation").request()
-    backend = make_backend(settings, dict(access.credentials), access.model_dir)
+    backend = make_backend(access.model(model, "llm_topics"), dict(access.credentials), access.model_dir)
     cache = ResponseCache(access.cache_path)
     try:
-        return label_topics(sentences, selected_prompt(topics), backend, cache, request, access.price(model),
+        return label_topics(sentences, topics.chosen_prompt, backend, cache, generation.request(), access.price(model),
                             access.show_progress, namespace)
     finally:
         cache.close()
@@ -62,31 +59,31 @@ def _spend(run: TopicRun, sentences: int) -> dict[str, Any]:
             **money_totals(labels)}
 
 
-def label_sentence_topics(sets: pd.DataFrame, topics: dict[str, Any], access: LLMAccess
+def label_sentence_topics(sets: pd.DataFrame, topics: TopicParams, access: LLMAccess
                           ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """S2's topic of every sentence (train sample and both evaluation samples) and what it cost."""
-    run = _run_topics(sets, topics, topics["model"], topics["generation"], access)
+    run = _run_topics(sets, topics, topics.model, topics.generation, access)
     labels = sets[["set", "sentence_id"]].reset_index(drop=True).join(run.labels.drop(columns="sentence_id"))
     return labels, _spend(run, len(sets))
 
 
-def check_topic_agreement(sets: pd.DataFrame, labels: pd.DataFrame, topics: dict[str, Any],
+def check_topic_agreement(sets: pd.DataFrame, labels: pd.DataFrame, topics: TopicParams,
                           access: LLMAccess) -> dict[str, Any]:
     """The only check CoNLL allows: a second reading of a seeded sample (``llm_topics.agreement``:
     another model, or the same one sampled at another temperature) against the first."""
-    second = parse(AgreementParams, topics["agreement"], "llm_topics.agreement")
+    second = topics.agreement
     sample = seeded_sample(sets, min(second.sentences, len(sets)), second.seed)
-    generation = {**topics["generation"], "temperature": second.temperature, "seed": second.seed}
+    generation = dataclasses.replace(topics.generation, temperature=second.temperature, seed=second.seed)
     run = _run_topics(sample, topics, second.model, generation, access, namespace=f"topic-agreement-{second.seed}")
     # sentence ids restart in every split: a sentence is (set, sentence_id)
     second_labels = run.labels.assign(set=sample["set"].to_numpy())
     result = agreement(labels, second_labels, on=["set", "sentence_id"])
-    return {**result, "first": {"model": topics["model"], **topics["generation"]},
-            "second": {"model": second.model, **generation}, "second_spend": _spend(run, len(sample))}
+    return {**result, "first": {"model": topics.model, **topics.generation.request()},
+            "second": {"model": second.model, **generation.request()}, "second_spend": _spend(run, len(sample))}
 
 
-def topic_distribution(labels: pd.DataFrame, topics: dict[str, Any]) -> pd.DataFrame:
-    return distribution(labels, selected_prompt(topics).classes)
+def topic_distribution(labels: pd.DataFrame, topics: TopicParams) -> pd.DataFrame:
+    return distribution(labels, topics.chosen_prompt.classes)
 
 
 def topic_distribution_plot(table: pd.DataFrame) -> plt.Figure:
@@ -102,11 +99,11 @@ def _labelled(sets: pd.DataFrame, labels: pd.DataFrame, name: str):
     return labelled_sentences(table)
 
 
-def multitask_setup(params: MultitaskParams, topics: dict[str, Any], entity_types: EntityTypes,
+def multitask_setup(params: MultitaskParams, topics: TopicParams, entity_types: EntityTypes,
                     grid: GridSettings) -> StudentSetup:
     """The designs' own protocol (S2's tagger with a sequence head over the topic classes, S2's
     trainer) and the grid; the evaluation sets are the topic-labelled samples, built per run."""
-    tagger = dataclasses.replace(params.tagger, sequence_classes=selected_prompt(topics).classes)
+    tagger = dataclasses.replace(params.tagger, sequence_classes=topics.chosen_prompt.classes)
     return StudentSetup(Protocol(tagger, params.trainer, entity_types.schema.labels), {}, grid.grid())
 
 

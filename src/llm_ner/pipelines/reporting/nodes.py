@@ -22,8 +22,8 @@ from llm_ner.report.plots import (
     active_learning_curve, budget_curve, frontier_plot, learning_curve_plot, topic_confusion_plot,
 )
 from llm_ner.parameters import (
-    ActiveLearningParams, EntityTypes, LabelStudioParams, MixedAnnotationParams, MultitaskParams, ReportingParams,
-    TrainingParams,
+    ActiveLearningParams, EntityTypes, LabelStudioParams, LLMModels, MixedAnnotationParams, MultitaskParams,
+    ReportingParams, TrainingParams,
 )
 from llm_ner.students import Protocol, StudentParams
 from llm_ner.tags import entity_types_of
@@ -47,9 +47,9 @@ def _section(key: str, title: str, inputs: Mapping[str, Any], parameters: Mappin
 # -- costs ---------------------------------------------------------------------------------------
 
 def price_llm_labels(llm_spend: Mapping | None, llm_gold_usage: Table, markup_quality: Table,
-                     llm_models: Mapping[str, Any]) -> dict[str, Any]:
+                     llm_models: LLMModels) -> dict[str, Any]:
     """The LLM labels' calls and gold; empty when llm_annotation has not run (Kedro saves no None)."""
-    return routes.llm_labelled_set(llm_spend, llm_gold_usage, markup_quality, llm_models) or {}
+    return routes.llm_labelled_set(llm_spend, llm_gold_usage, markup_quality, llm_models.root) or {}
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,8 @@ def cost_to_target(costs: pd.DataFrame, reference_students: Table, reporting: Re
     return routes.cost_to_target(costs, reference, list(reporting.target_shares))
 
 
-def labeller_costs(markup_quality: Table, llm_models: dict[str, Any], prices: Prices) -> pd.DataFrame:
-    return routes.labeller_costs(markup_quality, llm_models, prices.model, prices.tokens_per_sentence)
+def labeller_costs(markup_quality: Table, llm_models: LLMModels, prices: Prices) -> pd.DataFrame:
+    return routes.labeller_costs(markup_quality, llm_models.root, prices.model, prices.tokens_per_sentence)
 
 
 # -- report sections -----------------------------------------------------------------------------
