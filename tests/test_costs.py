@@ -81,3 +81,15 @@ def test_cheapest_result_reaching_a_target():
     assert cheapest_reaching(results, 0.55)["name"] == "b"
     assert cheapest_reaching(results, 0.65)["name"] == "a"
     assert cheapest_reaching(results, 0.95) is None
+
+
+def test_the_batch_discount_applies_however_the_cost_model_is_built():
+    """Kedro builds a typed group as ``CostModel(**cost_model)``; from_params is the other way in.
+    Both price a batch reply at the batch API's discount, which no model sets for itself."""
+    raw = {"expert": {"usd_per_hour": 50.0, "tokens_per_hour": 2900.0}, "crowd": {"usd_per_sentence": 0.1, "workers": 5},
+           "llm_prices": {"gpt-4o-mini": {"input_per_million": 0.15, "output_per_million": 0.6}},
+           "llm_batch_api": {"discount": 0.5}}
+    for model in (CostModel(**raw), CostModel.from_params(raw)):
+        price = model.llm_prices["gpt-4o-mini"]
+        assert price.batch_discount == 0.5
+        assert model.llm_usd("gpt-4o-mini", 1e6, 1e6, "batch") == pytest.approx(0.375)  # (0.15 + 0.6) / 2
