@@ -67,6 +67,7 @@ class StudentSetup:
     protocol: Protocol
     evaluation_sets: Mapping[str, Sequence[LabelledSentence]]
     grid: Grid
+    schema: LabelSchema  # the run's entity types (protocol.labels are its tags): checks a model trained elsewhere
 
 
 @dataclass(frozen=True)

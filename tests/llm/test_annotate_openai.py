@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -290,7 +291,7 @@ def voting_study(server: FakeOpenAIServer, tmp_path, confidence: dict):
         {"cache_path": str(tmp_path / "c.sqlite"), "show_progress": False, "confidence": confidence},
         {"fake": {"backend": "openai", "model": "fake-model", "base_url": server.base_url, "max_retries": 0}},
         {"strategies": strategies}, {"fake-model": {"input_per_million": 1.0, "output_per_million": 1.0}})
-    return AnnotationStudy(settings, {"api_key": SECRET})
+    return AnnotationStudy(dataclasses.replace(settings, credentials={"api_key": SECRET}))
 
 
 def test_self_consistency_votes_over_sampled_replies(tmp_path):

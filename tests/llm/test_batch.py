@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
@@ -44,7 +45,7 @@ def study(server: FakeOpenAIServer, tmp_path, cache="batch.sqlite", mode="batch"
                             **batch}}
     models = {"fake": {"backend": "openai", "model": "fake-model", "base_url": server.base_url, "max_retries": 0}}
     settings = parse_llm_settings(annotation, models, {"strategies": STRATEGIES, "verification": VERIFICATION}, PRICES)
-    return AnnotationStudy(settings, {"api_key": SECRET})
+    return AnnotationStudy(dataclasses.replace(settings, credentials={"api_key": SECRET}))
 
 
 def label(server, tmp_path, strategy="spans", sentences=SENTENCES, **options):

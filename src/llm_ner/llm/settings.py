@@ -58,6 +58,11 @@ def _injected(values: Mapping[str, Any] | None, path: str, **injected: Any) -> d
     return {**values, **injected}
 
 
+def model_price(models: Mapping[str, ModelSettings], prices: Mapping[str, Price], name: str) -> Price:
+    """A configured model's price (by its API model name); unlisted models (local ones) cost nothing."""
+    return prices.get(models[name].model, Price())
+
+
 def price_table(prices: Mapping[str, Any] | None, path: str = "cost_model.llm_prices",
                 batch_discount: float = 0.0) -> dict[str, Price]:
     """``cost_model.llm_prices`` -> ``{API model name: Price}``, every price a number >= 0, batch
@@ -257,8 +262,7 @@ class LLMSettings:
     credentials: Mapping[str, Any] = field(default_factory=dict, repr=False)  # API keys: never logged, never cached
 
     def price(self, model: str) -> Price:
-        """Price of a configured model (by its API model name); unlisted models (local ones) cost nothing."""
-        return self.prices.get(self.models[model].model, Price())
+        return model_price(self.models, self.prices, model)
 
     def mode(self, model: str) -> str:
         """``online`` or ``batch``: how ``model`` is asked (a local model is always run in-process)."""
@@ -344,5 +348,4 @@ class LLMAccess:
         return self.models[name]
 
     def price(self, name: str) -> Price:
-        """A configured model's price (by its API model name); unlisted (local) models cost nothing."""
-        return self.prices.get(self.models[name].model, Price())
+        return model_price(self.models, self.prices, name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Collection, Sequence, TypeVar
 
 import pandas as pd
 
@@ -44,7 +44,6 @@ def every_pass(labellings: Sequence[Callable[[], T]]) -> list[T]:
 @dataclass
 class AnnotationStudy:
     settings: LLMSettings
-    credentials: Mapping[str, Any] | None = field(default=None, repr=False)  # default: settings.credentials
     _backends: dict[str, ChatBackend] = field(default_factory=dict, repr=False)
     _cache: ResponseCache | None = field(default=None, repr=False)
     _demonstrations: dict[tuple, list] = field(default_factory=dict, repr=False)
@@ -57,8 +56,8 @@ class AnnotationStudy:
 
     def backend(self, model: str) -> ChatBackend:
         if model not in self._backends:
-            credentials = self.settings.credentials if self.credentials is None else self.credentials
-            backend = make_backend(self.settings.models[model], dict(credentials), self.settings.annotation.model_dir)
+            backend = make_backend(self.settings.models[model], dict(self.settings.credentials),
+                                   self.settings.annotation.model_dir)
             if self.settings.annotation.confidence.method == "logprobs" and not backend.supports_logprobs:
                 raise ValueError(f"llm_annotation.confidence.method 'logprobs' needs token log-probabilities, which model "
                                  f"{model!r} ({self.settings.models[model].backend} backend) does not return; use "

@@ -31,7 +31,8 @@ def bound(function: Callable, **values: Any) -> Callable:
 
 def student_setup(student: StudentParams, entity_types: EntityTypes, grid: GridSettings,
                   evaluation_samples: pd.DataFrame) -> StudentSetup:
-    return StudentSetup(Protocol.of(student, entity_types.schema), reported_sets(evaluation_samples), grid.grid())
+    schema = entity_types.schema
+    return StudentSetup(Protocol.of(student, schema), reported_sets(evaluation_samples), grid.grid(), schema)
 
 
 def student_setup_node(stage_name: str) -> Node:

@@ -83,16 +83,13 @@ def run_active_learning(pool: pd.DataFrame, design: ActiveLearningDesign,
     """Every loop of the design (grid cells); the history of all, and the checkpoints of each
     strategy's first seed (``<strategy>/active_iter_<i>_added_<n>``). Sentences people skipped are
     never chosen."""
-    if tuple(design.start.labels) != tuple(setup.protocol.labels):
-        raise ValueError(f"model_init tags {list(design.start.labels)} but this run's entity_types tag "
-                         f"{list(setup.protocol.labels)}: rerun mixed_annotation's train_model_init")
-    first_seed = {}
+    setup.schema.check_model(design.start.labels, "model_init")
+    first_seed = design.loops[0].seed if design.loops else None  # every strategy runs the same seeds
     cells = []
     for settings in design.loops:
-        first_seed.setdefault(settings.strategy, settings.seed)
         job = ActiveLearningRun(design.start, design.training, pool, setup.evaluation_sets, settings,
                                 setup.protocol.trainer,
-                                keep_checkpoints=first_seed[settings.strategy] == settings.seed,  # memory
+                                keep_checkpoints=settings.seed == first_seed,  # the first seed's only: memory
                                 annotated=design.annotated, declined=design.declined)
         cells.append(Cell({"strategy": settings.strategy, "seed": settings.seed}, job))
     outputs = setup.grid.run("active_learning", cells)
@@ -100,7 +97,7 @@ def run_active_learning(pool: pd.DataFrame, design: ActiveLearningDesign,
     checkpoints = {f"{cell.ids['strategy']}/{name}": tagger for cell, output in zip(cells, outputs)
                    for name, tagger in output.artifacts.get("checkpoints", {}).items()}
     # stopping on validation F1 spends those gold labels on model selection: counted beside the result
-    stopping = design.loops and design.loops[0].improvement_threshold is not None
+    stopping = any(loop.improvement_threshold is not None for loop in design.loops)
     history["stopping_gold_sentences"] = len(setup.evaluation_sets["validation"]) if stopping else 0
     if design.seconds is not None:  # people's measured time for every sentence revealed so far (skipped ones included)
         skipped = float(sum(design.seconds[i] for i in design.declined))

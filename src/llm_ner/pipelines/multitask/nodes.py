@@ -104,7 +104,8 @@ def multitask_setup(params: MultitaskParams, topics: TopicParams, entity_types: 
     """The designs' own protocol (S2's tagger with a sequence head over the topic classes, S2's
     trainer) and the grid; the evaluation sets are the topic-labelled samples, built per run."""
     tagger = dataclasses.replace(params.tagger, sequence_classes=topics.chosen_prompt.classes)
-    return StudentSetup(Protocol(tagger, params.trainer, entity_types.schema.labels), {}, grid.grid())
+    schema = entity_types.schema
+    return StudentSetup(Protocol(tagger, params.trainer, schema.labels), {}, grid.grid(), schema)
 
 
 def compare_designs(sets: pd.DataFrame, labels: pd.DataFrame, params: MultitaskParams,
