@@ -1,0 +1,402 @@
+"""A labeller simulator calibrated on a real LLM's errors: LLM labels of any chosen quality.
+
+The study measures its routes with two real labellers (label F1 0.35 and 0.46). To ask the same
+question at the quality a better LLM would give, this module measures what a real labeller gets
+wrong, against gold, and makes labels with those errors -- more or fewer of them -- for any
+gold-tagged sentences.
+
+**The error profile** (:meth:`ErrorProfile.measure`), counted from (gold, LLM) tag pairs:
+
+* *sentence failure*: the share of sentences with gold entities where the labeller marked none
+  (a refusal, an unparsable reply); the other rates are counted on the remaining sentences;
+* per gold entity, per type, one *outcome*: ``correct``; ``missed`` (no LLM span overlaps it);
+  ``confused`` (the same tokens, another type -- which one is kept); ``boundary`` (an overlapping
+  LLM span with other edges -- the start and end offsets and type of every LLM span over it are
+  kept, so "too long", "too short", "shifted left/right" and "split in two" ("New York" LOC +
+  "Times" ORG for "New York Times" ORG) come out in their measured proportions);
+* *spurious* entities: per word shape of the token it starts at (``title``, ``upper``, ``lower``,
+  ``digit``, ``other``), the chance that an LLM span starts at a gold-O token, and the length and
+  type of those spans;
+* *consistency*: real errors stick to words (the seed's labeller tags "British" LOC nearly every
+  time), and a student learns a consistent error, where it averages a random one away. Over surface
+  forms seen more than once, the pairwise agreement of their outcomes, A, against the agreement
+  independent draws would give, A0, yields rho = (A - A0) / (1 - A0): the share of surface forms
+  whose every occurrence gets the same draw. The same share of words decides its spurious
+  entities once for all its occurrences.
+
+**Scaling** (:func:`simulate_labels`): one factor ``scale`` multiplies every error probability --
+failure, each type's error rate (its kinds keep their proportions), each shape's spurious rate --
+capped at 1. ``scale=1`` reproduces the measured labeller, 0 gives gold, 2 twice its errors.
+:func:`calibrate_scale` finds the factor whose labels of the given sentences score a target
+label F1, by bisection: the random draws are fixed per sentence and per entity before the
+factor applies (common random numbers), so label F1 falls monotonically as it grows.
+
+Every draw comes from ``derive_seed(seed, ...)`` keyed by the sentence's position (or a systematic
+word's text): the same seed and sentences give the same labels in any process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..sampling import derive_seed
+from ..tags import Span, bio_to_spans, spans_to_bio
+
+POOLED = "*"  # the profile's rates over all types: for a gold type the measured labeller never saw
+OUTCOMES = ("correct", "missed", "confused", "boundary")
+SHAPES = ("title", "upper", "lower", "digit", "other")
+
+
+def word_shape(token: str) -> str:
+    """The shape class a spurious entity's start is counted under."""
+    if any(c.isdigit() for c in token):
+        return "digit"
+    if not any(c.isalpha() for c in token):
+        return "other"
+    if token.isupper() and len(token) > 1:
+        return "upper"
+    return "title" if token[0].isupper() else "lower"
+
+
+@dataclass(frozen=True)
+class TypeErrors:
+    """What happened to one gold type's entities: the share of each error kind, and the details
+    the errors are drawn from."""
+
+    entities: int
+    missed: float
+    confused: dict[str, float]  # predicted type -> share of the type's entities
+    boundary: float
+    # each observed boundary error: (the entity's length in tokens, the LLM spans over it as
+    # (start offset, end offset, type) each)
+    shifts: tuple[tuple[int, tuple[tuple[int, int, str], ...]], ...]
+
+    @property
+    def error_rate(self) -> float:
+        return self.missed + sum(self.confused.values()) + self.boundary
+
+    @cached_property
+    def shifts_by_length(self) -> dict[int, list[tuple[tuple[int, int, str], ...]]]:
+        """The boundary errors of entities of each length (1, 2, 3 or more tokens): a one-token
+        entity cannot be cut short, so it draws from the errors one-token entities had."""
+        by_length = defaultdict(list)
+        for length, spans in self.shifts:
+            by_length[min(length, 3)].append(spans)
+        return dict(by_length)
+
+    def boundary_error(self, length: int, draw: float) -> tuple[tuple[int, int, str], ...]:
+        return _pick(self.shifts_by_length.get(min(length, 3)) or [spans for _, spans in self.shifts], draw)
+
+
+@dataclass(frozen=True)
+class ErrorProfile:
+    """A labeller's errors against gold (see the module docstring); JSON-able through
+    :meth:`to_dict` / :meth:`from_dict`."""
+
+    sentences: int
+    label_f1: float  # the measured labeller's micro F1 (exact spans and types)
+    sentence_failure: float
+    types: dict[str, TypeErrors]  # gold type (and POOLED) -> its errors
+    spurious: dict[str, float]  # word shape -> P(a spurious span starts at a gold-O token of it)
+    spurious_spans: dict[str, tuple[tuple[int, str], ...]]  # word shape -> observed (length, type)
+    o_tokens: dict[str, int]  # word shape -> gold-O tokens counted (the spurious rates' denominators)
+    consistency: float
+
+    @classmethod
+    def measure(cls, gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]],
+                tokens: Sequence[Sequence[str]]) -> "ErrorProfile":
+        """The profile of ``predicted`` (valid IOB2, e.g. ``llm_labels.llm_tags``) against ``gold``."""
+        if not len(gold) == len(predicted) == len(tokens):
+            raise ValueError(f"{len(gold)} gold, {len(predicted)} predicted and {len(tokens)} token sequences")
+        failures = with_entities = 0
+        outcomes: dict[str, list[tuple]] = defaultdict(list)  # gold type -> (outcome, detail)
+        by_form: dict[tuple[str, str], list[tuple]] = defaultdict(list)
+        o_tokens: Counter = Counter()
+        spurious_spans: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for words, gold_tags, llm_tags in zip(tokens, gold, predicted):
+            if len(gold_tags) != len(llm_tags) or len(words) != len(gold_tags):
+                raise ValueError(f"a sentence has {len(words)} tokens, {len(gold_tags)} gold and {len(llm_tags)} LLM tags")
+            gold_spans, llm_spans = bio_to_spans(gold_tags), bio_to_spans(llm_tags)
+            if gold_spans:
+                with_entities += 1
+                if not llm_spans:
+                    failures += 1
+                    continue
+            for span, outcome in _outcomes(gold_spans, llm_spans):
+                outcomes[span.label].append(outcome)
+                by_form[(" ".join(words[span.start:span.end]), span.label)].append(outcome)
+            for position, tag in enumerate(gold_tags):
+                if tag == "O":
+                    o_tokens[word_shape(words[position])] += 1
+            for span in llm_spans:
+                if all(tag == "O" for tag in gold_tags[span.start:span.end]):
+                    spurious_spans[word_shape(words[span.start])].append((span.end - span.start, span.label))
+        types = {label: _type_errors(found) for label, found in outcomes.items()}
+        types[POOLED] = _type_errors([outcome for found in outcomes.values() for outcome in found])
+        return cls(
+            sentences=len(gold),
+            label_f1=span_f1(gold, predicted),
+            sentence_failure=failures / with_entities if with_entities else 0.0,
+            types=types,
+            spurious={shape: len(spurious_spans[shape]) / o_tokens[shape] if o_tokens[shape] else 0.0 for shape in SHAPES},
+            spurious_spans={shape: tuple(spurious_spans[shape]) for shape in SHAPES},
+            o_tokens={shape: o_tokens[shape] for shape in SHAPES},
+            consistency=_consistency(by_form, types),
+        )
+
+    def errors_of(self, label: str) -> TypeErrors:
+        return self.types.get(label) or self.types[POOLED]
+
+    def summary(self) -> pd.DataFrame:
+        """One row per gold type (and ``*``): entities and the share of each outcome; the
+        sentence failure, spurious and consistency figures as constant columns."""
+        rows = [{"entity_type": label, "entities": errors.entities, "correct": 1 - errors.error_rate,
+                 "missed": errors.missed, "confused": sum(errors.confused.values()), "boundary": errors.boundary}
+                for label, errors in self.types.items()]
+        table = pd.DataFrame(rows)
+        table["sentence_failure"] = self.sentence_failure
+        spurious = sum(len(spans) for spans in self.spurious_spans.values())
+        table["spurious_per_100_o_tokens"] = 100 * spurious / max(1, sum(self.o_tokens.values()))
+        table["consistency"] = self.consistency
+        return table
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ErrorProfile":
+        data = dict(data)
+        data["types"] = {label: TypeErrors(**{**errors, "shifts": tuple((length, tuple(map(tuple, spans)))
+                                                                        for length, spans in errors["shifts"])})
+                         for label, errors in data["types"].items()}
+        data["spurious_spans"] = {shape: tuple(map(tuple, spans)) for shape, spans in data["spurious_spans"].items()}
+        return cls(**data)
+
+
+def _overlap(a: Span, b: Span) -> int:
+    return max(0, min(a.end, b.end) - max(a.start, b.start))
+
+
+def _outcomes(gold_spans: Sequence[Span], llm_spans: Sequence[Span]) -> list[tuple[Span, tuple]]:
+    """(gold span, (outcome, detail)) for each gold span: detail is the confused type, or the LLM
+    spans of a boundary error (each LLM span belongs to the gold span it overlaps most)."""
+    over: dict[Span, list[Span]] = defaultdict(list)
+    for llm_span in llm_spans:
+        overlapping = [span for span in gold_spans if _overlap(span, llm_span)]
+        if overlapping:
+            over[max(overlapping, key=lambda span: (_overlap(span, llm_span), -span.start))].append(llm_span)
+    found = []
+    for span in gold_spans:
+        spans = over.get(span, [])
+        if not spans:
+            found.append((span, ("missed", None)))
+        elif len(spans) == 1 and (spans[0].start, spans[0].end) == (span.start, span.end):
+            found.append((span, ("correct", None) if spans[0].label == span.label else ("confused", spans[0].label)))
+        else:
+            found.append((span, ("boundary", (span.end - span.start,
+                                              tuple((p.start - span.start, p.end - span.end, p.label) for p in spans)))))
+    return found
+
+
+def _type_errors(outcomes: Sequence[tuple]) -> TypeErrors:
+    n = len(outcomes)
+    kinds = Counter(kind for kind, _ in outcomes)
+    confused = Counter(detail for kind, detail in outcomes if kind == "confused")
+    return TypeErrors(
+        entities=n,
+        missed=kinds["missed"] / n if n else 0.0,
+        confused={label: count / n for label, count in sorted(confused.items())},
+        boundary=kinds["boundary"] / n if n else 0.0,
+        shifts=tuple(detail for kind, detail in outcomes if kind == "boundary"),
+    )
+
+
+def _outcome_key(outcome: tuple) -> tuple:
+    kind, detail = outcome
+    return (kind, detail if kind == "confused" else None)  # boundary shifts agree as a kind
+
+
+def _consistency(by_form: dict[tuple[str, str], list[tuple]], types: dict[str, TypeErrors]) -> float:
+    """rho = (A - A0) / (1 - A0) over surface forms seen more than once (module docstring)."""
+    observed = expected = pairs = 0.0
+    for (_, label), outcomes in by_form.items():
+        n = len(outcomes)
+        if n < 2:
+            continue
+        counts = Counter(map(_outcome_key, outcomes))
+        weight = n * (n - 1) / 2
+        observed += sum(c * (c - 1) / 2 for c in counts.values())
+        errors = types[label]
+        shares = [1 - errors.error_rate, errors.missed, errors.boundary, *errors.confused.values()]
+        expected += weight * sum(p * p for p in shares)
+        pairs += weight
+    if not pairs or expected >= pairs:
+        return 0.0
+    return float(min(1.0, max(0.0, (observed - expected) / (pairs - expected))))
+
+
+def span_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> float:
+    """Micro F1 over exact (start, end, type) spans: conlleval's score for valid IOB2 tags."""
+    true_positives = n_gold = n_predicted = 0
+    for gold_tags, predicted_tags in zip(gold, predicted):
+        gold_spans, predicted_spans = set(bio_to_spans(gold_tags)), set(bio_to_spans(predicted_tags))
+        true_positives += len(gold_spans & predicted_spans)
+        n_gold += len(gold_spans)
+        n_predicted += len(predicted_spans)
+    return 2 * true_positives / (n_gold + n_predicted) if n_gold + n_predicted else 1.0
+
+
+# --- simulation ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _EntityDraw:
+    span: Span
+    error: float  # error if below the scaled error rate
+    kind: float  # which kind, in proportion to the kinds' rates
+    detail: float  # which confused type / boundary error
+
+
+@dataclass(frozen=True)
+class _SentenceDraws:
+    length: int
+    failure: float
+    entities: tuple[_EntityDraw, ...]
+    starts: tuple[tuple[int, str, float, float], ...]  # gold-O token: (position, shape, start draw, span draw)
+
+
+def _form_draws(seed: int, kind: str, form: str, consistency: float) -> np.ndarray | None:
+    """The draws a systematic surface form uses at every occurrence, or None (it draws afresh)."""
+    draws = np.random.default_rng(derive_seed(seed, "form", kind, form)).random(4)
+    return draws[1:] if draws[0] < consistency else None
+
+
+def _draws(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], profile: ErrorProfile,
+           seed: int) -> list[_SentenceDraws]:
+    """Every uniform draw a simulation of these sentences uses, fixed before any scale applies."""
+    sentences = []
+    for index, (words, tags) in enumerate(zip(tokens, gold)):
+        rng = np.random.default_rng(derive_seed(seed, "sentence", index))
+        failure = rng.random()
+        entities = []
+        for span in bio_to_spans(tags):
+            fresh = rng.random(3)
+            fixed = _form_draws(seed, span.label, " ".join(words[span.start:span.end]), profile.consistency)
+            entities.append(_EntityDraw(span, *(fixed if fixed is not None else fresh)))
+        starts = []
+        for position, tag in enumerate(tags):
+            fresh = rng.random(2)
+            if tag == "O":
+                fixed = _form_draws(seed, "O", words[position], profile.consistency)
+                start, span = fixed[:2] if fixed is not None else fresh
+                starts.append((position, word_shape(words[position]), float(start), float(span)))
+        sentences.append(_SentenceDraws(len(tags), float(failure), tuple(entities), tuple(starts)))
+    return sentences
+
+
+def _pick(items: Sequence, draw: float):
+    return items[min(len(items) - 1, int(draw * len(items)))]
+
+
+def _shifted(span: Span, shift: tuple[int, int, str], length: int) -> Span:
+    start_offset, end_offset, label = shift
+    start = min(max(0, span.start + start_offset), length - 1)
+    return Span(start, min(max(start + 1, span.end + end_offset), length), label)
+
+
+def _entity(draw: _EntityDraw, profile: ErrorProfile, scale: float, length: int) -> list[Span]:
+    """What the simulated labeller makes of one gold entity: itself, nothing, or wrong spans."""
+    errors = profile.errors_of(draw.span.label)
+    rate = errors.error_rate
+    if rate <= 0 or draw.error >= min(1.0, scale * rate):
+        return [draw.span]
+    kinds = [("missed", errors.missed), ("boundary", errors.boundary if errors.shifts else 0.0),
+             *((("confused", label), share) for label, share in errors.confused.items())]
+    total = sum(share for _, share in kinds)
+    threshold, kind = draw.kind * total, kinds[-1][0]
+    for kind, share in kinds:
+        if threshold < share:
+            break
+        threshold -= share
+    if kind == "missed":
+        return []
+    if kind == "boundary":
+        spans = errors.boundary_error(draw.span.end - draw.span.start, draw.detail)
+        return [_shifted(draw.span, shift, length) for shift in spans]
+    return [Span(draw.span.start, draw.span.end, kind[1])]
+
+
+def _simulate(draws: Sequence[_SentenceDraws], profile: ErrorProfile, scale: float) -> list[list[str]]:
+    labelled = []
+    for sentence in draws:
+        if sentence.entities and sentence.failure < min(1.0, scale * profile.sentence_failure):
+            labelled.append(["O"] * sentence.length)
+            continue
+        spans, taken = [], [False] * sentence.length
+        for draw in sentence.entities:
+            for span in _entity(draw, profile, scale, sentence.length):
+                if not any(taken[span.start:span.end]):  # a shifted span may run into a neighbour
+                    spans.append(span)
+                    taken[span.start:span.end] = [True] * (span.end - span.start)
+        for position, shape, start, which in sentence.starts:
+            if taken[position] or start >= min(1.0, scale * profile.spurious[shape]):
+                continue
+            length, label = _pick(profile.spurious_spans[shape], which)
+            end = position + 1
+            while end < min(sentence.length, position + length) and not taken[end]:
+                end += 1
+            spans.append(Span(position, end, label))
+            taken[position:end] = [True] * (end - position)
+        labelled.append(spans_to_bio(spans, sentence.length))
+    return labelled
+
+
+def simulate_labels(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], profile: ErrorProfile,
+                    scale: float, seed: int) -> list[list[str]]:
+    """IOB2 labels for gold-tagged sentences, with ``profile``'s errors times ``scale``."""
+    if scale < 0 or not math.isfinite(scale):
+        raise ValueError(f"scale must be a finite number >= 0, got {scale}")
+    return _simulate(_draws(tokens, gold, profile, seed), profile, scale)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    scale: float
+    label_f1: float  # what the labels at that scale score against gold
+    target_f1: float
+
+
+def calibrate_scale(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], profile: ErrorProfile,
+                    target_f1: float, seed: int, iterations: int = 40) -> Calibration:
+    """The scale whose labels of these sentences (with this seed) score closest to ``target_f1``.
+
+    Label F1 is 1 at scale 0 and falls as the scale grows; the bisection stops at the largest
+    scale it can reach (every error probability 1) when the target is below what that gives."""
+    if not 0 <= target_f1 <= 1:
+        raise ValueError(f"target_label_f1 must be within [0, 1], got {target_f1}")
+    draws = _draws(tokens, gold, profile, seed)
+    score = {}
+
+    def f1_at(scale: float) -> float:
+        if scale not in score:
+            score[scale] = span_f1(gold, _simulate(draws, profile, scale))
+        return score[scale]
+
+    low, high = 0.0, 1.0
+    while f1_at(high) > target_f1 and high < 1e4:
+        low, high = high, high * 2
+    for _ in range(iterations):
+        middle = (low + high) / 2
+        if f1_at(middle) > target_f1:
+            low = middle
+        else:
+            high = middle
+    best = min((low, high), key=lambda scale: abs(f1_at(scale) - target_f1))
+    return Calibration(best, f1_at(best), target_f1)
