@@ -18,6 +18,7 @@ import pytest
 from fake_openai_server import FakeOpenAIServer, Lifecycle, capitalised_words_responder  # tests/ is on sys.path
 from llm_ner.corpus import load_split
 from llm_ner.llm.settings import parse_llm_settings
+from llm_ner.metrics import entity_scores
 from llm_ner.pipelines.llm_annotation.nodes import label_training_pool
 
 KEDRO = str(Path(sys.executable).parent / "kedro")
@@ -93,6 +94,28 @@ def test_pipeline_outputs_and_a_rerun_makes_zero_calls(project_copy):
     assert gold.at["model_selection", "sentences"] == 4
     assert gold.at["demonstrations", "sentences"] == {"knn_few_shot": 20, "few_shot": 3, "span_json": 0}[chosen["strategy"]]
     assert "sk-pipeline-secret" not in (project / "data/03_primary/llm_response_cache.sqlite").read_bytes().decode("latin-1")
+
+
+@pytest.mark.slow
+def test_simulated_source_labels_the_pool_at_its_target_label_f1_without_calling_the_llm(project_copy, shared_data):
+    project = prepared_project(project_copy)
+    profile_from = shared_data / "seed_llm_annotations/llm_train_head.conll"
+    with FakeOpenAIServer(capitalised_words_responder) as server:
+        kedro_run(project, server, params=("llm_annotation.source=simulated", "llm_annotation.pool_size=200",
+                                           f"llm_annotation.simulation.profile_from={profile_from}",
+                                           "llm_annotation.simulation.target_label_f1=0.7"))
+    assert len(server.requests) == 4 * 3  # the markup quality sample only: the pool is not sent to the LLM
+    labels = pd.read_parquet(latest(project, "data/05_model_input/llm_labels.parquet"))
+    assert len(labels) == 200 and set(labels["model"]) == {"simulated@0.70"} and set(labels["status"]) == {"ok"}
+    f1 = entity_scores(list(labels["gold_tags"]), list(labels["llm_tags"])).loc["micro", "f1"]
+    assert abs(f1 - 0.7) <= 0.02
+    spend = json.loads(latest(project, "data/08_reporting/llm_spend.json").read_text())["labelling"]
+    assert spend["source"] == "simulated" and spend["label_f1"] == pytest.approx(f1, abs=1e-4)
+    # the seed file's sentences among conf/test's 300 train sentences: the profile is measured on those
+    assert 100 < spend["profile_sentences"] < 300 and 0.3 < spend["profile_label_f1"] < 0.6
+    assert spend["label_cost_usd"] == 0
+    gold = pd.read_csv(project / "data/08_reporting/llm_gold_usage.csv").set_index("purpose")
+    assert gold.at["demonstrations", "sentences"] == 0 and "what-if" in gold.at["demonstrations", "what"]
 
 
 @pytest.mark.slow
@@ -191,7 +214,11 @@ def test_import_source_and_failed_sentence_policy(tmp_path):
     assert list(labels.loc[1, "llm_tags"]) == ["O", "B-MISC", "O"] and labels.loc[1, "status"] == "repaired"
     assert spend["invalid_tag_count"] == 1 and spend["unmatched"] == 1 and spend["api_calls"] == 0
     assert spend["spend_usd"] == 0 and labels["sentence_confidence"].isna().all()
-    with pytest.raises(ValueError, match="llm_annotation.source: Input should be 'annotate' or 'import', got 'psychic'"):
+    with pytest.raises(ValueError, match="llm_annotation.source: Input should be 'annotate', 'import' or 'simulated', got 'psychic'"):
         parse_llm_settings({**params, "source": "psychic"}, {}, {}, {})
+    with pytest.raises(ValueError, match="source 'simulated' needs simulation.profile_from"):
+        parse_llm_settings({**params, "source": "simulated"}, {}, {}, {})
+    with pytest.raises(ValueError, match="llm_annotation.simulation.target_label_f1: Input should be less than or equal to 1"):
+        parse_llm_settings({**params, "simulation": {"target_label_f1": 1.5}}, {}, {}, {})
     with pytest.raises(ValueError, match="llm_annotation.failed_sentences: Input should be 'drop' or 'all_o', got 'keep'"):
         parse_llm_settings({**params, "failed_sentences": "keep"}, {}, {}, {})

@@ -28,7 +28,7 @@ BACKEND_KINDS = ("local", "openai")
 CALL_MODES = ("online", "batch")
 BATCH_PROVIDERS = ("openai", "files")
 FAILED_BATCH_REQUESTS = ("online", "failed")
-LABEL_SOURCES = ("annotate", "import")
+LABEL_SOURCES = ("annotate", "import", "simulated")
 CONFIDENCE_METHODS = ("none", "logprobs", "self_consistency", "strategy_agreement")
 
 # the choices above as types: pydantic checks them and names the allowed values
@@ -187,6 +187,18 @@ class BatchSettings:
 
 
 @settings
+class Simulation:
+    """``llm_annotation.simulation``: with ``source: simulated`` the pool's labels are made by
+    :mod:`llm_ner.llm.simulated` from its gold -- the errors of a real labeller (``profile_from``:
+    its CoNLL labels of train sentences, e.g. the seed's llama-3.1-405b file) scaled to
+    ``target_label_f1`` (null: that labeller's own F1). A what-if for the study, not a labelling method."""
+
+    profile_from: str | None = None
+    target_label_f1: Annotated[float, Field(ge=0, le=1)] | None = None
+    seed: NonNegativeInt = 24
+
+
+@settings
 class Evaluate:
     strategies: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
@@ -219,8 +231,9 @@ class AnnotationSettings:
     # online | batch for every API model, or {model: online | batch}; local models always run in-process
     mode: Any = "online"
     batch: BatchSettings = field(default_factory=BatchSettings)
+    simulation: Simulation = field(default_factory=Simulation)
 
-    @field_validator("generation", "confidence", "batch", "evaluate", mode="before")
+    @field_validator("generation", "confidence", "batch", "evaluate", "simulation", mode="before")
     @classmethod
     def _null_is_defaults(cls, value: Any) -> Any:
         return {} if value is None else value
@@ -248,6 +261,9 @@ class AnnotationSettings:
     def __post_init__(self) -> None:
         if self.source == "import" and not self.import_path:
             raise ValueError("source 'import' needs import_path (a CoNLL file of LLM labels)")
+        if self.source == "simulated" and not self.simulation.profile_from:
+            raise ValueError("source 'simulated' needs simulation.profile_from (a CoNLL file of a real "
+                             "labeller's labels of train sentences, whose errors are simulated)")
 
 
 @dataclass(frozen=True)

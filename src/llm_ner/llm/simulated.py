@@ -400,3 +400,28 @@ def calibrate_scale(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str
             high = middle
     best = min((low, high), key=lambda scale: abs(f1_at(scale) - target_f1))
     return Calibration(best, f1_at(best), target_f1)
+
+
+# --- the pool's labels, simulated (llm_annotation.source: simulated) ----------------------------------
+
+def simulated_pool_labels(pool: pd.DataFrame, real_labels: pd.DataFrame, target_f1: float | None,
+                          seed: int) -> tuple[pd.DataFrame, dict]:
+    """Labels of ``pool`` (``tokens``, ``ner_tags``) with the errors of ``real_labels`` (a real
+    labeller's ``llm_tags`` beside their ``gold_tags``, e.g. imported), calibrated on the pool to
+    ``target_f1`` (None: the real labeller's own label F1); in the ``llm_labels`` layout, and a
+    report of the profile and the calibration."""
+    profile = ErrorProfile.measure(list(real_labels["gold_tags"]), list(real_labels["llm_tags"]),
+                                   list(real_labels["tokens"]))
+    target = profile.label_f1 if target_f1 is None else target_f1
+    tokens, gold = [list(t) for t in pool["tokens"]], [list(t) for t in pool["ner_tags"]]
+    calibration = calibrate_scale(tokens, gold, profile, target, seed)
+    name = f"simulated@{target:.2f}"
+    labels = pd.DataFrame({
+        "sentence_id": pool["sentence_id"].astype(int).to_numpy(), "document_id": pool["document_id"].astype(int).to_numpy(),
+        "tokens": tokens, "gold_tags": gold, "llm_tags": simulate_labels(tokens, gold, profile, calibration.scale, seed),
+        "status": "ok", "failure_reason": "", "strategy": "simulated", "model": name,
+    })
+    report = {"profile_sentences": profile.sentences, "profile_label_f1": round(profile.label_f1, 4),
+              "target_label_f1": round(target, 4), "scale": round(calibration.scale, 4),
+              "label_f1": round(calibration.label_f1, 4), "consistency": round(profile.consistency, 4), "seed": seed}
+    return labels, report

@@ -20,6 +20,7 @@ from llm_ner.llm.costs import MONEY_FIELDS, money_totals
 from llm_ner.llm.external import import_conll_labels
 from llm_ner.llm.quality import apply_failed_policy, choose_best, confidence_thresholds, markup_quality_row
 from llm_ner.llm.settings import AnnotationSettings, LLMAccess, LLMSettings, parse_llm_settings
+from llm_ner.llm.simulated import simulated_pool_labels
 from llm_ner.llm.study import AnnotationStudy
 from llm_ner.sampling import seeded_sample
 
@@ -96,9 +97,9 @@ def evaluate_markup_quality(quality_sample: pd.DataFrame, demonstration_pool: pd
 
 
 def choose_labeller(markup_quality: pd.DataFrame, settings: LLMSettings) -> tuple[dict[str, str], LLMSettings]:
-    """The pair that labels the pool (none is needed when labels are imported), and the settings
+    """The pair that labels the pool (none when labels are imported or simulated), and the settings
     with it pinned as ``llm_annotation.labeller``: what the pool is labelled with."""
-    if settings.annotation.source == "import":
+    if settings.annotation.source != "annotate":
         return {}, settings
     labeller = choose_best(markup_quality, settings.annotation.labeller)
     pinned = {"strategy": labeller["strategy"], "model": labeller["model"]}
@@ -107,12 +108,24 @@ def choose_labeller(markup_quality: pd.DataFrame, settings: LLMSettings) -> tupl
 
 def label_training_pool(training_pool: pd.DataFrame, demonstration_pool: pd.DataFrame, train: pd.DataFrame,
                         settings: LLMSettings) -> tuple[pd.DataFrame, dict]:
-    """``llm_labels`` for the training pool (by the pinned labeller, or imported from a CoNLL file) and its money."""
+    """``llm_labels`` for the training pool (by the pinned labeller, imported from a CoNLL file, or
+    simulated from its gold with a real labeller's errors) and its money."""
     annotation, labeller = settings.annotation, settings.annotation.labeller
     if annotation.source == "import":
         labels, spend = import_conll_labels(annotation.import_path, train, settings.schema)
         labels["entity_confidence"], labels["sentence_confidence"] = None, float("nan")
         spend.update(stage="labelling", source="import", **{name: 0 for name in MONEY_FIELDS})
+    elif annotation.source == "simulated":
+        simulation = annotation.simulation
+        real, imported = import_conll_labels(simulation.profile_from, train, settings.schema)
+        labels, spend = simulated_pool_labels(training_pool, real, simulation.target_label_f1, simulation.seed)
+        labels["entity_confidence"], labels["sentence_confidence"] = None, float("nan")
+        spend.update(stage="labelling", source="simulated", strategy="simulated", model=labels["model"].iloc[0],
+                     profile_from=imported["source"], sentences=len(labels),
+                     **{name: 0 for name in MONEY_FIELDS})
+        logger.info("simulated labels of %d pool sentences: label F1 %.3f (target %.3f; the errors of %s, label F1 "
+                    "%.3f, x%.2f)", len(labels), spend["label_f1"], spend["target_label_f1"], imported["source"],
+                    spend["profile_label_f1"], spend["scale"])
     else:
         study = AnnotationStudy(settings)
         try:
@@ -148,6 +161,9 @@ def count_llm_gold_usage(quality_sample: pd.DataFrame, demonstration_pool: pd.Da
     only uses it for evaluation (gold spent choosing it elsewhere is outside this run).
     """
     consumer = "llm_labeller"
+    if settings.annotation.source == "simulated":  # a what-if: a real labeller of that quality needs no pool gold
+        return usage_table([gold_usage(consumer, "demonstrations",
+                                       "simulated labels: none charged (made from the pool's gold, a what-if)", None)])
     if not labeller:  # imported labels: how they were made is not known here
         return usage_table([gold_usage(consumer, "demonstrations", "imported labels: unknown", None)])
     strategy = settings.strategies[labeller["strategy"]]

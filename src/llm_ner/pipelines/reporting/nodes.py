@@ -171,7 +171,13 @@ def markup_section(markup_quality: Table, llm_spend: Mapping | None, labeller_co
         section.table(markup_quality[markup_columns(markup_quality)])
     if llm_spend is not None:
         labelling = llm_spend["labelling"]
-        if labelling.get("source") == "import":
+        if labelling.get("source") == "simulated":
+            section.text(f"The pool's labels are SIMULATED, not LLM output: {labelling.get('sentences')} sentences "
+                         f"labelled from their gold with the errors of {labelling.get('profile_from')} (label F1 "
+                         f"{labelling.get('profile_label_f1')}) scaled ×{labelling.get('scale')} to label F1 "
+                         f"{labelling.get('label_f1')} (target {labelling.get('target_label_f1')}; "
+                         f"llm_ner.llm.simulated). Every result below trained on them is a what-if.")
+        elif labelling.get("source") == "import":
             section.text(f"The pool's labels were imported ({labelling.get('rows_written')} sentences; invalid tags "
                          f"{labelling.get('invalid_tags')}, {labelling.get('orphan_i_tags_repaired')} orphan I- tags "
                          f"repaired): their LLM calls were made elsewhere and cost nothing recorded here.")
