@@ -33,7 +33,7 @@ test: $(VENV)/.installed-test
 # on conf/test's port, stopped after): what the end-to-end test runs, by hand
 run-test: $(VENV)/.installed
 	$(BIN)/python tests/fake_openai_server.py --port 8765 & server=$$!; sleep 1; \
-	  $(BIN)/kedro run --env test --pipelines __default__,multitask; status=$$?; kill $$server; exit $$status
+	  $(BIN)/kedro run --env test --pipelines __default__,multitask,label_quality; status=$$?; kill $$server; exit $$status
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test

@@ -76,7 +76,7 @@ def test_the_nodes_read_typed_settings_validated_by_kedro_before_the_run():
     configure_project("llm_ner")
     required = TypeExtractor(register_pipelines()).extract_types_from_pipelines()
     for group in ("student", "grid", "entity_types", "corpus", "training", "mixed_annotation", "label_studio",
-                  "active_learning", "multitask", "reporting"):
+                  "active_learning", "multitask", "label_quality", "reporting"):
         assert required[group] is GROUPS[group], group
 
 
@@ -90,7 +90,7 @@ def test_kedro_instantiates_every_typed_input_of_every_pipeline(env):
     configure_project("llm_ner")
     validated = ParameterValidator(register_pipelines()).validate_raw_params(project_parameters(env))
     for group in ("student", "grid", "entity_types", "corpus", "training", "mixed_annotation", "label_studio",
-                  "active_learning", "multitask", "reporting"):
+                  "active_learning", "multitask", "label_quality", "reporting"):
         assert isinstance(validated[group], GROUPS[group]), group
 
 

@@ -72,13 +72,14 @@ def test_kedro_viz_build_shows_the_six_stages_as_groups(project_copy):
 
 @pytest.mark.slow
 def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
-    """`kedro run --env test --pipelines __default__,multitask`: data_analysis -> llm_annotation
-    (against a local OpenAI-compatible server) -> training -> mixed_annotation -> active_learning,
-    multitask -> reporting, every stage for real, only smaller; then the notebooks and the report."""
+    """`kedro run --env test --pipelines __default__,multitask,label_quality`: data_analysis ->
+    llm_annotation (against a local OpenAI-compatible server) -> training -> mixed_annotation ->
+    active_learning, multitask, label_quality -> reporting, every stage for real, only smaller; then
+    the notebooks and the report."""
     from fake_openai_server import FakeOpenAIServer, capitalised_words_responder
 
     with FakeOpenAIServer(capitalised_words_responder) as server:
-        kedro(project_copy, "run", "--env", "test", "--pipelines", "__default__,multitask",
+        kedro(project_copy, "run", "--env", "test", "--pipelines", "__default__,multitask,label_quality",
               "--params", f"llm_models.fake-llm.base_url={server.base_url}")
         assert server.requests  # the LLM stage really called the server
 
@@ -128,6 +129,15 @@ def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
         outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
         assert not [o for o in outputs if o.get("output_type") == "error"], name
     assert "('Merkel'" in str(outputs) or "'Angela'" in str(outputs)  # model_gold tagged the typed sentence
+
+    # label_quality: the real level and conf/test's one simulated level, every route, and the crossover
+    levels = pd.read_csv(project_copy / "data/08_reporting/label_quality/levels.csv")
+    assert levels["level"].tolist() == ["real", "0.70"]
+    label_map = pd.read_csv(next((project_copy / "data/08_reporting/label_quality/map.csv").glob("*/*")))
+    assert {"llm_only", "regimen_D", "blending_sigmoid_k4", "correct_random", "correct_label_issues",
+            "all_expert"} == set(label_map["route"]) and (label_map["repeats"] == 2).all()
+    assert label_map["f1_mean"].between(0, 1).all()
+    assert len(pd.read_csv(next((project_copy / "data/08_reporting/label_quality/crossover.csv").glob("*/*")))) == 2
 
     # reporting: every section rendered from this run, a summary in numbers, and a page that shows
     report, sections = report_sections(project_copy)

@@ -57,6 +57,17 @@ def test_typed_settings_are_logged_as_kedro_mlflow_logs_one_of_their_keys(tracki
     assert params["label_studio.seeds"] == "(1, 2, 3)" and params["label_studio.selection.budget"] == "0.1"
 
 
+def test_a_key_mlflow_refuses_in_a_name_is_logged_with_underscores(tracking):
+    """A user's key may hold any character (label_quality.marks names labellers); MLflow refuses
+    parentheses in a parameter name, which stopped a conf/study run before its first node."""
+    from llm_ner.label_quality import LabelQualityParams
+
+    settings = LabelQualityParams(marks={"GPT-4 (Huang)": 0.65})
+    with mlflow.start_run(experiment_id=tracking) as run:
+        NestedRuns().before_node_run(None, {"params:label_quality": settings})
+    assert mlflow.get_run(run.info.run_id).data.params["label_quality.marks.GPT-4 _Huang_"] == "0.65"
+
+
 @pytest.mark.slow
 def test_kedro_run_with_tracking_on_logs_the_run_and_its_report(project_copy):
     shutil.copy(project_copy / "conf/base/mlflow.yml", project_copy / "conf/test/mlflow.yml")  # tracking on

@@ -24,6 +24,7 @@ from .costs import CostModel
 from .grid import GridSettings
 from .llm.settings import AnnotationSettings, Generation, model_settings
 from .llm.topics import TopicPrompt, selected_prompt
+from .label_quality import LabelQualityParams
 from .label_studio import AGREEMENT_RULES
 from .mixed import EXPERT_SOURCES, MODES, REGIMENS, SELECTIONS, STARTS, check_rankable
 from .model.config import Schedule, TaggerConfig, TrainingConfig
@@ -333,6 +334,7 @@ GROUPS: dict[str, type] = {
     "label_studio": LabelStudioParams,
     "active_learning": ActiveLearningParams,
     "multitask": MultitaskParams,
+    "label_quality": LabelQualityParams,
     "reporting": ReportingParams,
     "cost_model": CostModel,
     "llm_annotation": AnnotationSettings,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from typing import Any
 
 import mlflow
@@ -33,6 +34,7 @@ NESTED_RUNS = {
     "blending_runs": ["design", "lr_schedule", "seed"],
     "active_learning_history": ["strategy", "seed", "iteration"],
     "multitask_runs": ["design", "seed", "split"],
+    "label_quality_runs": ["level", "route", "gold_sentences", "repeat"],
 }
 EPOCH_HISTORIES = {"training_history_gold": "model_gold", "training_history_llm": "model_llm"}
 ARTIFACTS = {"report": "report/report.html"}
@@ -75,10 +77,11 @@ def log_epochs(student: str, history: pd.DataFrame) -> None:
 
 
 def flat_params(prefix: str, value: Any) -> dict[str, Any]:
-    """``{"a.b.c": value}`` for every leaf of a nested mapping."""
+    """``{"a.b.c": value}`` for every leaf of a nested mapping; a character MLflow refuses in a
+    name (a user's key may hold any: ``marks: {GPT-4 (Huang): 0.65}``) becomes ``_``."""
     if isinstance(value, dict) and value:
         return {key: leaf for name, inner in value.items() for key, leaf in flat_params(f"{prefix}.{name}", inner).items()}
-    return {prefix: value}
+    return {re.sub(r"[^\w\-. :/]", "_", prefix): value}
 
 
 class NestedRuns:

@@ -105,3 +105,36 @@ def frontier_plot(costs: pd.DataFrame) -> plt.Figure:
     axis.set_title("What each F1 cost: every labelled set of the study")
     figure.tight_layout()
     return figure
+
+
+def label_quality_plot(summary: pd.DataFrame, levels: pd.DataFrame, params) -> plt.Figure:
+    """The label-quality map: one panel per gold budget; in each, test F1 against label F1 (mean ±
+    std over repeats) of every LLM route with that much gold, LLM-only (no gold) in every panel,
+    all-expert with that gold as a dashed line, the real labeller's label F1 and ``params.marks``
+    as vertical lines. ``params``: :class:`~llm_ner.label_quality.LabelQualityParams`."""
+    budgets = sorted(summary.loc[summary["route"] == "all_expert", "gold_sentences"].unique())
+    figure, axes = plt.subplots(1, max(1, len(budgets)), figsize=(4.2 * max(1, len(budgets)), 4), sharey=True,
+                                squeeze=False)
+    routes = sorted(summary.loc[summary["route"] != "all_expert", "route"].unique())
+    real = levels.loc[levels["level"] == "real", "label_f1"]
+    for axis, gold in zip(axes[0], budgets):
+        shown = summary[(summary["route"] != "all_expert") & summary["gold_sentences"].isin([0, gold])]
+        for route, rows in shown.groupby("route"):
+            rows = rows.sort_values("label_f1")
+            axis.errorbar(rows["label_f1"], rows["f1_mean"], yerr=rows["f1_std"], marker="o", capsize=2,
+                          color=f"C{routes.index(route) % 10}", label=route)
+        expert = summary[(summary["route"] == "all_expert") & (summary["gold_sentences"] == gold)]
+        axis.axhline(expert["f1_mean"].iloc[0], color="black", linestyle="--", label=f"all-expert, {gold} gold")
+        for f1 in real:
+            axis.axvline(f1, color="grey", linestyle=":", label="the real labeller")
+        for i, (name, f1) in enumerate(getattr(params, "marks", {}).items()):
+            axis.axvline(f1, color="grey", linestyle="-.", alpha=0.6)
+            axis.text(f1, 0.02 + 0.06 * i, f" {name}", fontsize=7, color="grey")
+        axis.set(xlabel="LLM label F1 (simulated; real marked)", title=f"{gold} gold sentences")
+        axis.set_ylim(0, 1)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize="x-small", loc="lower right")
+    axes[0][0].set_ylabel("student test F1 (micro)")
+    figure.suptitle("At what LLM label quality do LLM labels pay? (LLM routes at ≤ that gold vs all-expert)")
+    figure.tight_layout()
+    return figure

@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 LLM_LABEL_COLUMNS = ["sentence_id", "document_id", "tokens", "gold_tags", "llm_tags", "status", "failure_reason",
                      "strategy", "model", "entity_confidence", "sentence_confidence"]
 CONFIDENCE_COLUMNS = ["strategy", "model", "kept_share", "sentences", "threshold", "f1", "right_sentence_share"]
+# no pair evaluated (imported or simulated labels, `evaluate` empty): a table with a header, so it loads back
+EMPTY_TABLE_COLUMNS = ["strategy", "model", "sentences"]
 
 
 def join_settings(annotation: AnnotationSettings, prompts: PromptParams, entity_types: EntityTypes,
@@ -61,7 +63,7 @@ def estimate_costs(quality_sample: pd.DataFrame, training_pool: pd.DataFrame, de
                 rows.append(study.estimate(strategy, model, training_pool, demonstration_pool, "labelling"))
     finally:
         study.close()
-    estimate = pd.DataFrame(rows)
+    estimate = pd.DataFrame(rows) if rows else pd.DataFrame(columns=EMPTY_TABLE_COLUMNS)
     if not estimate.empty:
         quality = estimate[estimate["stage"] == "quality"]
         logger.info("dry run: evaluation needs %d calls, estimated $%.4f; labelling estimates per pair saved",
@@ -87,7 +89,7 @@ def evaluate_markup_quality(quality_sample: pd.DataFrame, demonstration_pool: pd
             thresholds.append(confidence_thresholds(run.labels, mode=mode))
     finally:
         study.close()
-    quality = pd.DataFrame(rows)
+    quality = pd.DataFrame(rows) if rows else pd.DataFrame(columns=EMPTY_TABLE_COLUMNS)
     if not quality.empty:
         logger.info("markup quality:\n%s", quality[["strategy", "model", "f1", "parse_failure_rate", "confidence_auroc",
                                                     "seconds_per_sentence", "api_calls", "spend_usd"]].to_string())

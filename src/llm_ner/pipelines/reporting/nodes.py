@@ -12,6 +12,7 @@ import pandas as pd
 
 from llm_ner.analysis import plot_entities_per_type
 from llm_ner.costs import CostModel
+from llm_ner.label_quality import LabelQualityParams
 from llm_ner.llm.costs import MONEY_FIELDS
 from llm_ner.llm.settings import AnnotationSettings
 from llm_ner.mixed import reference_f1
@@ -19,7 +20,7 @@ from llm_ner.model.evaluation import micro_rows
 from llm_ner.report import routes
 from llm_ner.report.html import Section, embedded_page_body, render
 from llm_ner.report.plots import (
-    active_learning_curve, budget_curve, frontier_plot, learning_curve_plot, topic_confusion_plot,
+    active_learning_curve, budget_curve, frontier_plot, label_quality_plot, learning_curve_plot, topic_confusion_plot,
 )
 from llm_ner.parameters import (
     ActiveLearningParams, EntityTypes, LabelStudioParams, LLMModels, MixedAnnotationParams, MultitaskParams,
@@ -165,7 +166,7 @@ def markup_section(markup_quality: Table, llm_spend: Mapping | None, labeller_co
                        {"markup_quality": markup_quality, "llm_spend": llm_spend},
                        _shown(llm_annotation, "quality_sample_size", "pool_size", "labeller", "evaluate", "confidence",
                               "source"))
-    if markup_quality is not None:
+    if markup_quality is not None and not markup_quality.empty:
         section.text(f"Entity-level scores of each prompt strategy × model against gold on the same "
                      f"{int(markup_quality['sentences'].max())} validation sentences.")
         section.table(markup_quality[markup_columns(markup_quality)])
@@ -332,6 +333,25 @@ def multitask_section(comparison: Table, confusion: Table, multitask: MultitaskP
                       "sequence loss, beta the token loss).")
     if confusion is not None:
         section.figure(topic_confusion_plot(confusion), "The saved multitask model's topics against the LLM's (test).")
+    return section
+
+
+def label_quality_section(summary: Table, crossover: Table, levels: Table, label_quality: LabelQualityParams) -> Section:
+    section = _section("label_quality", "At what LLM label quality do LLM labels pay? (simulated labellers)", {
+        "label_quality_map": summary, "label_quality_crossover": crossover, "label_quality_level_table": levels},
+        _shown(label_quality, "profile_from", "levels", "pool_size", "gold_sentences", "budgets", "strategies",
+               "blending", "seeds"))
+    if summary is None or crossover is None or levels is None:
+        return section
+    section.text("SIMULATED labels: every level but 'real' is the pool's gold with the real labeller's errors "
+                 "(llm_ner.llm.simulated) scaled to a target label F1. Each route trains under the study's one "
+                 "protocol; test micro F1, mean ± std over the repeats; gold_sentences is all the gold a route "
+                 "consumed (LLM labels priced at $0).")
+    section.table(levels, "The levels: the label F1 each reached on the pool (the real labels' own first).")
+    section.figure(label_quality_plot(summary, levels, label_quality), "Student F1 against label F1, per gold budget.")
+    section.table(crossover, "Per gold budget: all-expert's F1, and the lowest label F1 from which the best LLM route "
+                             "with no more gold beats it at every level above (empty: never, on these levels).")
+    section.table(summary, "Every level × route × gold budget.")
     return section
 
 

@@ -21,6 +21,7 @@ from .nodes import (
     examples_section,
     expert_labels_section,
     label_prices,
+    label_quality_section,
     labelled_set_costs,
     labeller_costs,
     markup_section,
@@ -39,8 +40,8 @@ from .nodes import (
 REPORT = "report"
 REPORT_RUN = "report_run"  # environment, command and input provenance, set by llm_ner.hooks.ReportInputs
 SECTIONS = ["corpus_section", "markup_section", "students_section", "budget_section", "expert_labels_section",
-            "regimens_section", "active_learning_section", "topics_section", "multitask_section", "costs_section",
-            "examples_section"]  # in page order
+            "regimens_section", "active_learning_section", "topics_section", "multitask_section",
+            "label_quality_section", "costs_section", "examples_section"]  # in page order
 
 
 def gather_sections(names: list[str], output: str) -> list:
@@ -99,6 +100,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(topics_section, ["topic_distribution", "topic_agreement"], "topics_section", name="topics_section"),
         node(multitask_section, ["multitask_comparison", "topic_confusion", "params:multitask"], "multitask_section",
              name="multitask_section"),
+        node(label_quality_section, ["label_quality_map", "label_quality_crossover", "label_quality_level_table",
+                                     "params:label_quality"], "label_quality_section", name="label_quality_section"),
         node(costs_section, ["labelled_set_costs", "cost_to_target", "llm_spend_table", "params:cost_model"],
              "costs_section", name="costs_section"),
         node(examples_section, "entity_examples_html", "examples_section", name="examples_section"),
