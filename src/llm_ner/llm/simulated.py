@@ -51,7 +51,6 @@ from ..sampling import derive_seed
 from ..tags import Span, bio_to_spans, spans_to_bio
 
 POOLED = "*"  # the profile's rates over all types: for a gold type the measured labeller never saw
-OUTCOMES = ("correct", "missed", "confused", "boundary")
 SHAPES = ("title", "upper", "lower", "digit", "other")
 
 
