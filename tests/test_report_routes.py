@@ -128,3 +128,18 @@ def test_label_studio_corrections_are_priced_by_measured_time_and_the_simulated_
     simulated = rows.loc["expert in Label Studio (simulated)"]  # 40 + 30 tokens at $0.50
     assert (simulated["expert_usd"], simulated["runs"]) == (pytest.approx(35.0), 3)
     assert routes.annotated_rows(pd.DataFrame(), llm, COSTS).empty
+
+
+def test_a_report_on_simulated_labels_says_so_first_and_in_the_markup_section():
+    from llm_ner.llm.settings import AnnotationSettings
+    from llm_ner.pipelines.reporting.nodes import markup_section, summary_lines
+
+    costs = pd.DataFrame([{"route": "LLM-only", "result": "simulated@0.75", "f1_mean": 0.7, "f1_std": 0.0, "runs": 1,
+                           "total_usd": 0.0, "expert_sentences": 0}])
+    spend = {"labelling": {"source": "simulated", "label_f1": 0.7503, "target_label_f1": 0.75, "scale": 0.4,
+                           "profile_from": "seed.conll", "profile_label_f1": 0.456, "sentences": 300}}
+    lines = summary_lines(costs, pd.DataFrame(columns=["target_share"]), None, spend)
+    assert lines[0].startswith("SIMULATED LLM labels (label F1 0.7503") and "what-if" in lines[0]
+    assert not summary_lines(costs, pd.DataFrame(columns=["target_share"]), None, SPEND)[0].startswith("SIMULATED")
+    section = markup_section(None, spend, pd.DataFrame(), AnnotationSettings(cache_path="c"))
+    assert any("SIMULATED" in block.content for block in section.blocks)

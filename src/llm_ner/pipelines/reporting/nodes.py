@@ -389,12 +389,18 @@ def _usd(value: float) -> str:
     return f"${value:,.2f}"
 
 
-def summary_lines(costs: pd.DataFrame, targets: pd.DataFrame, reference_students: Table) -> list[str]:
+def summary_lines(costs: pd.DataFrame, targets: pd.DataFrame, reference_students: Table,
+                  llm_spend: Mapping | None) -> list[str]:
     """The answer in numbers: what all-expert, LLM-only, the best expert budget and active learning
-    cost and scored, and the cheapest route to 90 % / 95 % of the gold-only F1."""
+    cost and scored, and the cheapest route to 90 % / 95 % of the gold-only F1 -- first of all, when
+    the pool's LLM labels were simulated, that every LLM route is a what-if."""
     if costs.empty:
         return ["No labelled set has been costed yet: run the pipelines before reporting (make run)."]
     lines = []
+    labelling = (llm_spend or {}).get("labelling", {})
+    if labelling.get("source") == "simulated":
+        lines.append(f"SIMULATED LLM labels (label F1 {labelling.get('label_f1')}, made from gold with the errors of "
+                     f"{labelling.get('profile_from')}): every route that uses LLM labels is a what-if.")
     reference = gold_only_f1(reference_students)
 
     def best(route_prefixes: tuple[str, ...]) -> pd.Series | None:

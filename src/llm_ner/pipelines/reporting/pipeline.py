@@ -107,7 +107,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(examples_section, "entity_examples_html", "examples_section", name="examples_section"),
     ])
     page = pipeline([
-        node(summary_lines, ["labelled_set_costs", "cost_to_target", "reference_students"], "report_summary",
+        node(summary_lines, ["labelled_set_costs", "cost_to_target", "reference_students", "llm_spend"], "report_summary",
              name="summarise_answer"),
         *gather_sections(SECTIONS, "report_sections"),
         node(render_report, ["report_summary", REPORT_RUN, "report_sections"], REPORT, name="render_report"),
