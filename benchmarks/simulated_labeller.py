@@ -1,18 +1,21 @@
 """Does the labeller simulator stand in for the real labeller? Issue 24's validation, measured.
 
-The seed's llama-3.1-405b labels of 2,037 train sentences are the real labeller. Its error profile
-(``llm_ner.llm.simulated``) is measured on them and calibrated, on the same sentences, to the
-real labels' own micro F1; the simulated labels of those sentences are then compared with the real
-ones twice:
+The seed's llama-3.1-405b labels of 2,037 train sentences are the real labeller. They are split in
+two seeded halves: the error profile (``llm_ner.llm.simulated``) is measured on one, and the other
+half's sentences are labelled by the simulator, calibrated there to the real labels' own micro F1
+-- so no sentence's real labels are replayed. The simulated labels of that half are compared with
+its real ones twice:
 
-1. as labels: precision, recall and F1 per entity type against gold;
-2. as training data: students under the study's one protocol (conf/base ``student``: MiniLM +
-   BiLSTM + shapes, 8 epochs at batch 8), LLM-only (the 2,037 labels alone) and Huang's regimen D
-   (a seeded half of them, then 1,000 gold train sentences outside the pool), the same seeds for
-   both labellers, test micro F1 on the study's 500 test sentences; mean ± std over the seeds.
+1. as labels: precision, recall and F1 per entity type against gold, and how consistently each
+   labelling treats a word (the share of a repeated word's occurrences with its usual tag);
+2. as training data: students under the study's one protocol (conf/study ``student``: MiniLM +
+   BiLSTM + shapes, 8 epochs at batch 8), LLM-only (the half's labels alone) and Huang's regimen D
+   (those labels, then 1,000 gold train sentences outside the 2,037), the same seeds for every
+   labelling, test micro F1 on the study's 500 test sentences; mean ± std over the seeds. The
+   profile without its per-word counts (type-level rates only) is the ablation.
 
 Every student is a grid cell stored under ``--store``: a killed run resumes. Gold consumed: the
-1,000 gold sentences of regimen D (none for LLM-only); calibrating needs the pool's gold, as any
+1,000 gold sentences of regimen D (none for LLM-only); simulating needs the half's gold, as any
 simulation does (it is a what-if, not a labelling method).
 
     .venv/bin/python benchmarks/simulated_labeller.py --seeds 1 2 3 --workers 2
@@ -21,8 +24,10 @@ simulation does (it is a what-if, not a labelling method).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import time
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +35,7 @@ import pandas as pd
 from llm_ner.corpus import load_split
 from llm_ner.grid import Cell, Grid, Processes, ResultStore, summarise
 from llm_ner.llm.external import import_conll_labels
-from llm_ner.llm.simulated import ErrorProfile, calibrate_scale, simulate_labels
+from llm_ner.llm.simulated import ErrorProfile, calibrate_scale, simulate_labels, span_f1
 from llm_ner.metrics import entity_scores
 from llm_ner.model import labelled_sentences
 from llm_ner.sampling import seeded_sample
@@ -39,6 +44,17 @@ from llm_ner.students import Protocol, Student
 from llm_ner.tags import CONLL_2003
 
 SEED_LABELS = Path(__file__).resolve().parents[2] / "shared/data/seed_llm_annotations/llm_train_head.conll"
+
+
+def tag_determinism(tokens, tags) -> float:
+    """Over words seen twice or more, the share of occurrences carrying the word's most frequent
+    entity type (or O): how consistently a labelling treats a word -- what a student can learn."""
+    by_word: dict[str, Counter] = defaultdict(Counter)
+    for words, sentence_tags in zip(tokens, tags):
+        for word, tag in zip(words, sentence_tags):
+            by_word[word][tag[2:] or tag] += 1
+    repeated = [counts for counts in by_word.values() if sum(counts.values()) >= 2]
+    return sum(max(c.values()) for c in repeated) / sum(sum(c.values()) for c in repeated)
 
 
 def label_table(gold, labellers: dict[str, list]) -> pd.DataFrame:
@@ -54,7 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--labels", default=str(SEED_LABELS), help="the real labeller's CoNLL file")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--simulation-seed", type=int, default=24)
+    parser.add_argument("--simulation-seed", type=int, default=24, help="the halves' split and the simulation's draws")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--routes", nargs="+", default=["llm_only", "regimen_D"])
     parser.add_argument("--store", default="data/07_model_output/grid_cells")
@@ -63,28 +79,41 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     train = load_split("train")
-    real, _ = import_conll_labels(args.labels, train)
+    labels, _ = import_conll_labels(args.labels, train)
+    profiled = seeded_sample(labels, len(labels) // 2, args.simulation_seed)
+    real = labels[~labels["sentence_id"].isin(profiled["sentence_id"])].reset_index(drop=True)
+    profile = ErrorProfile.measure(list(profiled["gold_tags"]), list(profiled["llm_tags"]), list(profiled["tokens"]))
     tokens, gold = list(real["tokens"]), list(real["gold_tags"])
-    profile = ErrorProfile.measure(gold, list(real["llm_tags"]), tokens)
-    calibration = calibrate_scale(tokens, gold, profile, profile.label_f1, seed=args.simulation_seed)
-    simulated = real.assign(llm_tags=simulate_labels(tokens, gold, profile, calibration.scale, args.simulation_seed))
-    print(f"profile of {len(real)} sentences: label F1 {profile.label_f1:.3f}; calibrated scale "
-          f"{calibration.scale:.3f} gives {calibration.label_f1:.3f}")
+    target = span_f1(gold, list(real["llm_tags"]))
+    labellings = {"real": real}
+    for name, each in (("simulated", profile),
+                       ("type_level", dataclasses.replace(profile, form_outcomes={}, word_spurious={},
+                                                          word_spurious_spans={}))):
+        calibration = calibrate_scale(tokens, gold, each, target, seed=args.simulation_seed)
+        labellings[name] = real.assign(llm_tags=simulate_labels(tokens, gold, each, calibration.scale,
+                                                                args.simulation_seed))
+        print(f"{name}: scale {calibration.scale:.3f} gives label F1 {calibration.label_f1:.3f}")
+    print(f"profile of {len(profiled)} sentences (label F1 {profile.label_f1:.3f}); the other {len(real)} "
+          f"sentences' real labels: label F1 {target:.3f}")
     print(profile.summary().round(3).to_string(index=False))
-    print(label_table(gold, {"real": list(real["llm_tags"]), "simulated": list(simulated["llm_tags"])}).to_string())
+    print(label_table(gold, {name: list(table["llm_tags"]) for name, table in labellings.items()}).to_string())
+    print("tag determinism: " + ", ".join(f"{name} {tag_determinism(tokens, list(table['llm_tags'])):.3f}"
+                                         for name, table in {"gold": real.assign(llm_tags=real["gold_tags"]),
+                                                             **labellings}.items()))
 
     parameters = project_parameters("study")
     protocol = Protocol.of(parameters["student"], CONLL_2003)
     test = seeded_sample(load_split("test"), parameters["training"]["evaluation"]["max_sentences"],
                          parameters["training"]["evaluation"]["seed"])
     evaluation = {"test": labelled_sentences(test)}
-    expert = labelled_sentences(seeded_sample(train, 1000, 11, exclude=real))
+    expert = labelled_sentences(seeded_sample(train, 1000, 11, exclude=labels))
     cells = []
-    for labeller, table in (("real", real), ("simulated", simulated)):
+    for labeller, table in labellings.items():
         llm = labelled_sentences(table, "llm_tags")
-        half = labelled_sentences(seeded_sample(table, len(table) // 2, 11), "llm_tags")
-        phases = {"llm_only": (llm,), "regimen_D": (half, expert)}
+        phases = {"llm_only": (llm,), "regimen_D": (llm, expert)}
         for route in args.routes:
+            if labeller == "type_level" and route != "llm_only":
+                continue  # the ablation: does the per-word profile matter where it matters most
             for seed in args.seeds:
                 cells.append(Cell({"route": route, "labeller": labeller, "seed": seed},
                                   Student(protocol, phases[route], seed, evaluation)))

@@ -134,6 +134,18 @@ def map_cells(levels: Levels, gold: pd.DataFrame, params: LabelQualityParams, se
                "gold_sentences": gold_sentences, "repeat": repeat}
         cells.append(Cell(ids, job))
 
+    # all-expert first (cheap, and every comparison needs it): random gold alone, as many sentences
+    # as each budget buys and as regimen D adds
+    pool = next(iter(levels.pools.values()))
+    candidates = pd.concat([pool.rename(columns={"gold_tags": "ner_tags"})[["sentence_id", "tokens", "ner_tags"]], gold],
+                           ignore_index=True)
+    counts = sorted({expert_count(budget, len(pool)) for budget in params.budgets} | {len(gold)})
+    for count in counts:
+        for repeat, seed in enumerate(params.seeds):
+            chosen = labelled_sentences(seeded_sample(candidates, count, derive_seed(params.seed, "all_expert", seed)))
+            job = Student(protocol, (chosen,), seed, evaluation, info={"gold_tokens": _tokens(chosen)})
+            cells.append(Cell({"level": "gold", "label_f1": 1.0, "route": "all_expert", "gold_sentences": count,
+                               "repeat": repeat}, job))
     for level, pool in levels.pools.items():
         llm_set = labelled_sentences(pool, "llm_tags")
         info = {"gold_tokens": _tokens(gold_set)}
@@ -150,17 +162,6 @@ def map_cells(levels: Levels, gold: pd.DataFrame, params: LabelQualityParams, se
             job = Student(protocol, student.phases, student.seed, evaluation,
                           info={"gold_tokens": student.info["expert_tokens"]})
             add(level, f"correct_{cell.ids['strategy']}", student.info["expert_sentences"], cell.ids["fold"], job)
-    # all-expert: random gold alone, as many sentences as each budget buys and as regimen D adds
-    pool = next(iter(levels.pools.values()))
-    candidates = pd.concat([pool.rename(columns={"gold_tags": "ner_tags"})[["sentence_id", "tokens", "ner_tags"]], gold],
-                           ignore_index=True)
-    counts = sorted({expert_count(budget, len(pool)) for budget in params.budgets} | {len(gold)})
-    for count in counts:
-        for repeat, seed in enumerate(params.seeds):
-            chosen = labelled_sentences(seeded_sample(candidates, count, derive_seed(params.seed, "all_expert", seed)))
-            job = Student(protocol, (chosen,), seed, evaluation, info={"gold_tokens": _tokens(chosen)})
-            cells.append(Cell({"level": "gold", "label_f1": 1.0, "route": "all_expert", "gold_sentences": count,
-                               "repeat": repeat}, job))
     return cells
 
 

@@ -12,23 +12,27 @@ gold-tagged sentences.
 * per gold entity, per type, one *outcome*: ``correct``; ``missed`` (no LLM span overlaps it);
   ``confused`` (the same tokens, another type -- which one is kept); ``boundary`` (an overlapping
   LLM span with other edges -- the start and end offsets and type of every LLM span over it are
-  kept, so "too long", "too short", "shifted left/right" and "split in two" ("New York" LOC +
-  "Times" ORG for "New York Times" ORG) come out in their measured proportions);
+  kept, per entity length, so "too long", "too short", "shifted" and "split in two" ("New York"
+  LOC + "Times" ORG for "New York Times" ORG) come out in their measured proportions);
 * *spurious* entities: per word shape of the token it starts at (``title``, ``upper``, ``lower``,
   ``digit``, ``other``), the chance that an LLM span starts at a gold-O token, and the length and
   type of those spans;
-* *consistency*: real errors stick to words (the seed's labeller tags "British" LOC nearly every
-  time), and a student learns a consistent error, where it averages a random one away. Over surface
-  forms seen more than once, the pairwise agreement of their outcomes, A, against the agreement
-  independent draws would give, A0, yields rho = (A - A0) / (1 - A0): the share of surface forms
-  whose every occurrence gets the same draw. The same share of words decides its spurious
-  entities once for all its occurrences.
+* *per word*: real errors stick to words (the seed's labeller tags "German" LOC and "lamb" MISC
+  nearly every time), and a student learns a consistent error where it averages a random one
+  away. So outcomes are also counted per surface form and type, and spurious starts per word, and
+  a word's probabilities are its own counts shrunk toward its type's (shape's) rates by
+  :data:`PRIOR_STRENGTH` pseudo-occurrences: a word the profile saw often keeps its behaviour, a
+  rare one mostly its type's;
+* *consistency*, for words the profile never saw: over surface forms seen more than once, the
+  pairwise agreement of their outcomes, A, against what independent draws at the type's rates give,
+  A0, yields rho = (A - A0) / (1 - A0): the share of unseen words whose every occurrence gets the
+  same draws.
 
 **Scaling** (:func:`simulate_labels`): one factor ``scale`` multiplies every error probability --
-failure, each type's error rate (its kinds keep their proportions), each shape's spurious rate --
-capped at 1. ``scale=1`` reproduces the measured labeller, 0 gives gold, 2 twice its errors.
-:func:`calibrate_scale` finds the factor whose labels of the given sentences score a target
-label F1, by bisection: the random draws are fixed per sentence and per entity before the
+failure, each entity's error probability (its kinds keep their proportions), each word's spurious
+rate -- capped at 1. ``scale=1`` reproduces the measured labeller, 0 gives gold, 2 twice its
+errors. :func:`calibrate_scale` finds the factor whose labels of the given sentences score a target
+label F1, by bisection: the random draws are fixed per sentence, entity and token before the
 factor applies (common random numbers), so label F1 falls monotonically as it grows.
 
 Every draw comes from ``derive_seed(seed, ...)`` keyed by the sentence's position (or a systematic
@@ -40,7 +44,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Sequence
 
@@ -52,6 +56,9 @@ from ..tags import Span, bio_to_spans, spans_to_bio
 
 POOLED = "*"  # the profile's rates over all types: for a gold type the measured labeller never saw
 SHAPES = ("title", "upper", "lower", "digit", "other")
+PRIOR_STRENGTH = 1.0  # pseudo-occurrences of the type's (shape's) rates behind a word's own counts
+
+BoundaryError = tuple[tuple[int, int, str], ...]  # the LLM spans over an entity: (start offset, end offset, type)
 
 
 def word_shape(token: str) -> str:
@@ -74,16 +81,19 @@ class TypeErrors:
     missed: float
     confused: dict[str, float]  # predicted type -> share of the type's entities
     boundary: float
-    # each observed boundary error: (the entity's length in tokens, the LLM spans over it as
-    # (start offset, end offset, type) each)
-    shifts: tuple[tuple[int, tuple[tuple[int, int, str], ...]], ...]
+    shifts: tuple[tuple[int, BoundaryError], ...]  # each observed boundary error: (entity length, its LLM spans)
 
     @property
     def error_rate(self) -> float:
         return self.missed + sum(self.confused.values()) + self.boundary
 
+    def shares(self) -> dict[str, float]:
+        """Error kind (``missed``, ``boundary``, ``confused:<TYPE>``) -> its share of the type's entities."""
+        return {"missed": self.missed, "boundary": self.boundary if self.shifts else 0.0,
+                **{f"confused:{label}": share for label, share in self.confused.items()}}
+
     @cached_property
-    def shifts_by_length(self) -> dict[int, list[tuple[tuple[int, int, str], ...]]]:
+    def shifts_by_length(self) -> dict[int, list[BoundaryError]]:
         """The boundary errors of entities of each length (1, 2, 3 or more tokens): a one-token
         entity cannot be cut short, so it draws from the errors one-token entities had."""
         by_length = defaultdict(list)
@@ -91,7 +101,7 @@ class TypeErrors:
             by_length[min(length, 3)].append(spans)
         return dict(by_length)
 
-    def boundary_error(self, length: int, draw: float) -> tuple[tuple[int, int, str], ...]:
+    def boundary_error(self, length: int, draw: float) -> BoundaryError:
         return _pick(self.shifts_by_length.get(min(length, 3)) or [spans for _, spans in self.shifts], draw)
 
 
@@ -108,6 +118,11 @@ class ErrorProfile:
     spurious_spans: dict[str, tuple[tuple[int, str], ...]]  # word shape -> observed (length, type)
     o_tokens: dict[str, int]  # word shape -> gold-O tokens counted (the spurious rates' denominators)
     consistency: float
+    # "<TYPE> <surface form>" -> its outcome counts, keyed as TypeErrors.shares (and "correct")
+    form_outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
+    # word at gold-O positions -> (spurious spans starting there, occurrences), and those spans' (length, type)
+    word_spurious: dict[str, tuple[int, int]] = field(default_factory=dict)
+    word_spurious_spans: dict[str, tuple[tuple[int, str], ...]] = field(default_factory=dict)
 
     @classmethod
     def measure(cls, gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]],
@@ -118,8 +133,8 @@ class ErrorProfile:
         failures = with_entities = 0
         outcomes: dict[str, list[tuple]] = defaultdict(list)  # gold type -> (outcome, detail)
         by_form: dict[tuple[str, str], list[tuple]] = defaultdict(list)
-        o_tokens: Counter = Counter()
-        spurious_spans: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        word_occurrences: Counter = Counter()
+        word_spans: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for words, gold_tags, llm_tags in zip(tokens, gold, predicted):
             if len(gold_tags) != len(llm_tags) or len(words) != len(gold_tags):
                 raise ValueError(f"a sentence has {len(words)} tokens, {len(gold_tags)} gold and {len(llm_tags)} LLM tags")
@@ -132,14 +147,16 @@ class ErrorProfile:
             for span, outcome in _outcomes(gold_spans, llm_spans):
                 outcomes[span.label].append(outcome)
                 by_form[(" ".join(words[span.start:span.end]), span.label)].append(outcome)
-            for position, tag in enumerate(gold_tags):
-                if tag == "O":
-                    o_tokens[word_shape(words[position])] += 1
+            word_occurrences.update(word for word, tag in zip(words, gold_tags) if tag == "O")
             for span in llm_spans:
                 if all(tag == "O" for tag in gold_tags[span.start:span.end]):
-                    spurious_spans[word_shape(words[span.start])].append((span.end - span.start, span.label))
+                    word_spans[words[span.start]].append((span.end - span.start, span.label))
         types = {label: _type_errors(found) for label, found in outcomes.items()}
         types[POOLED] = _type_errors([outcome for found in outcomes.values() for outcome in found])
+        o_tokens, spurious_spans = Counter(), defaultdict(list)
+        for word, count in word_occurrences.items():
+            o_tokens[word_shape(word)] += count
+            spurious_spans[word_shape(word)].extend(word_spans.get(word, ()))
         return cls(
             sentences=len(gold),
             label_f1=span_f1(gold, predicted),
@@ -149,10 +166,35 @@ class ErrorProfile:
             spurious_spans={shape: tuple(spurious_spans[shape]) for shape in SHAPES},
             o_tokens={shape: o_tokens[shape] for shape in SHAPES},
             consistency=_consistency(by_form, types),
+            form_outcomes={f"{label} {form}": dict(Counter(map(_share_key, found))) for (form, label), found in by_form.items()},
+            word_spurious={word: (len(word_spans.get(word, ())), count) for word, count in word_occurrences.items()},
+            word_spurious_spans={word: tuple(spans) for word, spans in word_spans.items()},
         )
 
     def errors_of(self, label: str) -> TypeErrors:
         return self.types.get(label) or self.types[POOLED]
+
+    def knows(self, label: str, form: str) -> bool:
+        """Whether the profile saw this entity form (``label`` a type) or gold-O word (``label`` "O")."""
+        return form in self.word_spurious if label == "O" else f"{label} {form}" in self.form_outcomes
+
+    def entity_errors(self, label: str, form: str) -> tuple[tuple[str, float], ...]:
+        """(kind, probability) of each error an entity of this type and surface form may get, its
+        own counts shrunk toward its type's shares; the rest of the probability is "correct"."""
+        counts = self.form_outcomes.get(f"{label} {form}", {})
+        seen = sum(counts.values())
+        return tuple((kind, (counts.get(kind, 0) + PRIOR_STRENGTH * share) / (seen + PRIOR_STRENGTH))
+                     for kind, share in self.errors_of(label).shares().items())
+
+    def spurious_rate(self, word: str) -> float:
+        """The chance a spurious span starts at this word (at a gold-O position): its own count
+        shrunk toward its shape's rate."""
+        starts, seen = self.word_spurious.get(word, (0, 0))
+        return (starts + PRIOR_STRENGTH * self.spurious[word_shape(word)]) / (seen + PRIOR_STRENGTH)
+
+    def spurious_span(self, word: str, draw: float) -> tuple[int, str]:
+        """The (length, type) of a spurious span starting at this word: one it had, else its shape's."""
+        return _pick(self.word_spurious_spans.get(word) or self.spurious_spans[word_shape(word)] or ((1, "MISC"),), draw)
 
     def summary(self) -> pd.DataFrame:
         """One row per gold type (and ``*``): entities and the share of each outcome; the
@@ -177,6 +219,9 @@ class ErrorProfile:
                                                                         for length, spans in errors["shifts"])})
                          for label, errors in data["types"].items()}
         data["spurious_spans"] = {shape: tuple(map(tuple, spans)) for shape, spans in data["spurious_spans"].items()}
+        data["word_spurious"] = {word: tuple(counts) for word, counts in data.get("word_spurious", {}).items()}
+        data["word_spurious_spans"] = {word: tuple(map(tuple, spans))
+                                       for word, spans in data.get("word_spurious_spans", {}).items()}
         return cls(**data)
 
 
@@ -185,8 +230,9 @@ def _overlap(a: Span, b: Span) -> int:
 
 
 def _outcomes(gold_spans: Sequence[Span], llm_spans: Sequence[Span]) -> list[tuple[Span, tuple]]:
-    """(gold span, (outcome, detail)) for each gold span: detail is the confused type, or the LLM
-    spans of a boundary error (each LLM span belongs to the gold span it overlaps most)."""
+    """(gold span, (outcome, detail)) for each gold span: detail is the confused type, or (the
+    entity's length, the LLM spans) of a boundary error (each LLM span belongs to the gold span it
+    overlaps most)."""
     over: dict[Span, list[Span]] = defaultdict(list)
     for llm_span in llm_spans:
         overlapping = [span for span in gold_spans if _overlap(span, llm_span)]
@@ -218,9 +264,10 @@ def _type_errors(outcomes: Sequence[tuple]) -> TypeErrors:
     )
 
 
-def _outcome_key(outcome: tuple) -> tuple:
+def _share_key(outcome: tuple) -> str:
+    """An outcome as its kind in :meth:`TypeErrors.shares` (boundary shifts agree as a kind)."""
     kind, detail = outcome
-    return (kind, detail if kind == "confused" else None)  # boundary shifts agree as a kind
+    return f"confused:{detail}" if kind == "confused" else kind
 
 
 def _consistency(by_form: dict[tuple[str, str], list[tuple]], types: dict[str, TypeErrors]) -> float:
@@ -230,7 +277,7 @@ def _consistency(by_form: dict[tuple[str, str], list[tuple]], types: dict[str, T
         n = len(outcomes)
         if n < 2:
             continue
-        counts = Counter(map(_outcome_key, outcomes))
+        counts = Counter(map(_share_key, outcomes))
         weight = n * (n - 1) / 2
         observed += sum(c * (c - 1) / 2 for c in counts.values())
         errors = types[label]
@@ -258,9 +305,24 @@ def span_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -
 @dataclass(frozen=True)
 class _EntityDraw:
     span: Span
-    error: float  # error if below the scaled error rate
-    kind: float  # which kind, in proportion to the kinds' rates
-    detail: float  # which confused type / boundary error
+    errors: tuple[tuple[str, float], ...]  # its error kinds and their probabilities (ErrorProfile.entity_errors)
+    error: float  # an error if below the scaled error probability
+    kind: float  # which kind, in proportion to the kinds' probabilities
+    detail: float  # which boundary error
+
+    @cached_property
+    def error_rate(self) -> float:
+        return sum(probability for _, probability in self.errors)
+
+
+@dataclass(frozen=True)
+class _Start:
+    """A gold-O token where a spurious span may start."""
+
+    position: int
+    rate: float  # ErrorProfile.spurious_rate of its word
+    span: tuple[int, str]  # the (length, type) it would have
+    draw: float  # it starts if below the scaled rate
 
 
 @dataclass(frozen=True)
@@ -268,35 +330,40 @@ class _SentenceDraws:
     length: int
     failure: float
     entities: tuple[_EntityDraw, ...]
-    starts: tuple[tuple[int, str, float, float], ...]  # gold-O token: (position, shape, start draw, span draw)
+    starts: tuple[_Start, ...]
 
 
-def _form_draws(seed: int, kind: str, form: str, consistency: float) -> np.ndarray | None:
-    """The draws a systematic surface form uses at every occurrence, or None (it draws afresh)."""
-    draws = np.random.default_rng(derive_seed(seed, "form", kind, form)).random(4)
-    return draws[1:] if draws[0] < consistency else None
+def _form_draws(seed: int, kind: str, form: str, consistency: float, fresh: np.ndarray) -> np.ndarray:
+    """The draws of one occurrence of a word the profile never saw: the word's own, shared by all its
+    occurrences, if it is systematic (with probability ``consistency``), else ``fresh``."""
+    draws = np.random.default_rng(derive_seed(seed, "form", kind, form)).random(1 + len(fresh))
+    return draws[1:] if draws[0] < consistency else fresh
 
 
 def _draws(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], profile: ErrorProfile,
            seed: int) -> list[_SentenceDraws]:
-    """Every uniform draw a simulation of these sentences uses, fixed before any scale applies."""
+    """Every uniform draw a simulation of these sentences uses, and every probability it is
+    compared with, fixed before any scale applies."""
     sentences = []
     for index, (words, tags) in enumerate(zip(tokens, gold)):
         rng = np.random.default_rng(derive_seed(seed, "sentence", index))
-        failure = rng.random()
+        failure = float(rng.random())
         entities = []
         for span in bio_to_spans(tags):
-            fresh = rng.random(3)
-            fixed = _form_draws(seed, span.label, " ".join(words[span.start:span.end]), profile.consistency)
-            entities.append(_EntityDraw(span, *(fixed if fixed is not None else fresh)))
+            form, draws = " ".join(words[span.start:span.end]), rng.random(3)
+            if not profile.knows(span.label, form):
+                draws = _form_draws(seed, span.label, form, profile.consistency, draws)
+            entities.append(_EntityDraw(span, profile.entity_errors(span.label, form), *map(float, draws)))
         starts = []
-        for position, tag in enumerate(tags):
-            fresh = rng.random(2)
-            if tag == "O":
-                fixed = _form_draws(seed, "O", words[position], profile.consistency)
-                start, span = fixed[:2] if fixed is not None else fresh
-                starts.append((position, word_shape(words[position]), float(start), float(span)))
-        sentences.append(_SentenceDraws(len(tags), float(failure), tuple(entities), tuple(starts)))
+        for position, (word, tag) in enumerate(zip(words, tags)):
+            draws = rng.random(2)
+            if tag != "O":
+                continue
+            if not profile.knows("O", word):
+                draws = _form_draws(seed, "O", word, profile.consistency, draws)
+            starts.append(_Start(position, profile.spurious_rate(word), profile.spurious_span(word, draws[1]),
+                                 float(draws[0])))
+        sentences.append(_SentenceDraws(len(tags), failure, tuple(entities), tuple(starts)))
     return sentences
 
 
@@ -312,24 +379,20 @@ def _shifted(span: Span, shift: tuple[int, int, str], length: int) -> Span:
 
 def _entity(draw: _EntityDraw, profile: ErrorProfile, scale: float, length: int) -> list[Span]:
     """What the simulated labeller makes of one gold entity: itself, nothing, or wrong spans."""
-    errors = profile.errors_of(draw.span.label)
-    rate = errors.error_rate
+    rate = draw.error_rate
     if rate <= 0 or draw.error >= min(1.0, scale * rate):
         return [draw.span]
-    kinds = [("missed", errors.missed), ("boundary", errors.boundary if errors.shifts else 0.0),
-             *((("confused", label), share) for label, share in errors.confused.items())]
-    total = sum(share for _, share in kinds)
-    threshold, kind = draw.kind * total, kinds[-1][0]
-    for kind, share in kinds:
-        if threshold < share:
+    threshold, kind = draw.kind * rate, draw.errors[-1][0]
+    for kind, probability in draw.errors:
+        if threshold < probability:
             break
-        threshold -= share
+        threshold -= probability
     if kind == "missed":
         return []
     if kind == "boundary":
-        spans = errors.boundary_error(draw.span.end - draw.span.start, draw.detail)
+        spans = profile.errors_of(draw.span.label).boundary_error(draw.span.end - draw.span.start, draw.detail)
         return [_shifted(draw.span, shift, length) for shift in spans]
-    return [Span(draw.span.start, draw.span.end, kind[1])]
+    return [Span(draw.span.start, draw.span.end, kind.removeprefix("confused:"))]
 
 
 def _simulate(draws: Sequence[_SentenceDraws], profile: ErrorProfile, scale: float) -> list[list[str]]:
@@ -344,15 +407,15 @@ def _simulate(draws: Sequence[_SentenceDraws], profile: ErrorProfile, scale: flo
                 if not any(taken[span.start:span.end]):  # a shifted span may run into a neighbour
                     spans.append(span)
                     taken[span.start:span.end] = [True] * (span.end - span.start)
-        for position, shape, start, which in sentence.starts:
-            if taken[position] or start >= min(1.0, scale * profile.spurious[shape]):
+        for start in sentence.starts:
+            if taken[start.position] or start.draw >= min(1.0, scale * start.rate):
                 continue
-            length, label = _pick(profile.spurious_spans[shape], which)
-            end = position + 1
-            while end < min(sentence.length, position + length) and not taken[end]:
+            length, label = start.span
+            end = start.position + 1
+            while end < min(sentence.length, start.position + length) and not taken[end]:
                 end += 1
-            spans.append(Span(position, end, label))
-            taken[position:end] = [True] * (end - position)
+            spans.append(Span(start.position, end, label))
+            taken[start.position:end] = [True] * (end - start.position)
         labelled.append(spans_to_bio(spans, sentence.length))
     return labelled
 
