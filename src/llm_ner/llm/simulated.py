@@ -23,10 +23,11 @@ gold-tagged sentences.
   a word's probabilities are its own counts shrunk toward its type's (shape's) rates by
   :data:`PRIOR_STRENGTH` pseudo-occurrences: a word the profile saw often keeps its behaviour, a
   rare one mostly its type's;
-* *consistency*, for words the profile never saw: over surface forms seen more than once, the
-  pairwise agreement of their outcomes, A, against what independent draws at the type's rates give,
-  A0, yields rho = (A - A0) / (1 - A0): the share of unseen words whose every occurrence gets the
-  same draws.
+* *consistency*: over surface forms seen more than once, the pairwise agreement of their outcomes,
+  A, against what independent draws at the type's rates give, A0, yields rho = (A - A0) / (1 - A0):
+  the share of words whose every occurrence gets the same draws (seen or not: per-word
+  probabilities with independent draws leave a word's occurrences too mixed -- a student then
+  averages its errors away, and trains better on the simulated labels than on real ones).
 
 **Scaling** (:func:`simulate_labels`): one factor ``scale`` multiplies every error probability --
 failure, each entity's error probability (its kinds keep their proportions), each word's spurious
@@ -173,10 +174,6 @@ class ErrorProfile:
 
     def errors_of(self, label: str) -> TypeErrors:
         return self.types.get(label) or self.types[POOLED]
-
-    def knows(self, label: str, form: str) -> bool:
-        """Whether the profile saw this entity form (``label`` a type) or gold-O word (``label`` "O")."""
-        return form in self.word_spurious if label == "O" else f"{label} {form}" in self.form_outcomes
 
     def entity_errors(self, label: str, form: str) -> tuple[tuple[str, float], ...]:
         """(kind, probability) of each error an entity of this type and surface form may get, its
@@ -334,8 +331,8 @@ class _SentenceDraws:
 
 
 def _form_draws(seed: int, kind: str, form: str, consistency: float, fresh: np.ndarray) -> np.ndarray:
-    """The draws of one occurrence of a word the profile never saw: the word's own, shared by all its
-    occurrences, if it is systematic (with probability ``consistency``), else ``fresh``."""
+    """The draws of one occurrence of a word: the word's own, shared by all its occurrences, if it is
+    systematic (with probability ``consistency``), else ``fresh``."""
     draws = np.random.default_rng(derive_seed(seed, "form", kind, form)).random(1 + len(fresh))
     return draws[1:] if draws[0] < consistency else fresh
 
@@ -350,17 +347,15 @@ def _draws(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], profi
         failure = float(rng.random())
         entities = []
         for span in bio_to_spans(tags):
-            form, draws = " ".join(words[span.start:span.end]), rng.random(3)
-            if not profile.knows(span.label, form):
-                draws = _form_draws(seed, span.label, form, profile.consistency, draws)
+            form = " ".join(words[span.start:span.end])
+            draws = _form_draws(seed, span.label, form, profile.consistency, rng.random(3))
             entities.append(_EntityDraw(span, profile.entity_errors(span.label, form), *map(float, draws)))
         starts = []
         for position, (word, tag) in enumerate(zip(words, tags)):
-            draws = rng.random(2)
+            draws = rng.random(2)  # drawn for every token, so that each token's draws stay where they are
             if tag != "O":
                 continue
-            if not profile.knows("O", word):
-                draws = _form_draws(seed, "O", word, profile.consistency, draws)
+            draws = _form_draws(seed, "O", word, profile.consistency, draws)
             starts.append(_Start(position, profile.spurious_rate(word), profile.spurious_span(word, draws[1]),
                                  float(draws[0])))
         sentences.append(_SentenceDraws(len(tags), failure, tuple(entities), tuple(starts)))
