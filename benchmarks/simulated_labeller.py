@@ -12,7 +12,7 @@ its real ones twice:
    BiLSTM + shapes, 8 epochs at batch 8), LLM-only (the half's labels alone) and Huang's regimen D
    (those labels, then 1,000 gold train sentences outside the 2,037), the same seeds for every
    labelling, test micro F1 on the study's 500 test sentences; mean ± std over the seeds. The
-   profile without its per-word counts (type-level rates only) is the ablation.
+   profile with per-word entity outcomes (``per_word=True``) is the ablation.
 
 Every student is a grid cell stored under ``--store``: a killed run resumes. Gold consumed: the
 1,000 gold sentences of regimen D (none for LLM-only); simulating needs the half's gold, as any
@@ -24,10 +24,8 @@ simulation does (it is a what-if, not a labelling method).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import time
-from collections import Counter, defaultdict
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +33,7 @@ import pandas as pd
 from llm_ner.corpus import load_split
 from llm_ner.grid import Cell, Grid, Processes, ResultStore, summarise
 from llm_ner.llm.external import import_conll_labels
-from llm_ner.llm.simulated import ErrorProfile, calibrate_scale, simulate_labels, span_f1
+from llm_ner.llm.simulated import ErrorProfile, calibrate_scale, simulate_labels, span_f1, tag_determinism
 from llm_ner.metrics import entity_scores
 from llm_ner.model import labelled_sentences
 from llm_ner.sampling import seeded_sample
@@ -44,17 +42,6 @@ from llm_ner.students import Protocol, Student
 from llm_ner.tags import CONLL_2003
 
 SEED_LABELS = Path(__file__).resolve().parents[2] / "shared/data/seed_llm_annotations/llm_train_head.conll"
-
-
-def tag_determinism(tokens, tags) -> float:
-    """Over words seen twice or more, the share of occurrences carrying the word's most frequent
-    entity type (or O): how consistently a labelling treats a word -- what a student can learn."""
-    by_word: dict[str, Counter] = defaultdict(Counter)
-    for words, sentence_tags in zip(tokens, tags):
-        for word, tag in zip(words, sentence_tags):
-            by_word[word][tag[2:] or tag] += 1
-    repeated = [counts for counts in by_word.values() if sum(counts.values()) >= 2]
-    return sum(max(c.values()) for c in repeated) / sum(sum(c.values()) for c in repeated)
 
 
 def label_table(gold, labellers: dict[str, list]) -> pd.DataFrame:
@@ -82,17 +69,18 @@ def main() -> None:
     labels, _ = import_conll_labels(args.labels, train)
     profiled = seeded_sample(labels, len(labels) // 2, args.simulation_seed)
     real = labels[~labels["sentence_id"].isin(profiled["sentence_id"])].reset_index(drop=True)
-    profile = ErrorProfile.measure(list(profiled["gold_tags"]), list(profiled["llm_tags"]), list(profiled["tokens"]))
+    profiles = {per_word: ErrorProfile.measure(list(profiled["gold_tags"]), list(profiled["llm_tags"]),
+                                               list(profiled["tokens"]), per_word=per_word) for per_word in (False, True)}
+    profile = profiles[False]
     tokens, gold = list(real["tokens"]), list(real["gold_tags"])
     target = span_f1(gold, list(real["llm_tags"]))
     labellings = {"real": real}
-    for name, each in (("simulated", profile),
-                       ("type_level", dataclasses.replace(profile, form_outcomes={}, word_spurious={},
-                                                          word_spurious_spans={}))):
+    for name, each in (("simulated", profile), ("per_word", profiles[True])):
         calibration = calibrate_scale(tokens, gold, each, target, seed=args.simulation_seed)
         labellings[name] = real.assign(llm_tags=simulate_labels(tokens, gold, each, calibration.scale,
                                                                 args.simulation_seed))
-        print(f"{name}: scale {calibration.scale:.3f} gives label F1 {calibration.label_f1:.3f}")
+        print(f"{name}: consistency {each.consistency:.3f}, scale {calibration.scale:.3f} gives label F1 "
+              f"{calibration.label_f1:.3f}")
     print(f"profile of {len(profiled)} sentences (label F1 {profile.label_f1:.3f}); the other {len(real)} "
           f"sentences' real labels: label F1 {target:.3f}")
     print(profile.summary().round(3).to_string(index=False))
@@ -112,8 +100,8 @@ def main() -> None:
         llm = labelled_sentences(table, "llm_tags")
         phases = {"llm_only": (llm,), "regimen_D": (llm, expert)}
         for route in args.routes:
-            if labeller == "type_level" and route != "llm_only":
-                continue  # the ablation: does the per-word profile matter where it matters most
+            if labeller == "per_word" and route != "llm_only":
+                continue  # the ablation, where the labellings differ most
             for seed in args.seeds:
                 cells.append(Cell({"route": route, "labeller": labeller, "seed": seed},
                                   Student(protocol, phases[route], seed, evaluation)))
