@@ -190,9 +190,11 @@ class ErrorProfile:
         starts, seen = self.word_spurious.get(word, (0, 0))
         return (starts + PRIOR_STRENGTH * self.spurious[word_shape(word)]) / (seen + PRIOR_STRENGTH)
 
-    def spurious_span(self, word: str, draw: float) -> tuple[int, str]:
-        """The (length, type) of a spurious span starting at this word: one it had, else its shape's."""
-        return _pick(self.word_spurious_spans.get(word) or self.spurious_spans[word_shape(word)] or ((1, "MISC"),), draw)
+    def spurious_span(self, word: str, draw: float) -> tuple[int, str] | None:
+        """The (length, type) of a spurious span starting at this word: one it had, else its shape's
+        (None where the shape never had one: its rate is 0, so none starts there)."""
+        spans = self.word_spurious_spans.get(word) or self.spurious_spans[word_shape(word)]
+        return _pick(spans, draw) if spans else None
 
     def summary(self) -> pd.DataFrame:
         """One row per gold type (and ``*``): entities and the share of each outcome; the
@@ -332,7 +334,7 @@ class _Start:
 
     position: int
     rate: float  # ErrorProfile.spurious_rate of its word
-    span: tuple[int, str]  # the (length, type) it would have
+    span: tuple[int, str] | None  # the (length, type) it would have (None: its rate is 0)
     draw: float  # it starts if below the scaled rate
 
 
