@@ -199,6 +199,21 @@ def test_a_misconfigured_llm_stops_the_run_with_one_clear_line(project_copy, fai
     assert not (project / "data/05_model_input/llm_labels.parquet").exists()
 
 
+def test_imported_labels_with_nothing_evaluated_leave_tables_that_load_back(tmp_path):
+    """`evaluate` emptied (labels imported, no LLM to score): the estimate and markup tables are
+    saved with a header -- a CSV with no columns at all would not load (EmptyDataError)."""
+    from llm_ner.pipelines.llm_annotation.nodes import estimate_costs, evaluate_markup_quality
+
+    settings = parse_llm_settings({"source": "import", "import_path": "labels.conll", "cache_path": str(tmp_path / "c"),
+                                   "evaluate": {"strategies": [], "models": []}}, {}, {}, {})
+    empty = pd.DataFrame({"tokens": [], "ner_tags": []})
+    estimate = estimate_costs(empty, empty, empty, settings)
+    quality, _, _ = evaluate_markup_quality(empty, empty, estimate, settings)
+    for table in (estimate, quality):
+        table.to_csv(tmp_path / "table.csv", index=False)
+        assert pd.read_csv(tmp_path / "table.csv").empty
+
+
 def test_import_source_and_failed_sentence_policy(tmp_path):
     train = pd.DataFrame({
         "sentence_id": [0, 1, 2], "document_id": [0, 0, 1],
