@@ -33,7 +33,7 @@ import pandas as pd
 from llm_ner.corpus import load_split
 from llm_ner.grid import Cell, Grid, Processes, ResultStore, summarise
 from llm_ner.llm.external import import_conll_labels
-from llm_ner.llm.simulated import ErrorProfile, calibrate_scale, simulate_labels, span_f1, tag_determinism
+from llm_ner.llm.simulated import ErrorProfile, calibrate_scale, span_f1, tag_determinism
 from llm_ner.metrics import entity_scores
 from llm_ner.model import labelled_sentences
 from llm_ner.sampling import seeded_sample
@@ -69,16 +69,14 @@ def main() -> None:
     labels, _ = import_conll_labels(args.labels, train)
     profiled = seeded_sample(labels, len(labels) // 2, args.simulation_seed)
     real = labels[~labels["sentence_id"].isin(profiled["sentence_id"])].reset_index(drop=True)
-    profiles = {per_word: ErrorProfile.measure(list(profiled["gold_tags"]), list(profiled["llm_tags"]),
-                                               list(profiled["tokens"]), per_word=per_word) for per_word in (False, True)}
+    profiles = {per_word: ErrorProfile.of_labels(profiled, per_word) for per_word in (False, True)}
     profile = profiles[False]
     tokens, gold = list(real["tokens"]), list(real["gold_tags"])
     target = span_f1(gold, list(real["llm_tags"]))
     labellings = {"real": real}
     for name, each in (("simulated", profile), ("per_word", profiles[True])):
         calibration = calibrate_scale(tokens, gold, each, target, seed=args.simulation_seed)
-        labellings[name] = real.assign(llm_tags=simulate_labels(tokens, gold, each, calibration.scale,
-                                                                args.simulation_seed))
+        labellings[name] = real.assign(llm_tags=calibration.labels)
         print(f"{name}: consistency {each.consistency:.3f}, scale {calibration.scale:.3f} gives label F1 "
               f"{calibration.label_f1:.3f}")
     print(f"profile of {len(profiled)} sentences (label F1 {profile.label_f1:.3f}); the other {len(real)} "

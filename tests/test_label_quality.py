@@ -9,9 +9,9 @@ import pytest
 from llm_ner.corpus import load_split
 from llm_ner.grid import Grid
 from llm_ner.label_quality import (
-    REAL, LabelQualityParams, crossover, gold_candidates, labeller_profile, map_cells, map_pool, simulated_pools,
+    REAL, LabelQualityParams, crossover, gold_candidates, map_cells, map_pool, simulated_pools,
 )
-from llm_ner.llm.simulated import span_f1
+from llm_ner.llm.simulated import ErrorProfile, span_f1
 from llm_ner.students import Protocol, StudentParams, StudentSetup
 from llm_ner.tags import CONLL_2003, bio_to_spans, spans_to_bio, Span
 
@@ -34,7 +34,7 @@ def llm_labels() -> pd.DataFrame:
 def test_levels_reach_their_label_f1_and_the_real_level_keeps_the_real_labels(llm_labels):
     params = LabelQualityParams(levels=(0.6, 0.9), pool_size=100)
     pool = map_pool(llm_labels, params)
-    levels = simulated_pools(pool, labeller_profile(llm_labels), params)
+    levels = simulated_pools(pool, ErrorProfile.of_labels(llm_labels), params)
     assert list(levels.pools) == [REAL, "0.60", "0.90"] and len(pool) == 100
     assert levels.pools[REAL]["llm_tags"].tolist() == pool["llm_tags"].tolist()
     for level, target in (("0.60", 0.6), ("0.90", 0.9)):
@@ -45,7 +45,7 @@ def test_levels_reach_their_label_f1_and_the_real_level_keeps_the_real_labels(ll
 def test_every_route_gets_its_cells_with_the_gold_it_consumes(llm_labels):
     params = LabelQualityParams(levels=(0.8,), budgets=(0.1, 0.2), seeds=(1, 2, 3), gold_sentences=15, pool_size=60)
     pool = map_pool(llm_labels, params)
-    levels = simulated_pools(pool, labeller_profile(llm_labels), params)
+    levels = simulated_pools(pool, ErrorProfile.of_labels(llm_labels), params)
     levels.pools[REAL] = levels.pools[REAL].assign(label_quality=np.linspace(0, 1, 60))  # what label_issues ranks
     levels.pools["0.80"] = levels.pools["0.80"].assign(label_quality=np.linspace(1, 0, 60))
     gold = gold_candidates(load_split("train").iloc[:300], llm_labels, params)

@@ -32,7 +32,7 @@ import pandas as pd
 from pydantic import Field, NonNegativeInt, PositiveInt
 
 from .grid import Cell, summarise
-from .llm.simulated import ErrorProfile, calibrate_scale, simulate_labels, span_f1
+from .llm.simulated import ErrorProfile, calibrate_scale, span_f1
 from .mixed import SweepSettings, blending_designs, budget_sweep_cells, expert_count, out_of_fold_label_quality
 from .model import labelled_sentences
 from .model.evaluation import micro_rows
@@ -59,11 +59,6 @@ class LabelQualityParams(Settings):
     label_quality_folds: PositiveInt = 3  # out-of-fold students per level for label_issues
     seed: NonNegativeInt = 24  # the simulation's draws, the pool sample, the gold set and the expert subsets
     marks: dict[str, float] = Field(default_factory=dict)  # other labellers' label F1, marked on the map
-
-
-def labeller_profile(real_labels: pd.DataFrame) -> ErrorProfile:
-    """The error profile of real LLM labels (``tokens``, ``gold_tags``, ``llm_tags``)."""
-    return ErrorProfile.measure(list(real_labels["gold_tags"]), list(real_labels["llm_tags"]), list(real_labels["tokens"]))
 
 
 def map_pool(llm_labels: pd.DataFrame, params: LabelQualityParams) -> pd.DataFrame:
@@ -95,7 +90,7 @@ def simulated_pools(pool: pd.DataFrame, profile: ErrorProfile, params: LabelQual
     for target in params.levels:
         calibration = calibrate_scale(tokens, gold, profile, target, params.seed)
         name = f"{target:.2f}"
-        pools[name] = pool.assign(llm_tags=simulate_labels(tokens, gold, profile, calibration.scale, params.seed))
+        pools[name] = pool.assign(llm_tags=calibration.labels)
         rows.append({"level": name, "target_label_f1": target, "scale": calibration.scale, "label_f1": calibration.label_f1})
     return Levels(pools, pd.DataFrame(rows))
 
@@ -159,8 +154,7 @@ def map_cells(levels: Levels, gold: pd.DataFrame, params: LabelQualityParams, se
                               derive_seed(params.seed, "expert"), "from_scratch")
         for cell in budget_sweep_cells(pool, pool.head(0), evaluation, sweep, protocol):
             student: Student = cell.job
-            job = Student(protocol, student.phases, student.seed, evaluation,
-                          info={"gold_tokens": student.info["expert_tokens"]})
+            job = dataclasses.replace(student, info={"gold_tokens": student.info["expert_tokens"]})
             add(level, f"correct_{cell.ids['strategy']}", student.info["expert_sentences"], cell.ids["fold"], job)
     return cells
 

@@ -173,6 +173,11 @@ class ErrorProfile:
         )
         return dataclasses.replace(profile, consistency=_fit_consistency(profile, tokens, gold, predicted))
 
+    @classmethod
+    def of_labels(cls, labels: pd.DataFrame, per_word: bool = False) -> "ErrorProfile":
+        """The profile of a labelling table (``tokens``, ``gold_tags``, ``llm_tags``: ``llm_labels``, an import)."""
+        return cls.measure(list(labels["gold_tags"]), list(labels["llm_tags"]), list(labels["tokens"]), per_word)
+
     def errors_of(self, label: str) -> TypeErrors:
         return self.types.get(label) or self.types[POOLED]
 
@@ -444,6 +449,7 @@ class Calibration:
     scale: float
     label_f1: float  # what the labels at that scale score against gold
     target_f1: float
+    labels: list[list[str]] = field(repr=False, default_factory=list)  # the labels at that scale
 
 
 def calibrate_scale(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], profile: ErrorProfile,
@@ -455,12 +461,13 @@ def calibrate_scale(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str
     if not 0 <= target_f1 <= 1:
         raise ValueError(f"target_label_f1 must be within [0, 1], got {target_f1}")
     draws = _draws(tokens, gold, profile, seed)
-    score = {}
+    simulated: dict[float, tuple[float, list[list[str]]]] = {}  # scale -> (label F1, labels)
 
     def f1_at(scale: float) -> float:
-        if scale not in score:
-            score[scale] = span_f1(gold, _simulate(draws, profile, scale))
-        return score[scale]
+        if scale not in simulated:
+            labels = _simulate(draws, profile, scale)
+            simulated[scale] = (span_f1(gold, labels), labels)
+        return simulated[scale][0]
 
     low, high = 0.0, 1.0
     while f1_at(high) > target_f1 and high < 1e4:
@@ -472,7 +479,8 @@ def calibrate_scale(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str
         else:
             high = middle
     best = min((low, high), key=lambda scale: abs(f1_at(scale) - target_f1))
-    return Calibration(best, f1_at(best), target_f1)
+    label_f1, labels = simulated[best]
+    return Calibration(best, label_f1, target_f1, labels)
 
 
 # --- the pool's labels, simulated (llm_annotation.source: simulated) ----------------------------------
@@ -483,15 +491,14 @@ def simulated_pool_labels(pool: pd.DataFrame, real_labels: pd.DataFrame, target_
     labeller's ``llm_tags`` beside their ``gold_tags``, e.g. imported), calibrated on the pool to
     ``target_f1`` (None: the real labeller's own label F1); in the ``llm_labels`` layout, and a
     report of the profile and the calibration."""
-    profile = ErrorProfile.measure(list(real_labels["gold_tags"]), list(real_labels["llm_tags"]),
-                                   list(real_labels["tokens"]))
+    profile = ErrorProfile.of_labels(real_labels)
     target = profile.label_f1 if target_f1 is None else target_f1
     tokens, gold = [list(t) for t in pool["tokens"]], [list(t) for t in pool["ner_tags"]]
     calibration = calibrate_scale(tokens, gold, profile, target, seed)
     name = f"simulated@{target:.2f}"
     labels = pd.DataFrame({
         "sentence_id": pool["sentence_id"].astype(int).to_numpy(), "document_id": pool["document_id"].astype(int).to_numpy(),
-        "tokens": tokens, "gold_tags": gold, "llm_tags": simulate_labels(tokens, gold, profile, calibration.scale, seed),
+        "tokens": tokens, "gold_tags": gold, "llm_tags": calibration.labels,
         "status": "ok", "failure_reason": "", "strategy": "simulated", "model": name,
     })
     report = {"profile_sentences": profile.sentences, "profile_label_f1": round(profile.label_f1, 4),

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..active.compare import learning_curves
 from ..active.strategies import STRATEGIES
+from ..label_quality import LabelQualityParams
 from ..mixed import SELECTIONS
 from ..model.evaluation import micro_rows
 
@@ -107,11 +108,11 @@ def frontier_plot(costs: pd.DataFrame) -> plt.Figure:
     return figure
 
 
-def label_quality_plot(summary: pd.DataFrame, levels: pd.DataFrame, params) -> plt.Figure:
+def label_quality_plot(summary: pd.DataFrame, levels: pd.DataFrame, params: LabelQualityParams) -> plt.Figure:
     """The label-quality map: one panel per gold budget; in each, test F1 against label F1 (mean ±
     std over repeats) of every LLM route with that much gold, LLM-only (no gold) in every panel,
     all-expert with that gold as a dashed line, the real labeller's label F1 and ``params.marks``
-    as vertical lines. ``params``: :class:`~llm_ner.label_quality.LabelQualityParams`."""
+    as vertical lines."""
     budgets = sorted(summary.loc[summary["route"] == "all_expert", "gold_sentences"].unique())
     figure, axes = plt.subplots(1, max(1, len(budgets)), figsize=(4.2 * max(1, len(budgets)), 4), sharey=True,
                                 squeeze=False)
@@ -127,7 +128,7 @@ def label_quality_plot(summary: pd.DataFrame, levels: pd.DataFrame, params) -> p
         axis.axhline(expert["f1_mean"].iloc[0], color="black", linestyle="--", label=f"all-expert, {gold} gold")
         for f1 in real:
             axis.axvline(f1, color="grey", linestyle=":", label="the real labeller")
-        for i, (name, f1) in enumerate(getattr(params, "marks", {}).items()):
+        for i, (name, f1) in enumerate(params.marks.items()):
             axis.axvline(f1, color="grey", linestyle="-.", alpha=0.6)
             axis.text(f1, 0.02 + 0.06 * i, f" {name}", fontsize=7, color="grey")
         axis.set(xlabel="LLM label F1 (simulated; real marked)", title=f"{gold} gold sentences")

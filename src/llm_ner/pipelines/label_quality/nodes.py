@@ -7,7 +7,7 @@ import pandas as pd
 
 from llm_ner.costs import CostModel
 from llm_ner.label_quality import (
-    LabelQualityParams, Levels, crossover, gold_candidates, labeller_profile, map_pool, simulated_pools, summarise_map,
+    LabelQualityParams, Levels, crossover, gold_candidates, map_pool, simulated_pools, summarise_map,
 )
 from llm_ner.llm.external import import_conll_labels
 from llm_ner.llm.simulated import ErrorProfile
@@ -21,7 +21,7 @@ def measure_labeller(llm_labels: pd.DataFrame, train_sentences: pd.DataFrame, pa
     real = llm_labels
     if params.profile_from:
         real, _ = import_conll_labels(params.profile_from, train_sentences, entity_types.schema)
-    profile = labeller_profile(real)
+    profile = ErrorProfile.of_labels(real)
     return profile.to_dict(), profile.summary()
 
 
