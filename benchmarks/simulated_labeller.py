@@ -69,12 +69,13 @@ def main() -> None:
     labels, _ = import_conll_labels(args.labels, train)
     profiled = seeded_sample(labels, len(labels) // 2, args.simulation_seed)
     real = labels[~labels["sentence_id"].isin(profiled["sentence_id"])].reset_index(drop=True)
-    profiles = {per_word: ErrorProfile.of_labels(profiled, per_word) for per_word in (False, True)}
-    profile = profiles[False]
+    profiles = {"simulated": ErrorProfile.of_labels(profiled), "per_word": ErrorProfile.of_labels(profiled, per_word=True),
+                "context": ErrorProfile.of_labels(profiled, context=True)}
+    profile = profiles["simulated"]
     tokens, gold = list(real["tokens"]), list(real["gold_tags"])
     target = span_f1(gold, list(real["llm_tags"]))
     labellings = {"real": real}
-    for name, each in (("simulated", profile), ("per_word", profiles[True])):
+    for name, each in profiles.items():
         calibration = calibrate_scale(tokens, gold, each, target, seed=args.simulation_seed)
         labellings[name] = real.assign(llm_tags=calibration.labels)
         print(f"{name}: consistency {each.consistency:.3f}, scale {calibration.scale:.3f} gives label F1 "

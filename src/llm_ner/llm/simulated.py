@@ -122,10 +122,13 @@ class ErrorProfile:
     # word at gold-O positions -> (spurious spans starting there, occurrences), and those spans' (length, type)
     word_spurious: dict[str, tuple[int, int]] = field(default_factory=dict)
     word_spurious_spans: dict[str, tuple[tuple[int, str], ...]] = field(default_factory=dict)
+    # with context=True: each entity's outcome, and the spurious span starting at a gold-O token, from its context
+    entity_model: ContextModel | None = None
+    start_model: ContextModel | None = None
 
     @classmethod
     def measure(cls, gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]],
-                tokens: Sequence[Sequence[str]], per_word: bool = False) -> "ErrorProfile":
+                tokens: Sequence[Sequence[str]], per_word: bool = False, context: bool = False) -> "ErrorProfile":
         """The profile of ``predicted`` (valid IOB2, e.g. ``llm_labels.llm_tags``) against ``gold``;
         ``per_word``: entity outcomes per surface form too (module docstring)."""
         if not len(gold) == len(predicted) == len(tokens):
@@ -135,6 +138,8 @@ class ErrorProfile:
         by_form: dict[tuple[str, str], list[tuple]] = defaultdict(list)
         word_occurrences: Counter = Counter()
         word_spans: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        entity_rows: list[tuple[list[str], str]] = []  # (context, outcome) of each entity
+        start_rows: list[tuple[list[str], str]] = []  # (context, "none" or "<TYPE>:<length up to 3>") of each gold-O token
         for words, gold_tags, llm_tags in zip(tokens, gold, predicted):
             if len(gold_tags) != len(llm_tags) or len(words) != len(gold_tags):
                 raise ValueError(f"a sentence has {len(words)} tokens, {len(gold_tags)} gold and {len(llm_tags)} LLM tags")
@@ -147,10 +152,17 @@ class ErrorProfile:
             for span, outcome in _outcomes(gold_spans, llm_spans):
                 outcomes[span.label].append(outcome)
                 by_form[(" ".join(words[span.start:span.end]), span.label)].append(outcome)
+                if context:
+                    entity_rows.append((entity_features(words, span), _share_key(outcome)))
             word_occurrences.update(word for word, tag in zip(words, gold_tags) if tag == "O")
+            spurious_at = {}
             for span in llm_spans:
                 if all(tag == "O" for tag in gold_tags[span.start:span.end]):
                     word_spans[words[span.start]].append((span.end - span.start, span.label))
+                    spurious_at[span.start] = f"{span.label}:{min(span.end - span.start, 3)}"
+            if context:
+                start_rows += [(start_features(words, gold_tags, i), spurious_at.get(i, "none"))
+                               for i, tag in enumerate(gold_tags) if tag == "O"]
         types = {label: _type_errors(found) for label, found in outcomes.items()}
         types[POOLED] = _type_errors([outcome for found in outcomes.values() for outcome in found])
         o_tokens, spurious_spans = Counter(), defaultdict(list)
@@ -170,13 +182,15 @@ class ErrorProfile:
                            if per_word else {}),
             word_spurious={word: (len(word_spans.get(word, ())), count) for word, count in word_occurrences.items()},
             word_spurious_spans={word: tuple(spans) for word, spans in word_spans.items()},
+            entity_model=ContextModel.fit(*zip(*entity_rows)) if entity_rows else None,
+            start_model=ContextModel.fit(*zip(*start_rows)) if start_rows else None,
         )
         return dataclasses.replace(profile, consistency=_fit_consistency(profile, tokens, gold, predicted))
 
     @classmethod
-    def of_labels(cls, labels: pd.DataFrame, per_word: bool = False) -> "ErrorProfile":
+    def of_labels(cls, labels: pd.DataFrame, per_word: bool = False, context: bool = False) -> "ErrorProfile":
         """The profile of a labelling table (``tokens``, ``gold_tags``, ``llm_tags``: ``llm_labels``, an import)."""
-        return cls.measure(list(labels["gold_tags"]), list(labels["llm_tags"]), list(labels["tokens"]), per_word)
+        return cls.measure(list(labels["gold_tags"]), list(labels["llm_tags"]), list(labels["tokens"]), per_word, context)
 
     def errors_of(self, label: str) -> TypeErrors:
         return self.types.get(label) or self.types[POOLED]
@@ -188,6 +202,37 @@ class ErrorProfile:
         seen = sum(counts.values())
         return tuple((kind, (counts.get(kind, 0) + PRIOR_STRENGTH * share) / (seen + PRIOR_STRENGTH))
                      for kind, share in self.errors_of(label).shares().items())
+
+    def entity_errors_in(self, words: Sequence[str], span: Span) -> tuple[tuple[str, float], ...]:
+        """(kind, probability) of each error this entity may get, in its sentence: from the context
+        model where the profile has one (only the kinds its type had), else :meth:`entity_errors`."""
+        if self.entity_model is None:
+            return self.entity_errors(span.label, " ".join(words[span.start:span.end]))
+        probabilities = self.entity_model.probabilities(entity_features(words, span))
+        return tuple((kind, probabilities.get(kind, 0.0)) for kind, share in self.errors_of(span.label).shares().items()
+                     if share > 0)
+
+    def start_in(self, words: Sequence[str], gold: Sequence[str], position: int,
+                 draw: float) -> tuple[float, tuple[int, str] | None]:
+        """The chance a spurious span starts at this gold-O token, and the (length, type) it would have."""
+        word = words[position]
+        if self.start_model is None:
+            return self.spurious_rate(word), self.spurious_span(word, draw)
+        probabilities = self.start_model.probabilities(start_features(words, gold, position))
+        kinds = [(kind, p) for kind, p in probabilities.items() if kind != "none"]
+        rate = sum(p for _, p in kinds)
+        if rate <= 0:
+            return 0.0, None
+        threshold = draw * rate
+        for kind, p in kinds:
+            if threshold < p:
+                break
+            threshold -= p
+        label, length = kind.split(":")
+        if length == "3":  # three or more: one of the lengths such spans had
+            lengths = [n for spans in self.spurious_spans.values() for n, t in spans if t == label and n >= 3] or [3]
+            return rate, (_pick(sorted(lengths), threshold / p), label)
+        return rate, (int(length), label)
 
     def spurious_rate(self, word: str) -> float:
         """The chance a spurious span starts at this word (at a gold-O position): its own count
@@ -318,6 +363,99 @@ def span_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -
     return 2 * true_positives / (n_gold + n_predicted) if n_gold + n_predicted else 1.0
 
 
+# --- the context model: error probabilities from what surrounds an entity or a word -----------------
+
+def _pattern(word: str) -> str:
+    """A word's character pattern, runs collapsed: "1996-08-26" -> "d-d-d", "McDonald" -> "XxXx"."""
+    out: list[str] = []
+    for char in word:
+        kind = "X" if char.isupper() else "x" if char.islower() else "d" if char.isdigit() else char
+        if not out or out[-1] != kind:
+            out.append(kind)
+    return "".join(out)[:8]
+
+
+def _sentence_features(words: Sequence[str]) -> list[str]:
+    """What kind of line this is: a headline in capitals, a table of results, its length."""
+    letters = [word for word in words if any(char.isalpha() for char in word)]
+    features = [f"len={min(len(words) // 5, 6)}"]
+    if letters and all(word.isupper() for word in letters):
+        features.append("caps")
+    if sum(any(char.isdigit() for char in word) for word in words) >= 0.3 * len(words):
+        features.append("table")
+    return features
+
+
+def _context(words: Sequence[str], start: int, end: int) -> list[str]:
+    """The features of the words ``start:end`` in their sentence: the words, their pattern, the
+    neighbours on each side, the kind of line."""
+    features = [f"w={word.lower()}" for word in words[start:end]]
+    features += [f"p={_pattern(words[start])}", f"suf={words[end - 1][-3:].lower()}", f"n={min(end - start, 3)}"]
+    for offset, position in (("-1", start - 1), ("-2", start - 2), ("+1", end), ("+2", end + 1)):
+        if 0 <= position < len(words):
+            features += [f"{offset}w={words[position].lower()}", f"{offset}p={_pattern(words[position])}"]
+        else:
+            features.append(f"{offset}=edge")
+    return features + _sentence_features(words)
+
+
+def entity_features(words: Sequence[str], span: Span) -> list[str]:
+    """An entity's context, each feature also conjoined with its gold type (types err differently)."""
+    context = _context(words, span.start, span.end)
+    return [f"type={span.label}"] + context + [f"{span.label}|{feature}" for feature in context]
+
+
+def start_features(words: Sequence[str], gold: Sequence[str], position: int) -> list[str]:
+    """A gold-O token's context, and the gold types beside it (spans run on from entities)."""
+    before = gold[position - 1][2:] or "O" if position else "edge"
+    after = gold[position + 1][2:] or "O" if position + 1 < len(gold) else "edge"
+    return _context(words, position, position + 1) + [f"-1g={before}", f"+1g={after}"]
+
+
+@dataclass(frozen=True)
+class ContextModel:
+    """P(outcome | features): a multinomial logistic regression over binary features, kept as
+    data (JSON-able) -- one weight per class for every feature seen twice or more in fitting."""
+
+    classes: tuple[str, ...]
+    intercept: tuple[float, ...]
+    weights: dict[str, tuple[float, ...]]
+
+    @classmethod
+    def fit(cls, rows: Sequence[Sequence[str]], outcomes: Sequence[str], strength: float = 1.0) -> "ContextModel":
+        """Fitted with L2 penalty ``1 / strength`` (scikit-learn's ``C``)."""
+        from scipy.sparse import csr_matrix
+        from sklearn.linear_model import LogisticRegression
+
+        classes = tuple(sorted(set(outcomes)))
+        if len(classes) < 2:
+            return cls(classes, (0.0,) * len(classes), {})
+        seen = Counter(feature for row in rows for feature in set(row))
+        index = {feature: i for i, feature in enumerate(sorted(f for f, count in seen.items() if count >= 2))}
+        cells = [(r, index[f]) for r, row in enumerate(rows) for f in set(row) if f in index]
+        matrix = csr_matrix((np.ones(len(cells)), ([r for r, _ in cells], [c for _, c in cells])),
+                            shape=(len(rows), len(index)))
+        fitted = LogisticRegression(C=strength, max_iter=3000).fit(matrix, list(outcomes))
+        coef, intercept = fitted.coef_, fitted.intercept_
+        if len(classes) == 2:  # scikit-learn keeps one row for two classes: the second's logit
+            coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.array([0.0, intercept[0]])
+        weights = {feature: tuple(round(float(w), 4) for w in coef[:, i]) for feature, i in index.items()
+                   if np.abs(coef[:, i]).max() >= 1e-3}
+        return cls(classes, tuple(round(float(b), 4) for b in intercept), weights)
+
+    @cached_property
+    def _matrix(self) -> tuple[dict[str, int], np.ndarray]:
+        index = {feature: i for i, feature in enumerate(self.weights)}
+        return index, np.array(list(self.weights.values())).reshape(len(index), len(self.classes))
+
+    def probabilities(self, features: Sequence[str]) -> dict[str, float]:
+        index, matrix = self._matrix
+        rows = [index[feature] for feature in set(features) if feature in index]
+        logits = np.array(self.intercept) + (matrix[rows].sum(axis=0) if rows else 0.0)
+        odds = np.exp(logits - logits.max())
+        return dict(zip(self.classes, (odds / odds.sum()).tolist()))
+
+
 # --- simulation ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -370,15 +508,14 @@ def _draws(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], profi
         for span in bio_to_spans(tags):
             form = " ".join(words[span.start:span.end])
             draws = _form_draws(seed, span.label, form, profile.consistency, rng.random(3))
-            entities.append(_EntityDraw(span, profile.entity_errors(span.label, form), *map(float, draws)))
+            entities.append(_EntityDraw(span, profile.entity_errors_in(words, span), *map(float, draws)))
         starts = []
         for position, (word, tag) in enumerate(zip(words, tags)):
             draws = rng.random(2)  # drawn for every token, so that each token's draws stay where they are
             if tag != "O":
                 continue
             draws = _form_draws(seed, "O", word, profile.consistency, draws)
-            starts.append(_Start(position, profile.spurious_rate(word), profile.spurious_span(word, draws[1]),
-                                 float(draws[0])))
+            starts.append(_Start(position, *profile.start_in(words, tags, position, float(draws[1])), float(draws[0])))
         sentences.append(_SentenceDraws(len(tags), failure, tuple(entities), tuple(starts)))
     return sentences
 
