@@ -11,8 +11,7 @@ its real ones twice:
 2. as training data: students under the study's one protocol (conf/study ``student``: MiniLM +
    BiLSTM + shapes, 8 epochs at batch 8), LLM-only (the half's labels alone) and Huang's regimen D
    (those labels, then 1,000 gold train sentences outside the 2,037), the same seeds for every
-   labelling, test micro F1 on the study's 500 test sentences; mean ± std over the seeds. The
-   profile with per-word entity outcomes (``per_word=True``) is the ablation.
+   labelling, test micro F1 on the study's 500 test sentences; mean ± std over the seeds.
 
 Every student is a grid cell stored under ``--store``: a killed run resumes. Gold consumed: the
 1,000 gold sentences of regimen D (none for LLM-only); simulating needs the half's gold, as any
@@ -69,17 +68,13 @@ def main() -> None:
     labels, _ = import_conll_labels(args.labels, train)
     profiled = seeded_sample(labels, len(labels) // 2, args.simulation_seed)
     real = labels[~labels["sentence_id"].isin(profiled["sentence_id"])].reset_index(drop=True)
-    profiles = {"simulated": ErrorProfile.of_labels(profiled), "per_word": ErrorProfile.of_labels(profiled, per_word=True),
-                "context": ErrorProfile.of_labels(profiled, context=True)}
-    profile = profiles["simulated"]
+    profile = ErrorProfile.of_labels(profiled)
     tokens, gold = list(real["tokens"]), list(real["gold_tags"])
     target = span_f1(gold, list(real["llm_tags"]))
-    labellings = {"real": real}
-    for name, each in profiles.items():
-        calibration = calibrate_scale(tokens, gold, each, target, seed=args.simulation_seed)
-        labellings[name] = real.assign(llm_tags=calibration.labels)
-        print(f"{name}: consistency {each.consistency:.3f}, scale {calibration.scale:.3f} gives label F1 "
-              f"{calibration.label_f1:.3f}")
+    calibration = calibrate_scale(tokens, gold, profile, target, seed=args.simulation_seed)
+    labellings = {"real": real, "simulated": real.assign(llm_tags=calibration.labels)}
+    print(f"simulated: consistency {profile.consistency:.3f}, scale {calibration.scale:.3f} gives label F1 "
+          f"{calibration.label_f1:.3f}")
     print(f"profile of {len(profiled)} sentences (label F1 {profile.label_f1:.3f}); the other {len(real)} "
           f"sentences' real labels: label F1 {target:.3f}")
     print(profile.summary().round(3).to_string(index=False))
@@ -99,8 +94,6 @@ def main() -> None:
         llm = labelled_sentences(table, "llm_tags")
         phases = {"llm_only": (llm,), "regimen_D": (llm, expert)}
         for route in args.routes:
-            if labeller == "per_word" and route != "llm_only":
-                continue  # the ablation, where the labellings differ most
             for seed in args.seeds:
                 cells.append(Cell({"route": route, "labeller": labeller, "seed": seed},
                                   Student(protocol, phases[route], seed, evaluation)))

@@ -9,7 +9,7 @@ import pytest
 from llm_ner.corpus import load_split
 from llm_ner.grid import Grid
 from llm_ner.label_quality import (
-    REAL, LabelQualityParams, crossover, gold_candidates, map_cells, map_pool, simulated_pools,
+    REAL, LabelQualityParams, crossover, gold_candidates, map_cells, map_pool, profiled_labels, simulated_pools,
 )
 from llm_ner.llm.simulated import ErrorProfile, span_f1
 from llm_ner.students import Protocol, StudentParams, StudentSetup
@@ -40,6 +40,14 @@ def test_levels_reach_their_label_f1_and_the_real_level_keeps_the_real_labels(ll
     for level, target in (("0.60", 0.6), ("0.90", 0.9)):
         reached = span_f1(list(pool["gold_tags"]), list(levels.pools[level]["llm_tags"]))
         assert abs(reached - target) < 0.03 and levels.label_f1(level) == pytest.approx(reached)
+
+
+def test_the_profile_is_measured_outside_the_pool_where_there_is_an_outside(llm_labels):
+    pool = map_pool(llm_labels, LabelQualityParams(pool_size=100))
+    profiled = profiled_labels(llm_labels, pool)
+    assert len(profiled) == 20 and not set(profiled["sentence_id"]) & set(pool["sentence_id"])
+    everything = map_pool(llm_labels, LabelQualityParams())
+    assert len(profiled_labels(llm_labels, everything)) == 120
 
 
 def test_every_route_gets_its_cells_with_the_gold_it_consumes(llm_labels):

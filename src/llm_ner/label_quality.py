@@ -67,6 +67,14 @@ def map_pool(llm_labels: pd.DataFrame, params: LabelQualityParams) -> pd.DataFra
     return pool[["sentence_id", "tokens", "gold_tags", "llm_tags"]].reset_index(drop=True)
 
 
+def profiled_labels(real: pd.DataFrame, pool: pd.DataFrame) -> pd.DataFrame:
+    """The real labels the error profile is measured on: those of sentences outside the pool, as in
+    the simulator's validation (benchmarks/simulated_labeller.py), so that no level replays the
+    pool's own real errors; all of them where the pool is every labelled sentence."""
+    outside = real[~real["sentence_id"].isin(pool["sentence_id"])]
+    return outside if len(outside) else real
+
+
 @dataclass(frozen=True)
 class Levels:
     """Per level, the pool with that level's LLM tags; and a table of the levels (``level``,

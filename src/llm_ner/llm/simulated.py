@@ -5,34 +5,37 @@ question at the quality a better LLM would give, this module measures what a rea
 wrong, against gold, and makes labels with those errors -- more or fewer of them -- for any
 gold-tagged sentences.
 
-**The error profile** (:meth:`ErrorProfile.measure`), counted from (gold, LLM) tag pairs:
+**The error profile** (:meth:`ErrorProfile.measure`), from (gold, LLM) tag pairs:
 
 * *sentence failure*: the share of sentences with gold entities where the labeller marked none
-  (a refusal, an unparsable reply); the other rates are counted on the remaining sentences;
-* per gold entity, per type, one *outcome*: ``correct``; ``missed`` (no LLM span overlaps it);
-  ``confused`` (the same tokens, another type -- which one is kept); ``boundary`` (an overlapping
-  LLM span with other edges -- the start and end offsets and type of every LLM span over it are
-  kept, per entity length, so "too long", "too short", "shifted" and "split in two" ("New York"
-  LOC + "Times" ORG for "New York Times" ORG) come out in their measured proportions);
-* *spurious* entities: per word shape of the token it starts at (``title``, ``upper``, ``lower``,
-  ``digit``, ``other``), the chance that an LLM span starts at a gold-O token, and the length and
-  type of those spans;
-* *per word*: spurious starts are also counted per word, and a word's spurious rate is its own
-  count shrunk toward its shape's rate by :data:`PRIOR_STRENGTH` pseudo-occurrences ("said" is
-  never an entity for the seed's labeller, "lamb" mostly MISC); with ``per_word=True`` entity
-  outcomes too, per surface form and type (the validation found that worse);
-* *consistency*: the share of words whose every occurrence gets the same draws, so that they err
-  the same way each time (a student learns such errors, where it averages scattered ones away).
-  It is fitted, by bisection, so that the labeller's own sentences simulated at scale 1 are as
-  consistent as its real labels: the share of a repeated word's occurrences that carry its usual
-  tag (:func:`tag_determinism`; 0.90 for the seed's labels) is the same.
+  (a refusal, an unparsable reply); everything else is measured on the remaining sentences;
+* per gold entity, one *outcome*: ``correct``; ``missed`` (no LLM span overlaps it);
+  ``confused:<TYPE>`` (the same tokens, another type); ``boundary`` (an overlapping LLM span with
+  other edges -- the start and end offsets and type of every LLM span over it are kept, per gold
+  type and entity length, so "too long", "too short", "shifted" and "split in two" ("New York"
+  LOC + "Times" ORG for "New York Times" ORG) are replayed as they happened);
+* per gold-O token, whether a *spurious* span (one over gold-O tokens only) starts there, and its
+  type and length;
+* *in context*: the outcome of an entity and the spurious start at a token are predicted from
+  their surroundings by a :class:`ContextModel` (a logistic regression over the words, their
+  character patterns, two neighbours on each side, the gold types beside a token, and the kind of
+  line: headline, results table, length), so errors come where the real labeller makes them --
+  dates in datelines as MISC, sports teams in score lines as LOC -- and a student learns them as
+  it learns the real ones. Counted per type or per word instead, the same errors trained students
+  .045 better than the real labels did (docs/label_quality.md);
+* *consistency*: the share of words whose every occurrence gets the same random draws, so that
+  they err the same way each time. It is fitted, by bisection, so that the labeller's own
+  sentences simulated at scale 1 are as consistent as its real labels: the share of a repeated
+  word's occurrences that carry its usual tag (:func:`tag_determinism`; 0.90 for the seed's
+  labels) is the same.
 
 **Scaling** (:func:`simulate_labels`): one factor ``scale`` multiplies every error probability --
-failure, each entity's error probability (its kinds keep their proportions), each word's spurious
-rate -- capped at 1. ``scale=1`` reproduces the measured labeller, 0 gives gold, 2 twice its
-errors. :func:`calibrate_scale` finds the factor whose labels of the given sentences score a target
-label F1, by bisection: the random draws are fixed per sentence, entity and token before the
-factor applies (common random numbers), so label F1 falls monotonically as it grows.
+failure, each entity's error probability (its kinds keep their proportions), each token's
+spurious-start probability -- capped at 1. ``scale=1`` reproduces the measured labeller, 0 gives
+gold, 2 twice its errors. :func:`calibrate_scale` finds the factor whose labels of the given
+sentences score a target label F1, by bisection: the random draws are fixed per sentence, entity
+and token before the factor applies (common random numbers), so label F1 falls monotonically as
+it grows.
 
 Every draw comes from ``derive_seed(seed, ...)`` keyed by the sentence's position (or a systematic
 word's text): the same seed and sentences give the same labels in any process.
@@ -53,15 +56,15 @@ import pandas as pd
 from ..sampling import derive_seed
 from ..tags import Span, bio_to_spans, spans_to_bio
 
-POOLED = "*"  # the profile's rates over all types: for a gold type the measured labeller never saw
+POOLED = "*"  # the profile's shares over all types: for a gold type the measured labeller never saw
 SHAPES = ("title", "upper", "lower", "digit", "other")
-PRIOR_STRENGTH = 1.0  # pseudo-occurrences of the type's (shape's) rates behind a word's own counts
+NO_SPAN = "none"  # the start model's class for a gold-O token where no spurious span starts
 
 BoundaryError = tuple[tuple[int, int, str], ...]  # the LLM spans over an entity: (start offset, end offset, type)
 
 
 def word_shape(token: str) -> str:
-    """The shape class a spurious entity's start is counted under."""
+    """The shape class the summary counts spurious starts under."""
     if any(c.isdigit() for c in token):
         return "digit"
     if not any(c.isalpha() for c in token):
@@ -73,8 +76,8 @@ def word_shape(token: str) -> str:
 
 @dataclass(frozen=True)
 class TypeErrors:
-    """What happened to one gold type's entities: the share of each error kind, and the details
-    the errors are drawn from."""
+    """What happened to one gold type's entities: the share of each error kind (the kinds its
+    entities may get), and the boundary errors replayed."""
 
     entities: int
     missed: float
@@ -113,33 +116,24 @@ class ErrorProfile:
     label_f1: float  # the measured labeller's micro F1 (exact spans and types)
     sentence_failure: float
     types: dict[str, TypeErrors]  # gold type (and POOLED) -> its errors
-    spurious: dict[str, float]  # word shape -> P(a spurious span starts at a gold-O token of it)
-    spurious_spans: dict[str, tuple[tuple[int, str], ...]]  # word shape -> observed (length, type)
-    o_tokens: dict[str, int]  # word shape -> gold-O tokens counted (the spurious rates' denominators)
+    spurious_spans: dict[str, tuple[tuple[int, str], ...]]  # word shape -> observed (length, type) of spurious spans
+    o_tokens: dict[str, int]  # word shape -> gold-O tokens counted
+    entity_model: ContextModel  # an entity's context -> its outcome (a key of TypeErrors.shares, or "correct")
+    start_model: ContextModel  # a gold-O token's context -> NO_SPAN or the "<TYPE>:<length, 3 = 3 or more>" starting there
     consistency: float
-    # "<TYPE> <surface form>" -> its outcome counts, keyed as TypeErrors.shares (and "correct")
-    form_outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
-    # word at gold-O positions -> (spurious spans starting there, occurrences), and those spans' (length, type)
-    word_spurious: dict[str, tuple[int, int]] = field(default_factory=dict)
-    word_spurious_spans: dict[str, tuple[tuple[int, str], ...]] = field(default_factory=dict)
-    # with context=True: each entity's outcome, and the spurious span starting at a gold-O token, from its context
-    entity_model: ContextModel | None = None
-    start_model: ContextModel | None = None
 
     @classmethod
     def measure(cls, gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]],
-                tokens: Sequence[Sequence[str]], per_word: bool = False, context: bool = False) -> "ErrorProfile":
-        """The profile of ``predicted`` (valid IOB2, e.g. ``llm_labels.llm_tags``) against ``gold``;
-        ``per_word``: entity outcomes per surface form too (module docstring)."""
+                tokens: Sequence[Sequence[str]]) -> "ErrorProfile":
+        """The profile of ``predicted`` (valid IOB2, e.g. ``llm_labels.llm_tags``) against ``gold``."""
         if not len(gold) == len(predicted) == len(tokens):
             raise ValueError(f"{len(gold)} gold, {len(predicted)} predicted and {len(tokens)} token sequences")
         failures = with_entities = 0
         outcomes: dict[str, list[tuple]] = defaultdict(list)  # gold type -> (outcome, detail)
-        by_form: dict[tuple[str, str], list[tuple]] = defaultdict(list)
-        word_occurrences: Counter = Counter()
-        word_spans: dict[str, list[tuple[int, str]]] = defaultdict(list)
         entity_rows: list[tuple[list[str], str]] = []  # (context, outcome) of each entity
-        start_rows: list[tuple[list[str], str]] = []  # (context, "none" or "<TYPE>:<length up to 3>") of each gold-O token
+        start_rows: list[tuple[list[str], str]] = []  # (context, what starts there) of each gold-O token
+        o_tokens: Counter = Counter()
+        spurious_spans: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for words, gold_tags, llm_tags in zip(tokens, gold, predicted):
             if len(gold_tags) != len(llm_tags) or len(words) != len(gold_tags):
                 raise ValueError(f"a sentence has {len(words)} tokens, {len(gold_tags)} gold and {len(llm_tags)} LLM tags")
@@ -151,100 +145,65 @@ class ErrorProfile:
                     continue
             for span, outcome in _outcomes(gold_spans, llm_spans):
                 outcomes[span.label].append(outcome)
-                by_form[(" ".join(words[span.start:span.end]), span.label)].append(outcome)
-                if context:
-                    entity_rows.append((entity_features(words, span), _share_key(outcome)))
-            word_occurrences.update(word for word, tag in zip(words, gold_tags) if tag == "O")
-            spurious_at = {}
+                entity_rows.append((entity_features(words, span), _outcome_class(outcome)))
+            starting = {}
             for span in llm_spans:
                 if all(tag == "O" for tag in gold_tags[span.start:span.end]):
-                    word_spans[words[span.start]].append((span.end - span.start, span.label))
-                    spurious_at[span.start] = f"{span.label}:{min(span.end - span.start, 3)}"
-            if context:
-                start_rows += [(start_features(words, gold_tags, i), spurious_at.get(i, "none"))
-                               for i, tag in enumerate(gold_tags) if tag == "O"]
+                    spurious_spans[word_shape(words[span.start])].append((span.end - span.start, span.label))
+                    starting[span.start] = f"{span.label}:{min(span.end - span.start, 3)}"
+            for position, tag in enumerate(gold_tags):
+                if tag == "O":
+                    o_tokens[word_shape(words[position])] += 1
+                    start_rows.append((start_features(words, gold_tags, position), starting.get(position, NO_SPAN)))
         types = {label: _type_errors(found) for label, found in outcomes.items()}
         types[POOLED] = _type_errors([outcome for found in outcomes.values() for outcome in found])
-        o_tokens, spurious_spans = Counter(), defaultdict(list)
-        for word, count in word_occurrences.items():
-            o_tokens[word_shape(word)] += count
-            spurious_spans[word_shape(word)].extend(word_spans.get(word, ()))
         profile = cls(
             sentences=len(gold),
             label_f1=span_f1(gold, predicted),
             sentence_failure=failures / with_entities if with_entities else 0.0,
             types=types,
-            spurious={shape: len(spurious_spans[shape]) / o_tokens[shape] if o_tokens[shape] else 0.0 for shape in SHAPES},
             spurious_spans={shape: tuple(spurious_spans[shape]) for shape in SHAPES},
             o_tokens={shape: o_tokens[shape] for shape in SHAPES},
+            entity_model=ContextModel.fit([row for row, _ in entity_rows], [outcome for _, outcome in entity_rows]),
+            start_model=ContextModel.fit([row for row, _ in start_rows], [start for _, start in start_rows]),
             consistency=0.0,
-            form_outcomes=({f"{label} {form}": dict(Counter(map(_share_key, found))) for (form, label), found in by_form.items()}
-                           if per_word else {}),
-            word_spurious={word: (len(word_spans.get(word, ())), count) for word, count in word_occurrences.items()},
-            word_spurious_spans={word: tuple(spans) for word, spans in word_spans.items()},
-            entity_model=ContextModel.fit(*zip(*entity_rows)) if entity_rows else None,
-            start_model=ContextModel.fit(*zip(*start_rows)) if start_rows else None,
         )
         return dataclasses.replace(profile, consistency=_fit_consistency(profile, tokens, gold, predicted))
 
     @classmethod
-    def of_labels(cls, labels: pd.DataFrame, per_word: bool = False, context: bool = False) -> "ErrorProfile":
+    def of_labels(cls, labels: pd.DataFrame) -> "ErrorProfile":
         """The profile of a labelling table (``tokens``, ``gold_tags``, ``llm_tags``: ``llm_labels``, an import)."""
-        return cls.measure(list(labels["gold_tags"]), list(labels["llm_tags"]), list(labels["tokens"]), per_word, context)
+        return cls.measure(list(labels["gold_tags"]), list(labels["llm_tags"]), list(labels["tokens"]))
 
     def errors_of(self, label: str) -> TypeErrors:
         return self.types.get(label) or self.types[POOLED]
 
-    def entity_errors(self, label: str, form: str) -> tuple[tuple[str, float], ...]:
-        """(kind, probability) of each error an entity of this type and surface form may get, its
-        own counts shrunk toward its type's shares; the rest of the probability is "correct"."""
-        counts = self.form_outcomes.get(f"{label} {form}", {})
-        seen = sum(counts.values())
-        return tuple((kind, (counts.get(kind, 0) + PRIOR_STRENGTH * share) / (seen + PRIOR_STRENGTH))
-                     for kind, share in self.errors_of(label).shares().items())
-
-    def entity_errors_in(self, words: Sequence[str], span: Span) -> tuple[tuple[str, float], ...]:
-        """(kind, probability) of each error this entity may get, in its sentence: from the context
-        model where the profile has one (only the kinds its type had), else :meth:`entity_errors`."""
-        if self.entity_model is None:
-            return self.entity_errors(span.label, " ".join(words[span.start:span.end]))
+    def entity_errors(self, words: Sequence[str], span: Span) -> tuple[tuple[str, float], ...]:
+        """(kind, probability) of each error this entity may get in its sentence (the kinds its type
+        had); the rest of the probability is "correct"."""
         probabilities = self.entity_model.probabilities(entity_features(words, span))
-        return tuple((kind, probabilities.get(kind, 0.0)) for kind, share in self.errors_of(span.label).shares().items()
-                     if share > 0)
+        return tuple((kind, probabilities.get(kind, 0.0))
+                     for kind, share in self.errors_of(span.label).shares().items() if share > 0)
 
-    def start_in(self, words: Sequence[str], gold: Sequence[str], position: int,
-                 draw: float) -> tuple[float, tuple[int, str] | None]:
-        """The chance a spurious span starts at this gold-O token, and the (length, type) it would have."""
-        word = words[position]
-        if self.start_model is None:
-            return self.spurious_rate(word), self.spurious_span(word, draw)
+    def spurious_start(self, words: Sequence[str], gold: Sequence[str], position: int,
+                       draw: float) -> tuple[float, tuple[int, str] | None]:
+        """The chance a spurious span starts at this gold-O token, and the (length, type) it would
+        have, chosen by ``draw`` in proportion to the model's probabilities (None: the chance is 0)."""
         probabilities = self.start_model.probabilities(start_features(words, gold, position))
-        kinds = [(kind, p) for kind, p in probabilities.items() if kind != "none"]
-        rate = sum(p for _, p in kinds)
-        if rate <= 0:
+        starts = [(start, p) for start, p in probabilities.items() if start != NO_SPAN and p > 0]
+        rate = sum(p for _, p in starts)
+        if not starts:
             return 0.0, None
-        threshold = draw * rate
-        for kind, p in kinds:
+        threshold, (start, p) = draw * rate, starts[-1]
+        for start, p in starts:
             if threshold < p:
                 break
             threshold -= p
-        label, length = kind.split(":")
+        label, length = start.split(":")
         if length == "3":  # three or more: one of the lengths such spans had
-            lengths = [n for spans in self.spurious_spans.values() for n, t in spans if t == label and n >= 3] or [3]
-            return rate, (_pick(sorted(lengths), threshold / p), label)
+            lengths = sorted(n for spans in self.spurious_spans.values() for n, kind in spans if kind == label and n >= 3)
+            return rate, (_pick(lengths or [3], min(1.0, threshold / p)), label)
         return rate, (int(length), label)
-
-    def spurious_rate(self, word: str) -> float:
-        """The chance a spurious span starts at this word (at a gold-O position): its own count
-        shrunk toward its shape's rate."""
-        starts, seen = self.word_spurious.get(word, (0, 0))
-        return (starts + PRIOR_STRENGTH * self.spurious[word_shape(word)]) / (seen + PRIOR_STRENGTH)
-
-    def spurious_span(self, word: str, draw: float) -> tuple[int, str] | None:
-        """The (length, type) of a spurious span starting at this word: one it had, else its shape's
-        (None where the shape never had one: its rate is 0, so none starts there)."""
-        spans = self.word_spurious_spans.get(word) or self.spurious_spans[word_shape(word)]
-        return _pick(spans, draw) if spans else None
 
     def summary(self) -> pd.DataFrame:
         """One row per gold type (and ``*``): entities and the share of each outcome; the
@@ -269,9 +228,8 @@ class ErrorProfile:
                                                                         for length, spans in errors["shifts"])})
                          for label, errors in data["types"].items()}
         data["spurious_spans"] = {shape: tuple(map(tuple, spans)) for shape, spans in data["spurious_spans"].items()}
-        data["word_spurious"] = {word: tuple(counts) for word, counts in data.get("word_spurious", {}).items()}
-        data["word_spurious_spans"] = {word: tuple(map(tuple, spans))
-                                       for word, spans in data.get("word_spurious_spans", {}).items()}
+        for model in ("entity_model", "start_model"):
+            data[model] = ContextModel.from_dict(data[model])
         return cls(**data)
 
 
@@ -314,8 +272,8 @@ def _type_errors(outcomes: Sequence[tuple]) -> TypeErrors:
     )
 
 
-def _share_key(outcome: tuple) -> str:
-    """An outcome as its kind in :meth:`TypeErrors.shares` (boundary shifts agree as a kind)."""
+def _outcome_class(outcome: tuple) -> str:
+    """An outcome as the entity model's class: ``correct`` or a key of :meth:`TypeErrors.shares`."""
     kind, detail = outcome
     return f"confused:{detail}" if kind == "confused" else kind
 
@@ -428,7 +386,7 @@ class ContextModel:
         from sklearn.linear_model import LogisticRegression
 
         classes = tuple(sorted(set(outcomes)))
-        if len(classes) < 2:
+        if len(classes) < 2:  # nothing to tell apart: always that class (or, fitted on nothing, none)
             return cls(classes, (0.0,) * len(classes), {})
         seen = Counter(feature for row in rows for feature in set(row))
         index = {feature: i for i, feature in enumerate(sorted(f for f, count in seen.items() if count >= 2))}
@@ -448,7 +406,14 @@ class ContextModel:
         index = {feature: i for i, feature in enumerate(self.weights)}
         return index, np.array(list(self.weights.values())).reshape(len(index), len(self.classes))
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "ContextModel":
+        return cls(tuple(data["classes"]), tuple(data["intercept"]),
+                   {feature: tuple(weights) for feature, weights in data["weights"].items()})
+
     def probabilities(self, features: Sequence[str]) -> dict[str, float]:
+        if not self.classes:
+            return {}
         index, matrix = self._matrix
         rows = [index[feature] for feature in set(features) if feature in index]
         logits = np.array(self.intercept) + (matrix[rows].sum(axis=0) if rows else 0.0)
@@ -476,7 +441,7 @@ class _Start:
     """A gold-O token where a spurious span may start."""
 
     position: int
-    rate: float  # ErrorProfile.spurious_rate of its word
+    rate: float  # the chance a spurious span starts here (ErrorProfile.spurious_start)
     span: tuple[int, str] | None  # the (length, type) it would have (None: its rate is 0)
     draw: float  # it starts if below the scaled rate
 
@@ -508,14 +473,14 @@ def _draws(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], profi
         for span in bio_to_spans(tags):
             form = " ".join(words[span.start:span.end])
             draws = _form_draws(seed, span.label, form, profile.consistency, rng.random(3))
-            entities.append(_EntityDraw(span, profile.entity_errors_in(words, span), *map(float, draws)))
+            entities.append(_EntityDraw(span, profile.entity_errors(words, span), *map(float, draws)))
         starts = []
         for position, (word, tag) in enumerate(zip(words, tags)):
             draws = rng.random(2)  # drawn for every token, so that each token's draws stay where they are
             if tag != "O":
                 continue
             draws = _form_draws(seed, "O", word, profile.consistency, draws)
-            starts.append(_Start(position, *profile.start_in(words, tags, position, float(draws[1])), float(draws[0])))
+            starts.append(_Start(position, *profile.spurious_start(words, tags, position, float(draws[1])), float(draws[0])))
         sentences.append(_SentenceDraws(len(tags), failure, tuple(entities), tuple(starts)))
     return sentences
 

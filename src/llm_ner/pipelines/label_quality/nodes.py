@@ -7,7 +7,7 @@ import pandas as pd
 
 from llm_ner.costs import CostModel
 from llm_ner.label_quality import (
-    LabelQualityParams, Levels, crossover, gold_candidates, map_pool, simulated_pools, summarise_map,
+    LabelQualityParams, Levels, crossover, gold_candidates, map_pool, profiled_labels, simulated_pools, summarise_map,
 )
 from llm_ner.llm.external import import_conll_labels
 from llm_ner.llm.simulated import ErrorProfile
@@ -17,11 +17,11 @@ from llm_ner.parameters import EntityTypes
 def measure_labeller(llm_labels: pd.DataFrame, train_sentences: pd.DataFrame, params: LabelQualityParams,
                      entity_types: EntityTypes) -> tuple[dict, pd.DataFrame]:
     """The real labeller's error profile (of ``profile_from``'s labels, else of the run's
-    ``llm_labels``) as JSON, and its summary table."""
+    ``llm_labels``; those of sentences outside the map's pool) as JSON, and its summary table."""
     real = llm_labels
     if params.profile_from:
         real, _ = import_conll_labels(params.profile_from, train_sentences, entity_types.schema)
-    profile = ErrorProfile.of_labels(real)
+    profile = ErrorProfile.of_labels(profiled_labels(real, map_pool(llm_labels, params)))
     return profile.to_dict(), profile.summary()
 
 
