@@ -344,11 +344,13 @@ def label_quality_section(summary: Table, crossover: Table, levels: Table, label
     if summary is None or crossover is None or levels is None:
         return section
     section.text("SIMULATED labels: every level but 'real' is the pool's gold with the real labeller's errors "
-                 "(llm_ner.llm.simulated) scaled to a target label F1. Check the simulator against real labels "
-                 "first (benchmarks/simulated_labeller.py, docs/label_quality.md): where students learn its errors "
-                 "less than a real labeller's, its levels flatter the LLM routes. Each route trains under the "
-                 "study's one protocol; test micro F1, mean ± std over the repeats; gold_sentences is all the gold "
-                 "a route consumed (LLM labels priced at $0).")
+                 "(llm_ner.llm.simulated: where it makes them, predicted from their context, measured on its other "
+                 "sentences) scaled to a target label F1. The simulator is validated at the real labeller's own "
+                 "quality only (students on its labels against students on real labels: benchmarks/"
+                 "simulated_labeller.py, docs/label_quality.md); other levels scale the same errors, so a stronger "
+                 "LLM whose errors differ in kind is not what they show. Each route trains under the study's one "
+                 "protocol; test micro F1, mean ± std over the repeats; gold_sentences is all the gold a route "
+                 "consumed (LLM labels priced at $0).")
     section.table(levels, "The levels: the label F1 each reached on the pool (the real labels' own first).")
     section.figure(label_quality_plot(summary, levels, label_quality), "Student F1 against label F1, per gold budget.")
     section.table(crossover, "Per gold budget: all-expert's F1, and the lowest label F1 from which the best LLM route "
