@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -64,6 +68,30 @@ def test_simulation_is_deterministic_for_a_seed(profile, other_sentences):
     first = simulate_labels(tokens, gold, profile, 0.7, seed=3)
     assert simulate_labels(tokens, gold, profile, 0.7, seed=3) == first
     assert simulate_labels(tokens, gold, profile, 0.7, seed=4) != first
+
+
+SIMULATE_IN_A_PROCESS = """
+import hashlib, json
+from llm_ner.corpus import load_split
+from llm_ner.llm.external import import_conll_labels
+from llm_ner.llm.simulated import ErrorProfile, simulate_labels
+from tests.conftest import SHARED_DATA
+labels, _ = import_conll_labels(SHARED_DATA / "seed_llm_annotations" / "llm_train_head.conll", load_split("train"))
+profile = ErrorProfile.of_labels(labels.head(400))
+valid = load_split("valid").head(300)
+simulated = simulate_labels(list(valid.tokens), list(valid.ner_tags), profile, 1.0, seed=3)
+print(hashlib.sha256(json.dumps([simulated, profile.to_dict()]).encode()).hexdigest())
+"""
+
+
+def test_the_same_seed_gives_the_same_profile_and_labels_in_any_process(seed_labels):
+    """Python's hash seed changes in every process (and with it the order of a set of strings):
+    neither the draws' keys nor the context models' fit and sums may depend on it, as grid cells
+    are keyed by their labels."""
+    digests = {subprocess.run([sys.executable, "-c", SIMULATE_IN_A_PROCESS], check=True, capture_output=True, text=True,
+                              cwd=Path(__file__).parents[2], env={**os.environ, "PYTHONHASHSEED": hash_seed}).stdout.strip()
+               for hash_seed in ("1", "2")}
+    assert len(digests) == 1
 
 
 def test_a_labeller_equal_to_gold_simulates_gold(other_sentences):

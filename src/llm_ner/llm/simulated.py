@@ -52,6 +52,8 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import csr_matrix
+from sklearn.linear_model import LogisticRegression
 
 from ..sampling import derive_seed
 from ..tags import Span, bio_to_spans, spans_to_bio
@@ -194,7 +196,7 @@ class ErrorProfile:
         rate = sum(p for _, p in starts)
         if not starts:
             return 0.0, None
-        threshold, (start, p) = draw * rate, starts[-1]
+        threshold = draw * rate
         for start, p in starts:
             if threshold < p:
                 break
@@ -380,20 +382,17 @@ class ContextModel:
     weights: dict[str, tuple[float, ...]]
 
     @classmethod
-    def fit(cls, rows: Sequence[Sequence[str]], outcomes: Sequence[str], strength: float = 1.0) -> "ContextModel":
-        """Fitted with L2 penalty ``1 / strength`` (scikit-learn's ``C``)."""
-        from scipy.sparse import csr_matrix
-        from sklearn.linear_model import LogisticRegression
-
+    def fit(cls, rows: Sequence[Sequence[str]], outcomes: Sequence[str]) -> "ContextModel":
+        """Each row's features and its outcome; scikit-learn's defaults (L2 penalty, C = 1)."""
         classes = tuple(sorted(set(outcomes)))
         if len(classes) < 2:  # nothing to tell apart: always that class (or, fitted on nothing, none)
             return cls(classes, (0.0,) * len(classes), {})
         seen = Counter(feature for row in rows for feature in set(row))
         index = {feature: i for i, feature in enumerate(sorted(f for f, count in seen.items() if count >= 2))}
-        cells = [(r, index[f]) for r, row in enumerate(rows) for f in set(row) if f in index]
+        cells = [(r, index[f]) for r, row in enumerate(rows) for f in sorted(set(row)) if f in index]
         matrix = csr_matrix((np.ones(len(cells)), ([r for r, _ in cells], [c for _, c in cells])),
                             shape=(len(rows), len(index)))
-        fitted = LogisticRegression(C=strength, max_iter=3000).fit(matrix, list(outcomes))
+        fitted = LogisticRegression(max_iter=3000).fit(matrix, list(outcomes))
         coef, intercept = fitted.coef_, fitted.intercept_
         if len(classes) == 2:  # scikit-learn keeps one row for two classes: the second's logit
             coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.array([0.0, intercept[0]])
@@ -415,7 +414,7 @@ class ContextModel:
         if not self.classes:
             return {}
         index, matrix = self._matrix
-        rows = [index[feature] for feature in set(features) if feature in index]
+        rows = sorted({index[feature] for feature in features if feature in index})  # one order: the same sums anywhere
         logits = np.array(self.intercept) + (matrix[rows].sum(axis=0) if rows else 0.0)
         odds = np.exp(logits - logits.max())
         return dict(zip(self.classes, (odds / odds.sum()).tolist()))
