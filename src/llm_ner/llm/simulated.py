@@ -367,8 +367,8 @@ def entity_features(words: Sequence[str], span: Span) -> list[str]:
 
 def start_features(words: Sequence[str], gold: Sequence[str], position: int) -> list[str]:
     """A gold-O token's context, and the gold types beside it (spans run on from entities)."""
-    before = gold[position - 1][2:] or "O" if position else "edge"
-    after = gold[position + 1][2:] or "O" if position + 1 < len(gold) else "edge"
+    before = (gold[position - 1][2:] or "O") if position else "edge"
+    after = (gold[position + 1][2:] or "O") if position + 1 < len(gold) else "edge"
     return _context(words, position, position + 1) + [f"-1g={before}", f"+1g={after}"]
 
 
