@@ -74,6 +74,12 @@ def test_every_route_gets_its_cells_with_the_gold_it_consumes(llm_labels):
         used = sum(1 for phase in cell.job.phases if isinstance(phase, list) for s in phase if s.source == "gold")
         if cell.ids["route"].startswith(("correct", "all_expert", "regimen")):
             assert used == cell.ids["gold_sentences"], cell.ids
+    # all-expert with regimen D's gold count trains on regimen D's very gold; with a budget's, on pool sentences
+    gold_sentences, pool_sentences = {tuple(t) for t in gold["tokens"]}, {tuple(t) for t in pool["tokens"]}
+    for cell in cells:
+        if cell.ids["route"] == "all_expert":
+            trained = {tuple(s.tokens) for s in cell.job.phases[0]}
+            assert trained == gold_sentences if cell.ids["gold_sentences"] == 15 else trained <= pool_sentences, cell.ids
     simulated = ids[ids["route"] != "all_expert"]
     assert simulated["label_f1"].isin([round(levels.label_f1(level), 4) for level in levels.pools]).all()
     assert (ids.loc[ids["route"] == "all_expert", "label_f1"] == 1.0).all()  # gold labels: label F1 1
@@ -81,23 +87,34 @@ def test_every_route_gets_its_cells_with_the_gold_it_consumes(llm_labels):
 
 
 def summary_of(rows: list[tuple]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["level", "label_f1", "route", "gold_sentences", "f1_mean"])
+    return pd.DataFrame(rows, columns=["level", "label_f1", "route", "gold_sentences", "expert_usd", "f1_mean"])
 
 
 def test_the_crossover_is_the_lowest_label_f1_from_which_every_level_above_wins():
     summary = summary_of([
-        ("gold", np.nan, "all_expert", 10, 0.60), ("gold", np.nan, "all_expert", 100, 0.80),
-        ("0.40", 0.40, "llm_only", 0, 0.45), ("0.40", 0.40, "correct_random", 10, 0.55),
-        ("0.60", 0.60, "llm_only", 0, 0.62), ("0.60", 0.60, "regimen_D", 100, 0.78),
-        ("0.80", 0.80, "llm_only", 0, 0.58), ("0.80", 0.80, "correct_random", 10, 0.66),  # noisy: still wins at 10
-        ("0.80", 0.80, "regimen_D", 100, 0.85),
-        ("0.95", 0.95, "llm_only", 0, 0.75), ("0.95", 0.95, "regimen_D", 100, 0.79),
+        ("gold", np.nan, "all_expert", 10, 2.0, 0.60), ("gold", np.nan, "all_expert", 100, 20.0, 0.80),
+        ("0.40", 0.40, "llm_only", 0, 0.0, 0.45), ("0.40", 0.40, "correct_random", 10, 2.0, 0.55),
+        ("0.60", 0.60, "llm_only", 0, 0.0, 0.62), ("0.60", 0.60, "regimen_D", 100, 20.0, 0.78),
+        ("0.80", 0.80, "llm_only", 0, 0.0, 0.58), ("0.80", 0.80, "correct_random", 10, 2.0, 0.66),  # noisy: still wins at 10
+        ("0.80", 0.80, "regimen_D", 100, 20.0, 0.85),
+        ("0.95", 0.95, "llm_only", 0, 0.0, 0.75), ("0.95", 0.95, "regimen_D", 100, 20.0, 0.79),
     ])
     table = crossover(summary).set_index("gold_sentences")
     assert table.at[10, "crossover_label_f1"] == 0.60  # 0.62, 0.66, 0.75 > 0.60; 0.55 at 0.40 is not
-    assert table.at[10, "best_route_at_top"] == "llm_only"
+    assert table.at[10, "best_route_at_top"] == "llm_only" and table.at[10, "expert_usd"] == 2.0
     # at 100 gold: 0.80 wins (0.85) but 0.95 does not (0.79 < 0.80): no level from which all above win
     assert np.isnan(table.at[100, "crossover_label_f1"])
+
+
+def test_the_crossover_compares_equal_dollars_not_equal_sentence_counts():
+    """Ten long sentences cost more than ten short ones: an LLM route whose expert re-labelled
+    longer sentences than all-expert's does not count against that all-expert budget."""
+    summary = summary_of([
+        ("gold", np.nan, "all_expert", 10, 2.0, 0.60),
+        ("0.80", 0.80, "llm_only", 0, 0.0, 0.50), ("0.80", 0.80, "correct_label_issues", 10, 2.6, 0.70),
+    ])
+    row = crossover(summary).iloc[0]
+    assert np.isnan(row["crossover_label_f1"]) and row["best_route_at_top"] == "llm_only"
 
 
 def test_bad_map_parameters_name_the_parameter():

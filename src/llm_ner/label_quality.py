@@ -13,12 +13,14 @@ themselves (level ``real``). Per level, under the study's one protocol, through 
   strategy picks (``random``, ``label_issues``: out-of-fold label quality on that level's labels);
   one expert subset per repeat (the sweep's folds).
 
-and, once (it reads no LLM label), ``all_expert``: random gold sentences alone, as many as each
-budget buys and as ``gold_sentences``. Every route is repeated (``seeds``; the correct sweep's folds).
+and, once (it reads no LLM label), ``all_expert``: gold sentences alone, from where the LLM routes
+with as much gold get theirs -- as many random pool sentences as each budget buys, and regimen D's
+own ``gold_sentences`` (the same sentences) -- so that equal gold costs equal expert dollars. Every
+route is repeated (``seeds``; the correct sweep's folds).
 
-:func:`crossover` answers the question per gold budget: the lowest label F1 from which, at every
-level above, the best LLM route with no more gold (so no more expert dollars; LLM labels priced
-at $0 here) beats all-expert with that gold -- or none ("never").
+:func:`crossover` answers the question per all-expert budget: the lowest label F1 from which, at
+every level above, the best LLM route costing no more expert dollars (its gold tokens at the cost
+model's price; LLM labels priced at $0 here) beats all-expert -- or none ("never").
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from .students import Student, StudentSetup
 from .typed import Settings
 
 REAL = "real"  # the level of the pool's own (real) LLM labels
-CROSSOVER_COLUMNS = ["gold_sentences", "all_expert_f1", "crossover_label_f1", "best_route_at_top", "best_f1_at_top", "levels"]
+CROSSOVER_COLUMNS = ["gold_sentences", "expert_usd", "all_expert_f1", "crossover_label_f1", "best_route_at_top", "best_f1_at_top", "levels"]
 
 
 class LabelQualityParams(Settings):
@@ -137,15 +139,14 @@ def map_cells(levels: Levels, gold: pd.DataFrame, params: LabelQualityParams, se
                "gold_sentences": gold_sentences, "repeat": repeat}
         cells.append(Cell(ids, job))
 
-    # all-expert first (cheap, and every comparison needs it): random gold alone, as many sentences
-    # as each budget buys and as regimen D adds
-    pool = next(iter(levels.pools.values()))
-    candidates = pd.concat([pool.rename(columns={"gold_tags": "ner_tags"})[["sentence_id", "tokens", "ner_tags"]], gold],
-                           ignore_index=True)
-    counts = sorted({expert_count(budget, len(pool)) for budget in params.budgets} | {len(gold)})
-    for count in counts:
+    # all-expert first (cheap, and every comparison needs it): gold alone, drawn where the LLM routes
+    # with that much gold get theirs -- random pool sentences for each budget (what the expert would
+    # re-label), regimen D's own gold set for its count -- so equal gold costs equal dollars
+    pool = next(iter(levels.pools.values())).rename(columns={"gold_tags": "ner_tags"})
+    sources = {expert_count(budget, len(pool)): pool for budget in params.budgets} | {len(gold): gold}
+    for count, source in sorted(sources.items(), key=lambda item: item[0]):
         for repeat, seed in enumerate(params.seeds):
-            chosen = labelled_sentences(seeded_sample(candidates, count, derive_seed(params.seed, "all_expert", seed)))
+            chosen = labelled_sentences(seeded_sample(source, count, derive_seed(params.seed, "all_expert", seed)))
             job = Student(protocol, (chosen,), seed, evaluation, info={"gold_tokens": _tokens(chosen)})
             cells.append(Cell({"level": "gold", "label_f1": 1.0, "route": "all_expert", "gold_sentences": count,
                                "repeat": repeat}, job))
@@ -177,12 +178,12 @@ def summarise_map(runs: pd.DataFrame, expert_usd_per_token: float) -> pd.DataFra
 
 def crossover(summary: pd.DataFrame) -> pd.DataFrame:
     """Per all-expert gold budget: its F1, and the lowest level label F1 from which the best LLM route
-    with no more gold beats it at every level above (NaN: never, on the levels run)."""
-    expert = summary[summary["route"] == "all_expert"].set_index("gold_sentences")["f1_mean"]
+    costing no more expert dollars beats it at every level above (NaN: never, on the levels run)."""
+    expert = summary[summary["route"] == "all_expert"].set_index("gold_sentences")[["expert_usd", "f1_mean"]]
     llm = summary[summary["route"] != "all_expert"]
     rows = []
-    for gold_sentences, expert_f1 in expert.sort_index().items():
-        affordable = llm[llm["gold_sentences"] <= gold_sentences]
+    for gold_sentences, (expert_usd, expert_f1) in expert.sort_index().iterrows():
+        affordable = llm[llm["expert_usd"] <= expert_usd + 1e-9]
         best = affordable.sort_values("f1_mean", ascending=False).groupby("level", sort=False).head(1)
         best = best.sort_values("label_f1")
         wins = (best["f1_mean"] > expert_f1).to_numpy()
@@ -190,7 +191,7 @@ def crossover(summary: pd.DataFrame) -> pd.DataFrame:
         first = next((i for i in range(len(wins)) if wins[i:].all()), None) if len(wins) else None
         top = best.iloc[-1] if len(best) else None
         rows.append({
-            "gold_sentences": gold_sentences, "all_expert_f1": expert_f1,
+            "gold_sentences": gold_sentences, "expert_usd": expert_usd, "all_expert_f1": expert_f1,
             "crossover_label_f1": float(best["label_f1"].iloc[first]) if first is not None else np.nan,
             "best_route_at_top": top["route"] if top is not None else None,
             "best_f1_at_top": float(top["f1_mean"]) if top is not None else np.nan,
