@@ -353,8 +353,9 @@ def label_quality_section(summary: Table, crossover: Table, levels: Table, label
                  "consumed (LLM labels priced at $0).")
     section.table(levels, "The levels: the label F1 each reached on the pool (the real labels' own first).")
     section.figure(label_quality_plot(summary, levels, label_quality), "Student F1 against label F1, per gold budget.")
-    section.table(crossover, "Per gold budget: all-expert's F1, and the lowest label F1 from which the best LLM route "
-                             "with no more gold beats it at every level above (empty: never, on these levels).")
+    section.table(crossover, "Per all-expert budget: its dollars and F1, and the lowest label F1 from which the best "
+                             "LLM route costing no more expert dollars beats it at every level above (empty: never, "
+                             "on these levels).")
     section.table(summary, "Every level × route × gold budget.")
     return section
 
