@@ -187,25 +187,35 @@ class ErrorProfile:
         return tuple((kind, probabilities.get(kind, 0.0))
                      for kind, share in self.errors_of(span.label).shares().items() if share > 0)
 
-    def spurious_start(self, words: Sequence[str], gold: Sequence[str], position: int,
-                       draw: float) -> tuple[float, tuple[int, str] | None]:
-        """The chance a spurious span starts at this gold-O token, and the (length, type) it would
-        have, chosen by ``draw`` in proportion to the model's probabilities (None: the chance is 0)."""
+    def spurious_starts(self, words: Sequence[str], gold: Sequence[str], position: int) -> tuple[tuple[str, float], ...]:
+        """The spurious spans that may start at this gold-O token (``<TYPE>:<length>``) and their probabilities."""
         probabilities = self.start_model.probabilities(start_features(words, gold, position))
-        starts = [(start, p) for start, p in probabilities.items() if start != NO_SPAN and p > 0]
-        rate = sum(p for _, p in starts)
+        return tuple((start, p) for start, p in probabilities.items() if start != NO_SPAN and p > 0)
+
+    def spurious_span(self, starts: tuple[tuple[str, float], ...], draw: float) -> tuple[int, str] | None:
+        """The (length, type) of the spurious span one of ``starts`` would be, chosen by ``draw`` in
+        proportion to their probabilities (None: there is none)."""
         if not starts:
-            return 0.0, None
-        threshold = draw * rate
+            return None
+        threshold = draw * sum(p for _, p in starts)
         for start, p in starts:
             if threshold < p:
                 break
             threshold -= p
         label, length = start.split(":")
         if length == "3":  # three or more: one of the lengths such spans had
-            lengths = sorted(n for spans in self.spurious_spans.values() for n, kind in spans if kind == label and n >= 3)
-            return rate, (_pick(lengths or [3], min(1.0, threshold / p)), label)
-        return rate, (int(length), label)
+            return _pick(self._long_spurious_lengths.get(label) or [3], min(1.0, threshold / p)), label
+        return int(length), label
+
+    @cached_property
+    def _long_spurious_lengths(self) -> dict[str, list[int]]:
+        """Type -> the lengths (sorted) of the spurious spans of three tokens or more it had."""
+        lengths = defaultdict(list)
+        for spans in self.spurious_spans.values():
+            for length, label in spans:
+                if length >= 3:
+                    lengths[label].append(length)
+        return {label: sorted(found) for label, found in lengths.items()}
 
     def summary(self) -> pd.DataFrame:
         """One row per gold type (and ``*``): entities and the share of each outcome; the
@@ -297,9 +307,11 @@ def _fit_consistency(profile: "ErrorProfile", tokens: Sequence[Sequence[str]], g
     as its real labels (:func:`tag_determinism`); 0 or 1 where even those bounds do not reach it."""
     target = tag_determinism(tokens, predicted)
 
+    odds = _odds(tokens, gold, profile)  # the same at every consistency
+
     def determinism(consistency: float) -> float:
         candidate = dataclasses.replace(profile, consistency=consistency)
-        return tag_determinism(tokens, simulate_labels(tokens, gold, candidate, 1.0, seed=0))
+        return tag_determinism(tokens, _simulate(_draws(tokens, gold, candidate, 0, odds), candidate, 1.0))
 
     if determinism(1.0) <= target:
         return 1.0
@@ -440,7 +452,7 @@ class _Start:
     """A gold-O token where a spurious span may start."""
 
     position: int
-    rate: float  # the chance a spurious span starts here (ErrorProfile.spurious_start)
+    rate: float  # the chance a spurious span starts here (ErrorProfile.spurious_starts)
     span: tuple[int, str] | None  # the (length, type) it would have (None: its rate is 0)
     draw: float  # it starts if below the scaled rate
 
@@ -453,6 +465,20 @@ class _SentenceDraws:
     starts: tuple[_Start, ...]
 
 
+@dataclass(frozen=True)
+class _SentenceOdds:
+    """What the context models give one sentence: the same at every seed, consistency and scale."""
+
+    entity_errors: tuple[tuple[tuple[str, float], ...], ...]  # per gold entity, in order: ErrorProfile.entity_errors
+    starts: dict[int, tuple[tuple[str, float], ...]]  # per gold-O position: ErrorProfile.spurious_starts
+
+
+def _odds(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], profile: ErrorProfile) -> list[_SentenceOdds]:
+    return [_SentenceOdds(tuple(profile.entity_errors(words, span) for span in bio_to_spans(tags)),
+                          {i: profile.spurious_starts(words, tags, i) for i, tag in enumerate(tags) if tag == "O"})
+            for words, tags in zip(tokens, gold)]
+
+
 def _form_draws(seed: int, kind: str, form: str, consistency: float, fresh: np.ndarray) -> np.ndarray:
     """The draws of one occurrence of a word: the word's own, shared by all its occurrences, if it is
     systematic (with probability ``consistency``), else ``fresh``."""
@@ -461,25 +487,27 @@ def _form_draws(seed: int, kind: str, form: str, consistency: float, fresh: np.n
 
 
 def _draws(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], profile: ErrorProfile,
-           seed: int) -> list[_SentenceDraws]:
+           seed: int, odds: Sequence[_SentenceOdds]) -> list[_SentenceDraws]:
     """Every uniform draw a simulation of these sentences uses, and every probability it is
-    compared with, fixed before any scale applies."""
+    compared with (``odds``, from :func:`_odds`), fixed before any scale applies."""
     sentences = []
-    for index, (words, tags) in enumerate(zip(tokens, gold)):
+    for index, (words, tags, sentence_odds) in enumerate(zip(tokens, gold, odds)):
         rng = np.random.default_rng(derive_seed(seed, "sentence", index))
         failure = float(rng.random())
         entities = []
-        for span in bio_to_spans(tags):
+        for span, errors in zip(bio_to_spans(tags), sentence_odds.entity_errors):
             form = " ".join(words[span.start:span.end])
             draws = _form_draws(seed, span.label, form, profile.consistency, rng.random(3))
-            entities.append(_EntityDraw(span, profile.entity_errors(words, span), *map(float, draws)))
+            entities.append(_EntityDraw(span, errors, *map(float, draws)))
         starts = []
         for position, (word, tag) in enumerate(zip(words, tags)):
             draws = rng.random(2)  # drawn for every token, so that each token's draws stay where they are
             if tag != "O":
                 continue
             draws = _form_draws(seed, "O", word, profile.consistency, draws)
-            starts.append(_Start(position, *profile.spurious_start(words, tags, position, float(draws[1])), float(draws[0])))
+            possible = sentence_odds.starts[position]
+            starts.append(_Start(position, sum(p for _, p in possible), profile.spurious_span(possible, float(draws[1])),
+                                 float(draws[0])))
         sentences.append(_SentenceDraws(len(tags), failure, tuple(entities), tuple(starts)))
     return sentences
 
@@ -542,7 +570,7 @@ def simulate_labels(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str
     """IOB2 labels for gold-tagged sentences, with ``profile``'s errors times ``scale``."""
     if scale < 0 or not math.isfinite(scale):
         raise ValueError(f"scale must be a finite number >= 0, got {scale}")
-    return _simulate(_draws(tokens, gold, profile, seed), profile, scale)
+    return _simulate(_draws(tokens, gold, profile, seed, _odds(tokens, gold, profile)), profile, scale)
 
 
 @dataclass(frozen=True)
@@ -561,7 +589,7 @@ def calibrate_scale(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str
     scale it can reach (every error probability 1) when the target is below what that gives."""
     if not 0 <= target_f1 <= 1:
         raise ValueError(f"target_label_f1 must be within [0, 1], got {target_f1}")
-    draws = _draws(tokens, gold, profile, seed)
+    draws = _draws(tokens, gold, profile, seed, _odds(tokens, gold, profile))
     simulated: dict[float, tuple[float, list[list[str]]]] = {}  # scale -> (label F1, labels)
 
     def f1_at(scale: float) -> float:
