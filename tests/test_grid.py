@@ -20,7 +20,7 @@ import pytest
 
 from llm_ner import grid as grid_module
 from llm_ner.corpus import load_split
-from llm_ner.grid import Cell, Grid, GridCellError, Processes, ResultStore, Sequential, fingerprint, rows_of, summarise
+from llm_ner.grid import Cell, Grid, GridCellError, Processes, ResultStore, Sequential, fingerprint, summarise
 from llm_ner.model import TaggerConfig, TrainingConfig, labelled_sentences
 from llm_ner.sampling import derive_seed
 from llm_ner.students import Protocol, Student
@@ -89,16 +89,6 @@ def test_a_failing_cell_fails_the_grid_with_its_ids_and_the_rerun_trains_only_th
     table = grid.table("test", make_cells())
     assert [cell.ids["part"] for cell in trained] == [2, 3]
     pd.testing.assert_frame_equal(table, reference)
-
-
-def test_stored_shows_what_a_grid_cut_short_has_finished_without_training(tmp_path, monkeypatch, reference):
-    grid = Grid(Sequential(threads_per_cell=1), ResultStore(tmp_path), progress_bar=False)
-    with pytest.raises(GridCellError):
-        grid.run("test", make_cells(bad=2))
-    trained = count_trained(monkeypatch)
-    stored = grid.stored("test", make_cells())
-    assert trained == [] and [output is not None for output in stored] == [True, True, False, False]
-    pd.testing.assert_frame_equal(rows_of(stored[:2]), reference[reference["part"] < 2])
 
 
 def test_a_killed_grid_resumes_with_the_same_table(tmp_path, monkeypatch, reference):

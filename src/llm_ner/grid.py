@@ -358,7 +358,12 @@ class Grid:
         (the cells finished before it stay stored)."""
         cells = list(cells)
         keys = [fingerprint(cell.job) if self.store is not None else None for cell in cells]
-        outputs = self._stored(name, cells, keys)
+        outputs: list[CellOutput | None] = [None] * len(cells)
+        if self.store is not None:
+            for i, key in enumerate(keys):
+                stored = self.store.load(name, key)
+                if stored is not None:
+                    outputs[i] = with_ids(stored, cells[i].ids)
         missing = [i for i, output in enumerate(outputs) if output is None]
         if len(missing) < len(cells):
             logger.info("grid %s: %d of %d cells already stored, training %d", name, len(cells) - len(missing),
@@ -383,21 +388,6 @@ class Grid:
         logger.info("grid %s: %d cells in %.1f s (%s)", name, len(cells), time.perf_counter() - started,
                     type(self.executor).__name__.lower())
         return outputs  # type: ignore[return-value]
-
-    def stored(self, name: str, cells: Sequence[Cell]) -> list[CellOutput | None]:
-        """The outputs of the cells already stored (None for the others), training nothing: what a
-        grid still running, or cut short, has finished so far."""
-        cells = list(cells)
-        return self._stored(name, cells, [fingerprint(cell.job) if self.store is not None else None for cell in cells])
-
-    def _stored(self, name: str, cells: list[Cell], keys: list[str | None]) -> list[CellOutput | None]:
-        outputs: list[CellOutput | None] = [None] * len(cells)
-        if self.store is not None:
-            for i, key in enumerate(keys):
-                stored = self.store.load(name, key)
-                if stored is not None:
-                    outputs[i] = with_ids(stored, cells[i].ids)
-        return outputs
 
     def table(self, name: str, cells: Sequence[Cell]) -> pd.DataFrame:
         """The rows of every cell, concatenated."""
