@@ -115,16 +115,12 @@ def label_training_pool(training_pool: pd.DataFrame, demonstration_pool: pd.Data
     annotation, labeller = settings.annotation, settings.annotation.labeller
     if annotation.source == "import":
         labels, spend = import_conll_labels(annotation.import_path, train, settings.schema)
-        labels["entity_confidence"], labels["sentence_confidence"] = None, float("nan")
-        spend.update(stage="labelling", source="import", **{name: 0 for name in MONEY_FIELDS})
     elif annotation.source == "simulated":
         simulation = annotation.simulation
         real, imported = import_conll_labels(simulation.profile_from, train, settings.schema)
         labels, spend = simulated_pool_labels(training_pool, real, simulation.target_label_f1, simulation.seed)
-        labels["entity_confidence"], labels["sentence_confidence"] = None, float("nan")
-        spend.update(stage="labelling", source="simulated", strategy="simulated", model=labels["model"].iloc[0],
-                     profile_from=imported["source"], sentences=len(labels),
-                     **{name: 0 for name in MONEY_FIELDS})
+        spend.update(strategy="simulated", model=labels["model"].iloc[0], profile_from=imported["source"],
+                     sentences=len(labels))
         logger.info("simulated labels of %d pool sentences: label F1 %.3f (target %.3f; the errors of %s, label F1 "
                     "%.3f, x%.2f)", len(labels), spend["label_f1"], spend["target_label_f1"], imported["source"],
                     spend["profile_label_f1"], spend["scale"])
@@ -145,6 +141,9 @@ def label_training_pool(training_pool: pd.DataFrame, demonstration_pool: pd.Data
             "statuses": {k: int(v) for k, v in labels["status"].value_counts().items()},
             "retries": run.retries, **money_totals(run.labels), "estimate": estimate,
         }
+    if annotation.source != "annotate":  # no LLM call here: no confidence, and no money spent
+        labels["entity_confidence"], labels["sentence_confidence"] = None, float("nan")
+        spend.update(stage="labelling", source=annotation.source, **{name: 0 for name in MONEY_FIELDS})
     kept = apply_failed_policy(labels, annotation.failed_sentences)
     if kept.empty:
         raise ValueError(f"no sentence of the training pool got usable LLM labels (statuses "
