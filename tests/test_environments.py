@@ -11,6 +11,7 @@ import yaml
 from llm_ner.settings import project_parameters
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
+PIPELINES = CONF.parent / "src/llm_ner/pipelines"
 MISSING = object()
 
 
@@ -56,3 +57,14 @@ def test_an_environment_s_entity_types_replace_base_s_whole(tmp_path):
     parameters = project_parameters("meds", str(tmp_path))
     assert parameters["entity_types"] == {"DRUG": {"title": "Drug"}}  # its label set, not CoNLL's plus one
     assert parameters["sizes"] == {"a": 1, "b": 3}
+
+
+@pytest.mark.parametrize("run_config", sorted(CONF.glob("*/run_*.yml")), ids=lambda path: path.name)
+def test_a_run_config_names_registered_pipelines_and_valid_parameters(run_config):
+    """`kedro run --config <file>` would stop at its first step on a typo; this finds it without the run."""
+    from llm_ner.parameters import check_parameters
+
+    run = yaml.safe_load(run_config.read_text())["run"]
+    registered = {"__default__", *(path.name for path in PIPELINES.iterdir() if (path / "pipeline.py").exists())}
+    assert set(run["pipelines"].split(",")) <= registered
+    check_parameters(project_parameters(run["env"], str(CONF), runtime_params=run["params"]))

@@ -39,7 +39,9 @@ CONFIG_LOADER_ARGS = {
 }
 
 
-def project_parameters(env: str = "base", conf_source: str = "conf") -> dict:
-    """The parameters `kedro run --env <env>` runs with (base, then the environment merged in), for
-    benchmarks, tests and notebooks that read them without a Kedro session."""
-    return CONFIG_LOADER_CLASS(conf_source, **{**CONFIG_LOADER_ARGS, "default_run_env": env})["parameters"]
+def project_parameters(env: str = "base", conf_source: str = "conf", runtime_params: dict | None = None) -> dict:
+    """The parameters `kedro run --env <env> [--params ...]` runs with (base, then the environment
+    merged in, then the run's own params), for benchmarks, tests and notebooks that read them
+    without a Kedro session."""
+    return CONFIG_LOADER_CLASS(conf_source, **{**CONFIG_LOADER_ARGS, "default_run_env": env},
+                               runtime_params=runtime_params)["parameters"]
