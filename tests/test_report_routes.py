@@ -114,6 +114,21 @@ def test_the_learning_curve_is_charged_its_exact_gold_tokens():
     assert (older["expert_tokens"], older["tokens_estimated"]) == (145.0, True)  # 10 sentences x 14.5
 
 
+def test_a_regimen_reading_the_whole_expert_set_is_charged_its_exact_tokens(llm):
+    expert_set = pd.DataFrame({"tokens": [["a"] * 10, ["b"] * 20, ["c"] * 3, ["d"] * 7]})  # 40 tokens, 10 a sentence
+    table = pd.DataFrame([{**micro(0.0), "design": design, "lr_schedule": "constant", "llm_sentences": llm_sentences,
+                           "gold_sentences": gold, "f1_mean": 0.7, "f1_std": 0.01, "seeds": 3}
+                          for design, llm_sentences, gold in (("A_gold", 0, 4), ("D_llm_then_gold", 40, 4),
+                                                              ("simple_mix", 40, 2))])
+    rows = routes.regimen_rows({"regimens": table}, expert_set, llm, COSTS).set_index("result")
+    assert rows.loc["regimens: A_gold (constant)", ["route", "expert_tokens", "tokens_estimated"]].tolist() == [
+        routes.ALL_EXPERT, 40, False]
+    assert rows.loc["regimens: D_llm_then_gold (constant)", ["expert_tokens", "tokens_estimated"]].tolist() == [
+        40 + 40, False]  # + the labeller's 40 demonstration tokens
+    assert rows.loc["regimens: simple_mix (constant)", ["expert_tokens", "tokens_estimated"]].tolist() == [
+        40 + 2 * 10, True]
+
+
 def test_label_studio_corrections_are_priced_by_measured_time_and_the_simulated_twin_by_assumed_speed(llm):
     # 3 corrected sentences (30 tokens) that took 720 s in all, one of them (10 tokens) without a recorded time
     table = pd.DataFrame([

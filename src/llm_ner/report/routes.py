@@ -135,25 +135,28 @@ def budget_rows(budget_tables: Mapping[str, pd.DataFrame | None], llm: Mapping[s
 def regimen_rows(tables: Mapping[str, pd.DataFrame | None], expert_set: pd.DataFrame | None,
                  llm: Mapping[str, Any] | None, cost_model: CostModel) -> pd.DataFrame:
     """Huang's regimens and blending schedules: the pool's LLM labels beside the expert set (its gold
-    tokens: the sentences each design consumed x the expert set's mean length). A design that reads
+    tokens: the expert set's own when a design read all of it, else the sentences it consumed x the
+    set's mean length, marked estimated). A design that reads
     gold only (A_gold, pure_gold) is on the all-expert route; one that reads LLM labels only (B_llm,
     pure_llm, ...) on the LLM-only route -- but it still pays for the LLM labels and their gold."""
     if expert_set is None or not llm:
         return _table([])
-    mean_tokens = sum(len(t) for t in expert_set["tokens"]) / max(len(expert_set), 1)
+    set_tokens = sum(len(t) for t in expert_set["tokens"])
     rows = []
     for family, table in tables.items():
         if table is None:
             continue
         for row in micro_rows(table).itertuples():
-            gold = LabelledSet(row.gold_sentences, row.gold_sentences * mean_tokens)
+            whole_set = row.gold_sentences == len(expert_set)
+            gold = LabelledSet(row.gold_sentences,
+                               set_tokens if whole_set else row.gold_sentences * set_tokens / max(len(expert_set), 1))
             if row.llm_sentences == 0:
                 route, labelled = ALL_EXPERT, gold
             else:
                 route = LLM_ONLY if row.gold_sentences == 0 else family
                 labelled = _labels(llm).plus_expert(gold.expert_sentences, gold.expert_tokens)
             rows.append(_row(route, f"{family}: {row.design} ({row.lr_schedule})", labelled, row.llm_sentences,
-                             row.f1_mean, row.f1_std, row.seeds, cost_model, tokens_estimated=True))
+                             row.f1_mean, row.f1_std, row.seeds, cost_model, tokens_estimated=not whole_set))
     return _table(rows)
 
 
