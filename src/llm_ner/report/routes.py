@@ -136,9 +136,9 @@ def regimen_rows(tables: Mapping[str, pd.DataFrame | None], expert_set: pd.DataF
                  llm: Mapping[str, Any] | None, cost_model: CostModel) -> pd.DataFrame:
     """Huang's regimens and blending schedules: the pool's LLM labels beside the expert set (its gold
     tokens: the expert set's own when a design read all of it, else the sentences it consumed x the
-    set's mean length, marked estimated). A design that reads
-    gold only (A_gold, pure_gold) is on the all-expert route; one that reads LLM labels only (B_llm,
-    pure_llm, ...) on the LLM-only route -- but it still pays for the LLM labels and their gold."""
+    set's mean length, marked estimated). A design that reads gold only (A_gold, pure_gold) is on the
+    all-expert route; one that reads LLM labels only (B_llm, pure_llm, ...) on the LLM-only route --
+    but it still pays for the LLM labels and their gold."""
     if expert_set is None or not llm:
         return _table([])
     set_tokens = sum(len(t) for t in expert_set["tokens"])
