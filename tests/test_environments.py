@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from llm_ner.parameters import check_parameters
 from llm_ner.settings import project_parameters
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -62,8 +63,6 @@ def test_an_environment_s_entity_types_replace_base_s_whole(tmp_path):
 @pytest.mark.parametrize("run_config", sorted(CONF.glob("*/run_*.yml")), ids=lambda path: path.name)
 def test_a_run_config_names_registered_pipelines_and_valid_parameters(run_config):
     """`kedro run --config <file>` would stop at its first step on a typo; this finds it without the run."""
-    from llm_ner.parameters import check_parameters
-
     run = yaml.safe_load(run_config.read_text())["run"]
     registered = {"__default__", *(path.name for path in PIPELINES.iterdir() if (path / "pipeline.py").exists())}
     assert set(run["pipelines"].split(",")) <= registered

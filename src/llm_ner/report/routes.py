@@ -147,9 +147,8 @@ def regimen_rows(tables: Mapping[str, pd.DataFrame | None], expert_set: pd.DataF
         if table is None:
             continue
         for row in micro_rows(table).itertuples():
-            whole_set = row.gold_sentences == len(expert_set)
-            gold = LabelledSet(row.gold_sentences,
-                               set_tokens if whole_set else row.gold_sentences * set_tokens / max(len(expert_set), 1))
+            whole_set = row.gold_sentences == len(expert_set)  # then the share below is the set's exact tokens
+            gold = LabelledSet(row.gold_sentences, row.gold_sentences * set_tokens / max(len(expert_set), 1))
             if row.llm_sentences == 0:
                 route, labelled = ALL_EXPERT, gold
             else:
