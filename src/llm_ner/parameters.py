@@ -22,6 +22,7 @@ from pydantic import (
 from .active.strategies import STRATEGIES
 from .costs import CostModel
 from .grid import GridSettings
+from .inference import RayTagging, TaggingSettings
 from .llm.settings import AnnotationSettings, Generation, model_settings
 from .llm.topics import TopicPrompt, selected_prompt
 from .label_quality import LabelQualityParams
@@ -321,6 +322,29 @@ class TopicParams(Settings):
         return selected_prompt({"prompt": self.prompt, "prompts": self.prompts})
 
 
+# --- inference and serving ------------------------------------------------------------------------
+
+class InferenceParams(Settings):
+    """``inference``: a folder of documents tagged by a trained student (the ``inference`` pipeline).
+    ``documents`` and ``output`` are where the catalog's ``inference_documents`` and
+    ``tagged_documents`` read and write (their defaults live in ``globals.yml``; ``--params
+    inference.documents=...`` moves both the parameter and the dataset)."""
+
+    model: str  # a saved tagger's folder (a versioned one: its newest version) or an MLflow model URI
+    documents: str
+    output: str
+    tagging: TaggingSettings = TaggingSettings()
+    executor: Literal["local", "ray"] = "local"
+    ray: RayTagging = RayTagging()
+
+
+class ServingParams(Settings):
+    """``serving``: the student logged with its tagging code as an MLflow model, and the name it is
+    registered under (``mlflow models serve -m models:/<registered_model_name>/<version>``)."""
+
+    registered_model_name: str
+
+
 # --- every group -------------------------------------------------------------------------------
 
 GROUPS: dict[str, type] = {
@@ -336,6 +360,8 @@ GROUPS: dict[str, type] = {
     "multitask": MultitaskParams,
     "label_quality": LabelQualityParams,
     "reporting": ReportingParams,
+    "inference": InferenceParams,
+    "serving": ServingParams,
     "cost_model": CostModel,
     "llm_annotation": AnnotationSettings,
     "llm_models": LLMModels,
