@@ -158,6 +158,24 @@ def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
     assert "6 of 6 cells already stored, training 0" in rerun.stdout + rerun.stderr
     assert (project_copy / "data/08_reporting/training/learning_curve_runs.csv").read_text() == curve
 
+    # serving: model_gold registered as an MLflow model; the inference pipeline tags a folder with it,
+    # from its saved folder or from the registry, and both give the same spans at their characters
+    served = json.loads((project_copy / "data/06_models/served_model.json").read_text())
+    assert served["registered_uri"] == "models:/llm-ner-tagger/1"
+    documents = project_copy / "my_documents"
+    documents.mkdir()
+    (documents / "memo.txt").write_text("Angela Merkel met Emmanuel Macron in Paris.\n\nEU rejects German call.")
+    (documents / "blank.txt").write_text("\n")
+    outputs = {}
+    for name, model in (("folder", "data/06_models/model_gold"), ("registry", served["registered_uri"])):
+        outputs[name] = project_copy / f"tagged_{name}.jsonl"
+        kedro(project_copy, "run", "--env", "test", "--pipeline", "inference", "--params",
+              f"inference.model={model},inference.documents={documents},inference.output={outputs[name]}")
+    tagged = [json.loads(line) for line in outputs["folder"].read_text().splitlines()]
+    assert [(r["id"], r["status"]) for r in tagged] == [("blank", "empty"), ("memo", "ok")]
+    assert all(r["text"][s["start"]:s["end"]] == s["text"] for r in tagged for s in r["spans"])
+    assert outputs["registry"].read_text() == outputs["folder"].read_text()
+
 
 def test_report_of_a_project_where_nothing_has_run_says_not_run(project_copy):
     """`kedro run --pipeline reporting` before any other pipeline: a page of "not run" sections, not a crash."""

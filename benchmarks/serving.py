@@ -1,0 +1,186 @@
+"""How much of the tagger's own speed the inference pipeline and the served model keep.
+
+Workload: the first ``--sentences`` CoNLL-2003 test sentences, re-joined into running text (no
+space before punctuation), one document each. Every figure is the median of ``--repeats`` runs in
+this one process (the served model: a real ``mlflow models serve`` subprocess on loopback).
+
+- baseline: ``tag_text(tagger, texts)`` on the whole list -- the tagger's own batched prediction
+  (regex tokens, no sentence splitting), and one text per call;
+- pipeline: the ``inference`` pipeline's work end to end in-process -- read the documents folder
+  (``DocumentsDataset``), segment with spaCy, tag (``tag_documents``), write JSON Lines;
+- served: the model logged by :func:`llm_ner.serving.log_tagger_model` in a scratch MLflow store,
+  ``--clients`` concurrent clients each POSTing one document per request (the workload split
+  among them), for each ``--workers`` count of ``mlflow models serve``; throughput, p50 and p95
+  latency (p95 also for the requests of >= 25 words), errors.
+
+    .venv/bin/python benchmarks/serving.py                            # data/06_models/model_gold's newest version
+    .venv/bin/python benchmarks/serving.py --model path/to/tagger --workers 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+BIN = Path(sys.executable).parent
+
+
+def detokenise(tokens: list[str]) -> str:
+    text = " ".join(tokens)
+    text = re.sub(r" ([.,;:!?%)\]}]|'s\b|n't\b)", r"\1", text)
+    return re.sub(r"([(\[{$]) ", r"\1", text)
+
+
+def load_tagger(reference: str | None):
+    from kedro.io.core import Version
+
+    from llm_ner.datasets.tagger_model import TaggerModelDataset
+    from llm_ner.model import Tagger
+
+    if reference and (Path(reference) / "model.safetensors").is_file():
+        return Tagger.load(reference), reference
+    folder = reference or "data/06_models/model_gold"
+    return TaggerModelDataset(folder, version=Version(None, None)).load(), f"{folder} (newest version)"
+
+
+def timed(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(uri: str, store: str, workers: int, threads: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+           "OMP_NUM_THREADS": str(threads)}
+    process = subprocess.Popen([str(BIN / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local",
+                                "-h", "127.0.0.1", "-p", str(port), "--workers", str(workers)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if requests.get(f"{url}/ping", timeout=1).ok:
+                return process, url
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("mlflow models serve did not start")
+
+
+def load_clients(url: str, texts: list[str], clients: int) -> dict:
+    """``clients`` threads, each POSTing its share of ``texts`` one per request."""
+    session_per_client = [requests.Session() for _ in range(clients)]
+
+    def client(k: int) -> list[tuple[float, bool, int]]:
+        results = []
+        for text in texts[k::clients]:
+            start = time.perf_counter()
+            response = session_per_client[k].post(f"{url}/invocations", json={"dataframe_records": [{"text": text}]},
+                                                  timeout=60)
+            ok = response.status_code == 200 and response.json()["predictions"][0]["status"] in ("ok", "split")
+            results.append((time.perf_counter() - start, ok, len(text.split())))
+        return results
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = [r for part in pool.map(client, range(clients)) for r in part]
+    wall = time.perf_counter() - start
+    latencies = sorted(r[0] for r in results)
+    long = sorted(r[0] for r in results if r[2] >= 25)
+    return {"rate": len(texts) / wall, "p50": statistics.median(latencies),
+            "p95": latencies[int(0.95 * (len(latencies) - 1))],
+            "p95_long": long[int(0.95 * (len(long) - 1))] if long else float("nan"),
+            "errors": sum(not r[1] for r in results)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="a saved tagger's folder or a versioned model folder (default: model_gold)")
+    parser.add_argument("--sentences", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+
+    import mlflow
+    import torch
+
+    from llm_ner.corpus import load_split
+    from llm_ner.datasets import DocumentsDataset
+    from llm_ner.datasets.json_lines import JSONLinesDataset
+    from llm_ner.inference import TaggingSettings, tag_documents
+    from llm_ner.model import tag_text
+    from llm_ner.serving import log_tagger_model
+
+    tagger, described = load_tagger(args.model)
+    texts = [detokenise(list(t)) for t in load_split("test")["tokens"].head(args.sentences)]
+    words = sum(len(t.split()) for t in texts)
+    print(f"model: {described}; {len(texts)} CoNLL test sentences ({words} words, "
+          f"{sum(len(t.split()) >= 25 for t in texts)} of >= 25 words); torch threads {torch.get_num_threads()}; "
+          f"median of {args.repeats}")
+
+    batched = len(texts) / timed(lambda: tag_text(tagger, texts), args.repeats)
+    single = len(texts) / timed(lambda: [tag_text(tagger, t) for t in texts], args.repeats)
+    print(f"baseline tag_text, one list:     {batched:7.1f} sentences/s")
+    print(f"baseline tag_text, one at a time: {single:7.1f} sentences/s ({single / batched:.2f}x)")
+
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        folder = scratch / "documents"
+        folder.mkdir()
+        with (folder / "test.jsonl").open("w") as out:
+            for i, text in enumerate(texts):
+                out.write(json.dumps({"id": f"s{i}", "text": text}) + "\n")
+        output = JSONLinesDataset(str(scratch / "tagged.jsonl"))
+
+        def pipeline():
+            documents = DocumentsDataset(str(folder), unit="documents").load()
+            output.save(tag_documents(tagger, documents, TaggingSettings()))
+
+        piped = len(texts) / timed(pipeline, args.repeats)
+        print(f"inference pipeline end to end:   {piped:7.1f} sentences/s ({piped / batched:.2f}x batched; aim >= 0.8x)")
+
+        store = f"sqlite:///{scratch / 'mlflow.db'}"
+        mlflow.set_tracking_uri(store)
+        mlflow.set_experiment(experiment_id=mlflow.create_experiment("bench", artifact_location=str(scratch / "art")))
+        log_tagger_model(tagger, TaggingSettings(), "bench-tagger")
+        for workers in args.workers:
+            threads = max(1, torch.get_num_threads() // workers)
+            process, url = serve("models:/bench-tagger/1", store, workers, threads)
+            try:
+                load_clients(url, texts[:20], 2)  # warm every worker
+                for clients in args.clients:
+                    runs = [load_clients(url, texts, clients) for _ in range(args.repeats)]
+                    median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+                    print(f"served, {workers} worker(s) x {threads} thread(s), {clients:2d} clients: "
+                          f"{median['rate']:6.1f} sentences/s ({median['rate'] / batched:.2f}x batched), "
+                          f"p50 {1000 * median['p50']:6.1f} ms, p95 {1000 * median['p95']:6.1f} ms "
+                          f"(>= 25 words: {1000 * median['p95_long']:6.1f} ms), errors {sum(r['errors'] for r in runs)}")
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
