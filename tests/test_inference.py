@@ -131,3 +131,16 @@ def test_a_model_trained_for_other_entity_types_stops_the_run_naming_both(projec
                             env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"})
     assert result.returncode != 0
     assert "was trained for the entity types DRUG" in result.stderr and "PER, ORG, LOC, MISC" in result.stderr
+
+
+def test_json_lines_keep_the_text_as_written_and_load_back_the_same_records(tmp_path):
+    from llm_ner.datasets.json_lines import JSONLinesDataset
+
+    records = pd.DataFrame({"id": ["z1"], "text": ["Zürich / Genève"], "status": ["ok"],
+                            "spans": [[{"start": 0, "end": 6, "label": "LOC", "text": "Zürich", "score": 0.9}]]})
+    dataset = JSONLinesDataset(str(tmp_path / "out" / "tagged.jsonl"))
+    dataset.save(records)
+    written = (tmp_path / "out" / "tagged.jsonl").read_text(encoding="utf-8")
+    assert "Zürich / Genève" in written and written.count("\n") == 1
+    pd.testing.assert_frame_equal(dataset.load(), records)
+    assert not list((tmp_path / "out").glob("*.partial"))
