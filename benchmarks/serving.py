@@ -9,12 +9,12 @@ this one process (the served model: a real ``mlflow models serve`` subprocess on
 - pipeline: the ``inference`` pipeline's work end to end in-process -- read the documents folder
   (``DocumentsDataset``), segment with spaCy, tag (``tag_documents``), write JSON Lines;
 - served: the model logged by :func:`llm_ner.serving.log_tagger_model` in a scratch MLflow store,
-  ``--clients`` concurrent clients each POSTing one document per request (the workload split
-  among them), for each ``--workers`` count of ``mlflow models serve``; throughput, p50 and p95
-  latency (p95 also for the requests of >= 25 words), errors.
+  ``--clients`` concurrent clients each POSTing ``--per-request`` documents per request (the
+  workload split among them), for each ``--workers`` count of ``mlflow models serve``; throughput,
+  p50 and p95 latency (p95 also for the requests holding a sentence of >= 25 words), errors.
 
     .venv/bin/python benchmarks/serving.py                            # data/06_models/model_gold's newest version
-    .venv/bin/python benchmarks/serving.py --model path/to/tagger --workers 1 2
+    .venv/bin/python benchmarks/serving.py --model path/to/tagger --workers 2 --clients 16 --per-request 1 8
 """
 
 from __future__ import annotations
@@ -88,18 +88,21 @@ def serve(uri: str, store: str, workers: int, threads: int) -> tuple[subprocess.
     raise RuntimeError("mlflow models serve did not start")
 
 
-def load_clients(url: str, texts: list[str], clients: int) -> dict:
-    """``clients`` threads, each POSTing its share of ``texts`` one per request."""
+def load_clients(url: str, texts: list[str], clients: int, per_request: int = 1) -> dict:
+    """``clients`` threads, each POSTing its share of ``texts``, ``per_request`` texts a request."""
     session_per_client = [requests.Session() for _ in range(clients)]
 
     def client(k: int) -> list[tuple[float, bool, int]]:
-        results = []
-        for text in texts[k::clients]:
+        results, own = [], texts[k::clients]
+        for i in range(0, len(own), per_request):
+            batch = own[i:i + per_request]
             start = time.perf_counter()
-            response = session_per_client[k].post(f"{url}/invocations", json={"dataframe_records": [{"text": text}]},
-                                                  timeout=60)
-            ok = response.status_code == 200 and response.json()["predictions"][0]["status"] in ("ok", "split")
-            results.append((time.perf_counter() - start, ok, len(text.split())))
+            response = session_per_client[k].post(f"{url}/invocations",
+                                                  json={"dataframe_records": [{"text": t} for t in batch]}, timeout=60)
+            ok = response.status_code == 200 and all(
+                p["status"] in ("ok", "split") for p in response.json()["predictions"]) and len(
+                response.json()["predictions"]) == len(batch)
+            results.append((time.perf_counter() - start, ok, max(len(t.split()) for t in batch)))
         return results
 
     start = time.perf_counter()
@@ -121,6 +124,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--per-request", type=int, nargs="+", default=[1],
+                        help="documents per request (1: a client per sentence; more: the client batches)")
     args = parser.parse_args()
 
     import mlflow
@@ -170,10 +175,11 @@ def main() -> None:
             process, url = serve("models:/bench-tagger/1", store, workers, threads)
             try:
                 load_clients(url, texts[:20], 2)  # warm every worker
-                for clients in args.clients:
-                    runs = [load_clients(url, texts, clients) for _ in range(args.repeats)]
+                for clients, per_request in ((c, n) for n in args.per_request for c in args.clients):
+                    runs = [load_clients(url, texts, clients, per_request) for _ in range(args.repeats)]
                     median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-                    print(f"served, {workers} worker(s) x {threads} thread(s), {clients:2d} clients: "
+                    print(f"served, {workers} worker(s) x {threads} thread(s), {clients:2d} clients x "
+                          f"{per_request} a request: "
                           f"{median['rate']:6.1f} sentences/s ({median['rate'] / batched:.2f}x batched), "
                           f"p50 {1000 * median['p50']:6.1f} ms, p95 {1000 * median['p95']:6.1f} ms "
                           f"(>= 25 words: {1000 * median['p95_long']:6.1f} ms), errors {sum(r['errors'] for r in runs)}")
