@@ -14,9 +14,8 @@ import pandas as pd
 import pytest
 import torch
 
-from llm_ner.documents import read_documents
+from llm_ner.documents import read_documents, sentences_of
 from llm_ner.inference import RayTagging, TaggingSettings, fitting_parts, tag_documents, tag_documents_on_ray
-from llm_ner.documents import sentences_of
 from llm_ner.model import Tagger, TaggerConfig
 
 TINY_ENCODER = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
@@ -144,3 +143,5 @@ def test_json_lines_keep_the_text_as_written_and_load_back_the_same_records(tmp_
     assert "Zürich / Genève" in written and written.count("\n") == 1
     pd.testing.assert_frame_equal(dataset.load(), records)
     assert not list((tmp_path / "out").glob("*.partial"))
+    dataset.save(pd.DataFrame({"id": ["a", "b"], "text": ["Paris.", None]}))  # pandas holds the None as NaN
+    assert (tmp_path / "out" / "tagged.jsonl").read_text().splitlines()[1] == '{"id": "b", "text": null}'

@@ -67,7 +67,7 @@ def tag_documents(tagger: Tagger, documents: pd.DataFrame, settings: TaggingSett
         records[owner]["spans"].extend(entities(tagger.labels, piece, p, records[owner]["text"]))
     for i in split:
         records[i]["status"] = "split"
-    return pd.DataFrame(records, columns=list(RECORD_COLUMNS))
+    return pd.DataFrame(records, columns=list(RECORD_COLUMNS), dtype=object)  # object: a missing text stays None
 
 
 def fitting_parts(tagger: Tagger, sentences: list[list[Token]]) -> list[list[list[Token]]]:
@@ -141,7 +141,7 @@ def tag_documents_on_ray(tagger: Tagger, documents: pd.DataFrame, settings: Tagg
         batch_size=size, batch_format="pandas",
         concurrency=ray_settings.workers, num_cpus=ray_settings.cpus_per_worker,
     ).to_pandas().sort_values("order")
-    return pd.DataFrame([json.loads(r) for r in tagged["record"]], columns=list(RECORD_COLUMNS))
+    return pd.DataFrame([json.loads(r) for r in tagged["record"]], columns=list(RECORD_COLUMNS), dtype=object)
 
 
 class _Shard:

@@ -32,8 +32,8 @@ class JSONLinesDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         self._filepath.parent.mkdir(parents=True, exist_ok=True)
         partial = self._filepath.with_name(self._filepath.name + ".partial")  # a killed run leaves no half file
         with partial.open("w", encoding="utf-8") as out:
-            for record in data.to_dict("records"):
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            for record in data.astype(object).where(data.notna(), None).to_dict("records"):  # NaN is not JSON: null
+                out.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
         partial.replace(self._filepath)
 
     def _exists(self) -> bool:
