@@ -145,3 +145,13 @@ def test_json_lines_keep_the_text_as_written_and_load_back_the_same_records(tmp_
     assert not list((tmp_path / "out").glob("*.partial"))
     dataset.save(pd.DataFrame({"id": ["a", "b"], "text": ["Paris.", None]}))  # pandas holds the None as NaN
     assert (tmp_path / "out" / "tagged.jsonl").read_text().splitlines()[1] == '{"id": "b", "text": null}'
+
+
+def test_a_model_reference_that_holds_no_tagger_is_an_error_saying_what_it_may_be(tmp_path):
+    from llm_ner.parameters import check_parameters
+    from llm_ner.pipelines.inference.nodes import load_tagger
+    from llm_ner.settings import project_parameters
+
+    typed = check_parameters(project_parameters(runtime_params={"inference": {"model": str(tmp_path / "none")}}))
+    with pytest.raises(ValueError, match=r"inference.model: '.*none' holds no saved tagger .* MLflow model URI"):
+        load_tagger(typed["inference"], typed["entity_types"])
