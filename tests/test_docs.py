@@ -25,7 +25,7 @@ def test_the_readme_is_an_entry_point_not_the_manual():
 
 
 def quick_start_commands() -> list[str]:
-    """Every command line of the README's shell blocks, comments and continuation lines dropped."""
+    """Every command line of the README's shell blocks, comments dropped."""
     blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
     lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
     return [line for line in lines if line and not line.startswith("#")]
