@@ -1,6 +1,6 @@
 # Two entry points, each self-sufficient on a fresh machine with Python 3.11:
 #   make run   -- set up .venv (once) and run the default pipeline on the embedded default (conf/base)
-#   make test  -- set up .venv with test extras (once) and run the test suite
+#   make test  -- set up .venv with test extras (once), lint (ruff) and run the test suite
 # The stamp files make re-runs skip the install unless pyproject.toml changed.
 
 PYTHON ?= python3.11
@@ -20,14 +20,23 @@ LABEL_STUDIO_VENV := .venv-label-studio
 LABEL_STUDIO := label-studio==1.23.2
 LABEL_STUDIO_PORT ?= 8080
 
-.PHONY: run run-test test install install-test viz clean-venv label-studio label-studio-install
+.PHONY: run run-test test lint format install install-test viz clean-venv label-studio label-studio-install
 
 run: $(VENV)/.installed
 	$(BIN)/kedro run
 	@echo "The report: $$(ls -d data/08_reporting/report/report.html/*/ | tail -1)report.html"
 
-test: $(VENV)/.installed-test
+test: lint
 	$(BIN)/python -m pytest
+
+# ruff: the lint rules and the formatting pyproject.toml sets; `make format` applies both
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 # every pipeline on conf/test's tiny sizes, its LLM the test suite's fake OpenAI server (started here
 # on conf/test's port, stopped after): what the end-to-end test runs, by hand
