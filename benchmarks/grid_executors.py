@@ -36,9 +36,18 @@ def grid_cells(args):
     from llm_ner.sampling import derive_seed, seeded_sample
     from llm_ner.students import Protocol, Student
 
-    protocol = Protocol(TaggerConfig(encoder_weights=args.encoder_weights), TrainingConfig(epochs=args.epochs, batch_size=8, learning_rate=1e-4,
-                                                       head_learning_rate=2e-3, early_stopping_patience=None,
-                                                       progress_bar=False, device=args.device))
+    protocol = Protocol(
+        TaggerConfig(encoder_weights=args.encoder_weights),
+        TrainingConfig(
+            epochs=args.epochs,
+            batch_size=8,
+            learning_rate=1e-4,
+            head_learning_rate=2e-3,
+            early_stopping_patience=None,
+            progress_bar=False,
+            device=args.device,
+        ),
+    )
     train, valid = load_split("train"), load_split("valid")
     evaluation = {"test": labelled_sentences(valid.iloc[: args.eval_sentences])}
     cells = []
@@ -83,9 +92,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker / Ray task")
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--encoder-weights", default="pretrained", choices=["pretrained", "random"],
-                        help="random: MiniLM's architecture, freshly initialised -- the same compute, for a machine "
-                             "the pretrained weights cannot be carried to (the F1 then means nothing)")
+    parser.add_argument(
+        "--encoder-weights",
+        default="pretrained",
+        choices=["pretrained", "random"],
+        help="random: MiniLM's architecture, freshly initialised -- the same compute, for a machine "
+        "the pretrained weights cannot be carried to (the F1 then means nothing)",
+    )
     parser.add_argument("--cells-per-gpu", type=int, nargs="*", default=[], help="ray on a GPU: students sharing it")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--per-gpu", type=int, default=0, help=argparse.SUPPRESS)
@@ -94,34 +107,52 @@ def main() -> None:
         print(json.dumps(measure(args)))
         return
 
-    variants = [("sequential", 0), ("processes", 0), ("ray", 0)] if args.device == "cpu" else \
-        [("sequential", 0)] + [("ray", n) for n in args.cells_per_gpu]
+    variants = (
+        [("sequential", 0), ("processes", 0), ("ray", 0)]
+        if args.device == "cpu"
+        else [("sequential", 0)] + [("ray", n) for n in args.cells_per_gpu]
+    )
     results: dict[tuple[str, int], list[dict]] = {v: [] for v in variants}
     passed = [a for a in sys.argv[1:]]
     for repetition in range(args.repetitions):
         for name, per_gpu in variants:
-            output = subprocess.run([sys.executable, __file__, *passed, "--one", name, "--per-gpu", str(per_gpu)],
-                                    check=True, capture_output=True, text=True).stdout
+            output = subprocess.run(
+                [sys.executable, __file__, *passed, "--one", name, "--per-gpu", str(per_gpu)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
             result = json.loads(output.strip().splitlines()[-1])
             results[(name, per_gpu)].append(result)
-            print(f"  repetition {repetition + 1}: {name}{f' ({per_gpu} per GPU)' if per_gpu else ''} "
-                  f"{result['seconds']:.1f} s", flush=True)
+            print(
+                f"  repetition {repetition + 1}: {name}{f' ({per_gpu} per GPU)' if per_gpu else ''} "
+                f"{result['seconds']:.1f} s",
+                flush=True,
+            )
 
     base = statistics.median(r["seconds"] for r in results[("sequential", 0)])
     reference_f1 = results[("sequential", 0)][0]["f1"]
-    print(f"\n{args.cells} cells ({args.sentences} sentences x {args.epochs} epochs, MiniLM ({args.encoder_weights}) + BiLSTM, "
-          f"{args.eval_sentences} evaluation sentences), device {args.device}, median of {args.repetitions}:")
+    print(
+        f"\n{args.cells} cells ({args.sentences} sentences x {args.epochs} epochs, MiniLM ({args.encoder_weights}) + BiLSTM, "
+        f"{args.eval_sentences} evaluation sentences), device {args.device}, median of {args.repetitions}:"
+    )
     print(f"{'executor':<36} {'grid s':>8} {'min s':>7} {'cells/min':>10} {'vs sequential':>14}  same F1")
     for (name, per_gpu), runs in results.items():
         seconds = statistics.median(r["seconds"] for r in runs)
         same = all(max(abs(a - b) for a, b in zip(r["f1"], reference_f1)) <= 1e-6 for r in runs)
-        label = {"sequential": "sequential (torch default threads)",
-                 "processes": f"processes ({args.workers} x {args.threads} thread)",
-                 "ray": f"ray ({args.workers} x {args.threads} CPU)" if not per_gpu else f"ray ({per_gpu} cells per GPU)"}[name]
-        print(f"{label:<36} {seconds:8.1f} {min(r['seconds'] for r in runs):7.1f} {60 * args.cells / seconds:10.2f} "
-              f"{base / seconds:13.2f}x  {'yes' if same else 'NO'}")
+        label = {
+            "sequential": "sequential (torch default threads)",
+            "processes": f"processes ({args.workers} x {args.threads} thread)",
+            "ray": f"ray ({args.workers} x {args.threads} CPU)" if not per_gpu else f"ray ({per_gpu} cells per GPU)",
+        }[name]
+        print(
+            f"{label:<36} {seconds:8.1f} {min(r['seconds'] for r in runs):7.1f} {60 * args.cells / seconds:10.2f} "
+            f"{base / seconds:13.2f}x  {'yes' if same else 'NO'}"
+        )
         if name == "ray":
-            print(f"{'':<36} ray.init: {statistics.median(r['ray_init_seconds'] for r in runs):.1f} s (once per run, not in the grid time)")
+            print(
+                f"{'':<36} ray.init: {statistics.median(r['ray_init_seconds'] for r in runs):.1f} s (once per run, not in the grid time)"
+            )
 
 
 if __name__ == "__main__":

@@ -27,10 +27,10 @@ from omegaconf import OmegaConf
 from llm_ner.corpus import load_split
 from llm_ner.llm.quality import confidence_thresholds, markup_quality_row
 from llm_ner.llm.settings import parse_llm_settings
-from llm_ner.tags import LabelSchema
 from llm_ner.llm.study import AnnotationStudy
 from llm_ner.pipelines.llm_annotation.nodes import sample_demonstration_pool, sample_sentences
 from llm_ner.settings import project_parameters
+from llm_ner.tags import LabelSchema
 
 
 def main() -> None:
@@ -41,14 +41,21 @@ def main() -> None:
     parser.add_argument("--confidence", default=None, help="llm_annotation.confidence.method for this run")
     parser.add_argument("--samples", type=int, default=None, help="self-consistency samples")
     parser.add_argument("--env", default="base")
-    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="parameters changed for this run, e.g. llm_prompts.strategies.knn_few_shot.k=2")
+    parser.add_argument(
+        "--override",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="parameters changed for this run, e.g. llm_prompts.strategies.knn_few_shot.k=2",
+    )
     parser.add_argument("--cache", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    config = OmegaConf.to_container(OmegaConf.merge(project_parameters(args.env), OmegaConf.from_dotlist(args.override)))
+    config = OmegaConf.to_container(
+        OmegaConf.merge(project_parameters(args.env), OmegaConf.from_dotlist(args.override))
+    )
     params = dict(config["llm_annotation"])
     confidence = dict(params.get("confidence") or {})
     if args.confidence:
@@ -56,8 +63,13 @@ def main() -> None:
     if args.samples:
         confidence["samples"] = args.samples
     params.update(cache_path=args.cache, show_progress=False, confidence=confidence)
-    settings = parse_llm_settings(params, config["llm_models"], config["llm_prompts"], config["cost_model"]["llm_prices"],
-                                  LabelSchema.from_config(config["entity_types"]))
+    settings = parse_llm_settings(
+        params,
+        config["llm_models"],
+        config["llm_prompts"],
+        config["cost_model"]["llm_prices"],
+        LabelSchema.from_config(config["entity_types"]),
+    )
     train, valid = load_split("train"), load_split("valid")
     pool = sample_sentences(train, params["pool_size"], params["seed"])
     demonstrations = sample_demonstration_pool(train, pool, params["demonstration_pool_size"], params["seed"])
@@ -80,10 +92,13 @@ def main() -> None:
             thresholds = confidence_thresholds(run.labels, mode=settings.annotation.evaluation_mode)
             if not thresholds.empty:
                 thresholds.to_csv(out.with_name(f"{stem}_thresholds.csv"), index=False)
-            print(f"{strategy} x {args.model} (confidence {method}): F1 {row['f1']:.3f}, failures "
-                  f"{row['parse_failure_rate']:.3f}, {row['seconds_per_sentence']:.2f} s/sentence, AUROC "
-                  f"{row['confidence_auroc']:.3f}, API calls {row['api_calls']}, cache hits {row['cache_hits']}, "
-                  f"wall {row['wall_seconds']} s", flush=True)
+            print(
+                f"{strategy} x {args.model} (confidence {method}): F1 {row['f1']:.3f}, failures "
+                f"{row['parse_failure_rate']:.3f}, {row['seconds_per_sentence']:.2f} s/sentence, AUROC "
+                f"{row['confidence_auroc']:.3f}, API calls {row['api_calls']}, cache hits {row['cache_hits']}, "
+                f"wall {row['wall_seconds']} s",
+                flush=True,
+            )
     finally:
         study.close()
 

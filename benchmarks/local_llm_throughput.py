@@ -16,7 +16,6 @@ import os
 import statistics
 import time
 
-
 from llm_ner.corpus import load_split
 from llm_ner.llm.backends import LocalBackend
 from llm_ner.llm.local_model import ensure_local_model
@@ -30,8 +29,13 @@ from llm_ner.tags import LabelSchema
 def knn_prompts(n: int, strategy: str) -> tuple[list, dict, object]:
     config = project_parameters("base")
     params = dict(config["llm_annotation"], cache_path="/dev/null", show_progress=False)
-    settings = parse_llm_settings(params, config["llm_models"], config["llm_prompts"], config["cost_model"]["llm_prices"],
-                                  LabelSchema.from_config(config["entity_types"]))
+    settings = parse_llm_settings(
+        params,
+        config["llm_models"],
+        config["llm_prompts"],
+        config["cost_model"]["llm_prices"],
+        LabelSchema.from_config(config["entity_types"]),
+    )
     train, valid = load_split("train"), load_split("valid")
     pool = sample_sentences(train, params["pool_size"], params["seed"])
     demonstrations = sample_demonstration_pool(train, pool, params["demonstration_pool_size"], params["seed"])
@@ -54,8 +58,14 @@ def todays_path(model_path, n_ctx: int, prompts, generations) -> tuple[float, li
     try:
         for messages in prompts:
             for g in generations:
-                config = GenerationConfig(max_tokens=g["max_tokens"], temperature=g["temperature"], seed=g["seed"],
-                                          stop_sequences=list(g["stop"]), n_ctx=n_ctx, n_gpu_layers=0)
+                config = GenerationConfig(
+                    max_tokens=g["max_tokens"],
+                    temperature=g["temperature"],
+                    seed=g["seed"],
+                    stop_sequences=list(g["stop"]),
+                    n_ctx=n_ctx,
+                    n_gpu_layers=0,
+                )
                 texts.append(llm.chat(messages, config=config).text)
     finally:
         llm.close()
@@ -84,25 +94,31 @@ def main() -> None:
 
     prompts, greedy, settings = knn_prompts(args.sentences, args.strategy)
     model_path = ensure_local_model(settings.model, "data/06_models")
-    print(f"{args.sentences} validation sentences, {args.strategy}, {settings.model}; {os.cpu_count()} CPUs, "
-          f"llama.cpp threads {settings.n_threads or 'default (4)'}, parallel samples {settings.parallel_samples}")
+    print(
+        f"{args.sentences} validation sentences, {args.strategy}, {settings.model}; {os.cpu_count()} CPUs, "
+        f"llama.cpp threads {settings.n_threads or 'default (4)'}, parallel samples {settings.parallel_samples}"
+    )
 
     old = [todays_path(model_path, settings.n_ctx, prompts, [greedy]) for _ in range(args.repeats)]
     new = [engine_path(settings, model_path, prompts, [greedy]) for _ in range(args.repeats)]
     old_greedy, new_greedy = statistics.median(s for s, _ in old), statistics.median(s for s, _, _ in new)
     same = sum(a == b for a, b in zip(old[0][1], new[0][1]))
     reused = new[0][2] / len(prompts)
-    print(f"greedy: today {old_greedy:.2f} s/sentence, engine {new_greedy:.2f} s/sentence "
-          f"(x{old_greedy / new_greedy:.2f} faster; median of {args.repeats}); {same}/{len(prompts)} replies identical; "
-          f"{reused:.0f} prompt tokens per sentence reused")
+    print(
+        f"greedy: today {old_greedy:.2f} s/sentence, engine {new_greedy:.2f} s/sentence "
+        f"(x{old_greedy / new_greedy:.2f} faster; median of {args.repeats}); {same}/{len(prompts)} replies identical; "
+        f"{reused:.0f} prompt tokens per sentence reused"
+    )
     for n in args.samples:
         generations = samples_of(greedy, n)
         old_seconds, old_texts = todays_path(model_path, settings.n_ctx, prompts, generations)
         new_seconds, new_texts, _ = engine_path(settings, model_path, prompts, generations)
         same_greedy = sum(a == b for a, b in zip(old_texts[::n], new_texts[::n]))
-        print(f"self-consistency n={n}: today {old_seconds:.2f} s/sentence ({old_seconds / old_greedy:.2f}x greedy), "
-              f"engine {new_seconds:.2f} s/sentence ({new_seconds / new_greedy:.2f}x greedy); "
-              f"greedy votes identical {same_greedy}/{len(prompts)}")
+        print(
+            f"self-consistency n={n}: today {old_seconds:.2f} s/sentence ({old_seconds / old_greedy:.2f}x greedy), "
+            f"engine {new_seconds:.2f} s/sentence ({new_seconds / new_greedy:.2f}x greedy); "
+            f"greedy votes identical {same_greedy}/{len(prompts)}"
+        )
 
 
 if __name__ == "__main__":

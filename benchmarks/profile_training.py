@@ -88,12 +88,16 @@ def main(argv=None) -> int:
     config = TrainingConfig(epochs=1, batch_size=args.batch_size, progress_bar=False, seed=0, device="cpu")
     first, first_wall = profiled_fit(tagger, pairs, config)
     second, second_wall = profiled_fit(tagger, pairs, config)
-    print(f"one epoch, {len(pairs)} sentences, {args.head} head, word_features={tagger.config.word_features}, "
-          f"batch {args.batch_size}, threads {torch.get_num_threads()}, CPU; cProfile cumulative seconds")
+    print(
+        f"one epoch, {len(pairs)} sentences, {args.head} head, word_features={tagger.config.word_features}, "
+        f"batch {args.batch_size}, threads {torch.get_num_threads()}, CPU; cProfile cumulative seconds"
+    )
     print(f"{'':40} {'1st fit':>8} {'share':>6} {'2nd fit':>8} {'share':>6}  (share of the fit's wall time)")
     for label in first:
-        print(f"{label:40} {first[label]:8.3f} {first[label] / first_wall:6.1%} "
-              f"{second[label]:8.3f} {second[label] / second_wall:6.1%}")
+        print(
+            f"{label:40} {first[label]:8.3f} {first[label] / first_wall:6.1%} "
+            f"{second[label]:8.3f} {second[label] / second_wall:6.1%}"
+        )
     print(f"{'wall (with profiler)':40} {first_wall:8.3f} {'':6} {second_wall:8.3f}")
     if args.ops:
         from torch.profiler import ProfilerActivity, profile

@@ -72,11 +72,32 @@ def free_port() -> int:
 
 def serve(uri: str, store: str, workers: int, threads: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-           "OMP_NUM_THREADS": str(threads)}
-    process = subprocess.Popen([str(BIN / "mlflow"), "models", "serve", "-m", uri, "--env-manager", "local",
-                                "-h", "127.0.0.1", "-p", str(port), "--workers", str(workers)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": store,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "OMP_NUM_THREADS": str(threads),
+    }
+    process = subprocess.Popen(
+        [
+            str(BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            uri,
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
@@ -95,13 +116,16 @@ def load_clients(url: str, texts: list[str], clients: int, per_request: int = 1)
     def client(k: int) -> list[tuple[float, bool, int]]:
         results, own = [], texts[k::clients]
         for i in range(0, len(own), per_request):
-            batch = own[i:i + per_request]
+            batch = own[i : i + per_request]
             start = time.perf_counter()
-            response = session_per_client[k].post(f"{url}/invocations",
-                                                  json={"dataframe_records": [{"text": t} for t in batch]}, timeout=60)
-            ok = response.status_code == 200 and all(
-                p["status"] in ("ok", "split") for p in response.json()["predictions"]) and len(
-                response.json()["predictions"]) == len(batch)
+            response = session_per_client[k].post(
+                f"{url}/invocations", json={"dataframe_records": [{"text": t} for t in batch]}, timeout=60
+            )
+            ok = (
+                response.status_code == 200
+                and all(p["status"] in ("ok", "split") for p in response.json()["predictions"])
+                and len(response.json()["predictions"]) == len(batch)
+            )
             results.append((time.perf_counter() - start, ok, max(len(t.split()) for t in batch)))
         return results
 
@@ -111,10 +135,13 @@ def load_clients(url: str, texts: list[str], clients: int, per_request: int = 1)
     wall = time.perf_counter() - start
     latencies = sorted(r[0] for r in results)
     long = sorted(r[0] for r in results if r[2] >= 25)
-    return {"rate": len(texts) / wall, "p50": statistics.median(latencies),
-            "p95": latencies[int(0.95 * (len(latencies) - 1))],
-            "p95_long": long[int(0.95 * (len(long) - 1))] if long else float("nan"),
-            "errors": sum(not r[1] for r in results)}
+    return {
+        "rate": len(texts) / wall,
+        "p50": statistics.median(latencies),
+        "p95": latencies[int(0.95 * (len(latencies) - 1))],
+        "p95_long": long[int(0.95 * (len(long) - 1))] if long else float("nan"),
+        "errors": sum(not r[1] for r in results),
+    }
 
 
 def main() -> None:
@@ -124,8 +151,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--per-request", type=int, nargs="+", default=[1],
-                        help="documents per request (1: a client per sentence; more: the client batches)")
+    parser.add_argument(
+        "--per-request",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="documents per request (1: a client per sentence; more: the client batches)",
+    )
     args = parser.parse_args()
 
     import mlflow
@@ -141,9 +173,11 @@ def main() -> None:
     tagger, described = load_tagger(args.model)
     texts = [detokenise(list(t)) for t in load_split("test")["tokens"].head(args.sentences)]
     words = sum(len(t.split()) for t in texts)
-    print(f"model: {described}; {len(texts)} CoNLL test sentences ({words} words, "
-          f"{sum(len(t.split()) >= 25 for t in texts)} of >= 25 words); torch threads {torch.get_num_threads()}; "
-          f"median of {args.repeats}")
+    print(
+        f"model: {described}; {len(texts)} CoNLL test sentences ({words} words, "
+        f"{sum(len(t.split()) >= 25 for t in texts)} of >= 25 words); torch threads {torch.get_num_threads()}; "
+        f"median of {args.repeats}"
+    )
 
     batched = len(texts) / timed(lambda: tag_text(tagger, texts), args.repeats)
     single = len(texts) / timed(lambda: [tag_text(tagger, t) for t in texts], args.repeats)
@@ -164,7 +198,9 @@ def main() -> None:
             output.save(tag_documents(tagger, documents, TaggingSettings()))
 
         piped = len(texts) / timed(pipeline, args.repeats)
-        print(f"inference pipeline end to end:   {piped:7.1f} sentences/s ({piped / batched:.2f}x batched; aim >= 0.8x)")
+        print(
+            f"inference pipeline end to end:   {piped:7.1f} sentences/s ({piped / batched:.2f}x batched; aim >= 0.8x)"
+        )
 
         store = f"sqlite:///{scratch / 'mlflow.db'}"
         mlflow.set_tracking_uri(store)
@@ -178,11 +214,13 @@ def main() -> None:
                 for clients, per_request in ((c, n) for n in args.per_request for c in args.clients):
                     runs = [load_clients(url, texts, clients, per_request) for _ in range(args.repeats)]
                     median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-                    print(f"served, {workers} worker(s) x {threads} thread(s), {clients:2d} clients x "
-                          f"{per_request} a request: "
-                          f"{median['rate']:6.1f} sentences/s ({median['rate'] / batched:.2f}x batched), "
-                          f"p50 {1000 * median['p50']:6.1f} ms, p95 {1000 * median['p95']:6.1f} ms "
-                          f"(>= 25 words: {1000 * median['p95_long']:6.1f} ms), errors {sum(r['errors'] for r in runs)}")
+                    print(
+                        f"served, {workers} worker(s) x {threads} thread(s), {clients:2d} clients x "
+                        f"{per_request} a request: "
+                        f"{median['rate']:6.1f} sentences/s ({median['rate'] / batched:.2f}x batched), "
+                        f"p50 {1000 * median['p50']:6.1f} ms, p95 {1000 * median['p95']:6.1f} ms "
+                        f"(>= 25 words: {1000 * median['p95_long']:6.1f} ms), errors {sum(r['errors'] for r in runs)}"
+                    )
             finally:
                 process.terminate()
                 process.wait(timeout=30)

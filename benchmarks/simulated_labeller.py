@@ -73,20 +73,31 @@ def main() -> None:
     target = span_f1(gold, list(real["llm_tags"]))
     calibration = calibrate_scale(tokens, gold, profile, target, seed=args.simulation_seed)
     labellings = {"real": real, "simulated": real.assign(llm_tags=calibration.labels)}
-    print(f"simulated: consistency {profile.consistency:.3f}, scale {calibration.scale:.3f} gives label F1 "
-          f"{calibration.label_f1:.3f}")
-    print(f"profile of {len(profiled)} sentences (label F1 {profile.label_f1:.3f}); the other {len(real)} "
-          f"sentences' real labels: label F1 {target:.3f}")
+    print(
+        f"simulated: consistency {profile.consistency:.3f}, scale {calibration.scale:.3f} gives label F1 "
+        f"{calibration.label_f1:.3f}"
+    )
+    print(
+        f"profile of {len(profiled)} sentences (label F1 {profile.label_f1:.3f}); the other {len(real)} "
+        f"sentences' real labels: label F1 {target:.3f}"
+    )
     print(profile.summary().round(3).to_string(index=False))
     print(label_table(gold, {name: list(table["llm_tags"]) for name, table in labellings.items()}).to_string())
-    print("tag determinism: " + ", ".join(f"{name} {tag_determinism(tokens, list(table['llm_tags'])):.3f}"
-                                         for name, table in {"gold": real.assign(llm_tags=real["gold_tags"]),
-                                                             **labellings}.items()))
+    print(
+        "tag determinism: "
+        + ", ".join(
+            f"{name} {tag_determinism(tokens, list(table['llm_tags'])):.3f}"
+            for name, table in {"gold": real.assign(llm_tags=real["gold_tags"]), **labellings}.items()
+        )
+    )
 
     parameters = project_parameters("study")
     protocol = Protocol.of(parameters["student"], CONLL_2003)
-    test = seeded_sample(load_split("test"), parameters["training"]["evaluation"]["max_sentences"],
-                         parameters["training"]["evaluation"]["seed"])
+    test = seeded_sample(
+        load_split("test"),
+        parameters["training"]["evaluation"]["max_sentences"],
+        parameters["training"]["evaluation"]["seed"],
+    )
     evaluation = {"test": labelled_sentences(test)}
     expert = labelled_sentences(seeded_sample(train, 1000, 11, exclude=labels))
     cells = []
@@ -95,8 +106,12 @@ def main() -> None:
         phases = {"llm_only": (llm,), "regimen_D": (llm, expert)}
         for route in args.routes:
             for seed in args.seeds:
-                cells.append(Cell({"route": route, "labeller": labeller, "seed": seed},
-                                  Student(protocol, phases[route], seed, evaluation)))
+                cells.append(
+                    Cell(
+                        {"route": route, "labeller": labeller, "seed": seed},
+                        Student(protocol, phases[route], seed, evaluation),
+                    )
+                )
     grid = Grid(Processes(workers=args.workers, threads_per_cell=1), ResultStore(args.store))
     started = time.perf_counter()
     runs = grid.table("simulated_labeller_validation", cells)

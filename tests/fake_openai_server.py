@@ -27,11 +27,12 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 Action = tuple
 Responder = Callable[[str, int], Action]
@@ -64,17 +65,34 @@ def chat_completion(body: dict, content: str, tokens: list | None = None) -> dic
         tokens = tokens if tokens is not None else [(character, 0.0) for character in content]
         logprobs = {"content": [{"token": t, "logprob": lp, "bytes": None, "top_logprobs": []} for t, lp in tokens]}
     return {
-        "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop",
-                     "logprobs": logprobs}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(content.split()),
-                  "total_tokens": prompt_tokens + len(content.split())},
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body["model"],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+                "logprobs": logprobs,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(content.split()),
+            "total_tokens": prompt_tokens + len(content.split()),
+        },
     }
 
 
 class FakeOpenAIServer:
-    def __init__(self, responder: Responder, port: int = 0, delay_s: float = 0.0,
-                 lifecycles: Callable[[int], Lifecycle] = lambda n: Lifecycle()):
+    def __init__(
+        self,
+        responder: Responder,
+        port: int = 0,
+        delay_s: float = 0.0,
+        lifecycles: Callable[[int], Lifecycle] = lambda n: Lifecycle(),
+    ):
         self.responder = responder
         self.delay_s = delay_s
         self.lifecycles = lifecycles
@@ -106,7 +124,9 @@ class FakeOpenAIServer:
                 with server._lock:
                     attempt = server.attempts[user]
                     server.attempts[user] += 1
-                    server.requests.append({"body": body, "headers": {k.lower(): v for k, v in self.headers.items()}, "user": user})
+                    server.requests.append(
+                        {"body": body, "headers": {k.lower(): v for k, v in self.headers.items()}, "user": user}
+                    )
                 action = server.responder(user, attempt)
                 if server.delay_s:
                     time.sleep(server.delay_s)
@@ -143,9 +163,16 @@ class FakeOpenAIServer:
                     with server._lock:
                         server.calls["batches.list"] += 1
                         listed = [server._public(b) for b in reversed(server.batches.values())]
-                    return self._send(200, {"object": "list", "data": listed, "has_more": False,
-                                            "first_id": listed[0]["id"] if listed else None,
-                                            "last_id": listed[-1]["id"] if listed else None})
+                    return self._send(
+                        200,
+                        {
+                            "object": "list",
+                            "data": listed,
+                            "has_more": False,
+                            "first_id": listed[0]["id"] if listed else None,
+                            "last_id": listed[-1]["id"] if listed else None,
+                        },
+                    )
                 return self._send(200, server._retrieve(parts[-1]))
 
             def _send(self, code: int, payload: dict, headers: dict | None = None) -> None:
@@ -169,26 +196,46 @@ class FakeOpenAIServer:
 
     def _upload(self, content_type: str, data: bytes) -> dict[str, Any]:
         message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + data)
-        fields = {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
-                  for part in message.iter_parts()}
+        fields = {
+            part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+            for part in message.iter_parts()
+        }
         with self._lock:
             self.calls["files.create"] += 1
             file_id = f"file-{len(self.files) + 1}"
             self.files[file_id] = fields["file"]
-        return {"id": file_id, "object": "file", "bytes": len(fields["file"]), "created_at": int(time.time()),
-                "filename": "requests.jsonl", "purpose": fields["purpose"].decode(), "status": "processed"}
+        return {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(fields["file"]),
+            "created_at": int(time.time()),
+            "filename": "requests.jsonl",
+            "purpose": fields["purpose"].decode(),
+            "status": "processed",
+        }
 
     def _create_batch(self, request: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self.calls["batches.create"] += 1
             number = len(self.batches)
             lines = [json.loads(line) for line in self.files[request["input_file_id"]].splitlines() if line.strip()]
-            batch = {"id": f"batch_{number + 1}", "object": "batch", "endpoint": request["endpoint"], "errors": None,
-                     "input_file_id": request["input_file_id"], "completion_window": request["completion_window"],
-                     "status": "validating", "output_file_id": None, "error_file_id": None,
-                     "created_at": int(time.time()), "metadata": request.get("metadata"),
-                     "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
-                     "_lifecycle": self.lifecycles(number), "_lines": lines, "_polls": 0}
+            batch = {
+                "id": f"batch_{number + 1}",
+                "object": "batch",
+                "endpoint": request["endpoint"],
+                "errors": None,
+                "input_file_id": request["input_file_id"],
+                "completion_window": request["completion_window"],
+                "status": "validating",
+                "output_file_id": None,
+                "error_file_id": None,
+                "created_at": int(time.time()),
+                "metadata": request.get("metadata"),
+                "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
+                "_lifecycle": self.lifecycles(number),
+                "_lines": lines,
+                "_polls": 0,
+            }
             self.batches[batch["id"]] = batch
             return self._public(batch)
 
@@ -200,8 +247,10 @@ class FakeOpenAIServer:
             if batch["status"] == "validating":
                 batch["status"] = "failed" if life.end == "failed" else "in_progress"
                 if life.end == "failed":
-                    batch["errors"] = {"object": "list", "data": [{"code": "invalid_request", "message": life.message,
-                                                                   "line": 2, "param": "custom_id"}]}
+                    batch["errors"] = {
+                        "object": "list",
+                        "data": [{"code": "invalid_request", "message": life.message, "line": 2, "param": "custom_id"}],
+                    }
             elif batch["status"] in ("in_progress", "cancelling"):
                 batch["_polls"] += 1
             if batch["status"] == "cancelling" or (batch["status"] == "in_progress" and batch["_polls"] >= life.polls):
@@ -221,21 +270,48 @@ class FakeOpenAIServer:
         for number, line in enumerate(batch["_lines"]):
             record = {"id": f"batch_req_{number}", "custom_id": line["custom_id"]}
             if end != "completed" and number >= life.answered:
-                errors.append({**record, "response": None,
-                               "error": {"code": f"batch_{end}", "message": f"This request could not be executed before the batch {end}."}})
+                errors.append(
+                    {
+                        **record,
+                        "response": None,
+                        "error": {
+                            "code": f"batch_{end}",
+                            "message": f"This request could not be executed before the batch {end}.",
+                        },
+                    }
+                )
                 continue
             user = _user_text(line["body"])
             action = self.responder(user, self.attempts[user])
             self.attempts[user] += 1
             if action[0] == "reply":
                 body = chat_completion(line["body"], action[1], action[2] if len(action) > 2 else None)
-                output.append({**record, "response": {"status_code": 200, "request_id": f"req_{number}", "body": body},
-                               "error": None})
+                output.append(
+                    {
+                        **record,
+                        "response": {"status_code": 200, "request_id": f"req_{number}", "body": body},
+                        "error": None,
+                    }
+                )
             else:  # a scripted failure of this request
                 code = action[1] if action[0] == "status" else 500
-                errors.append({**record, "response": {"status_code": code, "request_id": f"req_{number}", "body": {
-                    "error": {"message": f"scripted {code}", "type": "invalid_request_error", "code": "scripted"}}},
-                    "error": None})
+                errors.append(
+                    {
+                        **record,
+                        "response": {
+                            "status_code": code,
+                            "request_id": f"req_{number}",
+                            "body": {
+                                "error": {
+                                    "message": f"scripted {code}",
+                                    "type": "invalid_request_error",
+                                    "code": "scripted",
+                                }
+                            },
+                        },
+                        "error": None,
+                    }
+                )
         for kind, records in (("output_file_id", output), ("error_file_id", errors)):
             if records:
                 file_id = f"file-{len(self.files) + 1}"
@@ -252,7 +328,7 @@ class FakeOpenAIServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
 
-    def __enter__(self) -> "FakeOpenAIServer":
+    def __enter__(self) -> FakeOpenAIServer:
         self._thread.start()
         return self
 

@@ -26,18 +26,44 @@ from llm_ner.tags import CONLL_2003, bio_to_spans
 
 FIXTURES = Path(__file__).parent / "data" / "label_studio"
 
-SELECTION = pd.DataFrame({
-    "sentence_id": [101, 102, 103, 104, 105, 106, 107],
-    "tokens": [["Anna", "Schmidt", "flew", "to", "Lisbon", "."], ["Acme", "Corp", "hired", "Bob", "."],
-               ["Nothing", "to", "see", "."], ["Paris", "beat", "Rome", "."], ["The", "Nile", "Cup", "in", "Cairo", "."],
-               ["Quiet", "day", "."], ["Never", "imported", "."]],
-    "llm_tags": [["B-PER", "I-PER", "O", "O", "B-LOC", "O"], ["B-ORG", "O", "O", "B-PER", "O"], ["O", "O", "O", "O"],
-                 ["B-LOC", "O", "B-LOC", "O"], ["O", "B-LOC", "O", "O", "B-LOC", "O"], ["O", "O", "O"], ["O", "O", "O"]],
-    "strategy": "knn_few_shot", "model": "qwen-0.5b",
-    "entity_confidence": [[{"start": 0, "end": 2, "type": "PER", "confidence": 0.9},
-                           {"start": 4, "end": 5, "type": "LOC", "confidence": 0.6}], None, None, None, None, None, None],
-    "sentence_confidence": [0.6, 0.4, 1.0, 0.5, 0.3, 1.0, 1.0],
-})
+SELECTION = pd.DataFrame(
+    {
+        "sentence_id": [101, 102, 103, 104, 105, 106, 107],
+        "tokens": [
+            ["Anna", "Schmidt", "flew", "to", "Lisbon", "."],
+            ["Acme", "Corp", "hired", "Bob", "."],
+            ["Nothing", "to", "see", "."],
+            ["Paris", "beat", "Rome", "."],
+            ["The", "Nile", "Cup", "in", "Cairo", "."],
+            ["Quiet", "day", "."],
+            ["Never", "imported", "."],
+        ],
+        "llm_tags": [
+            ["B-PER", "I-PER", "O", "O", "B-LOC", "O"],
+            ["B-ORG", "O", "O", "B-PER", "O"],
+            ["O", "O", "O", "O"],
+            ["B-LOC", "O", "B-LOC", "O"],
+            ["O", "B-LOC", "O", "O", "B-LOC", "O"],
+            ["O", "O", "O"],
+            ["O", "O", "O"],
+        ],
+        "strategy": "knn_few_shot",
+        "model": "qwen-0.5b",
+        "entity_confidence": [
+            [
+                {"start": 0, "end": 2, "type": "PER", "confidence": 0.9},
+                {"start": 4, "end": 5, "type": "LOC", "confidence": 0.6},
+            ],
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        ],
+        "sentence_confidence": [0.6, 0.4, 1.0, 0.5, 0.3, 1.0, 1.0],
+    }
+)
 # the tags the annotators submit (what the round trip must give back), and their seconds
 SUBMITTED = {
     101: (["B-PER", "I-PER", "O", "O", "B-LOC", "O"], 4.5),
@@ -50,8 +76,12 @@ SECOND_ANNOTATOR_104 = (["B-ORG", "O", "B-ORG", "O"], 6.0)
 
 def region(task: dict, start: int, end: int, label: str) -> dict:
     text = task["data"]["text"]
-    return {"from_name": "label", "to_name": "text", "type": "labels",
-            "value": {"start": start, "end": end, "text": text[start:end], "labels": [label]}}
+    return {
+        "from_name": "label",
+        "to_name": "text",
+        "type": "labels",
+        "value": {"start": start, "end": end, "text": text[start:end], "labels": [label]},
+    }
 
 
 def regions_of(task: dict, tags: list[str]) -> list[dict]:
@@ -72,8 +102,11 @@ def run_session(server) -> tuple[list[dict], list[dict]]:
     by_sentence = {t["data"]["sentence_id"]: t for t in server.owner.tasks(project)}
     owner = server.owner
     accepted = by_sentence[101]
-    owner.submit(accepted, [{k: r[k] for k in ("from_name", "to_name", "type", "value")}
-                            for r in accepted["predictions"][0]["result"]], SUBMITTED[101][1])
+    owner.submit(
+        accepted,
+        [{k: r[k] for k in ("from_name", "to_name", "type", "value")} for r in accepted["predictions"][0]["result"]],
+        SUBMITTED[101][1],
+    )
     owner.submit(by_sentence[102], regions_of(by_sentence[102], SUBMITTED[102][0]), SUBMITTED[102][1])
     owner.submit(by_sentence[103], [], 2.0, cancelled=True)
     owner.submit(by_sentence[104], regions_of(by_sentence[104], SUBMITTED[104][0]), SUBMITTED[104][1])

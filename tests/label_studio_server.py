@@ -32,9 +32,12 @@ class Browser:
         self.url, self.session = url, requests.Session()
         page = signup_link or "/user/login/"
         self.session.get(url + page, timeout=30)
-        reply = self.session.post(url + page, data={"email": email, "password": password,
-                                                    "csrfmiddlewaretoken": self.session.cookies["csrftoken"]},
-                                  headers={"Referer": url + page}, timeout=30)
+        reply = self.session.post(
+            url + page,
+            data={"email": email, "password": password, "csrfmiddlewaretoken": self.session.cookies["csrftoken"]},
+            headers={"Referer": url + page},
+            timeout=30,
+        )
         reply.raise_for_status()
         self.user = self.call("GET", "/api/current-user/whoami")
         assert self.user["email"] == email, f"not logged in as {email}"
@@ -52,8 +55,14 @@ class Browser:
     def submit(self, task: dict, result: list[dict], lead_time: float, cancelled: bool = False) -> dict:
         """What the labeling interface posts on *Submit* (or *Skip*: ``cancelled``)."""
         predictions = task.get("predictions") or []
-        body = {"result": result, "lead_time": lead_time, "was_cancelled": cancelled, "draft_id": 0,
-                "parent_prediction": predictions[0]["id"] if predictions else None, "parent_annotation": None}
+        body = {
+            "result": result,
+            "lead_time": lead_time,
+            "was_cancelled": cancelled,
+            "draft_id": 0,
+            "parent_prediction": predictions[0]["id"] if predictions else None,
+            "parent_annotation": None,
+        }
         return self.call("POST", f"/api/tasks/{task['id']}/annotations/?project={task['project']}", json=body)
 
 
@@ -66,13 +75,31 @@ class LabelStudioServer:
             raise FileNotFoundError(f"{LABEL_STUDIO} is not installed: run `make label-studio-install`")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir), "DJANGO_DB": "sqlite",
-               "LABEL_STUDIO_USERNAME": OWNER[0], "LABEL_STUDIO_PASSWORD": OWNER[1],
-               "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true"}
+        env = {
+            **os.environ,
+            "LABEL_STUDIO_BASE_DATA_DIR": str(data_dir),
+            "DJANGO_DB": "sqlite",
+            "LABEL_STUDIO_USERNAME": OWNER[0],
+            "LABEL_STUDIO_PASSWORD": OWNER[1],
+            "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
+        }
         self._log = open(data_dir / "server.log", "w")
         self._process = subprocess.Popen(
-            [str(LABEL_STUDIO), "start", "--internal-host", "127.0.0.1", "--port", str(self.port), "--no-browser",
-             "--data-dir", str(data_dir)], env=env, stdout=self._log, stderr=subprocess.STDOUT)
+            [
+                str(LABEL_STUDIO),
+                "start",
+                "--internal-host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-browser",
+                "--data-dir",
+                str(data_dir),
+            ],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         self._wait_until_up(data_dir / "server.log")
         self.owner = Browser(self.url, *OWNER)
         self.token = self.owner.call("POST", "/api/token/")["token"]

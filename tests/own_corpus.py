@@ -13,12 +13,26 @@ from pathlib import Path
 import yaml
 
 ENTITY_TYPES = {
-    "DRUG": {"description": "A medicine, by brand or generic name.", "title": "Drug", "aliases": ["MEDICATION", "MEDICINE"]},
+    "DRUG": {
+        "description": "A medicine, by brand or generic name.",
+        "title": "Drug",
+        "aliases": ["MEDICATION", "MEDICINE"],
+    },
     "DOSE": {"description": "An amount of a medicine with its unit, such as 500 mg.", "title": "Dose"},
     "FREQUENCY": {"description": "How often a dose is taken, such as twice a day.", "title": "Frequency"},
 }
-DRUGS = ["amoxicillin", "ibuprofen", "folic acid", "vitamin D", "metformin", "insulin glargine", "paracetamol",
-         "salbutamol", "omeprazole", "acetylsalicylic acid"]
+DRUGS = [
+    "amoxicillin",
+    "ibuprofen",
+    "folic acid",
+    "vitamin D",
+    "metformin",
+    "insulin glargine",
+    "paracetamol",
+    "salbutamol",
+    "omeprazole",
+    "acetylsalicylic acid",
+]
 DOSES = ["500 mg", "20 mg", "2 puffs", "10 units", "1 g", "5 ml", "one tablet", "400 mg"]
 FREQUENCIES = ["twice a day", "once daily", "every 8 hours", "at night", "three times a day", "every morning"]
 ROUTES = ["by mouth", "with water", "after meals"]
@@ -38,8 +52,13 @@ SPLITS = {"train": 150, "valid": 80, "test": 40}
 def _sentence(rng: random.Random) -> list[tuple[str, str]]:
     """(token, IOB2 tag) pairs of one generated sentence."""
     template = rng.choice(TEMPLATES)
-    values = {"patient": (rng.choice(PATIENTS), None), "drug": (rng.choice(DRUGS), "DRUG"), "dose": (rng.choice(DOSES), "DOSE"),
-              "frequency": (rng.choice(FREQUENCIES), "FREQUENCY"), "route": (rng.choice(ROUTES), None)}
+    values = {
+        "patient": (rng.choice(PATIENTS), None),
+        "drug": (rng.choice(DRUGS), "DRUG"),
+        "dose": (rng.choice(DOSES), "DOSE"),
+        "frequency": (rng.choice(FREQUENCIES), "FREQUENCY"),
+        "route": (rng.choice(ROUTES), None),
+    }
     pairs = []
     for word in template.split():
         slot = re.fullmatch(r"\{(\w+)\}", word)
@@ -70,7 +89,8 @@ def write_environment(project: Path, name: str = "meds") -> Path:
     shutil.copytree(project / "conf" / "test", env)
     (env / "catalog_corpus.yml").write_text(
         '"{split}_raw":\n  type: llm_ner.datasets.conll_corpus.ConllCorpusDataset\n  source: folder\n'
-        '  path: data/01_raw/meds\n  split: "{split}"\n')
+        '  path: data/01_raw/meds\n  split: "{split}"\n'
+    )
     (env / "parameters_corpus.yml").write_text(yaml.safe_dump({"entity_types": ENTITY_TYPES}, sort_keys=False))
     annotation_file = env / "parameters_llm_annotation.yml"
     annotation = yaml.safe_load(annotation_file.read_text())

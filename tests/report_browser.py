@@ -14,11 +14,25 @@ BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil
 
 def screenshot(page: Path, out: Path, height: int = 2400) -> Image.Image:
     if BROWSER is None:
-        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium; `make install-test` "
-                    "does it when run as root)")
-    subprocess.run([BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    f"--screenshot={out}", f"--window-size=1200,{height}", page.resolve().as_uri()],
-                   check=True, capture_output=True, timeout=120)
+        pytest.skip(
+            "headless Chromium is not installed (Debian: apt-get install chromium; `make install-test` "
+            "does it when run as root)"
+        )
+    subprocess.run(
+        [
+            BROWSER,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--screenshot={out}",
+            f"--window-size=1200,{height}",
+            page.resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return Image.open(out).convert("RGB")
 
 

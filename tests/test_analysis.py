@@ -6,14 +6,14 @@ from llm_ner.tags import CONLL_2003
 
 
 def table(*sentences):
-    rows = [
-        (i, 0, [w for w, _ in s], None, None, [t for _, t in s]) for i, s in enumerate(sentences)
-    ]
+    rows = [(i, 0, [w for w, _ in s], None, None, [t for _, t in s]) for i, s in enumerate(sentences)]
     return pd.DataFrame(rows, columns=["sentence_id", "document_id", "tokens", "pos_tags", "chunk_tags", "ner_tags"])
 
 
 TRAIN = table([("Paris", "B-LOC"), ("is", "O"), ("nice", "O")], [("John", "B-PER"), ("Smith", "I-PER")])
-VALID = table([("Paris", "B-LOC"), ("Hilton", "B-PER")], [("Paris", "B-PER"), ("and", "O"), ("John", "B-PER"), ("Smith", "I-PER")])
+VALID = table(
+    [("Paris", "B-LOC"), ("Hilton", "B-PER")], [("Paris", "B-PER"), ("and", "O"), ("John", "B-PER"), ("Smith", "I-PER")]
+)
 
 
 def test_unseen_entities_counts_type_and_string():

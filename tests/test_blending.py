@@ -15,7 +15,7 @@ def test_schedules_at_known_points():
     assert w_llm("pure_llm") == [1.0] * 5 and w_llm("pure_gold") == [0.0] * 5
     assert w_llm("simple_mix", 4) == [1.0, 1.0, 0.0, 0.0] and w_llm("simple_mix", 5) == [1.0, 1.0, 1.0, 0.0, 0.0]
     assert w_llm("cosine") == [1.0, 0.8536, 0.5, 0.1464, 0.0]
-    assert w_llm("power", n=1) == [1.0, 0.75, 0.5, 0.25, 0.0] and w_llm("power", n=2)[1] == 1 - 0.25 ** 2
+    assert w_llm("power", n=1) == [1.0, 0.75, 0.5, 0.25, 0.0] and w_llm("power", n=2)[1] == 1 - 0.25**2
     k = 8
     assert w_llm("sigmoid", k=k)[2] == 0.5 and w_llm("sigmoid", k=k)[0] == round(1 - 1 / (1 + math.exp(k * 0.5)), 4)
     assert schedule_weights("all", 3) == [(1.0, 1.0)] * 3

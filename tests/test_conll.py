@@ -93,7 +93,11 @@ def test_writing_mismatched_lengths_names_the_sentence():
 def test_packaged_corpus_has_the_published_sizes():
     sizes = {split: load_split(split) for split in ("train", "valid", "test")}
     assert {split: len(t) for split, t in sizes.items()} == {"train": 14041, "valid": 3250, "test": 3453}
-    assert {split: t["document_id"].nunique() for split, t in sizes.items()} == {"train": 946, "valid": 216, "test": 231}
+    assert {split: t["document_id"].nunique() for split, t in sizes.items()} == {
+        "train": 946,
+        "valid": 216,
+        "test": 231,
+    }
     assert sizes["train"]["tokens"].map(len).sum() == 203621
 
 

@@ -11,8 +11,12 @@ LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 def test_every_relative_link_leads_to_a_file():
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-    broken = [f"{page.relative_to(ROOT)}: {target}" for page in pages for target in LINK.findall(page.read_text())
-              if "://" not in target and not (page.parent / target).exists()]
+    broken = [
+        f"{page.relative_to(ROOT)}: {target}"
+        for page in pages
+        for target in LINK.findall(page.read_text())
+        if "://" not in target and not (page.parent / target).exists()
+    ]
     assert not broken, broken
 
 
@@ -59,8 +63,14 @@ def test_every_quick_start_command_answers_help_and_names_real_pipelines_and_par
                 break
             path.append(word)
         checked.add(" ".join(path))
-        result = subprocess.run([str(bin_folder / path[0]), *path[1:], "--help"], cwd=ROOT, env=env,
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [str(bin_folder / path[0]), *path[1:], "--help"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 0, f"{command}: {result.stderr[-2000:]}"
         if path[:2] == ["kedro", "run"]:
             options = dict(zip(words[2::2], words[3::2]))

@@ -11,10 +11,12 @@ import pytest
 from llm_ner.datasets import DocumentsDataset
 from llm_ner.documents import DocumentError, SegmenterSettings, read_documents, segment, sentences_of
 
-REPORT = ("Harbour report -- 14 March\n\n"
-          "The Port of Rotterdam said on Tuesday that traffic rose 4.2% in February,\r\n"
-          "helped by routes from Shanghai. \"We expect it to hold,\" said Mr. Castelein (CEO).\n\n\n"
-          "Maersk and MSC added calls;Hapag-Lloyd did not comment...   \n")
+REPORT = (
+    "Harbour report -- 14 March\n\n"
+    "The Port of Rotterdam said on Tuesday that traffic rose 4.2% in February,\r\n"
+    'helped by routes from Shanghai. "We expect it to hold," said Mr. Castelein (CEO).\n\n\n'
+    "Maersk and MSC added calls;Hapag-Lloyd did not comment...   \n"
+)
 
 
 @pytest.fixture
@@ -25,8 +27,12 @@ def corpus(tmp_path: Path) -> Path:
     (folder / "empty.txt").write_text("")
     (folder / "nested" / "notes.txt").write_text("\ufeffKarim Benzema scored twice for Real Madrid!", encoding="utf-8")
     (folder / "briefs.jsonl").write_text(
-        json.dumps({"id": 7, "text": "Angela Merkel met Emmanuel Macron in Paris.", "desk": "wire"}) + "\n\n"
-        + json.dumps({"text": "   "}) + "\n", encoding="utf-8")
+        json.dumps({"id": 7, "text": "Angela Merkel met Emmanuel Macron in Paris.", "desk": "wire"})
+        + "\n\n"
+        + json.dumps({"text": "   "})
+        + "\n",
+        encoding="utf-8",
+    )
     (folder / "README.md").write_text("not a document")
     return folder
 
@@ -38,7 +44,7 @@ def test_every_token_and_sentence_maps_back_to_its_documents_characters(corpus):
     for row in sentences.itertuples():
         text = documents[row.document_id]
         assert [text[s:e] for s, e in zip(row.token_starts, row.token_ends)] == list(row.tokens)
-        assert text[row.start:row.end] == row.text
+        assert text[row.start : row.end] == row.text
     assert sentences["sentence_id"].tolist() == list(range(len(sentences)))
     report = sentences[sentences["document_id"] == "report"]
     assert report["text"].iloc[0] == "Harbour report -- 14 March"  # a blank line ends the heading
@@ -51,7 +57,8 @@ def test_documents_and_their_counts_keep_empty_documents_and_jsonl_metadata(corp
     counts = sentences.attrs["document_counts"].set_index("document_id")
     assert counts.loc["empty", "status"] == "empty" and counts.loc["briefs:3", "status"] == "empty"
     assert counts.loc["report", "status"] == "ok" and counts.loc["report", "sentences"] == len(
-        sentences[sentences["document_id"] == "report"])
+        sentences[sentences["document_id"] == "report"]
+    )
     documents = DocumentsDataset(path=str(corpus), unit="documents").load()
     assert len(documents) == 5 and documents.attrs["skipped_files"] == [str(corpus / "README.md")]
     brief = documents.set_index("document_id").loc["7"]
@@ -60,8 +67,10 @@ def test_documents_and_their_counts_keep_empty_documents_and_jsonl_metadata(corp
 
 def test_line_breaks_end_sentences_only_as_configured():
     text = "He met U.S. officials,\nthen left.\n\nEU rejects German call"
-    cut = {mode: [" ".join(t.text for t in s) for s in sentences_of(text, SegmenterSettings(line_breaks=mode))]
-           for mode in ("none", "paragraph", "line")}
+    cut = {
+        mode: [" ".join(t.text for t in s) for s in sentences_of(text, SegmenterSettings(line_breaks=mode))]
+        for mode in ("none", "paragraph", "line")
+    }
     assert cut["paragraph"] == ["He met U.S. officials , then left .", "EU rejects German call"]
     assert cut["line"] == ["He met U.S. officials ,", "then left .", "EU rejects German call"]
     assert cut["none"][0] == "He met U.S. officials , then left ."
@@ -69,12 +78,15 @@ def test_line_breaks_end_sentences_only_as_configured():
         SegmenterSettings(line_breaks="lines")
 
 
-@pytest.mark.parametrize(("name", "content", "message"), [
-    ("latin1.txt", "Caf\u00e9 Zurich".encode("latin-1"), r"latin1\.txt: not UTF-8 at byte 3"),
-    ("bad.jsonl", b'{"id": 1, "text": "ok"}\n{"id": 2, "text": \n', r"bad\.jsonl:2: not JSON"),
-    ("notext.jsonl", b'{"id": 1, "body": "ok"}\n', r"notext\.jsonl:1: .*\"text\" key"),
-    ("number.jsonl", b'{"id": 1, "text": 42}\n', r"number\.jsonl:1: \"text\" must be a string, got int"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("latin1.txt", "Caf\u00e9 Zurich".encode("latin-1"), r"latin1\.txt: not UTF-8 at byte 3"),
+        ("bad.jsonl", b'{"id": 1, "text": "ok"}\n{"id": 2, "text": \n', r"bad\.jsonl:2: not JSON"),
+        ("notext.jsonl", b'{"id": 1, "body": "ok"}\n', r"notext\.jsonl:1: .*\"text\" key"),
+        ("number.jsonl", b'{"id": 1, "text": 42}\n', r"number\.jsonl:1: \"text\" must be a string, got int"),
+    ],
+)
 def test_a_malformed_file_is_an_error_naming_the_file_and_where(tmp_path, name, content, message):
     (tmp_path / name).write_bytes(content)
     with pytest.raises(DocumentError, match=message):

@@ -35,10 +35,12 @@ def lookup(node, path):
 @pytest.mark.parametrize("env", ["test", "study", "gpu"])
 def test_an_environment_states_only_what_differs_from_base(env):
     base = project_parameters("base", str(CONF))
-    restated = [f"{path.name}: {'.'.join(key)} = {value!r}"
-                for path in sorted((CONF / env).glob("parameters*.yml"))
-                for key, value in leaves(yaml.safe_load(path.read_text()) or {})
-                if lookup(base, key) == value]
+    restated = [
+        f"{path.name}: {'.'.join(key)} = {value!r}"
+        for path in sorted((CONF / env).glob("parameters*.yml"))
+        for key, value in leaves(yaml.safe_load(path.read_text()) or {})
+        if lookup(base, key) == value
+    ]
     assert not restated, "restated from conf/base (delete them):\n" + "\n".join(restated)
 
 
@@ -51,8 +53,10 @@ def test_an_environment_changes_one_key_and_keeps_the_rest_of_base():
 
 
 def test_an_environment_s_entity_types_replace_base_s_whole(tmp_path):
-    for env, text in (("base", "entity_types: {PER: {title: Person}, ORG: {title: Organization}}\nsizes: {a: 1, b: 2}\n"),
-                      ("meds", "entity_types: {DRUG: {title: Drug}}\nsizes: {b: 3}\n")):
+    for env, text in (
+        ("base", "entity_types: {PER: {title: Person}, ORG: {title: Organization}}\nsizes: {a: 1, b: 2}\n"),
+        ("meds", "entity_types: {DRUG: {title: Drug}}\nsizes: {b: 3}\n"),
+    ):
         (tmp_path / env).mkdir()
         (tmp_path / env / "parameters.yml").write_text(text)
     parameters = project_parameters("meds", str(tmp_path))

@@ -26,11 +26,27 @@ from llm_ner.sampling import derive_seed
 from llm_ner.students import Protocol, Student
 
 PROTOCOL = Protocol(
-    TaggerConfig(encoder_weights="random", lstm_hidden_size=8, max_subwords=64,
-                 encoder_overrides={"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
-                                    "intermediate_size": 32}),
-    TrainingConfig(epochs=2, batch_size=4, learning_rate=1e-2, head_learning_rate=1e-2, schedule="constant",
-                   early_stopping_patience=None, progress_bar=False, device="cpu"),
+    TaggerConfig(
+        encoder_weights="random",
+        lstm_hidden_size=8,
+        max_subwords=64,
+        encoder_overrides={
+            "hidden_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "intermediate_size": 32,
+        },
+    ),
+    TrainingConfig(
+        epochs=2,
+        batch_size=4,
+        learning_rate=1e-2,
+        head_learning_rate=1e-2,
+        schedule="constant",
+        early_stopping_patience=None,
+        progress_bar=False,
+        device="cpu",
+    ),
 )
 
 
@@ -79,7 +95,9 @@ def test_ray_gives_the_sequential_scores(reference):
     pd.testing.assert_frame_equal(scores(table), scores(reference), rtol=1e-6)
 
 
-def test_a_failing_cell_fails_the_grid_with_its_ids_and_the_rerun_trains_only_the_missing(tmp_path, monkeypatch, reference):
+def test_a_failing_cell_fails_the_grid_with_its_ids_and_the_rerun_trains_only_the_missing(
+    tmp_path, monkeypatch, reference
+):
     store = ResultStore(tmp_path)
     grid = Grid(Sequential(threads_per_cell=1), store, progress_bar=False)
     with pytest.raises(GridCellError, match=r"grid test: cell part=2 seed=1 failed: ValueError: .*B-DRUG"):
@@ -151,9 +169,13 @@ def test_fingerprints_follow_content_not_identity():
 
 
 def test_executors_are_chosen_by_name_and_checked():
-    grid = Grid.from_params({"executor": "processes", "store": None, "processes": {"workers": 3, "threads_per_cell": 1}})
+    grid = Grid.from_params(
+        {"executor": "processes", "store": None, "processes": {"workers": 3, "threads_per_cell": 1}}
+    )
     assert grid.executor == Processes(workers=3, threads_per_cell=1) and grid.store is None
-    with pytest.raises(ValueError, match=r"grid.executor: Input should be 'sequential', 'processes' or 'ray', got 'dask'"):
+    with pytest.raises(
+        ValueError, match=r"grid.executor: Input should be 'sequential', 'processes' or 'ray', got 'dask'"
+    ):
         Grid.from_params({"executor": "dask"})
     with pytest.raises(ValueError, match=r"grid.processes.gpus: unknown parameter"):
         Grid.from_params({"executor": "processes", "processes": {"gpus": 2}})
@@ -168,9 +190,17 @@ def test_ray_without_the_extra_fails_at_once_with_the_install_command(monkeypatc
 
 
 def test_summarise_gives_mean_std_and_the_number_of_repeats():
-    runs = pd.DataFrame({"strategy": ["a", "a", "a", "b"], "fold": [0, 1, 2, 0], "f1": [0.5, 0.6, 0.7, 0.4],
-                         "expert_sentences": [10, 10, 10, 5]})
-    table = summarise(runs, ["strategy"], "fold", ["f1", "missing"], constants={"expert_sentences": "mean"}).set_index("strategy")
+    runs = pd.DataFrame(
+        {
+            "strategy": ["a", "a", "a", "b"],
+            "fold": [0, 1, 2, 0],
+            "f1": [0.5, 0.6, 0.7, 0.4],
+            "expert_sentences": [10, 10, 10, 5],
+        }
+    )
+    table = summarise(runs, ["strategy"], "fold", ["f1", "missing"], constants={"expert_sentences": "mean"}).set_index(
+        "strategy"
+    )
     assert table.loc["a", "f1_mean"] == pytest.approx(0.6) and table.loc["a", "f1_std"] == pytest.approx(0.1)
     assert table.loc["b", "f1_std"] == 0.0 and list(table["folds"]) == [3, 1]
     assert list(table["expert_sentences"]) == [10, 5] and "missing_mean" not in table
@@ -183,4 +213,6 @@ def test_derived_seeds_are_stable_and_independent():
     assert derive_seed(11, "epoch", 0) != derive_seed(11, "fold", 0)
     with pytest.raises(ValueError, match=">= 0"):
         derive_seed(-1)
-    assert np.random.default_rng(derive_seed(1, 2)).integers(10) == np.random.default_rng(derive_seed(1, 2)).integers(10)
+    assert np.random.default_rng(derive_seed(1, 2)).integers(10) == np.random.default_rng(derive_seed(1, 2)).integers(
+        10
+    )

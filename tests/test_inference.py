@@ -26,28 +26,35 @@ LONG = " ".join(["Peter Blackburn of the European Commission met officials in Br
 def tagger() -> Tagger:
     # random weights tag entities everywhere: what these tests need is many spans, not good ones
     torch.set_num_threads(1)
-    return Tagger.build(TaggerConfig(encoder_weights="random", encoder_overrides=TINY_ENCODER, lstm_hidden_size=32,
-                                     max_subwords=40), seed=3)
+    return Tagger.build(
+        TaggerConfig(encoder_weights="random", encoder_overrides=TINY_ENCODER, lstm_hidden_size=32, max_subwords=40),
+        seed=3,
+    )
 
 
 @pytest.fixture
 def documents(tmp_path: Path) -> Path:
     folder = tmp_path / "documents"
     folder.mkdir()
-    (folder / "a_report.txt").write_text("EU rejects German call.\n\nPeter Blackburn (Brussels) -- 1996-08-22:\n"
-                                         "\"Germany's\" rep said: no!", encoding="utf-8")
+    (folder / "a_report.txt").write_text(
+        'EU rejects German call.\n\nPeter Blackburn (Brussels) -- 1996-08-22:\n"Germany\'s" rep said: no!',
+        encoding="utf-8",
+    )
     (folder / "b_empty.txt").write_text("")
     (folder / "c_long.txt").write_text(LONG)
     (folder / "d_briefs.jsonl").write_text(
-        json.dumps({"id": "m1", "text": "Angela Merkel met Emmanuel Macron in Paris."}) + "\n"
-        + json.dumps({"id": "m2", "text": " \n "}) + "\n")
+        json.dumps({"id": "m1", "text": "Angela Merkel met Emmanuel Macron in Paris."})
+        + "\n"
+        + json.dumps({"id": "m2", "text": " \n "})
+        + "\n"
+    )
     return folder
 
 
 def assert_spans_at_their_characters(records: pd.DataFrame) -> None:
     for record in records.itertuples():
         for span in record.spans:
-            assert record.text[span["start"]:span["end"]] == span["text"]
+            assert record.text[span["start"] : span["end"]] == span["text"]
             assert 0 <= span["score"] <= 1 and span["label"] in {"PER", "ORG", "LOC", "MISC"}
 
 
@@ -75,8 +82,10 @@ def test_a_text_that_is_not_a_string_gets_an_error_status_not_a_crash(tagger):
     records = tag_documents(tagger, pd.DataFrame({"text": ["Paris.", None, 3]}))
     assert records["id"].tolist() == [0, 1, 2]
     assert records["text"].tolist()[1:] == [None, None]
-    assert records["status"].tolist()[1:] == ["error: text must be a string, got NoneType",
-                                              "error: text must be a string, got int"]
+    assert records["status"].tolist()[1:] == [
+        "error: text must be a string, got NoneType",
+        "error: text must be a string, got int",
+    ]
 
 
 def test_batch_size_does_not_change_the_records(tagger, documents):
@@ -90,8 +99,9 @@ def test_ray_data_shards_give_the_same_records_as_one_process(tagger, documents)
     ray = pytest.importorskip("ray")
     table = read_documents(documents)
     try:
-        sharded = tag_documents_on_ray(tagger, table, TaggingSettings(),
-                                       RayTagging(num_cpus=2, workers=2, documents_per_batch=2))
+        sharded = tag_documents_on_ray(
+            tagger, table, TaggingSettings(), RayTagging(num_cpus=2, workers=2, documents_per_batch=2)
+        )
     finally:
         ray.shutdown()
     pd.testing.assert_frame_equal(sharded, tag_documents(tagger, table))
@@ -104,30 +114,66 @@ KEDRO = str(Path(sys.executable).parent / "kedro")
 def test_the_inference_pipeline_tags_a_folder_through_kedro_run(project_copy, tagger, documents, tmp_path):
     tagger.save(tmp_path / "tagger")
     output = tmp_path / "out" / "tagged.jsonl"
-    command = [KEDRO, "run", "--env", "test", "--pipeline", "inference", "--params",
-               f"inference.model={tmp_path / 'tagger'},inference.documents={documents},inference.output={output}"]
-    result = subprocess.run(command, cwd=project_copy, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"})
+    command = [
+        KEDRO,
+        "run",
+        "--env",
+        "test",
+        "--pipeline",
+        "inference",
+        "--params",
+        f"inference.model={tmp_path / 'tagger'},inference.documents={documents},inference.output={output}",
+    ]
+    result = subprocess.run(
+        command,
+        cwd=project_copy,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
-    assert [(r["id"], r["status"]) for r in lines] == [("a_report", "ok"), ("b_empty", "empty"), ("c_long", "split"),
-                                                        ("m1", "ok"), ("m2", "empty")]
+    assert [(r["id"], r["status"]) for r in lines] == [
+        ("a_report", "ok"),
+        ("b_empty", "empty"),
+        ("c_long", "split"),
+        ("m1", "ok"),
+        ("m2", "empty"),
+    ]
     assert_spans_at_their_characters(pd.DataFrame(lines))
-    pd.testing.assert_frame_equal(pd.DataFrame(lines), tag_documents(tagger, read_documents(documents)),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(lines), tag_documents(tagger, read_documents(documents)), check_dtype=False
+    )
     counts = pd.read_csv(project_copy / "data/08_reporting/inference/status_counts.csv").set_index("status")
     assert counts["documents"].to_dict() == {"empty": 2, "ok": 2, "split": 1}
 
 
 @pytest.mark.slow
 def test_a_model_trained_for_other_entity_types_stops_the_run_naming_both(project_copy, documents, tmp_path):
-    other = Tagger.build(TaggerConfig(encoder_weights="random", encoder_overrides=TINY_ENCODER, lstm_hidden_size=32),
-                         labels=("O", "B-DRUG", "I-DRUG"))
+    other = Tagger.build(
+        TaggerConfig(encoder_weights="random", encoder_overrides=TINY_ENCODER, lstm_hidden_size=32),
+        labels=("O", "B-DRUG", "I-DRUG"),
+    )
     other.save(tmp_path / "drugs")
-    command = [KEDRO, "run", "--env", "test", "--pipeline", "inference", "--params",
-               f"inference.model={tmp_path / 'drugs'},inference.documents={documents}"]
-    result = subprocess.run(command, cwd=project_copy, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"})
+    command = [
+        KEDRO,
+        "run",
+        "--env",
+        "test",
+        "--pipeline",
+        "inference",
+        "--params",
+        f"inference.model={tmp_path / 'drugs'},inference.documents={documents}",
+    ]
+    result = subprocess.run(
+        command,
+        cwd=project_copy,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"},
+    )
     assert result.returncode != 0
     assert "was trained for the entity types DRUG" in result.stderr and "PER, ORG, LOC, MISC" in result.stderr
 
@@ -135,8 +181,14 @@ def test_a_model_trained_for_other_entity_types_stops_the_run_naming_both(projec
 def test_json_lines_keep_the_text_as_written_and_load_back_the_same_records(tmp_path):
     from llm_ner.datasets.json_lines import JSONLinesDataset
 
-    records = pd.DataFrame({"id": ["z1"], "text": ["Zürich / Genève"], "status": ["ok"],
-                            "spans": [[{"start": 0, "end": 6, "label": "LOC", "text": "Zürich", "score": 0.9}]]})
+    records = pd.DataFrame(
+        {
+            "id": ["z1"],
+            "text": ["Zürich / Genève"],
+            "status": ["ok"],
+            "spans": [[{"start": 0, "end": 6, "label": "LOC", "text": "Zürich", "score": 0.9}]],
+        }
+    )
     dataset = JSONLinesDataset(str(tmp_path / "out" / "tagged.jsonl"))
     dataset.save(records)
     written = (tmp_path / "out" / "tagged.jsonl").read_text(encoding="utf-8")

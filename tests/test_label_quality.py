@@ -9,26 +9,42 @@ import pytest
 from llm_ner.corpus import load_split
 from llm_ner.grid import Grid
 from llm_ner.label_quality import (
-    REAL, LabelQualityParams, crossover, gold_candidates, map_cells, map_pool, profiled_labels, simulated_pools,
+    REAL,
+    LabelQualityParams,
+    crossover,
+    gold_candidates,
+    map_cells,
+    map_pool,
+    profiled_labels,
+    simulated_pools,
 )
 from llm_ner.llm.simulated import ErrorProfile, span_f1
 from llm_ner.students import Protocol, StudentParams, StudentSetup
-from llm_ner.tags import CONLL_2003, bio_to_spans, spans_to_bio, Span
+from llm_ner.tags import CONLL_2003, Span, bio_to_spans, spans_to_bio
 
 
 def corrupted(tags: list[str], index: int) -> list[str]:
     """A crude real labeller: misses every third entity and calls LOC ORG."""
-    spans = [Span(s.start, s.end, "ORG" if s.label == "LOC" else s.label)
-             for i, s in enumerate(bio_to_spans(tags)) if (index + i) % 3]
+    spans = [
+        Span(s.start, s.end, "ORG" if s.label == "LOC" else s.label)
+        for i, s in enumerate(bio_to_spans(tags))
+        if (index + i) % 3
+    ]
     return spans_to_bio(spans, len(tags))
 
 
 @pytest.fixture(scope="module")
 def llm_labels() -> pd.DataFrame:
     train = load_split("train").iloc[:120]
-    return pd.DataFrame({"sentence_id": train["sentence_id"], "document_id": train["document_id"],
-                         "tokens": train["tokens"], "gold_tags": train["ner_tags"],
-                         "llm_tags": [corrupted(list(t), i) for i, t in enumerate(train["ner_tags"])]})
+    return pd.DataFrame(
+        {
+            "sentence_id": train["sentence_id"],
+            "document_id": train["document_id"],
+            "tokens": train["tokens"],
+            "gold_tags": train["ner_tags"],
+            "llm_tags": [corrupted(list(t), i) for i, t in enumerate(train["ner_tags"])],
+        }
+    )
 
 
 def test_levels_reach_their_label_f1_and_the_real_level_keeps_the_real_labels(llm_labels):
@@ -68,7 +84,10 @@ def test_every_route_gets_its_cells_with_the_gold_it_consumes(llm_labels):
         for strategy in ("random", "label_issues"):
             assert counts[(level, f"correct_{strategy}", 6)] == counts[(level, f"correct_{strategy}", 12)] == 3
     assert {key: n for key, n in counts.items() if key[1] == "all_expert"} == {
-        ("gold", "all_expert", 6): 3, ("gold", "all_expert", 12): 3, ("gold", "all_expert", 15): 3}
+        ("gold", "all_expert", 6): 3,
+        ("gold", "all_expert", 12): 3,
+        ("gold", "all_expert", 15): 3,
+    }
     # each cell trains on the gold it says it consumed
     for cell in cells:
         used = sum(1 for phase in cell.job.phases if isinstance(phase, list) for s in phase if s.source == "gold")
@@ -79,7 +98,9 @@ def test_every_route_gets_its_cells_with_the_gold_it_consumes(llm_labels):
     for cell in cells:
         if cell.ids["route"] == "all_expert":
             trained = {tuple(s.tokens) for s in cell.job.phases[0]}
-            assert trained == gold_sentences if cell.ids["gold_sentences"] == 15 else trained <= pool_sentences, cell.ids
+            assert trained == gold_sentences if cell.ids["gold_sentences"] == 15 else trained <= pool_sentences, (
+                cell.ids
+            )
     simulated = ids[ids["route"] != "all_expert"]
     assert simulated["label_f1"].isin([round(levels.label_f1(level), 4) for level in levels.pools]).all()
     assert (ids.loc[ids["route"] == "all_expert", "label_f1"] == 1.0).all()  # gold labels: label F1 1
@@ -91,14 +112,21 @@ def summary_of(rows: list[tuple]) -> pd.DataFrame:
 
 
 def test_the_crossover_is_the_lowest_label_f1_from_which_every_level_above_wins():
-    summary = summary_of([
-        ("gold", np.nan, "all_expert", 10, 2.0, 0.60), ("gold", np.nan, "all_expert", 100, 20.0, 0.80),
-        ("0.40", 0.40, "llm_only", 0, 0.0, 0.45), ("0.40", 0.40, "correct_random", 10, 2.0, 0.55),
-        ("0.60", 0.60, "llm_only", 0, 0.0, 0.62), ("0.60", 0.60, "regimen_D", 100, 20.0, 0.78),
-        ("0.80", 0.80, "llm_only", 0, 0.0, 0.58), ("0.80", 0.80, "correct_random", 10, 2.0, 0.66),  # noisy: still wins at 10
-        ("0.80", 0.80, "regimen_D", 100, 20.0, 0.85),
-        ("0.95", 0.95, "llm_only", 0, 0.0, 0.75), ("0.95", 0.95, "regimen_D", 100, 20.0, 0.79),
-    ])
+    summary = summary_of(
+        [
+            ("gold", np.nan, "all_expert", 10, 2.0, 0.60),
+            ("gold", np.nan, "all_expert", 100, 20.0, 0.80),
+            ("0.40", 0.40, "llm_only", 0, 0.0, 0.45),
+            ("0.40", 0.40, "correct_random", 10, 2.0, 0.55),
+            ("0.60", 0.60, "llm_only", 0, 0.0, 0.62),
+            ("0.60", 0.60, "regimen_D", 100, 20.0, 0.78),
+            ("0.80", 0.80, "llm_only", 0, 0.0, 0.58),
+            ("0.80", 0.80, "correct_random", 10, 2.0, 0.66),  # noisy: still wins at 10
+            ("0.80", 0.80, "regimen_D", 100, 20.0, 0.85),
+            ("0.95", 0.95, "llm_only", 0, 0.0, 0.75),
+            ("0.95", 0.95, "regimen_D", 100, 20.0, 0.79),
+        ]
+    )
     table = crossover(summary).set_index("gold_sentences")
     assert table.at[10, "crossover_label_f1"] == 0.60  # 0.62, 0.66, 0.75 > 0.60; 0.55 at 0.40 is not
     assert table.at[10, "best_route_at_top"] == "llm_only" and table.at[10, "expert_usd"] == 2.0
@@ -109,10 +137,13 @@ def test_the_crossover_is_the_lowest_label_f1_from_which_every_level_above_wins(
 def test_the_crossover_compares_equal_dollars_not_equal_sentence_counts():
     """Ten long sentences cost more than ten short ones: an LLM route whose expert re-labelled
     longer sentences than all-expert's does not count against that all-expert budget."""
-    summary = summary_of([
-        ("gold", np.nan, "all_expert", 10, 2.0, 0.60),
-        ("0.80", 0.80, "llm_only", 0, 0.0, 0.50), ("0.80", 0.80, "correct_label_issues", 10, 2.6, 0.70),
-    ])
+    summary = summary_of(
+        [
+            ("gold", np.nan, "all_expert", 10, 2.0, 0.60),
+            ("0.80", 0.80, "llm_only", 0, 0.0, 0.50),
+            ("0.80", 0.80, "correct_label_issues", 10, 2.6, 0.70),
+        ]
+    )
     row = crossover(summary).iloc[0]
     assert np.isnan(row["crossover_label_f1"]) and row["best_route_at_top"] == "llm_only"
 

@@ -18,10 +18,12 @@ from llm_ner.settings import project_parameters
 from llm_ner.tags import CONLL_2003, LabelSchema
 
 ROOT = Path(__file__).resolve().parents[1]
-MEDS = LabelSchema.from_config({
-    "DRUG": {"description": "A medicine, by brand or generic name.", "title": "Drug", "aliases": ["MEDICATION"]},
-    "DOSE": {"description": "An amount of a drug with its unit.", "title": "Dose"},
-})
+MEDS = LabelSchema.from_config(
+    {
+        "DRUG": {"description": "A medicine, by brand or generic name.", "title": "Drug", "aliases": ["MEDICATION"]},
+        "DOSE": {"description": "An amount of a drug with its unit.", "title": "Dose"},
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +49,9 @@ def test_bad_schemas_name_the_parameter():
     with pytest.raises(ValueError, match=r"entity_types.DRUG: unknown field\(s\) \['alias'\]"):
         LabelSchema.from_config({"DRUG": {"description": "d", "alias": ["MED"]}})
     with pytest.raises(ValueError, match="'MED' would mean both DRUG and DOSE"):
-        LabelSchema.from_config({"DRUG": {"description": "d", "aliases": ["med"]}, "DOSE": {"description": "d", "aliases": ["MED"]}})
+        LabelSchema.from_config(
+            {"DRUG": {"description": "d", "aliases": ["med"]}, "DOSE": {"description": "d", "aliases": ["MED"]}}
+        )
     with pytest.raises(ValueError, match="'B-X' is not a usable type name"):
         LabelSchema.from_config({"B-X": {"description": "d"}})
 
@@ -55,30 +59,60 @@ def test_bad_schemas_name_the_parameter():
 def test_conll_prompts_are_byte_identical_to_the_ones_before_the_schema(parameters):
     """The CoNLL default renders exactly the prompts of the hand-written templates it replaced
     (frozen in tests/llm/data/conll_prompts.json), so every cached reply is still a cache hit."""
-    settings = parse_llm_settings({**parameters["llm_annotation"], "cache_path": "unused.sqlite"}, parameters["llm_models"],
-                                  parameters["llm_prompts"], parameters["cost_model"]["llm_prices"],
-                                  LabelSchema.from_config(parameters["entity_types"]))
-    sentences = [["Germany", "beat", "France", "2-1", "in", "Paris", "."],
-                 ["EU", "rejects", "German", "call", "to", "boycott", "British", "lamb", "."]]
-    pool = pd.DataFrame({"tokens": [["Stocks", "fell", "in", "Tokyo", "."], ["Peter", "Blackburn", "of", "Reuters", "said", "."], ["Rain", "."]],
-                         "ner_tags": [["O", "O", "O", "B-LOC", "O"], ["B-PER", "I-PER", "O", "B-ORG", "O", "O"], ["O", "O"]]})
-    rendered = {name: [strategy.messages(tokens, demos)
-                       for demos, tokens in zip(choose_demonstrations(strategy, sentences, pool, "lexical"), sentences)]
-                for name, strategy in sorted(settings.strategies.items())}
-    rendered["verification"] = [settings.verification.messages(sentences[1], [("ORG", "EU"), ("MISC", "German"), ("MISC", "British")])]
+    settings = parse_llm_settings(
+        {**parameters["llm_annotation"], "cache_path": "unused.sqlite"},
+        parameters["llm_models"],
+        parameters["llm_prompts"],
+        parameters["cost_model"]["llm_prices"],
+        LabelSchema.from_config(parameters["entity_types"]),
+    )
+    sentences = [
+        ["Germany", "beat", "France", "2-1", "in", "Paris", "."],
+        ["EU", "rejects", "German", "call", "to", "boycott", "British", "lamb", "."],
+    ]
+    pool = pd.DataFrame(
+        {
+            "tokens": [
+                ["Stocks", "fell", "in", "Tokyo", "."],
+                ["Peter", "Blackburn", "of", "Reuters", "said", "."],
+                ["Rain", "."],
+            ],
+            "ner_tags": [["O", "O", "O", "B-LOC", "O"], ["B-PER", "I-PER", "O", "B-ORG", "O", "O"], ["O", "O"]],
+        }
+    )
+    rendered = {
+        name: [
+            strategy.messages(tokens, demos)
+            for demos, tokens in zip(choose_demonstrations(strategy, sentences, pool, "lexical"), sentences)
+        ]
+        for name, strategy in sorted(settings.strategies.items())
+    }
+    rendered["verification"] = [
+        settings.verification.messages(sentences[1], [("ORG", "EU"), ("MISC", "German"), ("MISC", "British")])
+    ]
     assert rendered == json.loads((ROOT / "tests/llm/data/conll_prompts.json").read_text())
 
 
 def test_prompts_speak_the_configured_types(parameters):
-    prompts = {**parameters["llm_prompts"], "strategies": {k: v for k, v in parameters["llm_prompts"]["strategies"].items()
-                                                            if k in ("span_json", "token_json", "knn_few_shot")}}
+    prompts = {
+        **parameters["llm_prompts"],
+        "strategies": {
+            k: v
+            for k, v in parameters["llm_prompts"]["strategies"].items()
+            if k in ("span_json", "token_json", "knn_few_shot")
+        },
+    }
     annotation = {"cache_path": "c", "evaluate": {"strategies": ["token_json"], "models": ["m"]}}
     models = {"m": {"backend": "openai", "model": "m"}}
     with pytest.raises(ValueError, match=r"strategy 'token_json': example 'SOCCER.*labels type\(s\) \['LOC', 'PER'\]"):
         parse_llm_settings(annotation, models, prompts, None, MEDS)
-    assert "token_json" in parse_llm_settings({"cache_path": "c"}, {}, prompts, None, MEDS).unusable  # not used: no error
-    prompts["strategies"]["token_json"] = {**prompts["strategies"]["token_json"], "examples": [
-        {"sentence": "Take 5 mg of Lipitor daily .", "entities": {"DOSE": ["5 mg"], "DRUG": ["Lipitor"]}}]}
+    assert (
+        "token_json" in parse_llm_settings({"cache_path": "c"}, {}, prompts, None, MEDS).unusable
+    )  # not used: no error
+    prompts["strategies"]["token_json"] = {
+        **prompts["strategies"]["token_json"],
+        "examples": [{"sentence": "Take 5 mg of Lipitor daily .", "entities": {"DOSE": ["5 mg"], "DRUG": ["Lipitor"]}}],
+    }
     strategies = parse_llm_settings({"cache_path": "c"}, {}, prompts, None, MEDS).strategies
     span = strategies["span_json"].messages(["Aspirin", "100", "mg"])[-1]["content"]
     assert "as DRUG (drug) or DOSE (dose)." in span and 'JSON of the form {"DRUG": [...], "DOSE": [...]}' in span
@@ -92,7 +126,9 @@ def test_prompts_speak_the_configured_types(parameters):
 
 def test_reply_mentions_of_other_types_are_dropped_with_a_status():
     tokens = "Take Lipitor 5 mg in Paris".split()
-    labels = labels_from_span_reply('{"MEDICATION": ["Lipitor"], "DOSE": ["5 mg"], "LOC": ["Paris"]}', tokens, schema=MEDS)
+    labels = labels_from_span_reply(
+        '{"MEDICATION": ["Lipitor"], "DOSE": ["5 mg"], "LOC": ["Paris"]}', tokens, schema=MEDS
+    )
     assert labels.tags == ["O", "B-DRUG", "B-DOSE", "I-DOSE", "O", "O"]
     assert labels.status == "repaired" and labels.reasons["unknown_type"] == 1 and labels.reason_text == "unknown_type"
     token_reply = labels_from_token_reply('{"ner_tags": [0, 1, 3, 4, 0, 7]}', tokens, schema=MEDS)
@@ -106,16 +142,24 @@ def test_a_corpus_tag_outside_the_schema_names_file_line_and_the_allowed_types(t
     table = sentences_to_table(parse_conll(text.splitlines(True), source=str(path)), str(path))
     with pytest.raises(ConllFormatError) as error:
         check_entity_types(table, MEDS)
-    assert str(error.value) == (f"{path}, line 1: NER tag 'B-ACTION' is not one of the entity types DRUG, DOSE "
-                                f"(`entity_types` in parameters); allowed tags: O, B-DRUG, I-DRUG, B-DOSE, I-DOSE")
+    assert str(error.value) == (
+        f"{path}, line 1: NER tag 'B-ACTION' is not one of the entity types DRUG, DOSE "
+        f"(`entity_types` in parameters); allowed tags: O, B-DRUG, I-DRUG, B-DOSE, I-DOSE"
+    )
     check_entity_types(table.iloc[1:0], MEDS)  # nothing to check
     with pytest.raises(ConllFormatError, match=rf"{path}, line 9: NER tag 'B-LOC'"):
         check_entity_types(table.iloc[1:], MEDS)
 
 
 def test_imported_labels_outside_the_schema_are_counted_per_tag(tmp_path):
-    reference = pd.DataFrame({"sentence_id": [0], "document_id": [0], "tokens": [["Take", "Lipitor", "5", "mg"]],
-                              "ner_tags": [["O", "B-DRUG", "B-DOSE", "I-DOSE"]]})
+    reference = pd.DataFrame(
+        {
+            "sentence_id": [0],
+            "document_id": [0],
+            "tokens": [["Take", "Lipitor", "5", "mg"]],
+            "ner_tags": [["O", "B-DRUG", "B-DOSE", "I-DOSE"]],
+        }
+    )
     path = tmp_path / "llm.conll"
     path.write_text("Take B-ACTION\nLipitor B-DRUG\n5 B-DOSE\nmg B-UNIT\n")
     labels, report = import_conll_labels(path, reference, MEDS)
@@ -133,7 +177,10 @@ def test_metrics_have_a_row_per_schema_type():
 
 
 def test_a_model_of_another_schema_is_refused():
-    with pytest.raises(ValueError, match=r"model_init was trained for the entity types PER, ORG, LOC, MISC .* "
-                                         r"but this run's entity_types are DRUG, DOSE"):
+    with pytest.raises(
+        ValueError,
+        match=r"model_init was trained for the entity types PER, ORG, LOC, MISC .* "
+        r"but this run's entity_types are DRUG, DOSE",
+    ):
         MEDS.check_model(CONLL_2003.labels, "model_init")
     MEDS.check_model(MEDS.labels)

@@ -14,7 +14,14 @@ from xml.etree import ElementTree
 
 import pytest
 
-from llm_ner.label_studio import LabelStudioClient, LabelStudioError, labeling_config, read_export, sentence_text, tasks_for
+from llm_ner.label_studio import (
+    LabelStudioClient,
+    LabelStudioError,
+    labeling_config,
+    read_export,
+    sentence_text,
+    tasks_for,
+)
 from llm_ner.tags import CONLL_2003, LabelSchema
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -33,8 +40,15 @@ def check_round_trip(export: list[dict]) -> None:
     for sentence_id, (tags, seconds) in SUBMITTED.items():
         assert rows.loc[sentence_id, "expert_tags"] == tags, sentence_id
         assert rows.loc[sentence_id, "status"] == "labelled"
-    assert rows["status"].to_dict() == {101: "labelled", 102: "labelled", 103: "cancelled", 104: "labelled",
-                                        105: "labelled", 106: "unlabelled", 107: "missing"}
+    assert rows["status"].to_dict() == {
+        101: "labelled",
+        102: "labelled",
+        103: "cancelled",
+        104: "labelled",
+        105: "labelled",
+        106: "unlabelled",
+        107: "missing",
+    }
     assert result.counts() == {"labelled": 4, "cancelled": 1, "unlabelled": 1, "missing": 1}
     assert rows.loc[104, "lead_time_s"] == SUBMITTED[104][1] + SECOND_ANNOTATOR_104[1]  # both were paid
     assert rows.loc[103, "lead_time_s"] == 2.0 and rows.loc[103, "expert_tags"] is None
@@ -52,7 +66,9 @@ def test_sentence_text_keeps_every_token_offset():
 
 
 def test_labeling_config_names_every_type_of_the_schema():
-    schema = LabelSchema.from_config({"DRUG": {"description": "a medicine & its brand"}, "DOSE": {"description": "an amount"}})
+    schema = LabelSchema.from_config(
+        {"DRUG": {"description": "a medicine & its brand"}, "DOSE": {"description": "an amount"}}
+    )
     view = ElementTree.fromstring(labeling_config(schema))
     labels = view.find("Labels")
     assert [label.get("value") for label in labels] == ["DRUG", "DOSE"]
@@ -66,7 +82,9 @@ def test_tasks_carry_the_llm_labels_as_scored_predictions():
     prediction = task["predictions"][0]
     assert prediction["model_version"] == "knn_few_shot x qwen-0.5b" and prediction["score"] == 0.6
     assert [(r["value"]["text"], r["value"]["labels"], r["score"]) for r in prediction["result"]] == [
-        ("Anna Schmidt", ["PER"], 0.9), ("Lisbon", ["LOC"], 0.6)]
+        ("Anna Schmidt", ["PER"], 0.9),
+        ("Lisbon", ["LOC"], 0.6),
+    ]
     assert "score" not in tasks_for(SELECTION)[1]["predictions"][0]["result"][0]  # no confidence: no score
 
 
@@ -90,7 +108,9 @@ def test_the_first_submitted_annotation_wins_whatever_the_export_order():
 def test_overlapping_regions_are_an_error_naming_the_task():
     refused = recorded("refused.json")
     overlap = [t for t in refused if t["data"]["sentence_id"] == 102]
-    with pytest.raises(ValueError, match=rf"refused.json: task {overlap[0]['id']} .*'Acme Corp' \(ORG\) and 'Corp' \(LOC\) overlap"):
+    with pytest.raises(
+        ValueError, match=rf"refused.json: task {overlap[0]['id']} .*'Acme Corp' \(ORG\) and 'Corp' \(LOC\) overlap"
+    ):
         read_export(overlap, SELECTION, CONLL_2003, source="refused.json")
 
 
@@ -139,5 +159,6 @@ def test_tasks_from_a_pool_read_back_from_parquet_keep_their_scores(tmp_path):
     # parquet gives the entity confidences back as arrays, not lists
     SELECTION.to_parquet(tmp_path / "pool.parquet")
     import pandas as pd
+
     task = tasks_for(pd.read_parquet(tmp_path / "pool.parquet"))[0]
     assert [r["score"] for r in task["predictions"][0]["result"]] == [0.9, 0.6]

@@ -9,8 +9,16 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "llm_ner"
 # the Kedro side: pipelines, the catalog's dataset types, settings, hooks and the CLI
-KEDRO_SIDE = {"pipelines", "datasets", "settings.py", "hooks.py", "cli.py", "pipeline_registry.py", "__main__.py",
-              "tracking.py"}
+KEDRO_SIDE = {
+    "pipelines",
+    "datasets",
+    "settings.py",
+    "hooks.py",
+    "cli.py",
+    "pipeline_registry.py",
+    "__main__.py",
+    "tracking.py",
+}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -29,8 +37,9 @@ def imported_modules(path: Path) -> set[str]:
 
 def test_the_domain_core_never_imports_kedro():
     core = [p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).parts[0] not in KEDRO_SIDE]
-    offenders = {str(p.relative_to(PACKAGE)): sorted(m for m in imported_modules(p) if m.split(".")[0] == "kedro")
-                 for p in core}
+    offenders = {
+        str(p.relative_to(PACKAGE)): sorted(m for m in imported_modules(p) if m.split(".")[0] == "kedro") for p in core
+    }
     assert not {k: v for k, v in offenders.items() if v}
 
 
@@ -53,6 +62,10 @@ def test_every_node_of_every_registered_pipeline_takes_at_most_four_inputs():
     from llm_ner.pipeline_registry import register_pipelines
 
     configure_project("llm_ner")
-    fat = {node.name: node.inputs for pipeline in register_pipelines().values() for node in pipeline.nodes
-           if len(node.inputs) > 4}
+    fat = {
+        node.name: node.inputs
+        for pipeline in register_pipelines().values()
+        for node in pipeline.nodes
+        if len(node.inputs) > 4
+    }
     assert not fat, fat

@@ -5,20 +5,28 @@ import pytest
 
 from llm_ner.corpus import load_split
 from llm_ner.mixed import (
-    check_sweep, expert_count, label_issues, llm_low_confidence, mixed_training_table, out_of_fold_label_quality,
-    random_selection, saturation_budget,
+    check_sweep,
+    expert_count,
+    label_issues,
+    llm_low_confidence,
+    mixed_training_table,
+    out_of_fold_label_quality,
+    random_selection,
+    saturation_budget,
 )
 from llm_ner.model import TaggerConfig, TrainingConfig
 from llm_ner.students import Protocol
 
-POOL = pd.DataFrame({
-    "sentence_id": [1, 2, 3, 4, 5],
-    "tokens": [["A"], ["B"], ["C"], ["D"], ["E"]],
-    "gold_tags": [["B-PER"]] * 5,
-    "llm_tags": [["O"]] * 5,
-    "sentence_confidence": [0.9, 0.1, 0.5, 0.1, 0.7],
-    "label_quality": [0.2, 0.9, 0.1, 0.8, 0.5],
-})
+POOL = pd.DataFrame(
+    {
+        "sentence_id": [1, 2, 3, 4, 5],
+        "tokens": [["A"], ["B"], ["C"], ["D"], ["E"]],
+        "gold_tags": [["B-PER"]] * 5,
+        "llm_tags": [["O"]] * 5,
+        "sentence_confidence": [0.9, 0.1, 0.5, 0.1, 0.7],
+        "label_quality": [0.2, 0.9, 0.1, 0.8, 0.5],
+    }
+)
 
 
 def test_who_the_expert_labels():
@@ -60,8 +68,15 @@ def test_llm_tags_weigh_what_llm_weight_says():
 
 
 def test_saturation_is_the_smallest_budget_close_to_the_best():
-    summary = pd.DataFrame({"strategy": "random", "split": "validation", "entity_type": "micro",
-                            "budget": [0.01, 0.05, 0.12, 0.2], "f1_mean": [0.4, 0.6, 0.645, 0.65]})
+    summary = pd.DataFrame(
+        {
+            "strategy": "random",
+            "split": "validation",
+            "entity_type": "micro",
+            "budget": [0.01, 0.05, 0.12, 0.2],
+            "f1_mean": [0.4, 0.6, 0.645, 0.65],
+        }
+    )
     assert saturation_budget(summary, "random", delta=0.01) == 0.12
     assert saturation_budget(summary, "random", delta=0.1) == 0.05
 
@@ -69,9 +84,17 @@ def test_saturation_is_the_smallest_budget_close_to_the_best():
 def test_out_of_fold_label_quality_reads_no_gold():
     train = load_split("train").iloc[:12]
     pool = pd.DataFrame({"sentence_id": train["sentence_id"], "tokens": train["tokens"], "llm_tags": train["ner_tags"]})
-    tagger = TaggerConfig(encoder_weights="random", lstm_hidden_size=8, max_subwords=64,
-                          encoder_overrides={"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
-                                             "intermediate_size": 32})
+    tagger = TaggerConfig(
+        encoder_weights="random",
+        lstm_hidden_size=8,
+        max_subwords=64,
+        encoder_overrides={
+            "hidden_size": 16,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "intermediate_size": 32,
+        },
+    )
     protocol = Protocol(tagger, TrainingConfig(epochs=1, batch_size=4, device="cpu", progress_bar=False))
     quality = out_of_fold_label_quality(pool, 2, seed=0, protocol=protocol)
     assert sorted(quality.index) == sorted(pool["sentence_id"]) and quality.between(0, 1).all()
@@ -94,9 +117,13 @@ def test_regimen_extra_data_split_from_the_pool_or_imported(tmp_path):
     # an imported file covering pool, expert set and 16 other sentences: only the 16 are extra
     write_conll(train, tmp_path / "other_llm.conll")
     labels, _ = import_conll_labels(tmp_path / "other_llm.conll", train, CONLL_2003)
-    imported = regimen_sets(pool, expert, labels, ExtraParams(source="import", share=0.5, path=str(tmp_path / "other_llm.conll")), 1)
+    imported = regimen_sets(
+        pool, expert, labels, ExtraParams(source="import", share=0.5, path=str(tmp_path / "other_llm.conll")), 1
+    )
     assert (len(imported["llm"]), len(imported["extra"])) == (10, 16)
-    with pytest.raises(ValueError, match=r"mixed_annotation.regimens.extra.source: Input should be 'split' or 'import'"):
+    with pytest.raises(
+        ValueError, match=r"mixed_annotation.regimens.extra.source: Input should be 'split' or 'import'"
+    ):
         parse(ExtraParams, {"source": "crowd", "share": 0.5}, "mixed_annotation.regimens.extra")
     with pytest.raises(ValueError, match=r"source 'import' needs path"):
         parse(ExtraParams, {"source": "import", "share": 0.5}, "mixed_annotation.regimens.extra")

@@ -37,7 +37,11 @@ def test_the_whole_study_runs_on_a_corpus_of_your_own_entity_types(project_copy)
     assert quality["f1"].between(0.3, 0.99).all()  # imperfect labels, in our types
     labels = pd.read_parquet(newest(project_copy, "data/05_model_input/llm_labels.parquet/*/*"))
     routes = labels[labels["tokens"].map(lambda t: "mouth" in list(t) or "meals" in list(t) or "water" in list(t))]
-    assert len(routes) and (routes["status"] == "repaired").all() and routes["failure_reason"].str.contains("unknown_type").all()
+    assert (
+        len(routes)
+        and (routes["status"] == "repaired").all()
+        and routes["failure_reason"].str.contains("unknown_type").all()
+    )
     assert {tag[2:] for tags in labels["llm_tags"] for tag in tags if tag != "O"} <= set(TYPES)
 
     comparison = pd.read_csv(project_copy / "data/08_reporting/training/student_comparison.csv")

@@ -45,8 +45,16 @@ def test_data_analysis_runs_with_test_env_params_and_notebook(project_copy):
     for name in ("pos_tags", "chunk_tags", "ner_tags", "entities_per_type", "sentence_lengths", "entity_lengths"):
         assert (project_copy / f"data/08_reporting/data_analysis/plots/{name}.png").stat().st_size > 1000
 
-    kedro(project_copy, "run", "--pipeline", "data_analysis", "--env", "test",
-          "--params", "corpus.max_sentences_per_split=40")
+    kedro(
+        project_copy,
+        "run",
+        "--pipeline",
+        "data_analysis",
+        "--env",
+        "test",
+        "--params",
+        "corpus.max_sentences_per_split=40",
+    )
     assert summary(project_copy)["sentences"].tolist() == [40, 40, 40]
 
     notebook = nbformat.read(project_copy / "notebooks/data_analysis.ipynb", as_version=4)
@@ -79,8 +87,16 @@ def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
     from fake_openai_server import FakeOpenAIServer, capitalised_words_responder
 
     with FakeOpenAIServer(capitalised_words_responder) as server:
-        kedro(project_copy, "run", "--env", "test", "--pipelines", "__default__,multitask,label_quality",
-              "--params", f"llm_models.fake-llm.base_url={server.base_url}")
+        kedro(
+            project_copy,
+            "run",
+            "--env",
+            "test",
+            "--pipelines",
+            "__default__,multitask,label_quality",
+            "--params",
+            f"llm_models.fake-llm.base_url={server.base_url}",
+        )
         assert server.requests  # the LLM stage really called the server
 
     labels_versions = sorted((project_copy / "data/05_model_input/llm_labels.parquet").glob("*/*"))
@@ -90,15 +106,26 @@ def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
     comparison = pd.read_csv(project_copy / "data/08_reporting/training/student_comparison.csv")
     f1 = comparison[(comparison["metric"] == "f1") & (comparison["entity_type"] == "micro")]
     assert set(f1["split"]) == {"validation", "test"}
-    assert f1[["gold", "llm"]].notna().all().all() and ((f1[["gold", "llm"]] >= 0) & (f1[["gold", "llm"]] <= 1)).all().all()
+    assert (
+        f1[["gold", "llm"]].notna().all().all()
+        and ((f1[["gold", "llm"]] >= 0) & (f1[["gold", "llm"]] <= 1)).all().all()
+    )
     for mode in ("add", "correct"):  # mixed_annotation: both budget sweeps, and where active learning starts
-        table = pd.read_csv(next((project_copy / f"data/08_reporting/mixed_annotation/{mode}/budget_table.csv").glob("*/*")))
-        assert table["f1_mean"].between(0, 1).all() and (table["total_gold_sentences"] >= table["expert_sentences"]).all()
+        table = pd.read_csv(
+            next((project_copy / f"data/08_reporting/mixed_annotation/{mode}/budget_table.csv").glob("*/*"))
+        )
+        assert (
+            table["f1_mean"].between(0, 1).all() and (table["total_gold_sentences"] >= table["expert_sentences"]).all()
+        )
     assert list((project_copy / "data/06_models/model_init").glob("*/*/model.safetensors"))
     # active_learning: every strategy from model_init, checkpoints by name, and the notebook that reads them
     history = pd.read_csv(next((project_copy / "data/08_reporting/active_learning/history.csv").glob("*/*")))
-    assert set(history["strategy"]) == {"mean_token_entropy", "bald", "random"} and history["test_f1"].between(0, 1).all()
-    assert list((project_copy / "data/06_models/active_learning").glob("*/*/bald/active_iter_2_added_8/model.safetensors"))
+    assert (
+        set(history["strategy"]) == {"mean_token_entropy", "bald", "random"} and history["test_f1"].between(0, 1).all()
+    )
+    assert list(
+        (project_copy / "data/06_models/active_learning").glob("*/*/bald/active_iter_2_added_8/model.safetensors")
+    )
     notebook = nbformat.read(project_copy / "notebooks/expert_budget_and_active_learning.ipynb", as_version=4)
     NotebookClient(notebook, timeout=300, resources={"metadata": {"path": str(project_copy / "notebooks")}}).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
@@ -125,7 +152,9 @@ def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
     # the notebooks of each stage, on this run's outputs through the catalog
     for name in ("llm_labels_vs_gold", "students"):
         notebook = nbformat.read(project_copy / f"notebooks/{name}.ipynb", as_version=4)
-        NotebookClient(notebook, timeout=300, resources={"metadata": {"path": str(project_copy / "notebooks")}}).execute()
+        NotebookClient(
+            notebook, timeout=300, resources={"metadata": {"path": str(project_copy / "notebooks")}}
+        ).execute()
         outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
         assert not [o for o in outputs if o.get("output_type") == "error"], name
     assert "('Merkel'" in str(outputs) or "'Angela'" in str(outputs)  # model_gold tagged the typed sentence
@@ -134,8 +163,14 @@ def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
     levels = pd.read_csv(project_copy / "data/08_reporting/label_quality/levels.csv")
     assert levels["level"].tolist() == ["real", "0.70"]
     label_map = pd.read_csv(next((project_copy / "data/08_reporting/label_quality/map.csv").glob("*/*")))
-    assert {"llm_only", "regimen_D", "blending_sigmoid_k4", "correct_random", "correct_label_issues",
-            "all_expert"} == set(label_map["route"]) and (label_map["repeats"] == 2).all()
+    assert {
+        "llm_only",
+        "regimen_D",
+        "blending_sigmoid_k4",
+        "correct_random",
+        "correct_label_issues",
+        "all_expert",
+    } == set(label_map["route"]) and (label_map["repeats"] == 2).all()
     assert label_map["f1_mean"].between(0, 1).all()
     assert len(pd.read_csv(next((project_copy / "data/08_reporting/label_quality/crossover.csv").glob("*/*")))) == 2
 
@@ -153,8 +188,12 @@ def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
 
     # the grid store: every finished student is kept, so rerunning a grid node trains none of them
     curve = (project_copy / "data/08_reporting/training/learning_curve_runs.csv").read_text()
-    assert len(list((project_copy / "data/07_model_output/grid_cells/learning_curve").glob("*.pkl"))) == 6  # 2 sizes x 3 seeds
-    rerun = kedro(project_copy, "run", "--env", "test", "--nodes", "training.define_student_setup,training.run_learning_curve")
+    assert (
+        len(list((project_copy / "data/07_model_output/grid_cells/learning_curve").glob("*.pkl"))) == 6
+    )  # 2 sizes x 3 seeds
+    rerun = kedro(
+        project_copy, "run", "--env", "test", "--nodes", "training.define_student_setup,training.run_learning_curve"
+    )
     assert "6 of 6 cells already stored, training 0" in rerun.stdout + rerun.stderr
     assert (project_copy / "data/08_reporting/training/learning_curve_runs.csv").read_text() == curve
 
@@ -169,11 +208,19 @@ def test_the_whole_study_runs_end_to_end_on_conf_test(project_copy):
     outputs = {}
     for name, model in (("folder", "data/06_models/model_gold"), ("registry", served["registered_uri"])):
         outputs[name] = project_copy / f"tagged_{name}.jsonl"
-        kedro(project_copy, "run", "--env", "test", "--pipeline", "inference", "--params",
-              f"inference.model={model},inference.documents={documents},inference.output={outputs[name]}")
+        kedro(
+            project_copy,
+            "run",
+            "--env",
+            "test",
+            "--pipeline",
+            "inference",
+            "--params",
+            f"inference.model={model},inference.documents={documents},inference.output={outputs[name]}",
+        )
     tagged = [json.loads(line) for line in outputs["folder"].read_text().splitlines()]
     assert [(r["id"], r["status"]) for r in tagged] == [("blank", "empty"), ("memo", "ok")]
-    assert all(r["text"][s["start"]:s["end"]] == s["text"] for r in tagged for s in r["spans"])
+    assert all(r["text"][s["start"] : s["end"]] == s["text"] for r in tagged for s in r["spans"])
     assert outputs["registry"].read_text() == outputs["folder"].read_text()
 
 

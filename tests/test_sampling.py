@@ -14,7 +14,9 @@ def test_samples_are_reproducible_nested_and_in_corpus_order():
     assert set(small["sentence_id"]) <= set(large["sentence_id"])  # one seed: nested sizes
     assert small["sentence_id"].is_monotonic_increasing
     # the first k rows of a shuffle are what pandas' own sample(n=k) draws
-    assert set(seeded_shuffle(TABLE, 3).head(10)["sentence_id"]) == set(TABLE.sample(n=10, random_state=3)["sentence_id"])
+    assert set(seeded_shuffle(TABLE, 3).head(10)["sentence_id"]) == set(
+        TABLE.sample(n=10, random_state=3)["sentence_id"]
+    )
     assert sorted(seeded_order(100, 3)) == list(range(100))
     assert len(seeded_sample(TABLE, 500, seed=0)) == 100  # all of them if fewer
 

@@ -23,8 +23,10 @@ from llm_ner.model import Tagger, TaggerConfig
 from llm_ner.serving import load_tagger_model, log_tagger_model
 
 TINY_ENCODER = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
-TEXTS = ["EU rejects German call to boycott British lamb.",
-         "Peter Blackburn met officials in Brussels.\n\nThe European Commission said on Thursday it disagreed."]
+TEXTS = [
+    "EU rejects German call to boycott British lamb.",
+    "Peter Blackburn met officials in Brussels.\n\nThe European Commission said on Thursday it disagreed.",
+]
 LONG = " ".join(["Angela Merkel met Emmanuel Macron in Paris on Friday"] * 40) + "."
 BIN = Path(sys.executable).parent
 
@@ -32,8 +34,10 @@ BIN = Path(sys.executable).parent
 @pytest.fixture(scope="module")
 def tagger() -> Tagger:
     torch.set_num_threads(1)
-    return Tagger.build(TaggerConfig(encoder_weights="random", encoder_overrides=TINY_ENCODER, lstm_hidden_size=32,
-                                     max_subwords=64), seed=5)
+    return Tagger.build(
+        TaggerConfig(encoder_weights="random", encoder_overrides=TINY_ENCODER, lstm_hidden_size=32, max_subwords=64),
+        seed=5,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +81,24 @@ def server(registry, tmp_path_factory):
     port = free_port()
     log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w")
     env = {**os.environ, "MLFLOW_TRACKING_URI": registry, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    process = subprocess.Popen([str(BIN / "mlflow"), "models", "serve", "-m", "models:/tiny-tagger/1",
-                                "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [
+            str(BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            "models:/tiny-tagger/1",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(240):
@@ -119,8 +138,10 @@ def test_a_served_model_gives_bad_input_a_4xx_or_a_status_never_a_500_or_a_lost_
         assert response.json()["message"]
     assert "text" in no_text.json()["message"]
     # pandas reads [42, null] as a float column and ["Paris.", 42] as objects: each row keeps its status
-    for rows, statuses in ([{"text": 42}, {"text": None}], ["got float", "got float"]), \
-            ([{"text": "Paris."}, {"text": 42}], ["ok", "got int"]):
+    for rows, statuses in (
+        ([{"text": 42}, {"text": None}], ["got float", "got float"]),
+        ([{"text": "Paris."}, {"text": 42}], ["ok", "got int"]),
+    ):
         response = invoke(server, {"dataframe_records": rows})
         assert response.status_code == 200, response.text
         predictions = response.json()["predictions"]

@@ -23,18 +23,37 @@ def tracking(tmp_path):
 
 
 def test_every_trained_model_becomes_a_nested_run_and_the_report_an_artifact(tracking):
-    runs = pd.DataFrame([
-        {"design": d, "lr_schedule": "constant", "seed": s, "gold_sentences": 20, "llm_sentences": 60, "split": split,
-         "entity_type": "micro", "precision": 0.5, "recall": 0.4, "f1": f1, "support": 9, "token_accuracy": 0.9,
-         "loss": 0.3}
-        for d, f1 in (("A_gold", 0.6), ("B_llm", 0.3)) for s in (1, 2) for split in ("validation", "test")])
+    runs = pd.DataFrame(
+        [
+            {
+                "design": d,
+                "lr_schedule": "constant",
+                "seed": s,
+                "gold_sentences": 20,
+                "llm_sentences": 60,
+                "split": split,
+                "entity_type": "micro",
+                "precision": 0.5,
+                "recall": 0.4,
+                "f1": f1,
+                "support": 9,
+                "token_accuracy": 0.9,
+                "loss": 0.3,
+            }
+            for d, f1 in (("A_gold", 0.6), ("B_llm", 0.3))
+            for s in (1, 2)
+            for split in ("validation", "test")
+        ]
+    )
     hooks = NestedRuns()
     hooks.after_node_run(node=None, outputs={"regimen_runs": runs})  # no active run: tracking off, nothing logged
     assert mlflow.search_runs(experiment_ids=[tracking]).empty
     with mlflow.start_run(experiment_id=tracking) as parent:
         hooks.after_node_run(node=None, outputs={"regimen_runs": runs, "something_else": runs})
         hooks.after_dataset_saved(dataset_name="report", data="<html>report</html>")
-    children = mlflow.search_runs(experiment_ids=[tracking], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    children = mlflow.search_runs(
+        experiment_ids=[tracking], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
     assert len(children) == 4  # 2 designs x 2 seeds
     b_llm = children[children["params.design"] == "B_llm"]
     assert set(b_llm["params.seed"]) == {"1", "2"} and (b_llm["metrics.test.micro.f1"] == 0.3).all()
@@ -73,9 +92,14 @@ def test_kedro_run_with_tracking_on_logs_the_run_and_its_report(project_copy):
     shutil.copy(project_copy / "conf/base/mlflow.yml", project_copy / "conf/test/mlflow.yml")  # tracking on
     (project_copy / "data/09_tracking").mkdir()
     kedro = str(Path(sys.executable).parent / "kedro")
-    result = subprocess.run([kedro, "run", "--pipeline", "reporting", "--env", "test"], cwd=project_copy,
-                            env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}, capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        [kedro, "run", "--pipeline", "reporting", "--env", "test"],
+        cwd=project_copy,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     mlflow.set_tracking_uri(f"sqlite:///{project_copy / 'data/09_tracking/mlflow.db'}")
     try:
@@ -94,6 +118,9 @@ def test_conf_test_turns_tracking_off_for_every_registered_pipeline():
 
     loader = OmegaConfigLoader("conf", base_env="base", default_run_env="test", config_patterns={"mlflow": ["mlflow*"]})
     disabled = loader["mlflow"]["tracking"]["disable_tracking"]
-    registered = {path.name for path in (Path(__file__).parents[1] / "src/llm_ner/pipelines").iterdir()
-                  if (path / "pipeline.py").is_file()}
+    registered = {
+        path.name
+        for path in (Path(__file__).parents[1] / "src/llm_ner/pipelines").iterdir()
+        if (path / "pipeline.py").is_file()
+    }
     assert registered >= set(STUDY) and set(disabled["pipelines"]) == registered | {"__default__"}

@@ -8,7 +8,7 @@ not charged to a result: every result is scored on the same held-out gold.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
@@ -20,15 +20,18 @@ PURPOSES = (*CHARGED_PURPOSES, "evaluation")
 USAGE_COLUMNS = ["consumer", "purpose", "what", "sentences", "tokens", "entities"]
 
 
-def gold_usage(consumer: str, purpose: str, what: str, sentences: pd.DataFrame | None,
-               tag_column: str = "ner_tags") -> dict:
+def gold_usage(
+    consumer: str, purpose: str, what: str, sentences: pd.DataFrame | None, tag_column: str = "ner_tags"
+) -> dict:
     """One row: ``consumer`` (a model, a labeller) used the gold tags of ``sentences`` for ``purpose``."""
     if purpose not in PURPOSES:
         raise ValueError(f"gold-label purpose must be one of {PURPOSES}, got {purpose!r}")
     if sentences is None or sentences.empty:
         return {"consumer": consumer, "purpose": purpose, "what": what, "sentences": 0, "tokens": 0, "entities": 0}
     return {
-        "consumer": consumer, "purpose": purpose, "what": what,
+        "consumer": consumer,
+        "purpose": purpose,
+        "what": what,
         "sentences": len(sentences),
         "tokens": int(sum(len(t) for t in sentences["tokens"])),
         "entities": int(sum(len(bio_to_spans(list(t))) for t in sentences[tag_column])),
@@ -75,4 +78,3 @@ def charged_gold(usage: pd.DataFrame, consumers: Iterable[str] | None = None) ->
     if consumers is not None:
         table = table.reindex(list(consumers), fill_value=0)
     return table.rename_axis("consumer").reset_index()
-

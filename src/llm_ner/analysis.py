@@ -4,7 +4,7 @@ and how many evaluation entities were never seen in training. Pure pandas, one t
 from __future__ import annotations
 
 from collections import Counter
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 
@@ -114,6 +114,7 @@ def unseen_entities(train: pd.DataFrame, evaluation: Tables, entity_types: Seque
 
 # -- plots ------------------------------------------------------------------------------------------
 
+
 def plot_tag_distribution(distribution: pd.DataFrame, tag_kind: str, top_n: int) -> plt.Figure:
     """Bar chart of the ``top_n`` most frequent tags of one kind, one bar group per split (shares, so splits compare)."""
     data = distribution[distribution["tag_kind"] == tag_kind]
@@ -122,7 +123,9 @@ def plot_tag_distribution(distribution: pd.DataFrame, tag_kind: str, top_n: int)
     shares = shares.reindex(index=order, columns=data["split"].unique())
     figure, axis = plt.subplots(figsize=(max(6, 0.45 * len(order)), 4))
     shares.plot.bar(ax=axis, logy=True)  # log scale: O (or NN) would flatten every other bar
-    axis.set(title=f"{tag_kind.upper()} tag distribution (top {len(order)})", xlabel="tag", ylabel="share of tokens (log)")
+    axis.set(
+        title=f"{tag_kind.upper()} tag distribution (top {len(order)})", xlabel="tag", ylabel="share of tokens (log)"
+    )
     figure.tight_layout()
     return figure
 

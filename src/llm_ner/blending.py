@@ -18,7 +18,8 @@ sentences, the way the paper blends (weighting the loss instead is not what it m
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from .sampling import derive_seed, seeded_order
 
@@ -71,8 +72,13 @@ def power(epoch: int, total_epochs: int, n: float = 1.0) -> Weights:
 
 
 SCHEDULES: dict[str, Callable[..., Weights]] = {
-    "pure_llm": pure_llm, "pure_gold": pure_gold, "simple_mix": simple_mix, "sigmoid": sigmoid,
-    "cosine": cosine, "power": power, "all": all_data,
+    "pure_llm": pure_llm,
+    "pure_gold": pure_gold,
+    "simple_mix": simple_mix,
+    "sigmoid": sigmoid,
+    "cosine": cosine,
+    "power": power,
+    "all": all_data,
 }
 
 
@@ -87,5 +93,6 @@ def epoch_sentences(llm_set: Sequence[T], gold_set: Sequence[T], weights: Weight
     """One epoch's training data: seeded samples of round(w_llm |llm_set|) and round(w_gold |gold_set|)."""
     w_llm, w_gold = weights
     llm_order, gold_order = seeded_order(len(llm_set), seed), seeded_order(len(gold_set), derive_seed(seed, "gold"))
-    return ([llm_set[i] for i in llm_order[: round(w_llm * len(llm_set))]]
-            + [gold_set[i] for i in gold_order[: round(w_gold * len(gold_set))]])
+    return [llm_set[i] for i in llm_order[: round(w_llm * len(llm_set))]] + [
+        gold_set[i] for i in gold_order[: round(w_gold * len(gold_set))]
+    ]

@@ -14,9 +14,10 @@ outside the run's entity types can be reported by file and line (:func:`check_en
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 import pandas as pd
 
@@ -84,10 +85,18 @@ def parse_conll(
             continue
         if n_columns is None:
             if len(columns) not in (2, 4):
-                raise ConllFormatError(source, line_no, f"expected 2 columns (token NER) or 4 (token POS chunk NER), found {len(columns)}: {raw.rstrip()!r}")
+                raise ConllFormatError(
+                    source,
+                    line_no,
+                    f"expected 2 columns (token NER) or 4 (token POS chunk NER), found {len(columns)}: {raw.rstrip()!r}",
+                )
             n_columns = len(columns)
         elif len(columns) != n_columns:
-            raise ConllFormatError(source, line_no, f"expected {n_columns} columns like the lines before, found {len(columns)}: {raw.rstrip()!r}")
+            raise ConllFormatError(
+                source,
+                line_no,
+                f"expected {n_columns} columns like the lines before, found {len(columns)}: {raw.rstrip()!r}",
+            )
         tag = columns[-1]
         if on_unknown_tag == "raise" and not is_iob(tag):
             raise ConllFormatError(source, line_no, f"NER tag {tag!r} is not IOB: expected O, B-<TYPE> or I-<TYPE>")
@@ -123,7 +132,8 @@ def read_conll(path: str | Path, on_unknown_tag: UnknownTagPolicy = "raise", enc
 def sentences_to_table(sentences: Iterable[Sentence], source: str | None = None) -> pd.DataFrame:
     """The sentence table, plus ``first_line`` and ``attrs["source"]`` for error messages."""
     rows = [
-        (i, s.document_id, s.tokens, s.pos_tags, s.chunk_tags, s.ner_tags, s.first_line) for i, s in enumerate(sentences)
+        (i, s.document_id, s.tokens, s.pos_tags, s.chunk_tags, s.ner_tags, s.first_line)
+        for i, s in enumerate(sentences)
     ]
     table = pd.DataFrame(rows, columns=[*SENTENCE_COLUMNS, "first_line"])
     table.attrs["source"] = source
@@ -139,8 +149,10 @@ def check_entity_types(table: pd.DataFrame, schema: LabelSchema, source: str | N
         for offset, tag in enumerate(tags):
             if not schema.is_known(tag):
                 where = first_line + offset if first_line else None
-                problem = (f"NER tag {tag!r} is not one of the entity types {schema.describe()} "
-                           f"(`entity_types` in parameters); allowed tags: {', '.join(schema.labels)}")
+                problem = (
+                    f"NER tag {tag!r} is not one of the entity types {schema.describe()} "
+                    f"(`entity_types` in parameters); allowed tags: {', '.join(schema.labels)}"
+                )
                 raise ConllFormatError(source if where else f"{source}, sentence {sentence_id}", where, problem)
 
 

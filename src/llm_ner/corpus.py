@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .conll import parse_conll, read_conll, sentences_to_table, Sentence
+from .conll import Sentence, parse_conll, read_conll, sentences_to_table
 
 SPLITS = ("train", "valid", "test")
 SOURCES = ("package", "hub", "folder")

@@ -7,8 +7,9 @@ The prices themselves live in ``conf/base/parameters.yml`` (``cost_model``), eac
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Any, Mapping, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import pandas as pd
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
@@ -21,6 +22,7 @@ from .typed import parse, settings
 @settings
 class ExpertRate:
     """An expert annotator paid by the hour, labelling at a steady speed in tokens per hour."""
+
     usd_per_hour: NonNegativeFloat
     tokens_per_hour: PositiveFloat
 
@@ -36,6 +38,7 @@ class ExpertRate:
 @settings
 class CrowdRate:
     """Crowd workers paid per unit (one sentence), several workers per unit for a majority vote."""
+
     usd_per_sentence: NonNegativeFloat
     workers: PositiveInt
 
@@ -47,12 +50,14 @@ class CrowdRate:
 class BatchAPI:
     """The share a batch API takes off the list price (OpenAI's Batch API: 0.5). Replies bought
     through a batch job (``llm_annotation.mode: batch``) are priced with it, everywhere."""
+
     discount: Annotated[float, Field(ge=0, le=1)] = 0.5
 
 
 @settings
 class LocalCompute:
     """The machine that runs a local LLM, per hour of labelling; 0 = not charged."""
+
     usd_per_hour: NonNegativeFloat = 0.0
 
 
@@ -74,26 +79,29 @@ class LabelledSet:
     Expert work is priced by the assumed speed (``expert_tokens``), or -- for sentences people
     labelled in Label Studio -- by the time they were measured to take (``expert_seconds``); a
     result can have both (the labeller's demonstrations at the assumed speed, corrections timed)."""
+
     expert_sentences: float = 0
-    expert_tokens: float = 0           # priced at cost_model.expert.tokens_per_hour
-    expert_seconds: float = 0.0        # measured annotation time, priced at cost_model.expert.usd_per_hour
-    llm_model: str | None = None      # the API model name prices are listed under; None = no LLM labels
+    expert_tokens: float = 0  # priced at cost_model.expert.tokens_per_hour
+    expert_seconds: float = 0.0  # measured annotation time, priced at cost_model.expert.usd_per_hour
+    llm_model: str | None = None  # the API model name prices are listed under; None = no LLM labels
     llm_input_tokens: float = 0
     llm_output_tokens: float = 0
-    llm_seconds: float = 0.0          # wall time of the LLM labelling, for a local model's compute cost
+    llm_seconds: float = 0.0  # wall time of the LLM labelling, for a local model's compute cost
     # what the LLM labels cost as bought (llm_annotation's label_cost_usd: batch replies at the batch
     # price); None: the tokens priced at list price
     llm_usd: float | None = None
 
-    def plus_expert(self, sentences: float, tokens: float) -> "LabelledSet":
+    def plus_expert(self, sentences: float, tokens: float) -> LabelledSet:
         """The same LLM labels with more expert-labelled sentences."""
-        return replace(self, expert_sentences=self.expert_sentences + sentences,
-                       expert_tokens=self.expert_tokens + tokens)
+        return replace(
+            self, expert_sentences=self.expert_sentences + sentences, expert_tokens=self.expert_tokens + tokens
+        )
 
 
 @settings
 class CostModel:
     """``cost_model`` of parameters.yml, section by section."""
+
     expert: ExpertRate
     crowd: CrowdRate
     llm_prices: dict[str, Price] = field(default_factory=dict)
@@ -104,16 +112,27 @@ class CostModel:
         # the discount is the batch API's, not a model's: every price carries it, whether this was
         # built by from_params or by Kedro from the YAML (CostModel(**cost_model))
         discount = self.llm_batch_api.discount
-        object.__setattr__(self, "llm_prices", {model: price if price.batch_discount == discount
-                                                else replace(price, batch_discount=discount)
-                                                for model, price in self.llm_prices.items()})
+        object.__setattr__(
+            self,
+            "llm_prices",
+            {
+                model: price if price.batch_discount == discount else replace(price, batch_discount=discount)
+                for model, price in self.llm_prices.items()
+            },
+        )
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> "CostModel":
+    def from_params(cls, params: Mapping[str, Any]) -> CostModel:
         """``cost_model`` from YAML, every number checked; an error names the parameter."""
-        sections = {name: parse(kind, params.get(name), f"cost_model.{name}")  # a missing section: its defaults
-                    for name, kind in (("expert", ExpertRate), ("crowd", CrowdRate), ("llm_batch_api", BatchAPI),
-                                       ("local_compute", LocalCompute))}
+        sections = {
+            name: parse(kind, params.get(name), f"cost_model.{name}")  # a missing section: its defaults
+            for name, kind in (
+                ("expert", ExpertRate),
+                ("crowd", CrowdRate),
+                ("llm_batch_api", BatchAPI),
+                ("local_compute", LocalCompute),
+            )
+        }
         prices = price_table(params.get("llm_prices"), batch_discount=sections["llm_batch_api"].discount)
         return parse(cls, {**params, **sections, "llm_prices": prices}, "cost_model")
 
@@ -140,14 +159,14 @@ def on_frontier(table: pd.DataFrame, cost: str = "total_usd", quality: str = "f1
     or strictly cheaper and at least as good (the F1-vs-$ Pareto frontier)."""
     costs, scores = table[cost].to_numpy(), table[quality].to_numpy()
     dominated = [
-        bool((((costs <= c) & (scores > s)) | ((costs < c) & (scores >= s))).any())
-        for c, s in zip(costs, scores)
+        bool((((costs <= c) & (scores > s)) | ((costs < c) & (scores >= s))).any()) for c, s in zip(costs, scores)
     ]
     return pd.Series([not d for d in dominated], index=table.index, name="on_frontier")
 
 
-def cheapest_reaching(table: pd.DataFrame, target: float, cost: str = "total_usd",
-                      quality: str = "f1_mean") -> pd.Series | None:
+def cheapest_reaching(
+    table: pd.DataFrame, target: float, cost: str = "total_usd", quality: str = "f1_mean"
+) -> pd.Series | None:
     """The cheapest row whose ``quality`` reaches ``target``; None when no row does."""
     reached = table[table[quality] >= target]
     return None if reached.empty else reached.loc[reached[cost].idxmin()]

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 import pandas as pd
 
@@ -62,8 +63,9 @@ def read_documents(path: str | Path) -> pd.DataFrame:
             continue
         for row in _read_jsonl(file) if file.suffix == ".jsonl" else [_read_txt(file)]:
             if row["document_id"] in seen:
-                raise DocumentError(f"duplicate document id {row['document_id']!r}: {seen[row['document_id']]} "
-                                    f"and {row['source']}")
+                raise DocumentError(
+                    f"duplicate document id {row['document_id']!r}: {seen[row['document_id']]} and {row['source']}"
+                )
             seen[row["document_id"]] = row["source"]
             rows.append(row)
     table = pd.DataFrame(rows, columns=list(DOCUMENT_COLUMNS))
@@ -94,9 +96,9 @@ def _read_jsonl(file: Path) -> Iterator[dict]:
         except json.JSONDecodeError as error:
             raise DocumentError(f"{where}: not JSON ({error.msg} at column {error.colno})") from None
         if not isinstance(record, dict) or "text" not in record:
-            raise DocumentError(f"{where}: a line must be a JSON object with a \"text\" key")
+            raise DocumentError(f'{where}: a line must be a JSON object with a "text" key')
         if not isinstance(record["text"], str):
-            raise DocumentError(f"{where}: \"text\" must be a string, got {type(record['text']).__name__}")
+            raise DocumentError(f'{where}: "text" must be a string, got {type(record["text"]).__name__}')
         meta = {k: v for k, v in record.items() if k not in ("id", "text")}
         document_id = str(record["id"]) if record.get("id") is not None else f"{file.stem}:{number}"
         yield {"document_id": document_id, "text": record["text"], "source": where, "meta": meta}
@@ -140,15 +142,26 @@ def segment(documents: pd.DataFrame, settings: SegmenterSettings = SegmenterSett
     for document_id, text in zip(documents["document_id"], documents["text"]):
         for tokens in sentences_of(text, settings):
             start, end = tokens[0].start, tokens[-1].end
-            rows.append((len(rows), document_id, text[start:end], start, end, [t.text for t in tokens],
-                         [t.start for t in tokens], [t.end for t in tokens]))
+            rows.append(
+                (
+                    len(rows),
+                    document_id,
+                    text[start:end],
+                    start,
+                    end,
+                    [t.text for t in tokens],
+                    [t.start for t in tokens],
+                    [t.end for t in tokens],
+                )
+            )
     return pd.DataFrame(rows, columns=list(SENTENCE_COLUMNS))
 
 
 def document_counts(documents: pd.DataFrame, sentences: pd.DataFrame) -> pd.DataFrame:
     """Per document: its sentences and tokens, and ``status`` ``ok`` or ``empty`` (no sentence)."""
     per_document = sentences.groupby("document_id", sort=False).agg(
-        sentences=("sentence_id", "size"), tokens=("tokens", lambda t: int(sum(map(len, t)))))
+        sentences=("sentence_id", "size"), tokens=("tokens", lambda t: int(sum(map(len, t))))
+    )
     counts = documents[["document_id", "source"]].join(per_document, on="document_id")
     counts[["sentences", "tokens"]] = counts[["sentences", "tokens"]].fillna(0).astype(int)
     counts["status"] = counts["sentences"].map(lambda n: "ok" if n else "empty")

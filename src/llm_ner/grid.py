@@ -31,9 +31,10 @@ import multiprocessing
 import os
 import pickle
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping, Protocol, Sequence
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -50,7 +51,7 @@ CELL_FORMAT = 1
 
 
 class Job(Protocol):
-    def run(self) -> "CellOutput": ...
+    def run(self) -> CellOutput: ...
 
 
 @dataclass
@@ -82,6 +83,7 @@ def with_ids(output: CellOutput, ids: Mapping[str, Any]) -> CellOutput:
 
 
 # --- fingerprints -----------------------------------------------------------------------------
+
 
 def code_versions() -> dict[str, str]:
     """The library versions a stored result depends on (a new torch may round differently)."""
@@ -152,11 +154,14 @@ def _feed(digest, value: Any) -> None:  # noqa: C901 -- one branch per kind of v
             _feed(digest, key)
             _feed(digest, value[key])
     else:
-        raise TypeError(f"a grid cell cannot hold a {type(value).__qualname__}: nothing to fingerprint it by "
-                        f"(use dataclasses, named tuples, lists, mappings, numbers, strings, arrays or tables)")
+        raise TypeError(
+            f"a grid cell cannot hold a {type(value).__qualname__}: nothing to fingerprint it by "
+            f"(use dataclasses, named tuples, lists, mappings, numbers, strings, arrays or tables)"
+        )
 
 
 # --- the store of finished cells --------------------------------------------------------------
+
 
 class ResultStore:
     """Finished cells on disk, one file per fingerprint: ``<root>/<grid>/<fingerprint>.pkl``.
@@ -282,8 +287,12 @@ class Ray:
         import ray
 
         if not ray.is_initialized():
-            ray.init(address=self.address, num_cpus=self.num_cpus if self.address is None else None,
-                     include_dashboard=False, log_to_driver=False)
+            ray.init(
+                address=self.address,
+                num_cpus=self.num_cpus if self.address is None else None,
+                include_dashboard=False,
+                log_to_driver=False,
+            )
         gpus = self.gpus_per_cell
         if gpus > 0 and not ray.cluster_resources().get("GPU"):
             logger.warning("grid.ray.gpus_per_cell is %s but Ray sees no GPU: the cells run on CPUs only", gpus)
@@ -327,7 +336,7 @@ class GridSettings(Settings):
     processes: Processes = Processes()
     ray: Ray = Ray()
 
-    def grid(self) -> "Grid":
+    def grid(self) -> Grid:
         if self.executor == "ray":
             Ray.check_installed()
         return Grid(getattr(self, self.executor), ResultStore(self.store) if self.store else None, self.progress_bar)
@@ -339,6 +348,7 @@ class GridCellError(RuntimeError):
 
 # --- the grid -----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Grid:
     """Runs cells with an executor, reusing and storing finished ones, one progress bar per grid."""
@@ -348,7 +358,7 @@ class Grid:
     progress_bar: bool = True
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any] | GridSettings | None) -> "Grid":
+    def from_params(cls, params: Mapping[str, Any] | GridSettings | None) -> Grid:
         """The grid of ``grid:`` in parameters.yml (:class:`GridSettings`)."""
         return parse(GridSettings, params, "grid").grid()
 
@@ -366,11 +376,21 @@ class Grid:
                     outputs[i] = with_ids(stored, cells[i].ids)
         missing = [i for i, output in enumerate(outputs) if output is None]
         if len(missing) < len(cells):
-            logger.info("grid %s: %d of %d cells already stored, training %d", name, len(cells) - len(missing),
-                        len(cells), len(missing))
+            logger.info(
+                "grid %s: %d of %d cells already stored, training %d",
+                name,
+                len(cells) - len(missing),
+                len(cells),
+                len(missing),
+            )
         started, error = time.perf_counter(), None
-        with tqdm(total=len(cells), initial=len(cells) - len(missing), desc=f"grid {name}", unit="cell",
-                  disable=not self.progress_bar) as progress:
+        with tqdm(
+            total=len(cells),
+            initial=len(cells) - len(missing),
+            desc=f"grid {name}",
+            unit="cell",
+            disable=not self.progress_bar,
+        ) as progress:
             for position, output, failure in self.executor.run([cells[i] for i in missing]):
                 index = missing[position]
                 if failure is not None:
@@ -383,10 +403,16 @@ class Grid:
                 logger.info("grid %s: cell %s done%s", name, cells[index].describe(), _headline(output.rows))
         if error is not None:
             index, failure = error
-            raise GridCellError(f"grid {name}: cell {cells[index].describe()} failed: "
-                                f"{type(failure).__name__}: {failure}") from failure
-        logger.info("grid %s: %d cells in %.1f s (%s)", name, len(cells), time.perf_counter() - started,
-                    type(self.executor).__name__.lower())
+            raise GridCellError(
+                f"grid {name}: cell {cells[index].describe()} failed: {type(failure).__name__}: {failure}"
+            ) from failure
+        logger.info(
+            "grid %s: %d cells in %.1f s (%s)",
+            name,
+            len(cells),
+            time.perf_counter() - started,
+            type(self.executor).__name__.lower(),
+        )
         return outputs  # type: ignore[return-value]
 
     def table(self, name: str, cells: Sequence[Cell]) -> pd.DataFrame:
@@ -408,8 +434,15 @@ def rows_of(outputs: Sequence[CellOutput]) -> pd.DataFrame:
 
 # --- the one summariser -------------------------------------------------------------------------
 
-def summarise(runs: pd.DataFrame, by: Sequence[str], repeat: str, scores: Sequence[str],
-              constants: Mapping[str, str] | None = None, count: str | None = None) -> pd.DataFrame:
+
+def summarise(
+    runs: pd.DataFrame,
+    by: Sequence[str],
+    repeat: str,
+    scores: Sequence[str],
+    constants: Mapping[str, str] | None = None,
+    count: str | None = None,
+) -> pd.DataFrame:
     """Mean and sample std (0 for a single repeat) of each score over the ``repeat`` column, per
     group ``by``; ``constants`` maps other columns to an aggregation kept beside them (e.g.
     ``{"expert_sentences": "mean"}``); ``count`` (default ``<repeat>s``) says how many repeats."""

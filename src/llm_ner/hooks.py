@@ -64,8 +64,9 @@ class ReportInputs:
                 sources[name] = "not run"
         env = run_params.get("env") or "local"
         pipelines = run_params.get("pipeline_names") or ["__default__"]
-        catalog[REPORT_RUN] = MemoryDataset({
-            "env": env, "command": f"kedro run --env {env} --pipelines {','.join(pipelines)}", "inputs": sources})
+        catalog[REPORT_RUN] = MemoryDataset(
+            {"env": env, "command": f"kedro run --env {env} --pipelines {','.join(pipelines)}", "inputs": sources}
+        )
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:

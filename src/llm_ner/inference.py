@@ -16,7 +16,8 @@ word belongs to an entity of that type (``B-X`` + ``I-X``), so a B/I repair does
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,8 +42,9 @@ class TaggingSettings:
     batch_size: PositiveInt = 64
 
 
-def tag_documents(tagger: Tagger, documents: pd.DataFrame, settings: TaggingSettings = TaggingSettings()
-                  ) -> pd.DataFrame:
+def tag_documents(
+    tagger: Tagger, documents: pd.DataFrame, settings: TaggingSettings = TaggingSettings()
+) -> pd.DataFrame:
     """One record per row of ``documents`` (``text``, and ``document_id`` or ``id``), in order."""
     ids = _ids(documents)
     pieces, owners, split = [], [], set()
@@ -61,8 +63,9 @@ def tag_documents(tagger: Tagger, documents: pd.DataFrame, settings: TaggingSett
                 split.add(i)
             pieces.extend(parts)
             owners.extend([i] * len(parts))
-    probabilities = run_inference(tagger, [[t.text for t in piece] for piece in pieces],
-                                  batch_size=settings.batch_size).probabilities
+    probabilities = run_inference(
+        tagger, [[t.text for t in piece] for piece in pieces], batch_size=settings.batch_size
+    ).probabilities
     for owner, piece, p in zip(owners, pieces, probabilities):
         records[owner]["spans"].extend(entities(tagger.labels, piece, p, records[owner]["text"]))
     for i in split:
@@ -74,8 +77,10 @@ def fitting_parts(tagger: Tagger, sentences: list[list[Token]]) -> list[list[lis
     """Each sentence in consecutive parts that each fit the tagger's sub-word limit (one part when
     it fits, as nearly all do): every word is seen by the model, none cut off."""
     encoded = tagger.encode([[t.text for t in sentence] for sentence in sentences])
-    return [[sentence] if len(e.word_starts) == e.n_words else _split(tagger, sentence)
-            for sentence, e in zip(sentences, encoded)]
+    return [
+        [sentence] if len(e.word_starts) == e.n_words else _split(tagger, sentence)
+        for sentence, e in zip(sentences, encoded)
+    ]
 
 
 def _split(tagger: Tagger, tokens: list[Token]) -> list[list[Token]]:
@@ -98,9 +103,16 @@ def entities(labels: Sequence[str], tokens: list[Token], probabilities: np.ndarr
     spans = []
     for span in bio_to_spans(tags):
         start, end = tokens[span.start].start, tokens[span.end - 1].end
-        in_type = probabilities[span.start:span.end][:, columns[span.label]].sum(axis=1)
-        spans.append({"start": start, "end": end, "label": span.label, "text": text[start:end],
-                      "score": round(float(in_type.mean()), SCORE_DECIMALS)})
+        in_type = probabilities[span.start : span.end][:, columns[span.label]].sum(axis=1)
+        spans.append(
+            {
+                "start": start,
+                "end": end,
+                "label": span.label,
+                "text": text[start:end],
+                "score": round(float(in_type.mean()), SCORE_DECIMALS),
+            }
+        )
     return spans
 
 
@@ -122,25 +134,47 @@ class RayTagging:
     documents_per_batch: PositiveInt = 64
 
 
-def tag_documents_on_ray(tagger: Tagger, documents: pd.DataFrame, settings: TaggingSettings, ray_settings: RayTagging
-                         ) -> pd.DataFrame:
+def tag_documents_on_ray(
+    tagger: Tagger, documents: pd.DataFrame, settings: TaggingSettings, ray_settings: RayTagging
+) -> pd.DataFrame:
     """:func:`tag_documents` over Ray Data: the same records, in input order."""
     import ray  # optional: pip install -e '.[ray]'
 
     if not ray.is_initialized():
-        ray.init(address=ray_settings.address, num_cpus=ray_settings.num_cpus if ray_settings.address is None else None,
-                 include_dashboard=False, log_to_driver=False)
+        ray.init(
+            address=ray_settings.address,
+            num_cpus=ray_settings.num_cpus if ray_settings.address is None else None,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
     # each record travels as one JSON string: Arrow would turn a span list into arrays of structs
-    table = pd.DataFrame({"order": range(len(documents)), "document": [
-        json.dumps({"id": _plain(i), "text": t}) for i, t in zip(_ids(documents), documents["text"])]})
+    table = pd.DataFrame(
+        {
+            "order": range(len(documents)),
+            "document": [json.dumps({"id": _plain(i), "text": t}) for i, t in zip(_ids(documents), documents["text"])],
+        }
+    )
     size = ray_settings.documents_per_batch
-    blocks = [table.iloc[i:i + size] for i in range(0, len(table), size)] or [table]  # a block per batch: all workers busy
-    tagged = ray.data.from_pandas(blocks).map_batches(
-        _Shard, fn_constructor_kwargs={"tagger": ray.put(tagger), "settings": settings,
-                                       "threads": max(1, int(ray_settings.cpus_per_worker))},
-        batch_size=size, batch_format="pandas",
-        concurrency=ray_settings.workers, num_cpus=ray_settings.cpus_per_worker,
-    ).to_pandas().sort_values("order")
+    blocks = [table.iloc[i : i + size] for i in range(0, len(table), size)] or [
+        table
+    ]  # a block per batch: all workers busy
+    tagged = (
+        ray.data.from_pandas(blocks)
+        .map_batches(
+            _Shard,
+            fn_constructor_kwargs={
+                "tagger": ray.put(tagger),
+                "settings": settings,
+                "threads": max(1, int(ray_settings.cpus_per_worker)),
+            },
+            batch_size=size,
+            batch_format="pandas",
+            concurrency=ray_settings.workers,
+            num_cpus=ray_settings.cpus_per_worker,
+        )
+        .to_pandas()
+        .sort_values("order")
+    )
     return pd.DataFrame([json.loads(r) for r in tagged["record"]], columns=list(RECORD_COLUMNS), dtype=object)
 
 
@@ -158,8 +192,9 @@ class _Shard:
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         documents = pd.DataFrame([json.loads(d) for d in batch["document"]])
         records = tag_documents(self.tagger, documents, self.settings)
-        return pd.DataFrame({"order": batch["order"].to_numpy(),
-                             "record": [json.dumps(r) for r in records.to_dict("records")]})
+        return pd.DataFrame(
+            {"order": batch["order"].to_numpy(), "record": [json.dumps(r) for r in records.to_dict("records")]}
+        )
 
 
 def _ids(documents: pd.DataFrame) -> pd.Series:
@@ -174,6 +209,9 @@ def _ids(documents: pd.DataFrame) -> pd.Series:
 def status_counts(records: pd.DataFrame) -> pd.DataFrame:
     """How many documents got each status, and how many entities they hold."""
     kind = records["status"].str.split(":").str[0]
-    counts = records.assign(status=kind, entities=records["spans"].map(len)).groupby("status", sort=True).agg(
-        documents=("id", "size"), entities=("entities", "sum"))
+    counts = (
+        records.assign(status=kind, entities=records["spans"].map(len))
+        .groupby("status", sort=True)
+        .agg(documents=("id", "size"), entities=("entities", "sum"))
+    )
     return counts.reset_index()

@@ -43,7 +43,15 @@ from .students import Student, StudentSetup
 from .typed import Settings
 
 REAL = "real"  # the level of the pool's own (real) LLM labels
-CROSSOVER_COLUMNS = ["gold_sentences", "expert_usd", "all_expert_f1", "crossover_label_f1", "best_route_at_top", "best_f1_at_top", "levels"]
+CROSSOVER_COLUMNS = [
+    "gold_sentences",
+    "expert_usd",
+    "all_expert_f1",
+    "crossover_label_f1",
+    "best_route_at_top",
+    "best_f1_at_top",
+    "levels",
+]
 
 
 class LabelQualityParams(Settings):
@@ -95,13 +103,21 @@ def simulated_pools(pool: pd.DataFrame, profile: ErrorProfile, params: LabelQual
     pools, rows = {}, []
     if params.include_real:
         pools[REAL] = pool
-        rows.append({"level": REAL, "target_label_f1": np.nan, "scale": np.nan,
-                     "label_f1": span_f1(gold, [list(t) for t in pool["llm_tags"]])})
+        rows.append(
+            {
+                "level": REAL,
+                "target_label_f1": np.nan,
+                "scale": np.nan,
+                "label_f1": span_f1(gold, [list(t) for t in pool["llm_tags"]]),
+            }
+        )
     for target in params.levels:
         calibration = calibrate_scale(tokens, gold, profile, target, params.seed)
         name = f"{target:.2f}"
         pools[name] = pool.assign(llm_tags=calibration.labels)
-        rows.append({"level": name, "target_label_f1": target, "scale": calibration.scale, "label_f1": calibration.label_f1})
+        rows.append(
+            {"level": name, "target_label_f1": target, "scale": calibration.scale, "label_f1": calibration.label_f1}
+        )
     return Levels(pools, pd.DataFrame(rows))
 
 
@@ -109,9 +125,14 @@ def with_label_quality(levels: Levels, params: LabelQualityParams, setup: Studen
     """Each level's pool with its out-of-fold ``label_quality`` (what ``label_issues`` ranks by), when asked."""
     if "label_issues" not in params.strategies:
         return levels
-    pools = {level: pool.assign(label_quality=pool["sentence_id"].map(
-                 out_of_fold_label_quality(pool, params.label_quality_folds, params.seed, setup.protocol, setup.grid)))
-             for level, pool in levels.pools.items()}
+    pools = {
+        level: pool.assign(
+            label_quality=pool["sentence_id"].map(
+                out_of_fold_label_quality(pool, params.label_quality_folds, params.seed, setup.protocol, setup.grid)
+            )
+        )
+        for level, pool in levels.pools.items()
+    }
     return dataclasses.replace(levels, pools=pools)
 
 
@@ -119,8 +140,10 @@ def gold_candidates(train: pd.DataFrame, pool: pd.DataFrame, params: LabelQualit
     """The gold sentences outside the pool that regimen D and blending add (``gold_sentences``)."""
     gold = seeded_sample(train, params.gold_sentences, derive_seed(params.seed, "gold"), exclude=pool)
     if len(gold) < params.gold_sentences:
-        raise ValueError(f"label_quality.gold_sentences is {params.gold_sentences} but only {len(gold)} train "
-                         f"sentences lie outside the pool")
+        raise ValueError(
+            f"label_quality.gold_sentences is {params.gold_sentences} but only {len(gold)} train "
+            f"sentences lie outside the pool"
+        )
     return gold[["sentence_id", "tokens", "ner_tags"]].reset_index(drop=True)
 
 
@@ -135,8 +158,13 @@ def map_cells(levels: Levels, gold: pd.DataFrame, params: LabelQualityParams, se
     cells = []
 
     def add(level: str, route: str, gold_sentences: int, repeat: int, job: Student) -> None:
-        ids = {"level": level, "label_f1": round(levels.label_f1(level), 4), "route": route,
-               "gold_sentences": gold_sentences, "repeat": repeat}
+        ids = {
+            "level": level,
+            "label_f1": round(levels.label_f1(level), 4),
+            "route": route,
+            "gold_sentences": gold_sentences,
+            "repeat": repeat,
+        }
         cells.append(Cell(ids, job))
 
     # all-expert first (cheap, and every comparison needs it): gold alone, drawn where the LLM routes
@@ -148,19 +176,47 @@ def map_cells(levels: Levels, gold: pd.DataFrame, params: LabelQualityParams, se
         for repeat, seed in enumerate(params.seeds):
             chosen = labelled_sentences(seeded_sample(source, count, derive_seed(params.seed, "all_expert", seed)))
             job = Student(protocol, (chosen,), seed, evaluation, info={"gold_tokens": _tokens(chosen)})
-            cells.append(Cell({"level": "gold", "label_f1": 1.0, "route": "all_expert", "gold_sentences": count,
-                               "repeat": repeat}, job))
+            cells.append(
+                Cell(
+                    {
+                        "level": "gold",
+                        "label_f1": 1.0,
+                        "route": "all_expert",
+                        "gold_sentences": count,
+                        "repeat": repeat,
+                    },
+                    job,
+                )
+            )
     for level, pool in levels.pools.items():
         llm_set = labelled_sentences(pool, "llm_tags")
         info = {"gold_tokens": _tokens(gold_set)}
         blends = blending_designs(llm_set, gold_set, params.blending, protocol.trainer.epochs)
         for repeat, seed in enumerate(params.seeds):
             add(level, "llm_only", 0, repeat, Student(protocol, (llm_set,), seed, evaluation, info={"gold_tokens": 0}))
-            add(level, "regimen_D", len(gold_set), repeat, Student(protocol, (llm_set, gold_set), seed, evaluation, info=info))
+            add(
+                level,
+                "regimen_D",
+                len(gold_set),
+                repeat,
+                Student(protocol, (llm_set, gold_set), seed, evaluation, info=info),
+            )
             for name, design in blends.items():
-                add(level, f"blending_{name}", len(gold_set), repeat, Student(protocol, design(seed), seed, evaluation, info=info))
-        sweep = SweepSettings("correct", tuple(params.budgets), tuple(params.strategies), len(params.seeds),
-                              derive_seed(params.seed, "expert"), "from_scratch")
+                add(
+                    level,
+                    f"blending_{name}",
+                    len(gold_set),
+                    repeat,
+                    Student(protocol, design(seed), seed, evaluation, info=info),
+                )
+        sweep = SweepSettings(
+            "correct",
+            tuple(params.budgets),
+            tuple(params.strategies),
+            len(params.seeds),
+            derive_seed(params.seed, "expert"),
+            "from_scratch",
+        )
         for cell in budget_sweep_cells(pool, pool.head(0), evaluation, sweep, protocol):
             student: Student = cell.job
             job = dataclasses.replace(student, info={"gold_tokens": student.info["expert_tokens"]})
@@ -170,8 +226,13 @@ def map_cells(levels: Levels, gold: pd.DataFrame, params: LabelQualityParams, se
 
 def summarise_map(runs: pd.DataFrame, expert_usd_per_token: float) -> pd.DataFrame:
     """Test micro F1 mean ± std over repeats per level x route x gold budget, with the expert dollars."""
-    summary = summarise(micro_rows(runs, "test"), ["level", "label_f1", "route", "gold_sentences"], "repeat", ["f1"],
-                        constants={"gold_tokens": "mean"})
+    summary = summarise(
+        micro_rows(runs, "test"),
+        ["level", "label_f1", "route", "gold_sentences"],
+        "repeat",
+        ["f1"],
+        constants={"gold_tokens": "mean"},
+    )
     summary["expert_usd"] = summary["gold_tokens"] * expert_usd_per_token
     return summary
 
@@ -190,16 +251,22 @@ def crossover(summary: pd.DataFrame) -> pd.DataFrame:
         # the lowest level from which every level above wins too
         first = next((i for i in range(len(wins)) if wins[i:].all()), None) if len(wins) else None
         top = best.iloc[-1] if len(best) else None
-        rows.append({
-            "gold_sentences": gold_sentences, "expert_usd": expert_usd, "all_expert_f1": expert_f1,
-            "crossover_label_f1": float(best["label_f1"].iloc[first]) if first is not None else np.nan,
-            "best_route_at_top": top["route"] if top is not None else None,
-            "best_f1_at_top": float(top["f1_mean"]) if top is not None else np.nan,
-            "levels": len(best),
-        })
+        rows.append(
+            {
+                "gold_sentences": gold_sentences,
+                "expert_usd": expert_usd,
+                "all_expert_f1": expert_f1,
+                "crossover_label_f1": float(best["label_f1"].iloc[first]) if first is not None else np.nan,
+                "best_route_at_top": top["route"] if top is not None else None,
+                "best_f1_at_top": float(top["f1_mean"]) if top is not None else np.nan,
+                "levels": len(best),
+            }
+        )
     return pd.DataFrame(rows, columns=CROSSOVER_COLUMNS)
 
 
 def run_map(levels: Levels, gold: pd.DataFrame, params: LabelQualityParams, setup: StudentSetup) -> pd.DataFrame:
     """Every student of the map, one grid (``label_quality_map``): a row per cell x split x entity type."""
-    return setup.grid.table("label_quality_map", map_cells(with_label_quality(levels, params, setup), gold, params, setup))
+    return setup.grid.table(
+        "label_quality_map", map_cells(with_label_quality(levels, params, setup), gold, params, setup)
+    )

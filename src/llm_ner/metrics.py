@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 from seqeval.metrics import classification_report
@@ -14,7 +14,9 @@ EVALUATION_MODES = ("conlleval", "strict")
 
 
 def entity_scores(
-    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], mode: str = "conlleval",
+    gold: Sequence[Sequence[str]],
+    predicted: Sequence[Sequence[str]],
+    mode: str = "conlleval",
     types: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Precision/recall/F1/support per entity type plus ``micro`` and ``macro`` rows.
@@ -35,7 +37,7 @@ def entity_scores(
     )
     occurring = sorted(k for k in report if not k.endswith(" avg"))
     rows = {}
-    for name in (types if types is not None else occurring):
+    for name in types if types is not None else occurring:
         row = report.get(name, {"precision": 0.0, "recall": 0.0, "f1-score": 0.0, "support": 0})
         rows[name] = row
     rows["micro"] = report["micro avg"]

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 import pandas as pd
 
@@ -70,7 +70,9 @@ def label_issues(candidates: pd.DataFrame, count: int, seed: int) -> pd.DataFram
 
 
 SELECTIONS: dict[str, Callable[[pd.DataFrame, int, int], pd.DataFrame]] = {
-    "random": random_selection, "llm_low_confidence": llm_low_confidence, "label_issues": label_issues,
+    "random": random_selection,
+    "llm_low_confidence": llm_low_confidence,
+    "label_issues": label_issues,
 }
 NEEDS_LLM_LABELS = {"llm_low_confidence", "label_issues"}
 
@@ -96,8 +98,10 @@ def check_sweep(mode: str, strategies: Sequence[str], start: str) -> None:
 def check_rankable(mode: str, strategies: Sequence[str]) -> None:
     """Strategies that rank LLM labels need pool sentences (mode ``correct``)."""
     if mode == "add" and NEEDS_LLM_LABELS & set(strategies):
-        raise ValueError(f"strategies {sorted(NEEDS_LLM_LABELS & set(strategies))} rank LLM labels, which sentences "
-                         f"from outside the pool do not have: use mode 'correct'")
+        raise ValueError(
+            f"strategies {sorted(NEEDS_LLM_LABELS & set(strategies))} rank LLM labels, which sentences "
+            f"from outside the pool do not have: use mode 'correct'"
+        )
 
 
 def llm_sentence_weights(pool: pd.DataFrame, llm_weight: float | str) -> pd.Series:
@@ -106,8 +110,10 @@ def llm_sentence_weights(pool: pd.DataFrame, llm_weight: float | str) -> pd.Seri
     if llm_weight == "confidence":
         confidence = pool.get("sentence_confidence")
         if confidence is None or confidence.isna().any():
-            raise ValueError("mixed_annotation.llm_weight 'confidence' needs a sentence_confidence for every pool "
-                             "sentence: set llm_annotation.confidence")
+            raise ValueError(
+                "mixed_annotation.llm_weight 'confidence' needs a sentence_confidence for every pool "
+                "sentence: set llm_annotation.confidence"
+            )
         return confidence.astype(float)
     if isinstance(llm_weight, bool) or not isinstance(llm_weight, (int, float)) or not llm_weight >= 0:
         raise ValueError(f"mixed_annotation.llm_weight must be a number >= 0 or 'confidence', got {llm_weight!r}")
@@ -124,28 +130,39 @@ def reference_f1(references: pd.DataFrame, student: str, split: str = "test") ->
 
 def gold_rows(expert: pd.DataFrame) -> pd.DataFrame:
     """Expert-labelled sentences as training rows: their gold tags, ``source`` gold, weight 1."""
-    return (expert[["sentence_id", "tokens", "gold_tags"]].rename(columns={"gold_tags": "ner_tags"})
-            .assign(source="gold", weight=1.0))
+    return (
+        expert[["sentence_id", "tokens", "gold_tags"]]
+        .rename(columns={"gold_tags": "ner_tags"})
+        .assign(source="gold", weight=1.0)
+    )
 
 
-def mixed_training_table(pool: pd.DataFrame, expert: pd.DataFrame, mode: str, llm_weight: float | str = 1.0) -> pd.DataFrame:
+def mixed_training_table(
+    pool: pd.DataFrame, expert: pd.DataFrame, mode: str, llm_weight: float | str = 1.0
+) -> pd.DataFrame:
     """The pool with LLM tags, plus (``add``) or instead of them (``correct``) the expert's gold tags:
     ``sentence_id``, ``tokens``, ``ner_tags``, ``source`` (``llm`` | ``gold``) and the loss ``weight``
     (gold 1.0, LLM tags :func:`llm_sentence_weights`) per sentence."""
-    llm = (pool[["sentence_id", "tokens", "llm_tags"]].rename(columns={"llm_tags": "ner_tags"})
-           .assign(source="llm", weight=llm_sentence_weights(pool, llm_weight)))
+    llm = (
+        pool[["sentence_id", "tokens", "llm_tags"]]
+        .rename(columns={"llm_tags": "ner_tags"})
+        .assign(source="llm", weight=llm_sentence_weights(pool, llm_weight))
+    )
     gold = gold_rows(expert)
     if mode == "correct":
         llm = llm[~llm["sentence_id"].isin(gold["sentence_id"])]
     return pd.concat([llm, gold], ignore_index=True).sort_values("sentence_id", kind="stable").reset_index(drop=True)
 
 
-def mixed_training_set(pool: pd.DataFrame, expert: pd.DataFrame, mode: str, llm_weight: float | str = 1.0
-                       ) -> list[LabelledSentence]:
+def mixed_training_set(
+    pool: pd.DataFrame, expert: pd.DataFrame, mode: str, llm_weight: float | str = 1.0
+) -> list[LabelledSentence]:
     return labelled_sentences(mixed_training_table(pool, expert, mode, llm_weight))
 
 
-def out_of_fold_label_quality(pool: pd.DataFrame, k: int, seed: int, protocol: Protocol, grid: Grid = Grid()) -> pd.Series:
+def out_of_fold_label_quality(
+    pool: pd.DataFrame, k: int, seed: int, protocol: Protocol, grid: Grid = Grid()
+) -> pd.Series:
     """Per pool sentence, how plausible its LLM labels look to a student that never trained on it.
 
     ``k`` students (grid cells) each train on the LLM labels of all folds but one and predict the
@@ -158,8 +175,12 @@ def out_of_fold_label_quality(pool: pd.DataFrame, k: int, seed: int, protocol: P
     cells = []
     for fold, held_out in enumerate(parts):
         rest = pd.concat([p for j, p in enumerate(parts) if j != fold])
-        student = Student(protocol, (labelled_sentences(rest, "llm_tags"),), derive_seed(seed, "fold", fold),
-                          predict=tuple(tuple(t) for t in held_out["tokens"]))
+        student = Student(
+            protocol,
+            (labelled_sentences(rest, "llm_tags"),),
+            derive_seed(seed, "fold", fold),
+            predict=tuple(tuple(t) for t in held_out["tokens"]),
+        )
         cells.append(Cell({"fold": fold}, student))
     label_to_id = {tag: i for i, tag in enumerate(protocol.labels)}
     scores: dict[int, float] = {}
@@ -182,8 +203,13 @@ class SweepSettings:
     llm_pure: Tagger | None = None  # where start 'fine_tune_llm_pure' starts: model_llm_pure
 
 
-def budget_sweep_cells(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_sets: dict[str, list[LabelledSentence]],
-                       settings: SweepSettings, protocol: Protocol) -> list[Cell]:
+def budget_sweep_cells(
+    pool: pd.DataFrame,
+    outside: pd.DataFrame,
+    evaluation_sets: dict[str, list[LabelledSentence]],
+    settings: SweepSettings,
+    protocol: Protocol,
+) -> list[Cell]:
     """A student for every strategy x budget x fold (ids ``mode``, ``strategy``, ``budget``, ``fold``).
 
     ``pool`` holds the LLM-labelled sentences (``llm_tags``, ``gold_tags`` and, for the confidence
@@ -204,30 +230,50 @@ def budget_sweep_cells(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_set
             count = expert_count(budget, len(pool))
             for fold, part in enumerate(parts):
                 if count > len(part):
-                    raise ValueError(f"budget {budget} buys {count} sentences but fold {fold} has {len(part)} candidates; "
-                                     f"lower the budgets or k")
+                    raise ValueError(
+                        f"budget {budget} buys {count} sentences but fold {fold} has {len(part)} candidates; "
+                        f"lower the budgets or k"
+                    )
                 seed = derive_seed(settings.seed, "fold", fold)
                 expert = SELECTIONS[strategy](part, count, seed)
                 info = {"expert_sentences": len(expert), "expert_tokens": int(sum(len(t) for t in expert["tokens"]))}
-                student = Student(protocol, (mixed_training_set(pool, expert, settings.mode, settings.llm_weight),), seed,
-                                  evaluation_sets, start=llm_pure if settings.start == "fine_tune_llm_pure" else None,
-                                  info=info)
-                cells.append(Cell({"mode": settings.mode, "strategy": strategy, "budget": budget, "fold": fold}, student))
+                student = Student(
+                    protocol,
+                    (mixed_training_set(pool, expert, settings.mode, settings.llm_weight),),
+                    seed,
+                    evaluation_sets,
+                    start=llm_pure if settings.start == "fine_tune_llm_pure" else None,
+                    info=info,
+                )
+                cells.append(
+                    Cell({"mode": settings.mode, "strategy": strategy, "budget": budget, "fold": fold}, student)
+                )
     return cells
 
 
-def budget_sweep(pool: pd.DataFrame, outside: pd.DataFrame, evaluation_sets: dict[str, list[LabelledSentence]],
-                 settings: SweepSettings, protocol: Protocol, grid: Grid = Grid()) -> pd.DataFrame:
+def budget_sweep(
+    pool: pd.DataFrame,
+    outside: pd.DataFrame,
+    evaluation_sets: dict[str, list[LabelledSentence]],
+    settings: SweepSettings,
+    protocol: Protocol,
+    grid: Grid = Grid(),
+) -> pd.DataFrame:
     """Train and score every cell of :func:`budget_sweep_cells`; one row per split and entity type."""
-    return grid.table(f"budget_sweep_{settings.mode}",
-                      budget_sweep_cells(pool, outside, evaluation_sets, settings, protocol))
+    return grid.table(
+        f"budget_sweep_{settings.mode}", budget_sweep_cells(pool, outside, evaluation_sets, settings, protocol)
+    )
 
 
 def summarise_sweep(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over folds per mode, strategy, budget, split and entity type."""
-    return summarise(runs, ["mode", "strategy", "budget", "split", "entity_type"], "fold",
-                     ["f1", "token_accuracy", "loss"],
-                     constants={"expert_sentences": "mean", "expert_tokens": "mean"})
+    return summarise(
+        runs,
+        ["mode", "strategy", "budget", "split", "entity_type"],
+        "fold",
+        ["f1", "token_accuracy", "loss"],
+        constants={"expert_sentences": "mean", "expert_tokens": "mean"},
+    )
 
 
 @dataclass(frozen=True)
@@ -248,24 +294,38 @@ def annotated_pool(pool: pd.DataFrame, annotated: pd.DataFrame, llm_weight: floa
         raise ValueError(f"{len(annotated) - len(chosen)} annotated sentences are not in the pool")
     people = chosen.drop(columns="gold_tags").merge(annotated[["sentence_id", "expert_tags"]], on="sentence_id")
     experts = {"label_studio": people.rename(columns={"expert_tags": "gold_tags"}), "simulated": chosen}
-    return AnnotatedPool({source: mixed_training_set(pool, expert, "correct", llm_weight)
-                          for source, expert in experts.items()},
-                         len(chosen), int(sum(len(t) for t in chosen["tokens"])))
+    return AnnotatedPool(
+        {source: mixed_training_set(pool, expert, "correct", llm_weight) for source, expert in experts.items()},
+        len(chosen),
+        int(sum(len(t) for t in chosen["tokens"])),
+    )
 
 
-def annotated_pool_cells(pool: AnnotatedPool, seeds: Sequence[int], protocol: Protocol,
-                         evaluation_sets: Mapping[str, Sequence[LabelledSentence]]) -> list[Cell]:
+def annotated_pool_cells(
+    pool: AnnotatedPool,
+    seeds: Sequence[int],
+    protocol: Protocol,
+    evaluation_sets: Mapping[str, Sequence[LabelledSentence]],
+) -> list[Cell]:
     """A student per expert source and seed (ids ``expert_source``, ``seed``), so the table shows
     what real annotators bought against what the simulation assumes."""
     info = {"expert_sentences": pool.expert_sentences, "expert_tokens": pool.expert_tokens}
-    return [Cell({"expert_source": source, "seed": seed}, Student(protocol, (sentences,), seed, evaluation_sets, info=info))
-            for source, sentences in pool.training_sets.items() for seed in seeds]
+    return [
+        Cell({"expert_source": source, "seed": seed}, Student(protocol, (sentences,), seed, evaluation_sets, info=info))
+        for source, sentences in pool.training_sets.items()
+        for seed in seeds
+    ]
 
 
 def summarise_annotated(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over seeds per expert source, split and entity type."""
-    return summarise(runs, ["expert_source", "split", "entity_type"], "seed", ["f1", "token_accuracy", "loss"],
-                     constants={"expert_sentences": "mean", "expert_tokens": "mean"})
+    return summarise(
+        runs,
+        ["expert_source", "split", "entity_type"],
+        "seed",
+        ["f1", "token_accuracy", "loss"],
+        constants={"expert_sentences": "mean", "expert_tokens": "mean"},
+    )
 
 
 def saturation_budget(summary: pd.DataFrame, strategy: str, delta: float, split: str = "validation") -> float:
@@ -281,8 +341,13 @@ def saturation_budget(summary: pd.DataFrame, strategy: str, delta: float, split:
 Design = Callable[[int], tuple[TrainingData, ...]]  # seed -> the student's training phases
 
 
-def repeated_runs_cells(designs: Mapping[str, Design], lr_schedules: Sequence[str], seeds: Sequence[int],
-                        protocol: Protocol, evaluation_sets: dict[str, list[LabelledSentence]]) -> list[Cell]:
+def repeated_runs_cells(
+    designs: Mapping[str, Design],
+    lr_schedules: Sequence[str],
+    seeds: Sequence[int],
+    protocol: Protocol,
+    evaluation_sets: dict[str, list[LabelledSentence]],
+) -> list[Cell]:
     """A student per design x learning-rate schedule x seed (ids ``design``, ``lr_schedule``,
     ``seed``), scored on every evaluation set.
 
@@ -299,24 +364,39 @@ def repeated_runs_cells(designs: Mapping[str, Design], lr_schedules: Sequence[st
                 phases = design(seed)
                 used = sentences_by_source(phases, scheduled.trainer.epochs)
                 info = {"llm_sentences": used["llm"], "gold_sentences": used["gold"]}
-                cells.append(Cell({"design": name, "lr_schedule": lr_schedule, "seed": seed},
-                                  Student(scheduled, phases, seed, evaluation_sets, info=info)))
+                cells.append(
+                    Cell(
+                        {"design": name, "lr_schedule": lr_schedule, "seed": seed},
+                        Student(scheduled, phases, seed, evaluation_sets, info=info),
+                    )
+                )
     return cells
 
 
-def repeated_runs(designs: Mapping[str, Design], lr_schedules: Sequence[str], seeds: Sequence[int], protocol: Protocol,
-                  evaluation_sets: dict[str, list[LabelledSentence]], grid: Grid = Grid(),
-                  name: str = "repeated_runs") -> pd.DataFrame:
+def repeated_runs(
+    designs: Mapping[str, Design],
+    lr_schedules: Sequence[str],
+    seeds: Sequence[int],
+    protocol: Protocol,
+    evaluation_sets: dict[str, list[LabelledSentence]],
+    grid: Grid = Grid(),
+    name: str = "repeated_runs",
+) -> pd.DataFrame:
     return grid.table(name, repeated_runs_cells(designs, lr_schedules, seeds, protocol, evaluation_sets))
 
 
-def _blend(llm_set: tuple[LabelledSentence, ...], gold_set: tuple[LabelledSentence, ...],
-           weights: tuple[tuple[float, float], ...], seed: int) -> tuple[TrainingData, ...]:
+def _blend(
+    llm_set: tuple[LabelledSentence, ...],
+    gold_set: tuple[LabelledSentence, ...],
+    weights: tuple[tuple[float, float], ...],
+    seed: int,
+) -> tuple[TrainingData, ...]:
     return (Blend(llm_set, gold_set, weights, seed),)
 
 
-def blending_designs(llm_set: list[LabelledSentence], gold_set: list[LabelledSentence], schedules: dict[str, dict],
-                     epochs: int) -> dict[str, Design]:
+def blending_designs(
+    llm_set: list[LabelledSentence], gold_set: list[LabelledSentence], schedules: dict[str, dict], epochs: int
+) -> dict[str, Design]:
     """Huang's phase 3: one phase whose every epoch trains on that epoch's blend of ``llm_set`` and
     ``gold_set`` (:class:`~llm_ner.students.Blend`).
 
@@ -351,13 +431,21 @@ def regimen_designs(sets: dict[str, list[LabelledSentence]], names: Sequence[str
     unknown = [name for name in names if name not in REGIMENS]
     if unknown:
         raise ValueError(f"mixed_annotation.regimens.names must be among {list(REGIMENS)}, got {unknown}")
-    return {name: functools.partial(_regimen, tuple(tuple(s for part in phase for s in sets[part])
-                                                    for phase in REGIMENS[name]))
-            for name in names}
+    return {
+        name: functools.partial(
+            _regimen, tuple(tuple(s for part in phase for s in sets[part]) for phase in REGIMENS[name])
+        )
+        for name in names
+    }
 
 
 def summarise_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation of P/R/F1 over seeds per design x LR schedule, split and entity
     type (micro and macro rows included): the shape of Huang's Tables 2 and 3."""
-    return summarise(runs, ["design", "lr_schedule", "split", "entity_type"], "seed", ["precision", "recall", "f1"],
-                     constants={"llm_sentences": "max", "gold_sentences": "max"})
+    return summarise(
+        runs,
+        ["design", "lr_schedule", "split", "entity_type"],
+        "seed",
+        ["precision", "recall", "f1"],
+        constants={"llm_sentences": "max", "gold_sentences": "max"},
+    )

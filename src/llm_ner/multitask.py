@@ -6,8 +6,9 @@ LLM's topics (CoNLL has no gold topics)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 from sklearn.metrics import confusion_matrix
@@ -30,7 +31,9 @@ def loss_weights(designs: Mapping[str, Mapping[str, float]]) -> dict[str, tuple[
             raise ValueError(f"multitask.designs.{name} must have exactly {sorted(DESIGN_KEYS)}, got {sorted(design)}")
         alpha, beta = float(design["alpha"]), float(design["beta"])
         if alpha < 0 or beta < 0 or alpha == beta == 0:
-            raise ValueError(f"multitask.designs.{name}: alpha and beta must be >= 0 and not both 0, got {alpha}, {beta}")
+            raise ValueError(
+                f"multitask.designs.{name}: alpha and beta must be >= 0 and not both 0, got {alpha}, {beta}"
+            )
         weights[name] = (alpha, beta)
     if not weights:
         raise ValueError("multitask.designs must name at least one design")
@@ -54,27 +57,48 @@ class MultitaskRun:
         epochs, seconds = sum(len(r.history) for r in results), sum(float(r.history["seconds"].sum()) for r in results)
         rows, predictions = [], {}
         for split, sentences in self.student.evaluation_sets.items():
-            row: dict[str, Any] = {"alpha": self.alpha, "beta": self.beta, "split": split, "epochs": epochs,
-                                   "seconds": seconds}
+            row: dict[str, Any] = {
+                "alpha": self.alpha,
+                "beta": self.beta,
+                "split": split,
+                "epochs": epochs,
+                "seconds": seconds,
+            }
             words = [s.tokens for s in sentences]
             if self.beta > 0:
-                scores = evaluate(tagger, words, [s.tags for s in sentences], config.eval_batch_size,
-                                  config.evaluation_mode, config.mixed_precision)
+                scores = evaluate(
+                    tagger,
+                    words,
+                    [s.tags for s in sentences],
+                    config.eval_batch_size,
+                    config.evaluation_mode,
+                    config.mixed_precision,
+                )
                 row.update(token_f1=scores.f1, token_accuracy=scores.token_accuracy)
             if self.alpha > 0:
-                topics = evaluate_sequences(tagger, words, [s.topic for s in sentences], config.eval_batch_size,
-                                            config.mixed_precision)
-                row.update(sequence_f1=topics.weighted_f1, sequence_macro_f1=topics.macro_f1,
-                           sequence_accuracy=topics.accuracy, topic_sentences=topics.sentences)
+                topics = evaluate_sequences(
+                    tagger, words, [s.topic for s in sentences], config.eval_batch_size, config.mixed_precision
+                )
+                row.update(
+                    sequence_f1=topics.weighted_f1,
+                    sequence_macro_f1=topics.macro_f1,
+                    sequence_accuracy=topics.accuracy,
+                    topic_sentences=topics.sentences,
+                )
                 predictions[split] = topics.predictions
             rows.append(row)
         artifacts = {"model": tagger.cpu(), "predictions": predictions} if self.keep else {}
         return CellOutput(pd.DataFrame(rows), artifacts)
 
 
-def multitask_cells(train: Sequence[LabelledSentence], evaluation_sets: Mapping[str, Sequence[LabelledSentence]],
-                    designs: Mapping[str, tuple[float, float]], seeds: Sequence[int], protocol: Protocol,
-                    keep: str | None = None) -> list[Cell]:
+def multitask_cells(
+    train: Sequence[LabelledSentence],
+    evaluation_sets: Mapping[str, Sequence[LabelledSentence]],
+    designs: Mapping[str, tuple[float, float]],
+    seeds: Sequence[int],
+    protocol: Protocol,
+    keep: str | None = None,
+) -> list[Cell]:
     """Every design x seed on the same sentences and epochs (ids ``design``, ``seed``); the first
     seed of design ``keep`` returns its model and topic predictions."""
     cells = []
@@ -83,14 +107,21 @@ def multitask_cells(train: Sequence[LabelledSentence], evaluation_sets: Mapping[
         weighted = dataclasses.replace(protocol, trainer=trainer)
         for i, seed in enumerate(seeds):
             student = Student(weighted, (tuple(train),), seed, evaluation_sets)
-            cells.append(Cell({"design": name, "seed": seed}, MultitaskRun(student, alpha, beta, name == keep and i == 0)))
+            cells.append(
+                Cell({"design": name, "seed": seed}, MultitaskRun(student, alpha, beta, name == keep and i == 0))
+            )
     return cells
 
 
-def multitask_runs(train: Sequence[LabelledSentence], evaluation_sets: Mapping[str, Sequence[LabelledSentence]],
-                   designs: Mapping[str, tuple[float, float]], seeds: Sequence[int], protocol: Protocol,
-                   keep: str | None = None, grid: Grid = Grid()
-                   ) -> tuple[pd.DataFrame, Tagger | None, dict[str, list[int]]]:
+def multitask_runs(
+    train: Sequence[LabelledSentence],
+    evaluation_sets: Mapping[str, Sequence[LabelledSentence]],
+    designs: Mapping[str, tuple[float, float]],
+    seeds: Sequence[int],
+    protocol: Protocol,
+    keep: str | None = None,
+    grid: Grid = Grid(),
+) -> tuple[pd.DataFrame, Tagger | None, dict[str, list[int]]]:
     """One row per (design, seed, split) with the token scores (when beta > 0) and the topic scores
     (when alpha > 0). Returns the table, the first seed's tagger of design ``keep`` and its topic
     predictions per split."""

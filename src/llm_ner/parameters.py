@@ -12,21 +12,29 @@ validates every environment).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveInt, RootModel, model_validator,
+    AfterValidator,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveInt,
+    RootModel,
+    model_validator,
 )
 
 from .active.strategies import STRATEGIES
 from .costs import CostModel
 from .grid import GridSettings
 from .inference import RayTagging, TaggingSettings
-from .llm.settings import AnnotationSettings, Generation, model_settings
-from .llm.topics import TopicPrompt, selected_prompt
 from .label_quality import LabelQualityParams
 from .label_studio import AGREEMENT_RULES
+from .llm.settings import AnnotationSettings, Generation, model_settings
+from .llm.topics import TopicPrompt, selected_prompt
 from .mixed import EXPERT_SOURCES, MODES, REGIMENS, SELECTIONS, STARTS, check_rankable
 from .model.config import Schedule, TaggerConfig, TrainingConfig
 from .students import StudentParams
@@ -40,10 +48,12 @@ AgreementRule = Literal[AGREEMENT_RULES]  # type: ignore[valid-type]  # several 
 
 def _one_of(registry) -> AfterValidator:
     """A name that must be a key of ``registry`` (strategies, regimens: registries by name)."""
+
     def check(name: str) -> str:
         if name not in registry:
             raise ValueError(f"must be one of {sorted(registry)}, got {name!r}")
         return name
+
     return AfterValidator(check)
 
 
@@ -59,7 +69,7 @@ class EntityTypes(RootModel[dict[str, dict[str, Any]]]):
     model_config = ConfigDict(frozen=True)  # a root model has no keys of its own to forbid
 
     @model_validator(mode="after")
-    def _valid_schema(self) -> "EntityTypes":
+    def _valid_schema(self) -> EntityTypes:
         self.schema  # noqa: B018 -- build it now: a bad entry fails validation, not a later node
         return self
 
@@ -73,6 +83,7 @@ class CorpusParams(Settings):
 
 
 # --- data_analysis, training, reporting ----------------------------------------------------------
+
 
 class PlotParams(Settings):
     top_n_tags: PositiveInt
@@ -124,12 +135,13 @@ class ReportingParams(Settings):
 
 # --- mixed_annotation ----------------------------------------------------------------------------
 
+
 class SweepParams(Settings):
     mode: Literal[MODES]  # type: ignore[valid-type]
     strategies: tuple[Selection, ...]
 
     @model_validator(mode="after")
-    def _rankable(self) -> "SweepParams":
+    def _rankable(self) -> SweepParams:
         check_rankable(self.mode, self.strategies)
         return self
 
@@ -152,7 +164,7 @@ class ExtraParams(Settings):
     path: str | None = None  # source import only
 
     @model_validator(mode="after")
-    def _path(self) -> "ExtraParams":
+    def _path(self) -> ExtraParams:
         if self.source == "import" and not self.path:
             raise ValueError("source 'import' needs path (a CoNLL file of LLM labels)")
         return self
@@ -214,6 +226,7 @@ class LabelStudioParams(Settings):
 
 # --- active_learning -----------------------------------------------------------------------------
 
+
 class LoopParams(Settings):
     """S0's ``active_learning_loop`` parameters (:class:`llm_ner.active.loop.LoopSettings`)."""
 
@@ -248,6 +261,7 @@ class ActiveLearningParams(Settings):
 
 # --- multitask (seed S2) -------------------------------------------------------------------------
 
+
 class AgreementParams(Settings):
     sentences: NonNegativeInt
     model: str  # an llm_models entry
@@ -271,15 +285,17 @@ class MultitaskParams(Settings):
     trainer: TrainingConfig
 
     @model_validator(mode="after")
-    def _saved_design(self) -> "MultitaskParams":
+    def _saved_design(self) -> MultitaskParams:
         design = self.designs.get(self.saved_design)
         if design is None or design.alpha <= 0:
-            raise ValueError(f"saved_design {self.saved_design!r} must name a design with alpha > 0: "
-                             f"{sorted(self.designs)}")
+            raise ValueError(
+                f"saved_design {self.saved_design!r} must name a design with alpha > 0: {sorted(self.designs)}"
+            )
         return self
 
 
 # --- the LLM groups (llm_ner.llm.settings joins them with the label schema: parse_llm_settings) ----
+
 
 class LLMModels(RootModel[dict[str, dict[str, Any]]]):
     """``llm_models``: backends by name, each checked as :class:`llm_ner.llm.settings.ModelSettings`."""
@@ -287,7 +303,7 @@ class LLMModels(RootModel[dict[str, dict[str, Any]]]):
     model_config = ConfigDict(frozen=True)
 
     @model_validator(mode="after")
-    def _each(self) -> "LLMModels":
+    def _each(self) -> LLMModels:
         for name, values in self.root.items():
             model_settings(name, values)
         return self
@@ -313,7 +329,7 @@ class TopicParams(Settings):
     agreement: AgreementParams
 
     @model_validator(mode="after")
-    def _prompt(self) -> "TopicParams":
+    def _prompt(self) -> TopicParams:
         self.chosen_prompt  # noqa: B018 -- checks that `prompt` names a valid one of `prompts`
         return self
 
@@ -323,6 +339,7 @@ class TopicParams(Settings):
 
 
 # --- inference and serving ------------------------------------------------------------------------
+
 
 class InferenceParams(Settings):
     """``inference``: a folder of documents tagged by a trained student (the ``inference`` pipeline).

@@ -9,7 +9,7 @@ order, a fold, an active-learning round -- takes :func:`derive_seed` of the run'
 from __future__ import annotations
 
 import zlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -66,4 +66,6 @@ def k_fold_parts(table: pd.DataFrame, k: int, seed: int) -> list[pd.DataFrame]:
         raise ValueError(f"k must be an integer in [1, {len(table)}], got {k!r}")
     shuffled = seeded_shuffle(table, seed)
     bounds = [round(i * len(table) / k) for i in range(k + 1)]
-    return [shuffled.iloc[bounds[i] : bounds[i + 1]].sort_values("sentence_id").reset_index(drop=True) for i in range(k)]
+    return [
+        shuffled.iloc[bounds[i] : bounds[i + 1]].sort_values("sentence_id").reset_index(drop=True) for i in range(k)
+    ]

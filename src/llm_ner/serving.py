@@ -42,19 +42,22 @@ class TaggerModel(mlflow.pyfunc.PythonModel):
         self.tagger = Tagger.load(context.artifacts[TAGGER_ARTIFACT])
         expected = tuple(config.get("labels", self.tagger.labels))
         if expected != self.tagger.labels:
-            raise ValueError(f"this model tags {', '.join(entity_types_of(self.tagger.labels))} "
-                             f"(tags {', '.join(self.tagger.labels)}), but it was loaded for the entity types "
-                             f"{', '.join(entity_types_of(expected))} (tags {', '.join(expected)})")
+            raise ValueError(
+                f"this model tags {', '.join(entity_types_of(self.tagger.labels))} "
+                f"(tags {', '.join(self.tagger.labels)}), but it was loaded for the entity types "
+                f"{', '.join(entity_types_of(expected))} (tags {', '.join(expected)})"
+            )
         self.settings = TaggingSettings(**config.get("tagging", {}))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         if "text" not in model_input:
-            raise ValueError(f"the input needs a column \"text\"; it has {list(model_input.columns)}")
+            raise ValueError(f'the input needs a column "text"; it has {list(model_input.columns)}')
         return tag_documents(self.tagger, model_input, self.settings)
 
 
-def log_tagger_model(tagger: Tagger, settings: TaggingSettings, registered_name: str | None,
-                     name: str = "tagger") -> mlflow.models.model.ModelInfo:
+def log_tagger_model(
+    tagger: Tagger, settings: TaggingSettings, registered_name: str | None, name: str = "tagger"
+) -> mlflow.models.model.ModelInfo:
     """Log ``tagger`` as a pyfunc model in the active MLflow run (or a new one) and, given a
     ``registered_name``, register it in the model registry as its next version."""
     with tempfile.TemporaryDirectory() as folder:

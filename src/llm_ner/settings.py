@@ -19,8 +19,9 @@ class ProjectConfigLoader(OmegaConfigLoader):
     REPLACED_WHOLE = ("entity_types",)
 
     def _soft_merge(self, config, env_config, env_path=None):
-        merged = super()._soft_merge(config, {k: v for k, v in env_config.items() if k not in self.REPLACED_WHOLE},
-                                     env_path)
+        merged = super()._soft_merge(
+            config, {k: v for k, v in env_config.items() if k not in self.REPLACED_WHOLE}, env_path
+        )
         return {**merged, **{k: env_config[k] for k in self.REPLACED_WHOLE if k in env_config}}
 
 
@@ -43,5 +44,6 @@ def project_parameters(env: str = "base", conf_source: str = "conf", runtime_par
     """The parameters `kedro run --env <env> [--params ...]` runs with (base, then the environment
     merged in, then the run's own params), for benchmarks, tests and notebooks that read them
     without a Kedro session."""
-    return CONFIG_LOADER_CLASS(conf_source, **{**CONFIG_LOADER_ARGS, "default_run_env": env},
-                               runtime_params=runtime_params)["parameters"]
+    return CONFIG_LOADER_CLASS(
+        conf_source, **{**CONFIG_LOADER_ARGS, "default_run_env": env}, runtime_params=runtime_params
+    )["parameters"]

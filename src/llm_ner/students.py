@@ -15,15 +15,23 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
 from .blending import epoch_sentences
 from .grid import CellOutput, Grid
 from .model import (
-    LabelledSentence, Tagger, TaggerConfig, TrainingConfig, TrainingResult, evaluate_on, fit, predict_proba,
+    LabelledSentence,
+    Tagger,
+    TaggerConfig,
+    TrainingConfig,
+    TrainingResult,
+    evaluate_on,
+    fit,
+    predict_proba,
 )
 from .model.training import TrainingData
 from .sampling import derive_seed
@@ -48,12 +56,12 @@ class Protocol:
     labels: tuple[str, ...] = CONLL_2003.labels  # the tag set of the head: LabelSchema.labels
 
     @classmethod
-    def of(cls, student: StudentParams | Mapping[str, Any], schema: LabelSchema) -> "Protocol":
+    def of(cls, student: StudentParams | Mapping[str, Any], schema: LabelSchema) -> Protocol:
         """The protocol of ``params:student`` (typed, or a YAML mapping) for the run's label schema."""
         student = parse(StudentParams, student, "student")
         return cls(student.tagger, student.trainer, schema.labels)
 
-    def with_schedule(self, schedule: str) -> "Protocol":
+    def with_schedule(self, schedule: str) -> Protocol:
         return dataclasses.replace(self, trainer=dataclasses.replace(self.trainer, schedule=schedule))
 
 
@@ -89,7 +97,7 @@ def sentences_by_source(phases: Sequence[TrainingData], epochs: int) -> Counter:
     seen = {}
     for phase in phases:
         for epoch in range(epochs):
-            for sentence in (phase(epoch) if callable(phase) else phase):
+            for sentence in phase(epoch) if callable(phase) else phase:
                 seen[id(sentence)] = sentence.source  # by object: two equal CoNLL sentences are two sentences
     return Counter(seen.values())
 
@@ -121,13 +129,16 @@ class Student:
 
     def run(self) -> CellOutput:
         tagger, _ = self.train()
-        rows = evaluate_on(tagger, self.evaluation_sets, self.protocol.trainer) if self.evaluation_sets else pd.DataFrame()
+        rows = (
+            evaluate_on(tagger, self.evaluation_sets, self.protocol.trainer) if self.evaluation_sets else pd.DataFrame()
+        )
         for position, (name, value) in enumerate(self.info.items()):
             rows.insert(position, name, value)
         artifacts: dict[str, Any] = {}
         if self.predict:
-            artifacts["probabilities"] = predict_proba(tagger, [list(words) for words in self.predict],
-                                                       self.protocol.trainer.eval_batch_size)
+            artifacts["probabilities"] = predict_proba(
+                tagger, [list(words) for words in self.predict], self.protocol.trainer.eval_batch_size
+            )
         return CellOutput(rows, artifacts)
 
 

@@ -10,9 +10,10 @@ predictions all go through the same rules. The entity types are never fixed in c
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 OUTSIDE = "O"
 _TYPE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -46,7 +47,9 @@ class LabelSchema:
             raise ValueError("entity_types: give at least one entity type")
         for etype in self.types:
             if not _TYPE_NAME.match(etype.name):
-                raise ValueError(f"entity_types: {etype.name!r} is not a usable type name (letters, digits, _; starting with a letter)")
+                raise ValueError(
+                    f"entity_types: {etype.name!r} is not a usable type name (letters, digits, _; starting with a letter)"
+                )
         self._meaning  # an alias naming two types is an error now, not at the first reply
 
     @cached_property
@@ -71,17 +74,23 @@ class LabelSchema:
             settings = dict(settings or {})
             unknown = set(settings) - _TYPE_FIELDS
             if unknown:
-                raise ValueError(f"entity_types.{name}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_TYPE_FIELDS)}")
+                raise ValueError(
+                    f"entity_types.{name}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_TYPE_FIELDS)}"
+                )
             if not isinstance(settings.get("description"), str) or not settings["description"].strip():
-                raise ValueError(f"entity_types.{name}: a `description` (what the type covers, for prompts) is required")
-            types.append(EntityType(
-                name=str(name),
-                description=settings["description"].strip(),
-                title=str(settings.get("title") or name),
-                aliases=tuple(str(a) for a in settings.get("aliases") or ()),
-                examples=tuple(str(e) for e in settings.get("examples") or ()),
-                phrases={str(k): str(v) for k, v in (settings.get("phrases") or {}).items()},
-            ))
+                raise ValueError(
+                    f"entity_types.{name}: a `description` (what the type covers, for prompts) is required"
+                )
+            types.append(
+                EntityType(
+                    name=str(name),
+                    description=settings["description"].strip(),
+                    title=str(settings.get("title") or name),
+                    aliases=tuple(str(a) for a in settings.get("aliases") or ()),
+                    examples=tuple(str(e) for e in settings.get("examples") or ()),
+                    phrases={str(k): str(v) for k, v in (settings.get("phrases") or {}).items()},
+                )
+            )
         return cls(tuple(types))
 
     @cached_property
@@ -115,9 +124,11 @@ class LabelSchema:
     def check_model(self, labels: Sequence[str], what: str = "the model") -> None:
         """A model's head predicts exactly this schema's tags, or it is an error naming both."""
         if tuple(labels) != self.labels:
-            raise ValueError(f"{what} was trained for the entity types {', '.join(entity_types_of(labels))} "
-                             f"(tags {', '.join(labels)}), but this run's entity_types are {self.describe()} "
-                             f"(tags {', '.join(self.labels)}): train it again, or run in the environment it was trained in")
+            raise ValueError(
+                f"{what} was trained for the entity types {', '.join(entity_types_of(labels))} "
+                f"(tags {', '.join(labels)}), but this run's entity_types are {self.describe()} "
+                f"(tags {', '.join(self.labels)}): train it again, or run in the environment it was trained in"
+            )
 
 
 def entity_types_of(labels: Sequence[str]) -> tuple[str, ...]:
@@ -127,12 +138,14 @@ def entity_types_of(labels: Sequence[str]) -> tuple[str, ...]:
 
 # CoNLL-2003's four types, the project's default (conf/base/parameters.yml `entity_types` holds
 # their prompt definitions); the aliases are the names LLMs write for them.
-CONLL_2003 = LabelSchema((
-    EntityType("PER", "", "Person", ("PERSON", "PERSONS", "PEOPLE")),
-    EntityType("ORG", "", "Organization", ("ORGANIZATION", "ORGANISATION", "ORGANIZATIONS")),
-    EntityType("LOC", "", "Location", ("LOCATION", "LOCATIONS", "GPE")),
-    EntityType("MISC", "", "Miscellaneous", ("MISCELLANEOUS",)),
-))
+CONLL_2003 = LabelSchema(
+    (
+        EntityType("PER", "", "Person", ("PERSON", "PERSONS", "PEOPLE")),
+        EntityType("ORG", "", "Organization", ("ORGANIZATION", "ORGANISATION", "ORGANIZATIONS")),
+        EntityType("LOC", "", "Location", ("LOCATION", "LOCATIONS", "GPE")),
+        EntityType("MISC", "", "Miscellaneous", ("MISCELLANEOUS",)),
+    )
+)
 
 
 @dataclass(frozen=True)

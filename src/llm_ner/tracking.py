@@ -45,8 +45,12 @@ def run_metrics(rows: pd.DataFrame) -> dict[str, float]:
     """One model's metrics: long tables (a row per split x entity type) become ``<split>.<type>.<score>``;
     a history row keeps its numeric columns."""
     if {"split", "entity_type"} <= set(rows):
-        return {f"{r['split']}.{r['entity_type']}.{score}": float(r[score])
-                for _, r in rows.iterrows() for score in SCORES if score in rows and pd.notna(r[score])}
+        return {
+            f"{r['split']}.{r['entity_type']}.{score}": float(r[score])
+            for _, r in rows.iterrows()
+            for score in SCORES
+            if score in rows and pd.notna(r[score])
+        }
     numeric = rows.select_dtypes("number").iloc[-1]
     return {name: float(value) for name, value in numeric.items() if pd.notna(value)}
 
@@ -72,7 +76,9 @@ def log_epochs(student: str, history: pd.DataFrame) -> None:
     with _child(f"{student} epochs"):
         mlflow.log_param("student", student)
         for _, row in history.iterrows():
-            numeric = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and pd.notna(v) and k != "epoch"}
+            numeric = {
+                k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and pd.notna(v) and k != "epoch"
+            }
             mlflow.log_metrics(numeric, step=int(row.get("epoch", 0)))
 
 
@@ -80,7 +86,9 @@ def flat_params(prefix: str, value: Any) -> dict[str, Any]:
     """``{"a.b.c": value}`` for every leaf of a nested mapping; a character MLflow refuses in a
     name (a user's key may hold any: ``marks: {GPT-4 (Huang): 0.65}``) becomes ``_``."""
     if isinstance(value, dict) and value:
-        return {key: leaf for name, inner in value.items() for key, leaf in flat_params(f"{prefix}.{name}", inner).items()}
+        return {
+            key: leaf for name, inner in value.items() for key, leaf in flat_params(f"{prefix}.{name}", inner).items()
+        }
     return {re.sub(r"[^\w\-. :/]", "_", prefix): value}
 
 
@@ -97,8 +105,12 @@ class NestedRuns:
         for name, value in inputs.items():
             typed = isinstance(value, BaseModel) or (dataclasses.is_dataclass(value) and not isinstance(value, type))
             if name.startswith("params:") and typed:
-                mlflow.log_params({key: str(leaf)[:6000] for key, leaf in
-                                   flat_params(name.removeprefix("params:"), plain(value)).items()})
+                mlflow.log_params(
+                    {
+                        key: str(leaf)[:6000]
+                        for key, leaf in flat_params(name.removeprefix("params:"), plain(value)).items()
+                    }
+                )
 
     @hook_impl
     def after_node_run(self, node, outputs: dict[str, Any]) -> None:

@@ -11,8 +11,9 @@ choice, the allowed values.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError

@@ -27,11 +27,14 @@ def test_masked_words_are_ignored_not_read_as_confident():
     assert scores("mean_token_entropy", np.full((2, 2), np.nan))[0] == 0.0
 
 
-@pytest.mark.parametrize("strategy, expected", [
-    ("least_confidence", [0.0, 0.5, 1 - 0.9 * 0.8]),
-    ("margin", [0.0, 1.0, 1 - 0.6]),
-    ("mnlp", [0.0, math.log(2) / 2, -(math.log(0.9) + math.log(0.8)) / 2]),
-])
+@pytest.mark.parametrize(
+    "strategy, expected",
+    [
+        ("least_confidence", [0.0, 0.5, 1 - 0.9 * 0.8]),
+        ("margin", [0.0, 1.0, 1 - 0.6]),
+        ("mnlp", [0.0, math.log(2) / 2, -(math.log(0.9) + math.log(0.8)) / 2]),
+    ],
+)
 def test_confidence_based_strategies(strategy, expected):
     assert scores(strategy, SURE, COIN_AND_SURE, LEANING) == pytest.approx(expected)
 

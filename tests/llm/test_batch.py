@@ -8,8 +8,8 @@ import logging
 
 import pandas as pd
 import pytest
-
 from fake_openai_server import FakeOpenAIServer, Lifecycle, chat_completion
+
 from llm_ner.llm import batch as batch_module
 from llm_ner.llm.backends import LLMServiceError
 from llm_ner.llm.batch import BatchPending, BatchRequest, read_results, split_request_lines
@@ -19,10 +19,17 @@ from llm_ner.llm.study import AnnotationStudy
 
 SECRET = "sk-secret-test-key"
 PRICES = {"fake-model": Price(input_per_million=1.0, output_per_million=2.0, batch_discount=0.5)}
-SENTENCES = ["Anna Schmidt flew to Berlin .", "Paris is far from Rome .", "Nothing here .", "Oslo and Vienna met .",
-             "Dublin called Prague ."]
-STRATEGIES = {"spans": {"reply": "spans", "user": "Entities as JSON.\nSentence: $sentence"},
-              "verified": {"reply": "spans", "user": "Entities as JSON.\nSentence: $sentence", "self_verify": True}}
+SENTENCES = [
+    "Anna Schmidt flew to Berlin .",
+    "Paris is far from Rome .",
+    "Nothing here .",
+    "Oslo and Vienna met .",
+    "Dublin called Prague .",
+]
+STRATEGIES = {
+    "spans": {"reply": "spans", "user": "Entities as JSON.\nSentence: $sentence"},
+    "verified": {"reply": "spans", "user": "Entities as JSON.\nSentence: $sentence", "self_verify": True},
+}
 VERIFICATION = {"user": "Check $sentence\n$candidates\nAnswer $n_candidates"}
 
 
@@ -40,9 +47,17 @@ def table(sentences=SENTENCES) -> pd.DataFrame:
 
 
 def study(server: FakeOpenAIServer, tmp_path, cache="batch.sqlite", mode="batch", **batch) -> AnnotationStudy:
-    annotation = {"cache_path": str(tmp_path / cache), "show_progress": False, "mode": mode,
-                  "batch": {"directory": str(tmp_path / "batches"), "poll_interval_s": 0.01, "poll_max_interval_s": 0.02,
-                            **batch}}
+    annotation = {
+        "cache_path": str(tmp_path / cache),
+        "show_progress": False,
+        "mode": mode,
+        "batch": {
+            "directory": str(tmp_path / "batches"),
+            "poll_interval_s": 0.01,
+            "poll_max_interval_s": 0.02,
+            **batch,
+        },
+    }
     models = {"fake": {"backend": "openai", "model": "fake-model", "base_url": server.base_url, "max_retries": 0}}
     settings = parse_llm_settings(annotation, models, {"strategies": STRATEGIES, "verification": VERIFICATION}, PRICES)
     return AnnotationStudy(dataclasses.replace(settings, credentials={"api_key": SECRET}))
@@ -82,7 +97,9 @@ def test_a_batch_run_labels_as_the_online_run_does_at_half_the_spend(tmp_path, c
     assert rerun.labels["label_cost_usd"].sum() == pytest.approx(batched.labels["label_cost_usd"].sum())
     lifecycle = [r.getMessage() for r in caplog.records]
     assert any("submitted batch batch_1 with 5 requests" in line for line in lifecycle)
-    assert any("in_progress" in line for line in lifecycle) and any("completed, 5 of 5 done" in line for line in lifecycle)
+    assert any("in_progress" in line for line in lifecycle) and any(
+        "completed, 5 of 5 done" in line for line in lifecycle
+    )
 
 
 def test_a_run_killed_while_the_batch_is_in_progress_resumes_without_a_second_create(tmp_path, monkeypatch):
@@ -108,7 +125,9 @@ def test_a_run_killed_while_the_batch_is_in_progress_resumes_without_a_second_cr
 
 def test_a_run_that_only_submits_stops_with_one_line_and_a_later_run_collects(tmp_path):
     with FakeOpenAIServer(capitalised, lifecycles=lambda n: Lifecycle(polls=2)) as server:
-        with pytest.raises(BatchPending, match=r"5 requests wait in 1 batch job\(s\) \(batch_1: in_progress\); run again") as stop:
+        with pytest.raises(
+            BatchPending, match=r"5 requests wait in 1 batch job\(s\) \(batch_1: in_progress\); run again"
+        ) as stop:
             label(server, tmp_path, wait=False)
         assert "\n" not in str(stop.value)
         # killed after creating the batch and before its id was saved: the rerun finds it by its input file
@@ -178,16 +197,20 @@ def test_self_verification_goes_out_as_a_second_round_of_jobs(tmp_path):
         chats = len(server.requests)
         batched = label(server, tmp_path, strategy="verified")
         assert len(server.requests) == chats and server.calls["batches.create"] == 2
-    pd.testing.assert_frame_equal(online.labels[["llm_tags", "status", "input_tokens"]],
-                                  batched.labels[["llm_tags", "status", "input_tokens"]])
+    pd.testing.assert_frame_equal(
+        online.labels[["llm_tags", "status", "input_tokens"]], batched.labels[["llm_tags", "status", "input_tokens"]]
+    )
     assert (batched.labels["batch_calls"] == online.labels["api_calls"]).all()
 
 
 def test_vllm_run_batch_output_of_either_shape_goes_into_the_cache(tmp_path):
     with FakeOpenAIServer(capitalised) as server:  # the endpoint is part of the model's identity: one server
         online = label(server, tmp_path, cache="online.sqlite", mode="online")
-        with pytest.raises(BatchPending, match=r"python -m vllm\.entrypoints\.openai\.run_batch -i \S+job-0001\.requests\.jsonl "
-                                               r"-o \S+job-0001\.output\.jsonl --model fake-model"):
+        with pytest.raises(
+            BatchPending,
+            match=r"python -m vllm\.entrypoints\.openai\.run_batch -i \S+job-0001\.requests\.jsonl "
+            r"-o \S+job-0001\.output\.jsonl --model fake-model",
+        ):
             label(server, tmp_path, provider="files")
         assert server.calls["files.create"] == 0 and len(server.requests) == len(SENTENCES)
         [requests] = (tmp_path / "batches").glob("*/job-0001.requests.jsonl")
@@ -196,9 +219,14 @@ def test_vllm_run_batch_output_of_either_shape_goes_into_the_cache(tmp_path):
         outputs = []
         for number, line in enumerate(lines):  # what run_batch writes: wrapped in status_code/body, or (older) not
             completion = chat_completion(line["body"], capitalised(line["body"]["messages"][-1]["content"], 0)[1])
-            response = {"status_code": 200, "request_id": f"r{number}", "body": completion} if number % 2 else completion
-            outputs.append(json.dumps({"id": f"vllm-{number}", "custom_id": line["custom_id"], "response": response,
-                                       "error": None}))
+            response = (
+                {"status_code": 200, "request_id": f"r{number}", "body": completion} if number % 2 else completion
+            )
+            outputs.append(
+                json.dumps(
+                    {"id": f"vllm-{number}", "custom_id": line["custom_id"], "response": response, "error": None}
+                )
+            )
         requests.with_name("job-0001.output.jsonl").write_text("\n".join(outputs) + "\n")
         imported = label(server, tmp_path, provider="files")
         assert len(server.requests) == len(SENTENCES)  # the online run's, no more
@@ -219,22 +247,42 @@ def test_a_malformed_result_line_names_the_file_and_line(tmp_path):
 def test_request_files_are_split_at_the_request_and_byte_limits():
     requests = [BatchRequest(f"k{i}", [{"role": "user", "content": "x" * 50}], {"max_tokens": 5}) for i in range(5)]
     by_count = [len(lines) for lines, _ in split_request_lines(requests, "m", 2, 10**6)]
-    line_bytes = len(json.dumps({"custom_id": "k0", "method": "POST", "url": "/v1/chat/completions", "body": {
-        "model": "m", "messages": requests[0].messages, "max_tokens": 5}}).encode()) + 1
+    line_bytes = (
+        len(
+            json.dumps(
+                {
+                    "custom_id": "k0",
+                    "method": "POST",
+                    "url": "/v1/chat/completions",
+                    "body": {"model": "m", "messages": requests[0].messages, "max_tokens": 5},
+                }
+            ).encode()
+        )
+        + 1
+    )
     by_size = [len(lines) for lines, _ in split_request_lines(requests, "m", 100, 3 * line_bytes)]
     assert by_count == [2, 2, 1] and by_size == [3, 2]
     with pytest.raises(ValueError, match="max_bytes_per_file"):
         list(split_request_lines(requests, "m", 100, 10))
 
 
-@pytest.mark.parametrize("annotation, message", [
-    ({"mode": "offline"}, r"llm_annotation\.mode: Input should be 'online' or 'batch'.*got 'offline'"),
-    ({"mode": {"local": "batch"}}, r"llm_annotation.mode.local: batch needs an API model"),
-    ({"mode": {"nobody": "batch"}}, r"llm_annotation.mode: unknown model 'nobody'"),
-    ({"batch": {"provider": "carrier-pigeon"}}, r"llm_annotation\.batch\.provider: Input should be 'openai' or 'files', got 'carrier-pigeon'"),
-    ({"batch": {"failed_requests": "retry"}}, r"llm_annotation\.batch\.failed_requests: Input should be 'online' or 'failed', got 'retry'"),
-    ({"batch": {"max_requests": 3}}, r"llm_annotation\.batch\.max_requests: unknown parameter"),
-])
+@pytest.mark.parametrize(
+    "annotation, message",
+    [
+        ({"mode": "offline"}, r"llm_annotation\.mode: Input should be 'online' or 'batch'.*got 'offline'"),
+        ({"mode": {"local": "batch"}}, r"llm_annotation.mode.local: batch needs an API model"),
+        ({"mode": {"nobody": "batch"}}, r"llm_annotation.mode: unknown model 'nobody'"),
+        (
+            {"batch": {"provider": "carrier-pigeon"}},
+            r"llm_annotation\.batch\.provider: Input should be 'openai' or 'files', got 'carrier-pigeon'",
+        ),
+        (
+            {"batch": {"failed_requests": "retry"}},
+            r"llm_annotation\.batch\.failed_requests: Input should be 'online' or 'failed', got 'retry'",
+        ),
+        ({"batch": {"max_requests": 3}}, r"llm_annotation\.batch\.max_requests: unknown parameter"),
+    ],
+)
 def test_bad_batch_settings_name_the_parameter(annotation, message):
     models = {"local": {"backend": "local", "model": "qwen2.5-coder-0.5b-instruct"}}
     with pytest.raises(ValueError, match=message):

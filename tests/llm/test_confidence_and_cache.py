@@ -51,10 +51,16 @@ def test_vote_unanimous_ties_and_failures():
 
 def test_confidence_auroc_and_kept_share_f1():
     gold = [PER_LOC] * 4
-    table = pd.DataFrame({
-        "tokens": [TOKENS] * 4, "gold_tags": gold, "llm_tags": [PER_LOC, PER_LOC, PER_ORG, PER],
-        "sentence_confidence": [0.9, 0.8, 0.3, 0.5], "strategy": "s", "model": "m",
-    })
+    table = pd.DataFrame(
+        {
+            "tokens": [TOKENS] * 4,
+            "gold_tags": gold,
+            "llm_tags": [PER_LOC, PER_LOC, PER_ORG, PER],
+            "sentence_confidence": [0.9, 0.8, 0.3, 0.5],
+            "strategy": "s",
+            "model": "m",
+        }
+    )
     assert confidence_auroc(table) == 1.0  # both right sentences score above both wrong ones
     assert confidence_auroc(table.assign(sentence_confidence=[0.1, 0.2, 0.9, 0.8])) == 0.0
     assert pd.isna(confidence_auroc(table.assign(sentence_confidence=float("nan"))))
@@ -65,9 +71,15 @@ def test_confidence_auroc_and_kept_share_f1():
 def test_cache_identity_covers_endpoint_model_file_and_context():
     messages, generation = [{"role": "user", "content": "x"}], {"max_tokens": 8}
     key = lambda identity, namespace="": request_key(identity, messages, generation, namespace)  # noqa: E731
-    a = backend_identity(model_settings("a", {"backend": "openai", "model": "llama3", "base_url": "http://host-a:11434/v1"}))
-    b = backend_identity(model_settings("b", {"backend": "openai", "model": "llama3", "base_url": "http://host-b:11434/v1"}))
-    a2 = backend_identity(model_settings("c", {"backend": "openai", "model": "llama3", "base_url": "HTTP://Host-A:11434/v1/"}))
+    a = backend_identity(
+        model_settings("a", {"backend": "openai", "model": "llama3", "base_url": "http://host-a:11434/v1"})
+    )
+    b = backend_identity(
+        model_settings("b", {"backend": "openai", "model": "llama3", "base_url": "http://host-b:11434/v1"})
+    )
+    a2 = backend_identity(
+        model_settings("c", {"backend": "openai", "model": "llama3", "base_url": "HTTP://Host-A:11434/v1/"})
+    )
     assert key(a) != key(b) and key(a) == key(a2) and key(a) != key(a, "study-2")
     local = {"backend": "local", "model": "qwen2.5-coder-0.5b-instruct"}
     small, large = (backend_identity(model_settings("q", {**local, "n_ctx": n})) for n in (2048, 4096))
@@ -77,8 +89,10 @@ def test_cache_identity_covers_endpoint_model_file_and_context():
 def test_old_cache_files_are_rejected_with_a_clear_message(tmp_path):
     old = tmp_path / "old.sqlite"
     with sqlite3.connect(old) as connection:  # the version-1 layout: no meta table
-        connection.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, backend TEXT, model TEXT, request TEXT, text TEXT, "
-                           "input_tokens INTEGER, output_tokens INTEGER, seconds REAL, created REAL)")
+        connection.execute(
+            "CREATE TABLE responses (key TEXT PRIMARY KEY, backend TEXT, model TEXT, request TEXT, text TEXT, "
+            "input_tokens INTEGER, output_tokens INTEGER, seconds REAL, created REAL)"
+        )
     with pytest.raises(CacheFormatError, match="older version.*llm_annotation.cache_path"):
         ResponseCache(old)
     cache = ResponseCache(tmp_path / "new.sqlite")
@@ -90,23 +104,37 @@ def test_old_cache_files_are_rejected_with_a_clear_message(tmp_path):
 
 def test_settings_errors_name_the_parameter():
     def parse(**annotation):
-        return parse_llm_settings({"cache_path": "c.sqlite", **annotation}, {"m": {"backend": "local", "model": "qwen2.5-coder-0.5b-instruct"}},
-                                  {"strategies": {"s": {"reply": "spans", "user": "$sentence"}}}, {})
+        return parse_llm_settings(
+            {"cache_path": "c.sqlite", **annotation},
+            {"m": {"backend": "local", "model": "qwen2.5-coder-0.5b-instruct"}},
+            {"strategies": {"s": {"reply": "spans", "user": "$sentence"}}},
+            {},
+        )
 
     assert parse(evaluate={"strategies": ["s"], "models": ["m"]}).evaluated_pairs() == [("s", "m")]
-    with pytest.raises(ValueError, match=r"llm_annotation\.confidence\.method: Input should be 'none', 'logprobs', 'self_consistency' or 'strategy_agreement', got 'vibes'"):
+    with pytest.raises(
+        ValueError,
+        match=r"llm_annotation\.confidence\.method: Input should be 'none', 'logprobs', 'self_consistency' or 'strategy_agreement', got 'vibes'",
+    ):
         parse(confidence={"method": "vibes"})
     with pytest.raises(ValueError, match=r"llm_annotation\.generation\.max_token: unknown parameter"):
         parse(generation={"max_token": 5})
-    with pytest.raises(ValueError, match=r"llm_annotation\.failed_sentences: Input should be 'drop' or 'all_o', got 'keep'"):
+    with pytest.raises(
+        ValueError, match=r"llm_annotation\.failed_sentences: Input should be 'drop' or 'all_o', got 'keep'"
+    ):
         parse(failed_sentences="keep")
     with pytest.raises(ValueError, match="unknown strategy 'nope'"):
         parse(evaluate={"strategies": ["nope"], "models": ["m"]})
     with pytest.raises(ValueError, match=r"llm_annotation: source 'import' needs import_path"):
         parse(source="import")
-    with pytest.raises(ValueError, match=r"llm_models\.x\.model: Input should be one of \['qwen2\.5-coder-0\.5b-instruct'.* for the local backend, got 'gpt-9'"):
+    with pytest.raises(
+        ValueError,
+        match=r"llm_models\.x\.model: Input should be one of \['qwen2\.5-coder-0\.5b-instruct'.* for the local backend, got 'gpt-9'",
+    ):
         model_settings("x", {"backend": "local", "model": "gpt-9"})
-    with pytest.raises(ValueError, match=r"llm_annotation\.generation\.max_tokens: Input should be greater than 0, got 0"):
+    with pytest.raises(
+        ValueError, match=r"llm_annotation\.generation\.max_tokens: Input should be greater than 0, got 0"
+    ):
         parse(generation={"max_tokens": 0})
     with pytest.raises(ValueError, match=r"llm_annotation\.batch: poll_max_interval_s must be >= poll_interval_s"):
         parse(batch={"poll_interval_s": 60, "poll_max_interval_s": 30})
@@ -115,9 +143,16 @@ def test_settings_errors_name_the_parameter():
 
 
 def test_annotation_settings_parsed_before_pass_through():
-    annotation = parse_settings(AnnotationSettings, {"cache_path": "c.sqlite", "mode": {"m": "online"},
-                                                  "evaluate": {"strategies": ["s"], "models": ["m"]}}, "llm_annotation")
+    annotation = parse_settings(
+        AnnotationSettings,
+        {"cache_path": "c.sqlite", "mode": {"m": "online"}, "evaluate": {"strategies": ["s"], "models": ["m"]}},
+        "llm_annotation",
+    )
     assert annotation.evaluate.strategies == ("s",) and annotation.generation.stop == ("\nSentence:",)
-    settings = parse_llm_settings(annotation, {"m": {"backend": "local", "model": "qwen2.5-coder-0.5b-instruct"}},
-                                  {"strategies": {"s": {"reply": "spans", "user": "$sentence"}}}, {})
+    settings = parse_llm_settings(
+        annotation,
+        {"m": {"backend": "local", "model": "qwen2.5-coder-0.5b-instruct"}},
+        {"strategies": {"s": {"reply": "spans", "user": "$sentence"}}},
+        {},
+    )
     assert settings.annotation is annotation and settings.evaluated_pairs() == [("s", "m")]

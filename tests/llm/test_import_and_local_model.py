@@ -37,7 +37,8 @@ def test_assembly_checks_the_pinned_sha256(tmp_path, monkeypatch):
         package.mkdir(parents=True)
         (package / "blob.bin").write_bytes(chunk)
         (package / "__init__.py").write_text(
-            "import os\ndef get_part_path():\n    return os.path.join(os.path.dirname(__file__), 'blob.bin')\n")
+            "import os\ndef get_part_path():\n    return os.path.join(os.path.dirname(__file__), 'blob.bin')\n"
+        )
     monkeypatch.syspath_prepend(str(tmp_path / "parts"))
     import hashlib
 
@@ -49,11 +50,15 @@ def test_assembly_checks_the_pinned_sha256(tmp_path, monkeypatch):
     mtime = path.stat().st_mtime_ns
     assert ensure_local_model("tiny", tmp_path / "models").stat().st_mtime_ns == mtime  # assembled once
 
-    monkeypatch.setitem(local_model.LOCAL_MODELS, "tiny-bad", LocalModelSpec("bad.gguf", spec.part_modules, "0" * 64, "x"))
+    monkeypatch.setitem(
+        local_model.LOCAL_MODELS, "tiny-bad", LocalModelSpec("bad.gguf", spec.part_modules, "0" * 64, "x")
+    )
     with pytest.raises(RuntimeError, match="does not match the pinned"):
         ensure_local_model("tiny-bad", tmp_path / "models")
     assert not (tmp_path / "models" / "bad.gguf").exists()  # a wrong file is never left to load
-    monkeypatch.setitem(local_model.LOCAL_MODELS, "tiny-missing", LocalModelSpec("m.gguf", ("no_such_part_pkg",), good, "pip install X"))
+    monkeypatch.setitem(
+        local_model.LOCAL_MODELS, "tiny-missing", LocalModelSpec("m.gguf", ("no_such_part_pkg",), good, "pip install X")
+    )
     with pytest.raises(RuntimeError, match="pip install X"):
         ensure_local_model("tiny-missing", tmp_path / "models")
     with pytest.raises(ValueError, match="local model must be one of"):
@@ -62,11 +67,16 @@ def test_assembly_checks_the_pinned_sha256(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_real_local_gguf_model_labels_three_sentences(tmp_path):
-    backend = make_backend(model_settings("qwen-0.5b", {"backend": "local", "model": "qwen2.5-coder-0.5b-instruct", "n_ctx": 2048}),
-                           model_dir=PROJECT_MODELS)
+    backend = make_backend(
+        model_settings("qwen-0.5b", {"backend": "local", "model": "qwen2.5-coder-0.5b-instruct", "n_ctx": 2048}),
+        model_dir=PROJECT_MODELS,
+    )
     strategy = PromptStrategy(
-        name="span_json", reply="spans", system="You answer with JSON only.",
-        user='List the named entities as JSON {"PER": [], "ORG": [], "LOC": [], "MISC": []}.\nSentence: $sentence')
+        name="span_json",
+        reply="spans",
+        system="You answer with JSON only.",
+        user='List the named entities as JSON {"PER": [], "ORG": [], "LOC": [], "MISC": []}.\nSentence: $sentence',
+    )
     sentences = load_split("valid").iloc[[1, 2, 4]].reset_index(drop=True)
     cache = ResponseCache(tmp_path / "cache.sqlite")
     try:
@@ -82,19 +92,30 @@ def test_real_local_gguf_model_labels_three_sentences(tmp_path):
     assert len(usable) >= 2  # a 0.5B model still answers JSON for most sentences
     assert all(len(t) == len(k) for t, k in zip(usable["tokens"], usable["llm_tags"]))
     assert not any("\nSentence:" in reply for reply in run.labels["reply"])  # the stop sequence reached llama.cpp
-    pd.testing.assert_frame_equal(run.labels.drop(columns=["api_calls", "cache_hits", "spend_usd"]),
-                                  again.labels.drop(columns=["api_calls", "cache_hits", "spend_usd"]))
+    pd.testing.assert_frame_equal(
+        run.labels.drop(columns=["api_calls", "cache_hits", "spend_usd"]),
+        again.labels.drop(columns=["api_calls", "cache_hits", "spend_usd"]),
+    )
 
 
 @pytest.mark.slow
 def test_real_local_model_honours_stop_sequences():
-    backend = make_backend(model_settings("qwen-0.5b", {"backend": "local", "model": "qwen2.5-coder-0.5b-instruct", "n_ctx": 1024}),
-                           model_dir=PROJECT_MODELS)
-    messages = [{"role": "user", "content": "Write three lines, each starting with 'Sentence:' followed by a short English sentence."}]
+    backend = make_backend(
+        model_settings("qwen-0.5b", {"backend": "local", "model": "qwen2.5-coder-0.5b-instruct", "n_ctx": 1024}),
+        model_dir=PROJECT_MODELS,
+    )
+    messages = [
+        {
+            "role": "user",
+            "content": "Write three lines, each starting with 'Sentence:' followed by a short English sentence.",
+        }
+    ]
     try:
         free = backend.complete(messages, {"max_tokens": 30, "temperature": 0.0})
         stopped = backend.complete(messages, {"max_tokens": 30, "temperature": 0.0, "stop": ["\nSentence:"]})
     finally:
         backend.close()
     assert free.text.count("\nSentence:") >= 1  # the model does go on to a next line...
-    assert "\nSentence:" not in stopped.text and stopped.text.startswith("Sentence:")  # ...and llama.cpp stops before it
+    assert "\nSentence:" not in stopped.text and stopped.text.startswith(
+        "Sentence:"
+    )  # ...and llama.cpp stops before it

@@ -50,14 +50,16 @@ def test_the_engine_settings_are_checked_and_local_only():
 
 def huang_prompt(tokens: list[str]) -> list[dict[str, str]]:
     """Prompts that share a long instruction prefix, as every sentence of a strategy does."""
-    instructions = ("You are an expert of natural language processing annotation. Identify each named entity of the "
-                    "sentence and classify it as PER (person), ORG (organization), LOC (location) or MISC "
-                    "(miscellaneous). Copy each entity exactly as written and answer with JSON only, of the form "
-                    '{"PER": [], "ORG": [], "LOC": [], "MISC": []}.\n\n'
-                    "Sentence: 'Prime Minister Benjamin Netanyahu visited Jerusalem on Monday .'\n"
-                    'Result: {"PER": ["Benjamin Netanyahu"], "LOC": ["Jerusalem"]}\n\n'
-                    "Sentence: 'Brazilian Planning Minister Antonio Kandir will submit the 1997 budget to Congress .'\n"
-                    'Result: {"MISC": ["Brazilian"], "PER": ["Antonio Kandir"], "ORG": ["Congress"]}\n\n')
+    instructions = (
+        "You are an expert of natural language processing annotation. Identify each named entity of the "
+        "sentence and classify it as PER (person), ORG (organization), LOC (location) or MISC "
+        "(miscellaneous). Copy each entity exactly as written and answer with JSON only, of the form "
+        '{"PER": [], "ORG": [], "LOC": [], "MISC": []}.\n\n'
+        "Sentence: 'Prime Minister Benjamin Netanyahu visited Jerusalem on Monday .'\n"
+        'Result: {"PER": ["Benjamin Netanyahu"], "LOC": ["Jerusalem"]}\n\n'
+        "Sentence: 'Brazilian Planning Minister Antonio Kandir will submit the 1997 budget to Congress .'\n"
+        'Result: {"MISC": ["Brazilian"], "PER": ["Antonio Kandir"], "ORG": ["Congress"]}\n\n'
+    )
     return [{"role": "user", "content": instructions + f"Sentence: '{' '.join(tokens)}'\nResult:"}]
 
 
@@ -80,14 +82,16 @@ def test_greedy_replies_are_cyllamas_and_samples_branch_off_the_held_prompt():
     # today's path: cyllama's LLM.chat, which evaluates every prompt from scratch
     reference = LLM(str(backend.model_path), config=GenerationConfig(n_ctx=2048, n_gpu_layers=0))
     try:
-        config = GenerationConfig(max_tokens=48, temperature=0.0, seed=0, stop_sequences=["\nSentence:"], n_ctx=2048,
-                                  n_gpu_layers=0)
+        config = GenerationConfig(
+            max_tokens=48, temperature=0.0, seed=0, stop_sequences=["\nSentence:"], n_ctx=2048, n_gpu_layers=0
+        )
         expected = [reference.chat(messages, config=config) for messages in prompts]
     finally:
         reference.close()
     assert [c.text for c in greedy] == [r.text for r in expected]
     assert [(c.input_tokens, c.output_tokens) for c in greedy] == [
-        (r.stats.prompt_tokens, r.stats.generated_tokens) for r in expected]
+        (r.stats.prompt_tokens, r.stats.generated_tokens) for r in expected
+    ]
     assert reused_by_greedy >= 4 * 64  # the instructions were evaluated once, not five times
 
     assert voted[0].text == greedy[0].text  # the greedy vote, after the other prompts, is still the same reply

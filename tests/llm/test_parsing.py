@@ -7,19 +7,24 @@ import pytest
 from llm_ner.llm.alignment import find_mention
 from llm_ner.llm.parsing import extract_json, labels_from_span_reply, labels_from_token_reply, verdicts_from_reply
 
-HOUSTON = ("In Houston , Orlando Miller 's two-run homer off Todd Stottlemyre gave the Houston Astros a win over "
-           "the St. Louis Cardinals .").split()
+HOUSTON = (
+    "In Houston , Orlando Miller 's two-run homer off Todd Stottlemyre gave the Houston Astros a win over "
+    "the St. Louis Cardinals ."
+).split()
 
 
-@pytest.mark.parametrize("mention, windows, kind", [
-    ("Orlando Miller", ((3, 5),), "exact"),
-    ("Miller's", ((4, 6),), "exact"),                 # written without the token break
-    ("st. louis cardinals", ((19, 22),), "casefold"),
-    ("St Louis Cardinals", ((19, 22),), "fuzzy"),
-    ("Houston", ((1, 2), (13, 14)), "exact"),          # every occurrence, as CoNLL labels them
-    ("Lisbon", (), None),
-    ("", (), None),
-])
+@pytest.mark.parametrize(
+    "mention, windows, kind",
+    [
+        ("Orlando Miller", ((3, 5),), "exact"),
+        ("Miller's", ((4, 6),), "exact"),  # written without the token break
+        ("st. louis cardinals", ((19, 22),), "casefold"),
+        ("St Louis Cardinals", ((19, 22),), "fuzzy"),
+        ("Houston", ((1, 2), (13, 14)), "exact"),  # every occurrence, as CoNLL labels them
+        ("Lisbon", (), None),
+        ("", (), None),
+    ],
+)
 def test_find_mention(mention, windows, kind):
     match = find_mention(HOUSTON, mention)
     assert match.windows == windows and match.kind == kind
@@ -29,19 +34,26 @@ def test_span_reply_overlaps_resolve_to_the_longer_entity():
     reply = '{"LOC": ["Houston"], "ORG": ["Houston Astros"], "PER": ["Orlando Miller"]}'
     labels = labels_from_span_reply(reply, HOUSTON)
     assert labels.status == "ok"
-    assert labels.tags[1] == "B-LOC" and labels.tags[13:15] == ["B-ORG", "I-ORG"] and labels.tags[3:5] == ["B-PER", "I-PER"]
+    assert (
+        labels.tags[1] == "B-LOC"
+        and labels.tags[13:15] == ["B-ORG", "I-ORG"]
+        and labels.tags[3:5] == ["B-PER", "I-PER"]
+    )
 
 
-@pytest.mark.parametrize("reply, status, reason", [
-    ('```json\n{"PER": ["Todd Stottlemyre"]}\n```', "ok", ""),
-    ("{'PER': ['Todd Stottlemyre'],}", "repaired", "json_repaired"),
-    ('{"PER": ["Todd Stottlemyre"', "repaired", "json_repaired"),          # cut off by max_tokens
-    ('{"PERSON": ["Todd Stottlemyre"], "DATE": ["today"]}', "repaired", "unknown_type"),
-    ('[{"text": "Todd Stottlemyre", "type": "PER"}]', "ok", ""),
-    ('{"PER": ["Todd Stottlemyre", "Babe Ruth"]}', "repaired", "unaligned_entity"),
-    ("no entities, sorry", "failed", "no_json"),
-    ("   ", "failed", "empty_reply"),
-])
+@pytest.mark.parametrize(
+    "reply, status, reason",
+    [
+        ('```json\n{"PER": ["Todd Stottlemyre"]}\n```', "ok", ""),
+        ("{'PER': ['Todd Stottlemyre'],}", "repaired", "json_repaired"),
+        ('{"PER": ["Todd Stottlemyre"', "repaired", "json_repaired"),  # cut off by max_tokens
+        ('{"PERSON": ["Todd Stottlemyre"], "DATE": ["today"]}', "repaired", "unknown_type"),
+        ('[{"text": "Todd Stottlemyre", "type": "PER"}]', "ok", ""),
+        ('{"PER": ["Todd Stottlemyre", "Babe Ruth"]}', "repaired", "unaligned_entity"),
+        ("no entities, sorry", "failed", "no_json"),
+        ("   ", "failed", "empty_reply"),
+    ],
+)
 def test_span_reply_variants(reply, status, reason):
     labels = labels_from_span_reply(reply, HOUSTON)
     assert (labels.status, labels.reason_text) == (status, reason)
@@ -71,22 +83,37 @@ EU_TAGS = ["B-ORG", "O", "B-MISC", "O", "O", "O", "B-MISC", "O", "O"]
 EU_JSON = '{"ORG": ["EU"], "MISC": ["German", "British"]}'
 
 
-@pytest.mark.parametrize("reply, status, reason", [
-    # chatty continuations after the right answer: the first answer wins
-    (EU_JSON + "\nSentence: 'Peter went home'\nResult: {\"PER\": [\"Peter\"]}", "ok", ""),
-    (EU_JSON + "\nOther lists are empty: []", "ok", ""),
-    # the other common shapes
-    ('{"entities": [{"text": "EU", "type": "ORG"}, {"text": "German", "type": "MISC"}, {"text": "British", "type": "MISC"}]}', "ok", ""),
-    ('[{"mention": "EU", "entity_type": "ORG"}, {"entity": "German", "label": "MISC"}, {"name": "British", "type": "MISC"}]', "ok", ""),
-    ('[["EU", "ORG"], ["German", "MISC"], ["British", "MISC"]]', "ok", ""),
-    ('[["ORG", "EU"], ["MISC", "German"], ["MISC", "British"]]', "ok", ""),
-    ('{"EU": "ORG", "German": "MISC", "British": "MISC"}', "ok", ""),
-    ('{"Entities": {"ORG": ["EU"], "MISC": ["German", "British"]}}', "ok", ""),
-    # not copied exactly: usable, but said so
-    ('{"ORG": ["eu"], "MISC": ["german", "british"]}', "repaired", "casefold_match:3"),
-    # a broken answer followed by an invented example: repair only the answer
-    ('{"ORG": ["EU"], "MISC": ["German", "British"]\nSentence: Peter went home\nResult: {"PER": ["Peter"]}', "repaired", "json_repaired"),
-])
+@pytest.mark.parametrize(
+    "reply, status, reason",
+    [
+        # chatty continuations after the right answer: the first answer wins
+        (EU_JSON + '\nSentence: \'Peter went home\'\nResult: {"PER": ["Peter"]}', "ok", ""),
+        (EU_JSON + "\nOther lists are empty: []", "ok", ""),
+        # the other common shapes
+        (
+            '{"entities": [{"text": "EU", "type": "ORG"}, {"text": "German", "type": "MISC"}, {"text": "British", "type": "MISC"}]}',
+            "ok",
+            "",
+        ),
+        (
+            '[{"mention": "EU", "entity_type": "ORG"}, {"entity": "German", "label": "MISC"}, {"name": "British", "type": "MISC"}]',
+            "ok",
+            "",
+        ),
+        ('[["EU", "ORG"], ["German", "MISC"], ["British", "MISC"]]', "ok", ""),
+        ('[["ORG", "EU"], ["MISC", "German"], ["MISC", "British"]]', "ok", ""),
+        ('{"EU": "ORG", "German": "MISC", "British": "MISC"}', "ok", ""),
+        ('{"Entities": {"ORG": ["EU"], "MISC": ["German", "British"]}}', "ok", ""),
+        # not copied exactly: usable, but said so
+        ('{"ORG": ["eu"], "MISC": ["german", "british"]}', "repaired", "casefold_match:3"),
+        # a broken answer followed by an invented example: repair only the answer
+        (
+            '{"ORG": ["EU"], "MISC": ["German", "British"]\nSentence: Peter went home\nResult: {"PER": ["Peter"]}',
+            "repaired",
+            "json_repaired",
+        ),
+    ],
+)
 def test_chatty_and_differently_shaped_replies_give_the_right_tags(reply, status, reason):
     labels = labels_from_span_reply(reply, EU)
     assert (labels.tags, labels.status, labels.reason_text) == (EU_TAGS, status, reason)
@@ -99,8 +126,10 @@ def test_an_empty_list_is_no_answer():
 
 
 def test_chain_of_thought_answer_is_the_json_after_the_result_marker():
-    reply = ('The sentence names a baseball player: {"PER": ["Todd"]} at first glance, but the full name is used.\n'
-             'Result: {"PER": ["Todd Stottlemyre"]}\n\nSentence: another one\nResult: {"LOC": ["Houston"]}')
+    reply = (
+        'The sentence names a baseball player: {"PER": ["Todd"]} at first glance, but the full name is used.\n'
+        'Result: {"PER": ["Todd Stottlemyre"]}\n\nSentence: another one\nResult: {"LOC": ["Houston"]}'
+    )
     labels = labels_from_span_reply(reply, HOUSTON, result_marker="Result:")
     assert labels.status == "ok" and labels.tags[9:11] == ["B-PER", "I-PER"] and "B-LOC" not in labels.tags
     # no marker in the reply: the first answer, as for any strategy

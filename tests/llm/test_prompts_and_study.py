@@ -28,7 +28,9 @@ def parameters():
 
 def settings_for(parameters, cache_path, **changes):
     params = {**parameters["llm_annotation"], "cache_path": str(cache_path), **changes}
-    return parse_llm_settings(params, parameters["llm_models"], parameters["llm_prompts"], parameters["cost_model"]["llm_prices"])
+    return parse_llm_settings(
+        params, parameters["llm_models"], parameters["llm_prompts"], parameters["cost_model"]["llm_prices"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +67,22 @@ def test_bad_configuration_names_the_parameter(parameters, tmp_path):
 
 
 def test_knn_demonstrations_are_the_most_similar_gold_sentences(study):
-    pool = pd.DataFrame({
-        "tokens": [["Stocks", "fell", "in", "Tokyo", "."], ["Germany", "beat", "Italy", "3-0", "in", "Rome", "."],
-                   ["Rain", "is", "expected", "."], TOKENS],
-        "ner_tags": [["O", "O", "O", "B-LOC", "O"], ["B-LOC", "O", "B-LOC", "O", "O", "B-LOC", "O"],
-                     ["O"] * 4, ["O"] * 7],
-    })
+    pool = pd.DataFrame(
+        {
+            "tokens": [
+                ["Stocks", "fell", "in", "Tokyo", "."],
+                ["Germany", "beat", "Italy", "3-0", "in", "Rome", "."],
+                ["Rain", "is", "expected", "."],
+                TOKENS,
+            ],
+            "ner_tags": [
+                ["O", "O", "O", "B-LOC", "O"],
+                ["B-LOC", "O", "B-LOC", "O", "O", "B-LOC", "O"],
+                ["O"] * 4,
+                ["O"] * 7,
+            ],
+        }
+    )
     for similarity in ("lexical", "embedding"):
         [demos] = choose_demonstrations(study.settings.strategies["knn_few_shot"], [TOKENS], pool, similarity)
         assert len(demos) == 3  # k=4 but the query itself is never its own demonstration
@@ -87,7 +99,9 @@ def test_dry_run_estimate_counts_only_uncached_calls(study, parameters, tmp_path
     assert estimate["estimated_cost_usd"] == pytest.approx(expected)
     verified = study.estimate("few_shot_verified", "qwen-0.5b", sample, None, "quality")
     assert verified["calls_to_make"] == 4 and verified["estimated_cost_usd"] == 0.0  # local model: free
-    voting = AnnotationStudy(settings_for(parameters, tmp_path / "c.sqlite", confidence={"method": "self_consistency", "samples": 5}))
+    voting = AnnotationStudy(
+        settings_for(parameters, tmp_path / "c.sqlite", confidence={"method": "self_consistency", "samples": 5})
+    )
     assert voting.estimate("span_json", "gpt-4o-mini", sample, None, "quality")["calls_to_make"] == 10  # 5 replies each
 
 
@@ -101,11 +115,24 @@ def test_prices_and_rate_limiter(study, parameters, tmp_path):
 
 
 def labels(strategy, tags, status="ok", seconds=1.0, cost=0.0):
-    return pd.DataFrame({
-        "tokens": [["Anna", "in", "Rome"]] * len(tags), "gold_tags": [["B-PER", "O", "B-LOC"]] * len(tags),
-        "llm_tags": tags, "status": status, "strategy": strategy, "model": "m", "seconds": seconds,
-        "input_tokens": 10, "output_tokens": 5, "label_cost_usd": cost, "spend_usd": cost, "api_calls": 1, "batch_calls": 0, "cache_hits": 0,
-    })
+    return pd.DataFrame(
+        {
+            "tokens": [["Anna", "in", "Rome"]] * len(tags),
+            "gold_tags": [["B-PER", "O", "B-LOC"]] * len(tags),
+            "llm_tags": tags,
+            "status": status,
+            "strategy": strategy,
+            "model": "m",
+            "seconds": seconds,
+            "input_tokens": 10,
+            "output_tokens": 5,
+            "label_cost_usd": cost,
+            "spend_usd": cost,
+            "api_calls": 1,
+            "batch_calls": 0,
+            "cache_hits": 0,
+        }
+    )
 
 
 def test_quality_row_counts_failures_as_all_outside_and_choice():

@@ -88,9 +88,17 @@ def test_the_same_seed_gives_the_same_profile_and_labels_in_any_process(seed_lab
     """Python's hash seed changes in every process (and with it the order of a set of strings):
     neither the draws' keys nor the context models' fit and sums may depend on it, as grid cells
     are keyed by their labels."""
-    digests = {subprocess.run([sys.executable, "-c", SIMULATE_IN_A_PROCESS], check=True, capture_output=True, text=True,
-                              cwd=Path(__file__).parents[2], env={**os.environ, "PYTHONHASHSEED": hash_seed}).stdout.strip()
-               for hash_seed in ("1", "2")}
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", SIMULATE_IN_A_PROCESS],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parents[2],
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        ).stdout.strip()
+        for hash_seed in ("1", "2")
+    }
     assert len(digests) == 1
 
 
@@ -130,7 +138,9 @@ def test_errors_come_where_the_real_labeller_makes_them_on_sentences_the_profile
     real_wrong = [g != r for gs, rs in zip(gold, real) for g, r in zip(gs, rs)]
     simulated_wrong = [g != s for gs, ss in zip(gold, calibration.labels) for g, s in zip(gs, ss)]
     where_real_wrong = sum(r and s for r, s in zip(real_wrong, simulated_wrong)) / sum(real_wrong)
-    where_real_right = sum(s and not r for r, s in zip(real_wrong, simulated_wrong)) / (len(real_wrong) - sum(real_wrong))
+    where_real_right = sum(s and not r for r, s in zip(real_wrong, simulated_wrong)) / (
+        len(real_wrong) - sum(real_wrong)
+    )
     assert where_real_wrong > 0.45 and where_real_wrong > 3 * where_real_right
 
 

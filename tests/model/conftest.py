@@ -29,8 +29,14 @@ def tiny_tagger_config() -> TaggerConfig:
 def fast_training_config() -> TrainingConfig:
     # large steps so that the tiny random network learns within seconds
     return TrainingConfig(
-        epochs=12, batch_size=8, learning_rate=1e-2, head_learning_rate=3e-2, schedule="constant",
-        early_stopping_patience=None, progress_bar=False, device="cpu",
+        epochs=12,
+        batch_size=8,
+        learning_rate=1e-2,
+        head_learning_rate=3e-2,
+        schedule="constant",
+        early_stopping_patience=None,
+        progress_bar=False,
+        device="cpu",
     )
 
 

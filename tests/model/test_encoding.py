@@ -4,7 +4,12 @@ from transformers import AutoTokenizer, BertTokenizerFast
 
 from llm_ner.model import encoding
 from llm_ner.model.encoding import (
-    IGNORED_LABEL, EncodingCache, collate, encode_sentences, length_bucketed_batches, tokenizer_fingerprint,
+    IGNORED_LABEL,
+    EncodingCache,
+    collate,
+    encode_sentences,
+    length_bucketed_batches,
+    tokenizer_fingerprint,
 )
 from llm_ner.model.tagger import resolve_encoder
 from llm_ner.model.word_shapes import PADDING_SHAPE_ID, SHAPE_IDS
@@ -24,9 +29,7 @@ def test_each_word_is_labelled_on_its_first_subword(tokenizer):
     [encoded] = encode_sentences(tokenizer, [words], [tags], label_to_id=LABEL_TO_ID)
     pieces = tokenizer.convert_ids_to_tokens(encoded.input_ids)
     assert len(pieces) > len(words) + 2, "the test needs words that split into several sub-words"
-    assert [pieces[p] for p in encoded.word_starts] == [
-        tokenizer.tokenize(w)[0] for w in words
-    ]
+    assert [pieces[p] for p in encoded.word_starts] == [tokenizer.tokenize(w)[0] for w in words]
     assert encoded.label_ids.tolist() == [LABEL_TO_ID[t] for t in tags]
     assert encoded.n_words == 4
 
@@ -118,8 +121,9 @@ def tokenised(monkeypatch) -> list[int]:
 def test_a_cache_hit_returns_the_same_encodings_without_tokenising(tokenizer, tokenised):
     cache = EncodingCache()
     sentences = [["EU", "rejects", "German", "call"], ["Peter", "Blackburn"]]
-    first = encode_sentences(tokenizer, sentences, [["B-ORG", "O", "B-MISC", "O"], ["B-PER", "I-PER"]],
-                             label_to_id=LABEL_TO_ID, cache=cache)
+    first = encode_sentences(
+        tokenizer, sentences, [["B-ORG", "O", "B-MISC", "O"], ["B-PER", "I-PER"]], label_to_id=LABEL_TO_ID, cache=cache
+    )
     again = encode_sentences(tokenizer, sentences[::-1] + [["Peace"]], cache=cache)
     assert tokenised == [2, 1]  # only the new sentence
     for a, b in zip(first, again[1::-1]):

@@ -9,7 +9,10 @@ from llm_ner.students import Protocol
 def test_every_size_and_seed_is_trained_and_summarised(tiny_tagger_config, fast_training_config, small_training_set):
     config = dataclasses.replace(fast_training_config, epochs=2)
     runs = learning_curve(
-        small_training_set, {"test": small_training_set[30:]}, sizes=[20, 5], seeds=[1, 2],
+        small_training_set,
+        {"test": small_training_set[30:]},
+        sizes=[20, 5],
+        seeds=[1, 2],
         protocol=Protocol(tiny_tagger_config, config),
     )
     assert len(runs) == 2 * 2 * 6  # sizes x seeds x (4 types + micro + macro)

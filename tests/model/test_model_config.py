@@ -10,18 +10,50 @@ from llm_ner.typed import parse
     ("config_class", "values", "named"),
     [
         (TaggerConfig, {"head": "crf"}, "student.tagger.head: Input should be 'bilstm' or 'linear', got 'crf'"),
-        (TaggerConfig, {"encoder_weights": "zeros"}, "student.tagger.encoder_weights: Input should be 'pretrained' or 'random'"),
+        (
+            TaggerConfig,
+            {"encoder_weights": "zeros"},
+            "student.tagger.encoder_weights: Input should be 'pretrained' or 'random'",
+        ),
         (TaggerConfig, {"dropout": 1.5}, "student.tagger.dropout: Input should be less than 1, got 1.5"),
-        (TaggerConfig, {"word_features": "case"}, "student.tagger.word_features: Input should be 'auto', 'shape' or 'none'"),
-        (TaggerConfig, {"shape_embedding_size": 0}, "student.tagger.shape_embedding_size: Input should be greater than 0"),
+        (
+            TaggerConfig,
+            {"word_features": "case"},
+            "student.tagger.word_features: Input should be 'auto', 'shape' or 'none'",
+        ),
+        (
+            TaggerConfig,
+            {"shape_embedding_size": 0},
+            "student.tagger.shape_embedding_size: Input should be greater than 0",
+        ),
         (TaggerConfig, {"sequence_classes": ["a", "a"]}, "student.tagger.sequence_classes: must be distinct"),
-        (TrainingConfig, {"optimizer": "adam"}, "student.trainer.optimizer: Input should be 'adamw' or 'sgd', got 'adam'"),
-        (TrainingConfig, {"schedule": "cosine"}, "student.trainer.schedule: Input should be 'linear_warmup', 'epoch_decay' or 'constant'"),
-        (TrainingConfig, {"device": "tpu"}, "student.trainer.device: device must be one of ('auto', 'cpu', 'cuda', 'mps') or cuda:<index>, got 'tpu'"),
+        (
+            TrainingConfig,
+            {"optimizer": "adam"},
+            "student.trainer.optimizer: Input should be 'adamw' or 'sgd', got 'adam'",
+        ),
+        (
+            TrainingConfig,
+            {"schedule": "cosine"},
+            "student.trainer.schedule: Input should be 'linear_warmup', 'epoch_decay' or 'constant'",
+        ),
+        (
+            TrainingConfig,
+            {"device": "tpu"},
+            "student.trainer.device: device must be one of ('auto', 'cpu', 'cuda', 'mps') or cuda:<index>, got 'tpu'",
+        ),
         (TrainingConfig, {"device": "cuda:first"}, "or cuda:<index>, got 'cuda:first'"),
         (TrainingConfig, {"epochs": 0}, "student.trainer.epochs: Input should be greater than 0, got 0"),
-        (TrainingConfig, {"evaluation_mode": "loose"}, "student.trainer.evaluation_mode: Input should be 'conlleval' or 'strict'"),
-        (TrainingConfig, {"early_stopping_patience": -1}, "student.trainer.early_stopping_patience: Input should be greater than 0"),
+        (
+            TrainingConfig,
+            {"evaluation_mode": "loose"},
+            "student.trainer.evaluation_mode: Input should be 'conlleval' or 'strict'",
+        ),
+        (
+            TrainingConfig,
+            {"early_stopping_patience": -1},
+            "student.trainer.early_stopping_patience: Input should be greater than 0",
+        ),
         (TrainingConfig, {"token_loss_weight": 0}, "both be 0: nothing would be learned"),
     ],
 )

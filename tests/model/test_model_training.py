@@ -183,14 +183,19 @@ def test_a_zero_weight_sentence_teaches_nothing(tiny_tagger_config, fast_trainin
     assert not torch.equal(runs["zero"]["classifier.weight"], runs["one_wrong"]["classifier.weight"])
 
 
-def test_weights_are_relative_and_the_history_counts_sources(tiny_tagger_config, fast_training_config,
-                                                             small_training_set):
+def test_weights_are_relative_and_the_history_counts_sources(
+    tiny_tagger_config, fast_training_config, small_training_set
+):
     config = dataclasses.replace(fast_training_config, epochs=2, batch_size=4)
-    plain = [LabelledSentence(tokens, tags, 1.0, "gold" if i % 4 else "llm")
-             for i, (tokens, tags) in enumerate(small_training_set[:12])]
+    plain = [
+        LabelledSentence(tokens, tags, 1.0, "gold" if i % 4 else "llm")
+        for i, (tokens, tags) in enumerate(small_training_set[:12])
+    ]
     doubled = [s._replace(weight=2.0) for s in plain]
-    for a, b in zip(_weights_after(tiny_tagger_config, config, plain).values(),
-                    _weights_after(tiny_tagger_config, config, doubled).values()):
+    for a, b in zip(
+        _weights_after(tiny_tagger_config, config, plain).values(),
+        _weights_after(tiny_tagger_config, config, doubled).values(),
+    ):
         assert torch.allclose(a, b, atol=1e-5)
     result = fit(Tagger.build(tiny_tagger_config, seed=3), plain, config)
     assert list(result.history["llm_sentences"]) == [3, 3]

@@ -15,8 +15,10 @@ TOPICS = ("World", "Sport", "Business", "Technology", "Other")
 
 def with_topics(sentences):
     # a learnable rule: sentences that contain a digit are "Sport" (1), the others "World" (0)
-    return [LabelledSentence(tokens, tags, topic=int(any(c.isdigit() for c in "".join(tokens))))
-            for tokens, tags in sentences]
+    return [
+        LabelledSentence(tokens, tags, topic=int(any(c.isdigit() for c in "".join(tokens))))
+        for tokens, tags in sentences
+    ]
 
 
 def token_parts(tagger):
@@ -27,8 +29,11 @@ def test_alpha_zero_trains_exactly_the_single_task_tagger(tiny_tagger_config, fa
     single = Tagger.build(tiny_tagger_config, seed=3)
     fit(single, small_training_set, dataclasses.replace(fast_training_config, epochs=2))
     multitask = Tagger.build(dataclasses.replace(tiny_tagger_config, sequence_classes=TOPICS), seed=3)
-    fit(multitask, with_topics(small_training_set),
-        dataclasses.replace(fast_training_config, epochs=2, sequence_loss_weight=0.0, token_loss_weight=1.0))
+    fit(
+        multitask,
+        with_topics(small_training_set),
+        dataclasses.replace(fast_training_config, epochs=2, sequence_loss_weight=0.0, token_loss_weight=1.0),
+    )
     expected, got = token_parts(single), token_parts(multitask)
     assert expected.keys() == got.keys()
     for name in expected:
@@ -36,7 +41,8 @@ def test_alpha_zero_trains_exactly_the_single_task_tagger(tiny_tagger_config, fa
 
 
 def test_beta_zero_trains_the_sequence_head_and_leaves_the_token_head_alone(
-        tiny_tagger_config, fast_training_config, small_training_set):
+    tiny_tagger_config, fast_training_config, small_training_set
+):
     tagger = Tagger.build(dataclasses.replace(tiny_tagger_config, sequence_classes=TOPICS), seed=3)
     classifier = tagger.classifier.weight.detach().clone()
     data = with_topics(small_training_set)
@@ -47,16 +53,25 @@ def test_beta_zero_trains_the_sequence_head_and_leaves_the_token_head_alone(
     assert result.accuracy > majority  # it learned the digit rule beyond the majority class
 
 
-def test_multitask_tagger_reloads_with_both_heads(tiny_tagger_config, fast_training_config, small_training_set, tmp_path):
+def test_multitask_tagger_reloads_with_both_heads(
+    tiny_tagger_config, fast_training_config, small_training_set, tmp_path
+):
     tagger = Tagger.build(dataclasses.replace(tiny_tagger_config, sequence_classes=TOPICS), seed=3)
     data = with_topics(small_training_set)
-    fit(tagger, data, dataclasses.replace(fast_training_config, epochs=2, sequence_loss_weight=1.0, token_loss_weight=7.0))
+    fit(
+        tagger,
+        data,
+        dataclasses.replace(fast_training_config, epochs=2, sequence_loss_weight=1.0, token_loss_weight=7.0),
+    )
     tagger.save(tmp_path / "model")
     reloaded = Tagger.load(tmp_path / "model")
     assert reloaded.config.sequence_classes == TOPICS
     words = [s.tokens for s in data[:6]]
-    assert torch.allclose(torch.from_numpy(predict_sequence_proba(tagger, words)),
-                          torch.from_numpy(predict_sequence_proba(reloaded, words)), atol=1e-6)
+    assert torch.allclose(
+        torch.from_numpy(predict_sequence_proba(tagger, words)),
+        torch.from_numpy(predict_sequence_proba(reloaded, words)),
+        atol=1e-6,
+    )
 
 
 def test_sequence_loss_needs_a_head_and_valid_topics(tiny_tagger_config, fast_training_config, small_training_set):

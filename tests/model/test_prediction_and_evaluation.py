@@ -19,8 +19,22 @@ def test_tokenize_text_splits_like_conll_and_keeps_offsets():
     text = "Germany's U.S. envoy met Bosnia-Herzegovina's O'Neill, paying $1,000.50 (cash)."
     tokens = tokenize_text(text)
     assert [t for t, _, _ in tokens] == [
-        "Germany", "'s", "U.S.", "envoy", "met", "Bosnia-Herzegovina", "'s", "O'Neill", ",", "paying",
-        "$", "1,000.50", "(", "cash", ")", ".",
+        "Germany",
+        "'s",
+        "U.S.",
+        "envoy",
+        "met",
+        "Bosnia-Herzegovina",
+        "'s",
+        "O'Neill",
+        ",",
+        "paying",
+        "$",
+        "1,000.50",
+        "(",
+        "cash",
+        ")",
+        ".",
     ]
     assert all(text[start:end] == token for token, start, end in tokens)
 
@@ -53,7 +67,16 @@ def test_evaluate_matches_the_shared_metrics_on_the_predictions(trained, train_s
     assert result.token_accuracy == token_accuracy(gold, predicted)
     assert 0 < result.loss < 10 and result.f1 == result.scores.loc["micro", "f1"]
     table = result.to_table("validation")
-    assert list(table.columns) == ["split", "entity_type", "precision", "recall", "f1", "support", "token_accuracy", "loss"]
+    assert list(table.columns) == [
+        "split",
+        "entity_type",
+        "precision",
+        "recall",
+        "f1",
+        "support",
+        "token_accuracy",
+        "loss",
+    ]
     assert set(table["entity_type"]) == {"PER", "ORG", "LOC", "MISC", "micro", "macro"}
 
 

@@ -70,7 +70,11 @@ def test_same_seed_builds_the_same_network(tiny_tagger_config):
 def test_a_saved_tagger_reloads_with_identical_outputs(tagger, tmp_path):
     tagger.save(tmp_path / "tagger")
     assert {p.name for p in (tmp_path / "tagger").iterdir()} >= {
-        "model.safetensors", "tagger_config.json", "labels.json", "encoder", "tokenizer"
+        "model.safetensors",
+        "tagger_config.json",
+        "labels.json",
+        "encoder",
+        "tokenizer",
     }
     reloaded = Tagger.load(tmp_path / "tagger")
     sentences = [["EU", "rejects", "German", "call"], ["Peter", "Blackburn"]]

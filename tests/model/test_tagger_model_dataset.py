@@ -10,15 +10,25 @@ SENTENCES = [["EU", "rejects", "German", "call"], ["Peter", "Blackburn"]]
 
 def test_versioned_saves_keep_every_version_and_load_the_newest(tiny_tagger_config, tmp_path):
     catalog = DataCatalog.from_config(
-        {"model_gold": {"type": "llm_ner.datasets.tagger_model.TaggerModelDataset",
-                        "filepath": str(tmp_path / "model_gold"), "versioned": True}}
+        {
+            "model_gold": {
+                "type": "llm_ner.datasets.tagger_model.TaggerModelDataset",
+                "filepath": str(tmp_path / "model_gold"),
+                "versioned": True,
+            }
+        }
     )
     assert not catalog.exists("model_gold")
     first, second = Tagger.build(tiny_tagger_config, seed=1), Tagger.build(tiny_tagger_config, seed=2)
     catalog.save("model_gold", first)
     catalog = DataCatalog.from_config(  # a new session: a new save version
-        {"model_gold": {"type": "llm_ner.datasets.tagger_model.TaggerModelDataset",
-                        "filepath": str(tmp_path / "model_gold"), "versioned": True}}
+        {
+            "model_gold": {
+                "type": "llm_ner.datasets.tagger_model.TaggerModelDataset",
+                "filepath": str(tmp_path / "model_gold"),
+                "versioned": True,
+            }
+        }
     )
     catalog.save("model_gold", second)
     versions = sorted((tmp_path / "model_gold").iterdir())

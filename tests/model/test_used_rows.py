@@ -33,8 +33,9 @@ def test_training_the_used_rows_gives_the_weights_of_training_the_whole_matrix(
     monkeypatch, tiny_tagger_config, fast_training_config, small_training_set, optimizer
 ):
     # strong weight decay and a schedule, so that an unused row's scaling is large and varies per step
-    config = dataclasses.replace(fast_training_config, epochs=3, optimizer=optimizer, weight_decay=0.3,
-                                 schedule="linear_warmup")
+    config = dataclasses.replace(
+        fast_training_config, epochs=3, optimizer=optimizer, weight_decay=0.3, schedule="linear_warmup"
+    )
     compact, _, whole, _ = _fit_both_ways(monkeypatch, tiny_tagger_config, config, small_training_set[:20])
     assert compact.state_dict().keys() == whole.state_dict().keys()
     for name, value in whole.state_dict().items():
@@ -70,8 +71,9 @@ def test_validation_and_the_restored_best_epoch_match_whole_matrix_training(
 def test_an_error_during_training_leaves_the_encoder_its_own_embedding(tiny_tagger_config):
     tagger = Tagger.build(tiny_tagger_config, seed=5)
     embedding = tagger.encoder.get_input_embeddings()
-    with pytest.raises(RuntimeError, match="interrupted"), training_only_used_rows(
-        tagger.encoder, [np.array([0, 101, 102, 2000])]
+    with (
+        pytest.raises(RuntimeError, match="interrupted"),
+        training_only_used_rows(tagger.encoder, [np.array([0, 101, 102, 2000])]),
     ):
         assert isinstance(tagger.encoder.get_input_embeddings(), UsedRowsEmbedding)
         raise RuntimeError("interrupted")

@@ -3,12 +3,11 @@
 import matplotlib.pyplot as plt
 import pytest
 from kedro.io import DataCatalog, MemoryDataset
+from pipeline_catalog import run_validated  # tests/ is on sys.path
 
 from llm_ner.conll import parse_conll, sentences_to_table
 from llm_ner.pipelines.data_analysis import create_pipeline
 from llm_ner.tags import CONLL_2003
-
-from pipeline_catalog import run_validated  # tests/ is on sys.path
 
 TRAIN = "Acme NNP B-NP B-ORG\nhires VBZ B-VP O\n\nMaria NNP B-NP B-PER\nLopez NNP I-NP I-PER\n\nBonn NNP B-NP B-LOC\n"
 VALID = "Maria NNP B-NP B-PER\nLopez NNP I-NP I-PER\n\nAcme NNP B-NP B-MISC\n"

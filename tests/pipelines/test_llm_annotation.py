@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from fake_openai_server import FakeOpenAIServer, Lifecycle, capitalised_words_responder  # tests/ is on sys.path
+
 from llm_ner.corpus import load_split
 from llm_ner.llm.settings import parse_llm_settings
 from llm_ner.metrics import entity_scores
@@ -33,10 +33,24 @@ def prepared_project(project: Path) -> Path:
     return project
 
 
-def kedro_run(project: Path, server: FakeOpenAIServer | None, wait: bool = True, base_url: str | None = None,
-              expect_success: bool = True, params: tuple[str, ...] = ()):
-    command = [KEDRO, "run", "--pipeline", "llm_annotation", "--env", "test",
-               "--params", ",".join([f"llm_models.fake-llm.base_url={base_url or server.base_url}", *params])]
+def kedro_run(
+    project: Path,
+    server: FakeOpenAIServer | None,
+    wait: bool = True,
+    base_url: str | None = None,
+    expect_success: bool = True,
+    params: tuple[str, ...] = (),
+):
+    command = [
+        KEDRO,
+        "run",
+        "--pipeline",
+        "llm_annotation",
+        "--env",
+        "test",
+        "--params",
+        ",".join([f"llm_models.fake-llm.base_url={base_url or server.base_url}", *params]),
+    ]
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "LLM_NER_TEST_API_KEY": "sk-pipeline-secret"}
     if not wait:
         return subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -69,21 +83,47 @@ def test_pipeline_outputs_and_a_rerun_makes_zero_calls(project_copy):
     assert first_run_requests == 4 * 3 + 6 and max(server.attempts.values()) == 1
     quality = pd.read_csv(latest(project, "data/08_reporting/markup_quality.csv"))
     assert sorted(quality["strategy"]) == ["few_shot", "knn_few_shot", "span_json"]
-    assert {"f1", "macro_f1", "PER_f1", "parse_failure_rate", "repaired_rate", "seconds_per_sentence",
-            "input_tokens", "output_tokens", "label_cost_usd", "spend_usd", "confidence_auroc"} <= set(quality.columns)
+    assert {
+        "f1",
+        "macro_f1",
+        "PER_f1",
+        "parse_failure_rate",
+        "repaired_rate",
+        "seconds_per_sentence",
+        "input_tokens",
+        "output_tokens",
+        "label_cost_usd",
+        "spend_usd",
+        "confidence_auroc",
+    } <= set(quality.columns)
     assert (quality["api_calls"] == 0).all() and (quality["cache_hits"] == 4).all()  # the rerun's table
-    assert (quality["label_cost_usd"] > 0).all() and (quality["spend_usd"] == 0).all()  # priced in conf/test; rerun paid 0
+    assert (quality["label_cost_usd"] > 0).all() and (
+        quality["spend_usd"] == 0
+    ).all()  # priced in conf/test; rerun paid 0
 
     labels = pd.read_parquet(latest(project, "data/05_model_input/llm_labels.parquet"))
-    assert list(labels.columns) == ["sentence_id", "document_id", "tokens", "gold_tags", "llm_tags", "status",
-                                    "failure_reason", "strategy", "model", "entity_confidence", "sentence_confidence"]
+    assert list(labels.columns) == [
+        "sentence_id",
+        "document_id",
+        "tokens",
+        "gold_tags",
+        "llm_tags",
+        "status",
+        "failure_reason",
+        "strategy",
+        "model",
+        "entity_confidence",
+        "sentence_confidence",
+    ]
     assert len(labels) == 6 and set(labels["status"]) <= {"ok", "repaired"}
     assert all(len(t) == len(g) == len(k) for t, g, k in zip(labels["tokens"], labels["gold_tags"], labels["llm_tags"]))
     chosen = json.loads((project / "data/08_reporting/llm_labeller.json").read_text())
     assert labels["strategy"].unique().tolist() == [chosen["strategy"]]
     estimate = pd.read_csv(latest(project, "data/08_reporting/llm_cost_estimate.csv"))
     assert set(estimate["stage"]) == {"quality", "labelling"}
-    first, rerun = (json.loads(p.read_text()) for p in sorted((project / "data/08_reporting/llm_spend.json").glob("*/*")))
+    first, rerun = (
+        json.loads(p.read_text()) for p in sorted((project / "data/08_reporting/llm_spend.json").glob("*/*"))
+    )
     assert rerun["labelling"]["api_calls"] == 0 and rerun["labelling"]["cache_hits"] == 6
     # the rerun paid nothing, but the labels cost what they cost
     assert first["total"]["spend_usd"] > 0 and rerun["total"]["spend_usd"] == 0
@@ -92,8 +132,13 @@ def test_pipeline_outputs_and_a_rerun_makes_zero_calls(project_copy):
     gold = pd.read_csv(project / "data/08_reporting/llm_gold_usage.csv").set_index("purpose")
     # conf/test chooses the best pair on 4 validation sentences: those gold labels chose the labeller
     assert gold.at["model_selection", "sentences"] == 4
-    assert gold.at["demonstrations", "sentences"] == {"knn_few_shot": 20, "few_shot": 3, "span_json": 0}[chosen["strategy"]]
-    assert "sk-pipeline-secret" not in (project / "data/03_primary/llm_response_cache.sqlite").read_bytes().decode("latin-1")
+    assert (
+        gold.at["demonstrations", "sentences"]
+        == {"knn_few_shot": 20, "few_shot": 3, "span_json": 0}[chosen["strategy"]]
+    )
+    assert "sk-pipeline-secret" not in (project / "data/03_primary/llm_response_cache.sqlite").read_bytes().decode(
+        "latin-1"
+    )
 
 
 @pytest.mark.slow
@@ -101,9 +146,16 @@ def test_simulated_source_labels_the_pool_at_its_target_label_f1_without_calling
     project = prepared_project(project_copy)
     profile_from = shared_data / "seed_llm_annotations/llm_train_head.conll"
     with FakeOpenAIServer(capitalised_words_responder) as server:
-        kedro_run(project, server, params=("llm_annotation.source=simulated", "llm_annotation.pool_size=200",
-                                           f"llm_annotation.simulation.profile_from={profile_from}",
-                                           "llm_annotation.simulation.target_label_f1=0.7"))
+        kedro_run(
+            project,
+            server,
+            params=(
+                "llm_annotation.source=simulated",
+                "llm_annotation.pool_size=200",
+                f"llm_annotation.simulation.profile_from={profile_from}",
+                "llm_annotation.simulation.target_label_f1=0.7",
+            ),
+        )
     assert len(server.requests) == 4 * 3  # the markup quality sample only: the pool is not sent to the LLM
     labels = pd.read_parquet(latest(project, "data/05_model_input/llm_labels.parquet"))
     assert len(labels) == 200 and set(labels["model"]) == {"simulated@0.70"} and set(labels["status"]) == {"ok"}
@@ -121,8 +173,11 @@ def test_simulated_source_labels_the_pool_at_its_target_label_f1_without_calling
 @pytest.mark.slow
 def test_batch_mode_labels_as_online_at_half_the_spend_and_a_run_that_only_submits_is_collected_later(project_copy):
     project = prepared_project(project_copy)
-    batch = ("llm_annotation.mode=batch", "llm_annotation.batch.wait=false",
-             "llm_annotation.cache_path=data/03_primary/batch_cache.sqlite")
+    batch = (
+        "llm_annotation.mode=batch",
+        "llm_annotation.batch.wait=false",
+        "llm_annotation.cache_path=data/03_primary/batch_cache.sqlite",
+    )
     with FakeOpenAIServer(capitalised_words_responder, lifecycles=lambda n: Lifecycle(polls=1)) as server:
         kedro_run(project, server)
         online_labels = pd.read_parquet(latest(project, "data/05_model_input/llm_labels.parquet"))
@@ -133,14 +188,18 @@ def test_batch_mode_labels_as_online_at_half_the_spend_and_a_run_that_only_submi
             stopped = kedro_run(project, server, expect_success=False, params=batch)
             output = stopped.stdout + stopped.stderr
             assert stopped.returncode != 0 and "Traceback" not in output
-            assert f"Error: BatchPending: model 'fake-llm': {waiting} requests wait in 1 batch job(s)" in output, output[-3000:]
+            assert f"Error: BatchPending: model 'fake-llm': {waiting} requests wait in 1 batch job(s)" in output, (
+                output[-3000:]
+            )
         kedro_run(project, server, params=batch)
         assert server.calls["batches.create"] == 2 and len(server.requests) == chats  # not one online request
     labels = pd.read_parquet(latest(project, "data/05_model_input/llm_labels.parquet"))
     pd.testing.assert_frame_equal(labels, online_labels)
     spend = json.loads(latest(project, "data/08_reporting/llm_spend.json").read_text())
     assert spend["labelling"]["mode"] == "batch" and online_spend["labelling"]["mode"] == "online"
-    assert spend["total"]["batch_calls"] == spend["total"]["api_calls"] == 18 - 12  # the quality replies: an earlier run
+    assert (
+        spend["total"]["batch_calls"] == spend["total"]["api_calls"] == 18 - 12
+    )  # the quality replies: an earlier run
     assert spend["labelling"]["spend_usd"] == pytest.approx(online_spend["labelling"]["spend_usd"] / 2)
     assert spend["total"]["label_cost_usd"] == pytest.approx(online_spend["total"]["label_cost_usd"] / 2)
 
@@ -191,7 +250,9 @@ def test_a_misconfigured_llm_stops_the_run_with_one_clear_line(project_copy, fai
         assert time.time() - started < 60
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    lines = [line for line in output.splitlines() if "LLMServiceError" in line and "'fake-llm'" in line and base_url in line]
+    lines = [
+        line for line in output.splitlines() if "LLMServiceError" in line and "'fake-llm'" in line and base_url in line
+    ]
     assert lines and lines[-1].startswith("Error: LLMServiceError: model 'fake-llm'"), output[-3000:]
     assert "Traceback" not in output and "sk-pipeline-secret" not in output
     if requests is not None:
@@ -204,8 +265,17 @@ def test_imported_labels_with_nothing_evaluated_leave_tables_that_load_back(tmp_
     saved with a header -- a CSV with no columns at all would not load (EmptyDataError)."""
     from llm_ner.pipelines.llm_annotation.nodes import estimate_costs, evaluate_markup_quality
 
-    settings = parse_llm_settings({"source": "import", "import_path": "labels.conll", "cache_path": str(tmp_path / "c"),
-                                   "evaluate": {"strategies": [], "models": []}}, {}, {}, {})
+    settings = parse_llm_settings(
+        {
+            "source": "import",
+            "import_path": "labels.conll",
+            "cache_path": str(tmp_path / "c"),
+            "evaluate": {"strategies": [], "models": []},
+        },
+        {},
+        {},
+        {},
+    )
     empty = pd.DataFrame({"tokens": [], "ner_tags": []})
     estimate = estimate_costs(empty, empty, empty, settings)
     quality, _, _ = evaluate_markup_quality(empty, empty, estimate, settings)
@@ -215,25 +285,39 @@ def test_imported_labels_with_nothing_evaluated_leave_tables_that_load_back(tmp_
 
 
 def test_import_source_and_failed_sentence_policy(tmp_path):
-    train = pd.DataFrame({
-        "sentence_id": [0, 1, 2], "document_id": [0, 0, 1],
-        "tokens": [["EU", "rejects", "it"], ["Peter", "Blackburn"], ["BRUSSELS", "1996-08-22"]],
-        "ner_tags": [["B-ORG", "O", "O"], ["B-PER", "I-PER"], ["B-LOC", "O"]],
-    })
+    train = pd.DataFrame(
+        {
+            "sentence_id": [0, 1, 2],
+            "document_id": [0, 0, 1],
+            "tokens": [["EU", "rejects", "it"], ["Peter", "Blackburn"], ["BRUSSELS", "1996-08-22"]],
+            "ner_tags": [["B-ORG", "O", "O"], ["B-PER", "I-PER"], ["B-LOC", "O"]],
+        }
+    )
     conll = tmp_path / "labels.conll"
     conll.write_text("Peter B-PER\nBlackburn I-PER\n\nEU [CLS]\nrejects I-MISC\nit O\n\nUnmatched O\nsentence O\n")
-    params = {"source": "import", "import_path": str(conll), "failed_sentences": "drop", "cache_path": str(tmp_path / "c")}
+    params = {
+        "source": "import",
+        "import_path": str(conll),
+        "failed_sentences": "drop",
+        "cache_path": str(tmp_path / "c"),
+    }
     settings = parse_llm_settings(params, {}, {}, {})
     labels, spend = label_training_pool(train.head(0), train.head(0), train, settings)
     assert labels["sentence_id"].tolist() == [1, 0]
     assert list(labels.loc[1, "llm_tags"]) == ["O", "B-MISC", "O"] and labels.loc[1, "status"] == "repaired"
     assert spend["invalid_tag_count"] == 1 and spend["unmatched"] == 1 and spend["api_calls"] == 0
     assert spend["spend_usd"] == 0 and labels["sentence_confidence"].isna().all()
-    with pytest.raises(ValueError, match="llm_annotation.source: Input should be 'annotate', 'import' or 'simulated', got 'psychic'"):
+    with pytest.raises(
+        ValueError, match="llm_annotation.source: Input should be 'annotate', 'import' or 'simulated', got 'psychic'"
+    ):
         parse_llm_settings({**params, "source": "psychic"}, {}, {}, {})
     with pytest.raises(ValueError, match="source 'simulated' needs simulation.profile_from"):
         parse_llm_settings({**params, "source": "simulated"}, {}, {}, {})
-    with pytest.raises(ValueError, match="llm_annotation.simulation.target_label_f1: Input should be less than or equal to 1"):
+    with pytest.raises(
+        ValueError, match="llm_annotation.simulation.target_label_f1: Input should be less than or equal to 1"
+    ):
         parse_llm_settings({**params, "simulation": {"target_label_f1": 1.5}}, {}, {}, {})
-    with pytest.raises(ValueError, match="llm_annotation.failed_sentences: Input should be 'drop' or 'all_o', got 'keep'"):
+    with pytest.raises(
+        ValueError, match="llm_annotation.failed_sentences: Input should be 'drop' or 'all_o', got 'keep'"
+    ):
         parse_llm_settings({**params, "failed_sentences": "keep"}, {}, {}, {})

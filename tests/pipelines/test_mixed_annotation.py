@@ -6,8 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from kedro.validation import ParameterValidationError
 from kedro.io import DataCatalog, MemoryDataset
+from kedro.validation import ParameterValidationError
+from pipeline_catalog import KeptMemoryDataset, parameter_datasets, run_validated  # tests/ is on sys.path
 
 from llm_ner.accounting import gold_usage, usage_table
 from llm_ner.corpus import load_split
@@ -16,19 +17,38 @@ from llm_ner.model import Tagger
 from llm_ner.model.evaluation import evaluation_samples_table
 from llm_ner.pipelines.mixed_annotation import create_pipeline
 from llm_ner.settings import project_parameters
-from pipeline_catalog import KeptMemoryDataset, parameter_datasets, run_validated  # tests/ is on sys.path
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-OUTPUTS = ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget_table", "mixed_annotation.add.budget_curve",
-           "mixed_annotation.correct.budget_curve", "reference_students", "model_init_budget", "model_init_training_set",
-           "llm_label_quality", "regimen_table", "blending_table", "blending_weights", "expert_selection",
-           "label_studio_tasks", "label_studio_config", "label_studio_export", "expert_labels", "expert_label_summary",
-           "expert_label_runs", "expert_label_table", "mixing_pool"]
-EXPERT_STEP = ["mixed_annotation.define_student_setup", "mixed_annotation.collect_label_studio_export", "mixed_annotation.import_expert_labels",
-               "mixed_annotation.correct_pool_with_expert_labels", "mixed_annotation.train_on_expert_labels",
-               "mixed_annotation.summarise_expert_labels"]
-
-
+OUTPUTS = [
+    "mixed_annotation.add.budget_table",
+    "mixed_annotation.correct.budget_table",
+    "mixed_annotation.add.budget_curve",
+    "mixed_annotation.correct.budget_curve",
+    "reference_students",
+    "model_init_budget",
+    "model_init_training_set",
+    "llm_label_quality",
+    "regimen_table",
+    "blending_table",
+    "blending_weights",
+    "expert_selection",
+    "label_studio_tasks",
+    "label_studio_config",
+    "label_studio_export",
+    "expert_labels",
+    "expert_label_summary",
+    "expert_label_runs",
+    "expert_label_table",
+    "mixing_pool",
+]
+EXPERT_STEP = [
+    "mixed_annotation.define_student_setup",
+    "mixed_annotation.collect_label_studio_export",
+    "mixed_annotation.import_expert_labels",
+    "mixed_annotation.correct_pool_with_expert_labels",
+    "mixed_annotation.train_on_expert_labels",
+    "mixed_annotation.summarise_expert_labels",
+]
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +58,23 @@ def run(tmp_path_factory):
     parameters = conf["mixed_annotation"]
     train, valid, test = (load_split(s).iloc[:300] for s in ("train", "valid", "test"))
     pool = train.iloc[:40]
-    llm_labels = pd.DataFrame({
-        "sentence_id": pool["sentence_id"], "tokens": pool["tokens"], "gold_tags": pool["ner_tags"],
-        "llm_tags": [[t.replace("ORG", "LOC") for t in tags] for tags in pool["ner_tags"]],
-        "sentence_confidence": [(i % 7) / 7 for i in range(len(pool))],
-    })
+    llm_labels = pd.DataFrame(
+        {
+            "sentence_id": pool["sentence_id"],
+            "tokens": pool["tokens"],
+            "gold_tags": pool["ner_tags"],
+            "llm_tags": [[t.replace("ORG", "LOC") for t in tags] for tags in pool["ner_tags"]],
+            "sentence_confidence": [(i % 7) / 7 for i in range(len(pool))],
+        }
+    )
     demonstrations = train.iloc[40:60]
-    inputs = {"llm_labels": llm_labels, "train_sentences": train, "llm_demonstration_pool": demonstrations,
-              "evaluation_samples": evaluation_samples_table(valid.iloc[:20], test.iloc[:20]),
-              "llm_gold_usage": usage_table([gold_usage("llm_labeller", "demonstrations", "kNN pool", demonstrations)])}
+    inputs = {
+        "llm_labels": llm_labels,
+        "train_sentences": train,
+        "llm_demonstration_pool": demonstrations,
+        "evaluation_samples": evaluation_samples_table(valid.iloc[:20], test.iloc[:20]),
+        "llm_gold_usage": usage_table([gold_usage("llm_labeller", "demonstrations", "kNN pool", demonstrations)]),
+    }
     datasets = {name: KeptMemoryDataset(value) for name, value in inputs.items()}
     parameters = {**parameters, "llm_weight": "confidence"}  # the LLM tags here carry a confidence
     datasets.update(parameter_datasets("params:mixed_annotation", parameters))
@@ -115,8 +143,13 @@ def test_regimens_table_counts_what_each_regimen_trained_on(run):
     micro = table[(table["entity_type"] == "micro") & (table["split"] == "test")].set_index("design")
     assert list(micro.index) == parameters["regimens"]["names"] and (micro["seeds"] == 2).all()
     gold, half = parameters["expert_set_size"], 20  # extra: a seeded half of the 40-sentence pool
-    expected = {"A_gold": (0, gold), "B_llm": (half, 0), "C_llm_extra": (40, 0), "D_llm_then_gold": (half, gold),
-                "E_llm_extra_then_gold": (40, gold)}
+    expected = {
+        "A_gold": (0, gold),
+        "B_llm": (half, 0),
+        "C_llm_extra": (40, 0),
+        "D_llm_then_gold": (half, gold),
+        "E_llm_extra_then_gold": (40, gold),
+    }
     assert {name: (row.llm_sentences, row.gold_sentences) for name, row in micro.iterrows()} == expected
     assert {"macro", "PER", "LOC"} <= set(table["entity_type"]) and micro["f1_std"].ge(0).all()
 
@@ -143,15 +176,30 @@ def annotated_export(tasks, selection):
     accepted as predicted, the third skipped, the fourth never opened (the recorded exports of
     tests/data/label_studio have this shape)."""
     from label_studio_scenario import regions_of
+
     export = []
     for i, (task, gold) in enumerate(zip(tasks, selection["gold_tags"])):
         annotations = []
         if i == 0:
-            annotations = [{"id": 1, "result": regions_of(task, list(gold)), "was_cancelled": False, "lead_time": 30.0,
-                            "created_at": "2026-12-02T10:00:00Z"}]
+            annotations = [
+                {
+                    "id": 1,
+                    "result": regions_of(task, list(gold)),
+                    "was_cancelled": False,
+                    "lead_time": 30.0,
+                    "created_at": "2026-12-02T10:00:00Z",
+                }
+            ]
         elif i == 1:
-            annotations = [{"id": 2, "result": task["predictions"][0]["result"], "was_cancelled": False,
-                            "lead_time": 5.0, "created_at": "2026-12-02T10:01:00Z"}]
+            annotations = [
+                {
+                    "id": 2,
+                    "result": task["predictions"][0]["result"],
+                    "was_cancelled": False,
+                    "lead_time": 5.0,
+                    "created_at": "2026-12-02T10:01:00Z",
+                }
+            ]
         elif i == 2:
             annotations = [{"id": 3, "result": [], "was_cancelled": True, "lead_time": 3.0, "created_at": "2026-12-02"}]
         export.append({"id": i + 1, "data": task["data"], "annotations": annotations})
@@ -160,12 +208,17 @@ def annotated_export(tasks, selection):
 
 def test_with_expert_source_label_studio_students_train_on_the_imported_labels(run, tmp_path):
     import json
+
     outputs, catalog, parameters = run
     path = tmp_path / "export.json"
     path.write_text(json.dumps(annotated_export(outputs["label_studio_tasks"], outputs["expert_selection"])))
-    for name, value in (("params:mixed_annotation", {**parameters, "expert_source": "label_studio"}),
-                        ("params:label_studio", {**catalog.load("params:label_studio").model_dump(), "import_path": str(path),
-                                                 "seeds": [1, 2]})):
+    for name, value in (
+        ("params:mixed_annotation", {**parameters, "expert_source": "label_studio"}),
+        (
+            "params:label_studio",
+            {**catalog.load("params:label_studio").model_dump(), "import_path": str(path), "seeds": [1, 2]},
+        ),
+    ):
         catalog[name] = MemoryDataset(value)
     run_validated(create_pipeline().only_nodes(*EXPERT_STEP), catalog)
     selection, labels = outputs["expert_selection"], catalog.load("expert_labels").set_index("sentence_id")
@@ -182,16 +235,22 @@ def test_with_expert_source_label_studio_students_train_on_the_imported_labels(r
     micro = table[(table["entity_type"] == "micro") & (table["split"] == "test")]
     assert len(micro) == 2 and (micro["seeds"] == 2).all()
     measured = micro.set_index("expert_source")
-    assert measured.loc["label_studio", "expert_seconds"] == 38.0 and pd.isna(measured.loc["simulated", "expert_seconds"])
+    assert measured.loc["label_studio", "expert_seconds"] == 38.0 and pd.isna(
+        measured.loc["simulated", "expert_seconds"]
+    )
     assert measured.loc["label_studio", "untimed_tokens"] == 0
 
 
 def test_expert_source_label_studio_without_labels_stops_with_what_to_do(run):
     outputs, catalog, parameters = run
     catalog["params:mixed_annotation"] = MemoryDataset({**parameters, "expert_source": "label_studio"})
-    catalog["params:label_studio"] = MemoryDataset({**catalog.load("params:label_studio").model_dump(), "import_path": None})
+    catalog["params:label_studio"] = MemoryDataset(
+        {**catalog.load("params:label_studio").model_dump(), "import_path": None}
+    )
     with pytest.raises(ValueError, match="no sentence is labelled yet: import .*tasks.json into Label Studio"):
         run_validated(create_pipeline().only_nodes(*EXPERT_STEP), catalog)
     catalog["params:mixed_annotation"] = MemoryDataset({**parameters, "expert_source": "oracle"})
-    with pytest.raises(ParameterValidationError, match=r"(?s)expert_source.*Input should be 'simulated' or 'label_studio'"):
+    with pytest.raises(
+        ParameterValidationError, match=r"(?s)expert_source.*Input should be 'simulated' or 'label_studio'"
+    ):
         run_validated(create_pipeline().only_nodes(*EXPERT_STEP), catalog)

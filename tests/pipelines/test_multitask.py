@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from kedro.io import DataCatalog, MemoryDataset
-
 from fake_openai_server import FakeOpenAIServer, capitalised_words_responder  # tests/ is on sys.path
+from kedro.io import DataCatalog, MemoryDataset
+from pipeline_catalog import KeptMemoryDataset, parameter_datasets, run_validated
+
 from llm_ner.corpus import load_split
 from llm_ner.model import Tagger
 from llm_ner.model.evaluation import evaluation_samples_table
 from llm_ner.pipelines.multitask import create_pipeline
 from llm_ner.settings import project_parameters
-from pipeline_catalog import KeptMemoryDataset, parameter_datasets, run_validated
 
-OUTPUTS = ("multitask_sentences", "sentence_topics", "topic_spend", "topic_agreement", "topic_distribution",
-           "multitask_runs", "multitask_comparison", "model_multitask", "topic_confusion")
+OUTPUTS = (
+    "multitask_sentences",
+    "sentence_topics",
+    "topic_spend",
+    "topic_agreement",
+    "topic_distribution",
+    "multitask_runs",
+    "multitask_comparison",
+    "model_multitask",
+    "topic_confusion",
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +34,20 @@ def run(tmp_path_factory):
     valid = load_split("valid").iloc[:40]
     with FakeOpenAIServer(capitalised_words_responder) as server:
         models = {**conf["llm_models"], "fake-llm": {**conf["llm_models"]["fake-llm"], "base_url": server.base_url}}
-        datasets = {"train_sentences": MemoryDataset(load_split("train").iloc[:200]),
-                    "evaluation_samples": MemoryDataset(evaluation_samples_table(valid.iloc[:20], valid.iloc[20:])),
-                    "llm_api_credentials": MemoryDataset({"api_key": "sk-test"})}
-        for name, value in (("llm_topics", conf["llm_topics"]), ("multitask", conf["multitask"]), ("llm_models", models),
-                            ("llm_annotation", {**conf["llm_annotation"], "cache_path": str(cache)}),
-                            ("cost_model", conf["cost_model"]), ("entity_types", conf["entity_types"]), ("grid", {**conf["grid"], "store": None})):
+        datasets = {
+            "train_sentences": MemoryDataset(load_split("train").iloc[:200]),
+            "evaluation_samples": MemoryDataset(evaluation_samples_table(valid.iloc[:20], valid.iloc[20:])),
+            "llm_api_credentials": MemoryDataset({"api_key": "sk-test"}),
+        }
+        for name, value in (
+            ("llm_topics", conf["llm_topics"]),
+            ("multitask", conf["multitask"]),
+            ("llm_models", models),
+            ("llm_annotation", {**conf["llm_annotation"], "cache_path": str(cache)}),
+            ("cost_model", conf["cost_model"]),
+            ("entity_types", conf["entity_types"]),
+            ("grid", {**conf["grid"], "store": None}),
+        ):
             datasets.update(parameter_datasets(f"params:{name}", value))
         catalog = DataCatalog(datasets=datasets)
         for name in OUTPUTS:

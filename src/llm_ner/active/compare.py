@@ -33,8 +33,9 @@ def _first_reaching(rows: pd.DataFrame, column: str, target: float) -> tuple[flo
     return float(reached["added"].iloc[0]), float(reached["expert_usd"].iloc[0])
 
 
-def compare_strategies(history: pd.DataFrame, target_f1: float, baseline: str | None = "random",
-                       split: str = "test") -> pd.DataFrame:
+def compare_strategies(
+    history: pd.DataFrame, target_f1: float, baseline: str | None = "random", split: str = "test"
+) -> pd.DataFrame:
     """One row per strategy, over its seeds:
 
     * ``area_mean`` / ``area_std`` -- area under F1 over expert labels (a mean F1 across the budget);
@@ -52,7 +53,9 @@ def compare_strategies(history: pd.DataFrame, target_f1: float, baseline: str | 
     base = history[history["strategy"] == baseline].set_index(["seed", "added"])[column]  # empty without a baseline
     rows = []
     for strategy, runs in history.groupby("strategy", sort=False):
-        per_seed = [(seed, _area(r, column), *_first_reaching(r, column, target_f1)) for seed, r in runs.groupby("seed")]
+        per_seed = [
+            (seed, _area(r, column), *_first_reaching(r, column, target_f1)) for seed, r in runs.groupby("seed")
+        ]
         areas = np.array([a for _, a, _, _ in per_seed])
         labels = np.array([n for _, _, n, _ in per_seed])
         dollars = np.array([d for _, _, _, d in per_seed])
@@ -60,14 +63,22 @@ def compare_strategies(history: pd.DataFrame, target_f1: float, baseline: str | 
         paired = paired[paired.index.get_level_values("added") > 0]  # the shared start is no comparison
         difference = paired["f1"] - paired["baseline"]
         final = runs[runs["added"] == runs.groupby("seed")["added"].transform("max")][column]
-        rows.append({
-            "strategy": strategy, "seeds": runs["seed"].nunique(), "target_f1": target_f1,
-            "final_f1_mean": final.mean(), "final_f1_std": final.std(ddof=1) if len(final) > 1 else 0.0,
-            "area_mean": areas.mean(), "area_std": areas.std(ddof=1) if len(areas) > 1 else 0.0,
-            "labels_to_target_mean": np.nanmean(labels) if (~np.isnan(labels)).any() else float("nan"),
-            "usd_to_target_mean": np.nanmean(dollars) if (~np.isnan(dollars)).any() else float("nan"),
-            "seeds_reaching_target": int((~np.isnan(labels)).sum()),
-            "wins": int((difference > 0).sum()), "losses": int((difference < 0).sum()), "ties": int((difference == 0).sum()),
-            "mean_difference": float(difference.mean()) if len(difference) else float("nan"),
-        })
+        rows.append(
+            {
+                "strategy": strategy,
+                "seeds": runs["seed"].nunique(),
+                "target_f1": target_f1,
+                "final_f1_mean": final.mean(),
+                "final_f1_std": final.std(ddof=1) if len(final) > 1 else 0.0,
+                "area_mean": areas.mean(),
+                "area_std": areas.std(ddof=1) if len(areas) > 1 else 0.0,
+                "labels_to_target_mean": np.nanmean(labels) if (~np.isnan(labels)).any() else float("nan"),
+                "usd_to_target_mean": np.nanmean(dollars) if (~np.isnan(dollars)).any() else float("nan"),
+                "seeds_reaching_target": int((~np.isnan(labels)).sum()),
+                "wins": int((difference > 0).sum()),
+                "losses": int((difference < 0).sum()),
+                "ties": int((difference == 0).sum()),
+                "mean_difference": float(difference.mean()) if len(difference) else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)

@@ -14,8 +14,9 @@ import copy
 import dataclasses
 import logging
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,9 +56,13 @@ class LoopSettings:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"active_learning.{name} must be a positive integer, got {value!r}")
         if not 0 <= self.min_iterations <= self.max_iterations:
-            raise ValueError(f"active_learning.min_iterations must be in [0, max_iterations], got {self.min_iterations!r}")
+            raise ValueError(
+                f"active_learning.min_iterations must be in [0, max_iterations], got {self.min_iterations!r}"
+            )
         if self.pool_subsample is not None and self.pool_subsample < self.batch_to_add:
-            raise ValueError(f"active_learning.pool_subsample must be null or >= batch_to_add, got {self.pool_subsample!r}")
+            raise ValueError(
+                f"active_learning.pool_subsample must be null or >= batch_to_add, got {self.pool_subsample!r}"
+            )
 
 
 def round_seed(settings: LoopSettings, iteration: int) -> int:
@@ -70,8 +75,9 @@ def checkpoint_name(iteration: int, added: int) -> str:
     return f"active_iter_{iteration}_added_{added}"
 
 
-def pool_predictions(tagger: Tagger, candidates: pd.DataFrame, settings: LoopSettings, iteration: int,
-                     batch_size: int) -> PoolPredictions:
+def pool_predictions(
+    tagger: Tagger, candidates: pd.DataFrame, settings: LoopSettings, iteration: int, batch_size: int
+) -> PoolPredictions:
     """What the strategy reads: masked per-word probabilities, MC-dropout passes for ``bald``, the
     LLM's tags and confidence when the candidates carry them."""
     tokens = [list(t) for t in candidates["tokens"]]
@@ -84,7 +90,9 @@ def pool_predictions(tagger: Tagger, candidates: pd.DataFrame, settings: LoopSet
     llm_ids = None
     if "llm_tags" in candidates and candidates["llm_tags"].notna().all():
         llm_ids = [[tagger.label_to_id.get(tag, -1) for tag in tags] for tags in candidates["llm_tags"]]
-    confidence = candidates["sentence_confidence"].to_numpy(dtype=float) if "sentence_confidence" in candidates else None
+    confidence = (
+        candidates["sentence_confidence"].to_numpy(dtype=float) if "sentence_confidence" in candidates else None
+    )
     return PoolPredictions(probabilities, mc_samples, llm_ids, confidence)
 
 
@@ -108,12 +116,17 @@ def with_people_labels(chosen: pd.DataFrame, annotated: Mapping[int, Sequence[st
     return chosen.assign(gold_tags=[list(annotated[i]) for i in chosen["sentence_id"]])
 
 
-def active_learning_loop(start: Tagger, training: pd.DataFrame, pool: pd.DataFrame,
-                         evaluation_sets: Mapping[str, Sequence[LabelledSentence]], settings: LoopSettings,
-                         training_config: TrainingConfig,
-                         on_checkpoint: Callable[[str, Tagger], None] | None = None,
-                         annotated: Mapping[int, Sequence[str]] | None = None,
-                         declined: Sequence[int] = ()) -> pd.DataFrame:
+def active_learning_loop(
+    start: Tagger,
+    training: pd.DataFrame,
+    pool: pd.DataFrame,
+    evaluation_sets: Mapping[str, Sequence[LabelledSentence]],
+    settings: LoopSettings,
+    training_config: TrainingConfig,
+    on_checkpoint: Callable[[str, Tagger], None] | None = None,
+    annotated: Mapping[int, Sequence[str]] | None = None,
+    declined: Sequence[int] = (),
+) -> pd.DataFrame:
     """Run the loop on a copy of ``start``; one history row per iteration (0 = the start model).
 
     ``training``: sentence_id, tokens, ner_tags, source, weight; ``pool``: sentence_id, tokens,
@@ -132,25 +145,51 @@ def active_learning_loop(start: Tagger, training: pd.DataFrame, pool: pd.DataFra
         raise ValueError("active learning stops on validation F1: evaluation_sets needs 'validation'")
     tagger = copy.deepcopy(start)
     if settings.use_initial_training:
-        fit(tagger, labelled_sentences(training),
-            dataclasses.replace(training_config, epochs=settings.initial_epochs, seed=settings.seed))
+        fit(
+            tagger,
+            labelled_sentences(training),
+            dataclasses.replace(training_config, epochs=settings.initial_epochs, seed=settings.seed),
+        )
     fine_tune = dataclasses.replace(training_config, epochs=settings.fine_tune_epochs)
     remaining, added_tokens, rows = pool, 0, []
 
-    def record(iteration: int, added: int, seconds: float, scoring: float, scored: int, chosen: Sequence[int] = ()) -> float:
+    def record(
+        iteration: int, added: int, seconds: float, scoring: float, scored: int, chosen: Sequence[int] = ()
+    ) -> float:
         table = evaluate_on(tagger, evaluation_sets, training_config)
         micro = table[table["entity_type"] == "micro"].set_index("split")
-        row = {"strategy": settings.strategy, "seed": settings.seed, "iteration": iteration, "added": added,
-               "added_tokens": added_tokens,
-               "training_sentences": len(training), "pool_left": len(remaining)}
+        row = {
+            "strategy": settings.strategy,
+            "seed": settings.seed,
+            "iteration": iteration,
+            "added": added,
+            "added_tokens": added_tokens,
+            "training_sentences": len(training),
+            "pool_left": len(remaining),
+        }
         for split, values in micro.iterrows():
-            row.update({f"{split}_f1": values["f1"], f"{split}_token_accuracy": values["token_accuracy"],
-                        f"{split}_loss": values["loss"]})
-        row.update(chosen_ids=" ".join(str(i) for i in chosen), seconds=seconds, scored_sentences=scored,
-                   scoring_sentences_per_second=scored / scoring if scoring else float("nan"))
+            row.update(
+                {
+                    f"{split}_f1": values["f1"],
+                    f"{split}_token_accuracy": values["token_accuracy"],
+                    f"{split}_loss": values["loss"],
+                }
+            )
+        row.update(
+            chosen_ids=" ".join(str(i) for i in chosen),
+            seconds=seconds,
+            scored_sentences=scored,
+            scoring_sentences_per_second=scored / scoring if scoring else float("nan"),
+        )
         rows.append(row)
-        logger.info("active learning %s seed=%d iteration %d: %d added, validation F1=%.4f", settings.strategy,
-                    settings.seed, iteration, added, row["validation_f1"])
+        logger.info(
+            "active learning %s seed=%d iteration %d: %d added, validation F1=%.4f",
+            settings.strategy,
+            settings.seed,
+            iteration,
+            added,
+            row["validation_f1"],
+        )
         return row["validation_f1"]
 
     previous = record(0, 0, 0.0, 0.0, 0)
@@ -171,8 +210,13 @@ def active_learning_loop(start: Tagger, training: pd.DataFrame, pool: pd.DataFra
             labelled = with_people_labels(chosen, annotated)
             if labelled is None:
                 rows[-1]["next_batch_ids"] = " ".join(str(i) for i in chosen["sentence_id"])
-                logger.info("active learning %s seed=%d: round %d waits for %d sentences in Label Studio",
-                            settings.strategy, settings.seed, iteration, len(chosen))
+                logger.info(
+                    "active learning %s seed=%d: round %d waits for %d sentences in Label Studio",
+                    settings.strategy,
+                    settings.seed,
+                    iteration,
+                    len(chosen),
+                )
                 break
             chosen = labelled
         training = reveal(training, chosen)
@@ -183,10 +227,18 @@ def active_learning_loop(start: Tagger, training: pd.DataFrame, pool: pd.DataFra
         f1 = record(iteration, added, time.perf_counter() - started, scoring, len(candidates), chosen["sentence_id"])
         if on_checkpoint is not None:
             on_checkpoint(checkpoint_name(iteration, added), tagger)
-        if (settings.improvement_threshold is not None and iteration >= settings.min_iterations
-                and f1 - previous < settings.improvement_threshold):
-            logger.info("active learning %s seed=%d: validation F1 gained %.5f < %s, stopping", settings.strategy,
-                        settings.seed, f1 - previous, settings.improvement_threshold)
+        if (
+            settings.improvement_threshold is not None
+            and iteration >= settings.min_iterations
+            and f1 - previous < settings.improvement_threshold
+        ):
+            logger.info(
+                "active learning %s seed=%d: validation F1 gained %.5f < %s, stopping",
+                settings.strategy,
+                settings.seed,
+                f1 - previous,
+                settings.improvement_threshold,
+            )
             break
         previous = f1
     return pd.DataFrame(rows)
@@ -213,15 +265,24 @@ class ActiveLearningRun:
         def keep(name: str, tagger: Tagger) -> None:
             checkpoints[name] = copy.deepcopy(tagger).cpu()
 
-        history = active_learning_loop(self.start, self.training, self.pool, self.evaluation_sets, self.settings,
-                                       self.training_config,
-                                       on_checkpoint=keep if self.keep_checkpoints else None, annotated=self.annotated,
-                                       declined=self.declined)
+        history = active_learning_loop(
+            self.start,
+            self.training,
+            self.pool,
+            self.evaluation_sets,
+            self.settings,
+            self.training_config,
+            on_checkpoint=keep if self.keep_checkpoints else None,
+            annotated=self.annotated,
+            declined=self.declined,
+        )
         return CellOutput(history, {"checkpoints": checkpoints} if self.keep_checkpoints else {})
 
 
 def price_rounds(history: pd.DataFrame, expert_usd: Callable[[int], float]) -> pd.DataFrame:
     """The history with ``expert_usd`` -- what the revealed labels cost (``expert_usd(tokens)``) -- after ``added_tokens``."""
     priced = history.copy()
-    priced.insert(priced.columns.get_loc("added_tokens") + 1, "expert_usd", [expert_usd(int(t)) for t in history["added_tokens"]])
+    priced.insert(
+        priced.columns.get_loc("added_tokens") + 1, "expert_usd", [expert_usd(int(t)) for t in history["added_tokens"]]
+    )
     return priced

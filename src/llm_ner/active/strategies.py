@@ -21,8 +21,8 @@ word scores 0.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -59,8 +59,9 @@ def mean_token_entropy(predictions: PoolPredictions, **_) -> np.ndarray:
 
 
 def least_confidence(predictions: PoolPredictions, **_) -> np.ndarray:
-    return np.array([1.0 - float(np.prod(_valid(p).max(axis=1))) if len(_valid(p)) else 0.0
-                     for p in predictions.probabilities])
+    return np.array(
+        [1.0 - float(np.prod(_valid(p).max(axis=1))) if len(_valid(p)) else 0.0 for p in predictions.probabilities]
+    )
 
 
 def margin(predictions: PoolPredictions, **_) -> np.ndarray:
@@ -115,10 +116,13 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
     return inverse / max(inverse.max(), 1)
 
 
-def llm_confidence_mix(predictions: PoolPredictions, base: str = "mean_token_entropy", llm_weight: float = 0.5,
-                       **options) -> np.ndarray:
+def llm_confidence_mix(
+    predictions: PoolPredictions, base: str = "mean_token_entropy", llm_weight: float = 0.5, **options
+) -> np.ndarray:
     if predictions.llm_confidence is None or np.isnan(np.asarray(predictions.llm_confidence, dtype=float)).all():
-        raise ValueError("strategy 'llm_confidence_mix' needs LLM sentence confidence (llm_annotation.confidence.method)")
+        raise ValueError(
+            "strategy 'llm_confidence_mix' needs LLM sentence confidence (llm_annotation.confidence.method)"
+        )
     if not 0 <= llm_weight <= 1:
         raise ValueError(f"llm_weight must be in [0, 1], got {llm_weight!r}")
     student = STRATEGIES[base](predictions, **options)
@@ -127,8 +131,13 @@ def llm_confidence_mix(predictions: PoolPredictions, base: str = "mean_token_ent
 
 
 STRATEGIES: dict[str, Callable[..., np.ndarray]] = {
-    "mean_token_entropy": mean_token_entropy, "least_confidence": least_confidence, "margin": margin,
-    "mnlp": mnlp, "bald": bald, "random": random_scores, "llm_disagreement": llm_disagreement,
+    "mean_token_entropy": mean_token_entropy,
+    "least_confidence": least_confidence,
+    "margin": margin,
+    "mnlp": mnlp,
+    "bald": bald,
+    "random": random_scores,
+    "llm_disagreement": llm_disagreement,
     "llm_confidence_mix": llm_confidence_mix,
 }
 

@@ -28,8 +28,13 @@ UNITS = ("sentences", "documents")
 
 
 class DocumentsDataset(AbstractDataset[None, pd.DataFrame]):
-    def __init__(self, path: str, unit: Literal["sentences", "documents"] = "sentences",
-                 segmenter: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        path: str,
+        unit: Literal["sentences", "documents"] = "sentences",
+        segmenter: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
         if unit not in UNITS:
             raise DatasetError(f"DocumentsDataset unit: must be one of {UNITS}, got {unit!r}")
         self._path = Path(path)

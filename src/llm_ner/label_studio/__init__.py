@@ -15,5 +15,16 @@ from .annotations import AGREEMENT_RULES, ExpertAnnotations, load_export_file, r
 from .server import LabelStudioClient, LabelStudioError, annotations_so_far, connect
 from .tasks import labeling_config, sentence_text, tasks_for
 
-__all__ = ["AGREEMENT_RULES", "ExpertAnnotations", "LabelStudioClient", "LabelStudioError", "annotations_so_far", "connect",
-           "labeling_config", "load_export_file", "read_export", "sentence_text", "tasks_for"]
+__all__ = [
+    "AGREEMENT_RULES",
+    "ExpertAnnotations",
+    "LabelStudioClient",
+    "LabelStudioError",
+    "annotations_so_far",
+    "connect",
+    "labeling_config",
+    "load_export_file",
+    "read_export",
+    "sentence_text",
+    "tasks_for",
+]

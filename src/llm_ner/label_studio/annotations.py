@@ -24,10 +24,11 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -37,8 +38,17 @@ from .tasks import FROM_NAME
 
 AGREEMENT_RULES = ("first", "majority")
 STATUSES = ("labelled", "cancelled", "unlabelled", "missing")
-COLUMNS = ["sentence_id", "task_id", "status", "expert_tags", "annotators", "cancelled", "lead_time_s", "repaired",
-           "repair_reasons"]
+COLUMNS = [
+    "sentence_id",
+    "task_id",
+    "status",
+    "expert_tags",
+    "annotators",
+    "cancelled",
+    "lead_time_s",
+    "repaired",
+    "repair_reasons",
+]
 
 
 @dataclass(frozen=True)
@@ -70,8 +80,15 @@ def _tokens_of(region_start: int, region_end: int, starts: Sequence[int], ends: 
     return [i for i, (s, e) in enumerate(zip(starts, ends)) if s < region_end and e > region_start]
 
 
-def _spans(annotation: Mapping[str, Any], task: str, text: str, starts: Sequence[int], ends: Sequence[int],
-           schema: LabelSchema, reasons: list[str]) -> tuple[Span, ...]:
+def _spans(
+    annotation: Mapping[str, Any],
+    task: str,
+    text: str,
+    starts: Sequence[int],
+    ends: Sequence[int],
+    schema: LabelSchema,
+    reasons: list[str],
+) -> tuple[Span, ...]:
     """The token spans of one submitted annotation; snapped regions add a reason to ``reasons``."""
     spans: list[tuple[Span, str]] = []
     for region in annotation.get("result") or []:
@@ -124,8 +141,9 @@ def load_export_file(path: str | Path) -> list[dict[str, Any]]:
         raise ValueError(f"{path} line {exc.lineno}: not JSON ({exc.msg})") from None
 
 
-def _checked_task(item: Any, position: int, source: str, tokens_by_id: Mapping[int, Sequence[str]]
-                  ) -> tuple[str, int, tuple[str, list[int], list[int]]]:
+def _checked_task(
+    item: Any, position: int, source: str, tokens_by_id: Mapping[int, Sequence[str]]
+) -> tuple[str, int, tuple[str, list[int], list[int]]]:
     """One exported task's name for errors, its sentence id and its text with token offsets, after
     checking it is a task of this project in Label Studio's JSON format."""
     task_id = item.get("id", f"#{position}") if isinstance(item, Mapping) else f"#{position}"
@@ -142,12 +160,19 @@ def _checked_task(item: Any, position: int, source: str, tokens_by_id: Mapping[i
         raise ValueError(f"{task}: sentence {sentence_id} is not among the {len(tokens_by_id)} exported sentences")
     starts, ends = list(data["token_starts"]), list(data["token_ends"])
     if len(starts) != len(tokens_by_id[sentence_id]):
-        raise ValueError(f"{task}: {len(starts)} token offsets for a sentence of {len(tokens_by_id[sentence_id])} tokens")
+        raise ValueError(
+            f"{task}: {len(starts)} token offsets for a sentence of {len(tokens_by_id[sentence_id])} tokens"
+        )
     return task, sentence_id, (str(data["text"]), starts, ends)
 
 
-def read_export(export: Any, selection: pd.DataFrame, schema: LabelSchema, rule: str = "first",
-                source: str = "the Label Studio export") -> ExpertAnnotations:
+def read_export(
+    export: Any,
+    selection: pd.DataFrame,
+    schema: LabelSchema,
+    rule: str = "first",
+    source: str = "the Label Studio export",
+) -> ExpertAnnotations:
     """The expert tags of the ``selection``'s sentences (``sentence_id``, ``tokens``) in a Label
     Studio JSON export (a list of tasks, each with its ``annotations``); ``source`` names the file
     in errors."""
@@ -163,9 +188,17 @@ def read_export(export: Any, selection: pd.DataFrame, schema: LabelSchema, rule:
             raise ValueError(f"{task}: sentence {sentence_id} is also task {seen[sentence_id]}; import each task once")
         seen[sentence_id] = task_id = item.get("id")
         reasons: list[str] = []
-        submitted = sorted((_Annotation((str(a.get("created_at") or ""), a.get("id") or 0),
-                                        _spans(a, f"{task} (annotation {a.get('id')})", text, starts, ends, schema, reasons))
-                            for a in item["annotations"] if not a.get("was_cancelled")), key=lambda a: a.order)
+        submitted = sorted(
+            (
+                _Annotation(
+                    (str(a.get("created_at") or ""), a.get("id") or 0),
+                    _spans(a, f"{task} (annotation {a.get('id')})", text, starts, ends, schema, reasons),
+                )
+                for a in item["annotations"]
+                if not a.get("was_cancelled")
+            ),
+            key=lambda a: a.order,
+        )
         length = len(starts)
         for one, other in combinations(submitted, 2):
             pairs[0].append(spans_to_bio(one.spans, length))
@@ -176,14 +209,34 @@ def read_export(export: Any, selection: pd.DataFrame, schema: LabelSchema, rule:
             tags = spans_to_bio(spans, length)
         else:
             status, tags = ("cancelled" if item["annotations"] else "unlabelled"), None
-        rows.append({"sentence_id": sentence_id, "task_id": task_id, "status": status, "expert_tags": tags,
-                     "annotators": len(submitted), "cancelled": len(item["annotations"]) - len(submitted),
-                     "lead_time_s": _lead_time(item["annotations"]), "repaired": len(reasons),
-                     "repair_reasons": reasons})
+        rows.append(
+            {
+                "sentence_id": sentence_id,
+                "task_id": task_id,
+                "status": status,
+                "expert_tags": tags,
+                "annotators": len(submitted),
+                "cancelled": len(item["annotations"]) - len(submitted),
+                "lead_time_s": _lead_time(item["annotations"]),
+                "repaired": len(reasons),
+                "repair_reasons": reasons,
+            }
+        )
     for sentence_id in tokens_by_id:
         if sentence_id not in seen:
-            rows.append({"sentence_id": sentence_id, "task_id": None, "status": "missing", "expert_tags": None,
-                         "annotators": 0, "cancelled": 0, "lead_time_s": math.nan, "repaired": 0, "repair_reasons": []})
+            rows.append(
+                {
+                    "sentence_id": sentence_id,
+                    "task_id": None,
+                    "status": "missing",
+                    "expert_tags": None,
+                    "annotators": 0,
+                    "cancelled": 0,
+                    "lead_time_s": math.nan,
+                    "repaired": 0,
+                    "repair_reasons": [],
+                }
+            )
     # micro entity F1 is undefined when no annotator marked any entity on a shared task
     marked = any(tag != "O" for tags in pairs[0] + pairs[1] for tag in tags)
     agreement = float(entity_scores(*pairs, types=schema.names).loc["micro", "f1"]) if marked else None

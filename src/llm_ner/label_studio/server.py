@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import requests
 
@@ -34,8 +35,10 @@ def _is_personal_access_token(token: str) -> bool:
 class LabelStudioClient:
     def __init__(self, url: str, api_key: str, timeout_s: float = 60.0):
         if not url or not api_key:
-            raise LabelStudioError("Label Studio needs label_studio.url and an api_key "
-                                   "(conf/local/credentials.yml: label_studio.api_key, or $LABEL_STUDIO_API_KEY)")
+            raise LabelStudioError(
+                "Label Studio needs label_studio.url and an api_key "
+                "(conf/local/credentials.yml: label_studio.api_key, or $LABEL_STUDIO_API_KEY)"
+            )
         self.url, self._key, self._timeout = url.rstrip("/"), api_key, timeout_s
         self._session = requests.Session()
         self._access: str | None = None
@@ -54,15 +57,19 @@ class LabelStudioClient:
             try:
                 reply = self._session.request(method, self.url + path, headers=headers, timeout=self._timeout, **kwargs)
             except requests.RequestException as exc:
-                raise LabelStudioError(f"Label Studio at {self.url} is unreachable ({type(exc).__name__}); "
-                                       f"start it with `make label-studio` or fix label_studio.url") from None
+                raise LabelStudioError(
+                    f"Label Studio at {self.url} is unreachable ({type(exc).__name__}); "
+                    f"start it with `make label-studio` or fix label_studio.url"
+                ) from None
             # an access token expires after minutes: renew it once, then believe the 401
             if reply.status_code == 401 and authorise and attempt == 0 and _is_personal_access_token(self._key):
                 continue
             break
         if reply.status_code in (401, 403):
-            raise LabelStudioError(f"Label Studio at {self.url} refused the token (HTTP {reply.status_code}: "
-                                   f"{_detail(reply)}); check label_studio.api_key")
+            raise LabelStudioError(
+                f"Label Studio at {self.url} refused the token (HTTP {reply.status_code}: "
+                f"{_detail(reply)}); check label_studio.api_key"
+            )
         if reply.status_code >= 400:
             raise LabelStudioError(f"Label Studio {method} {path}: HTTP {reply.status_code}: {_detail(reply)}")
         return reply
@@ -80,8 +87,9 @@ class LabelStudioClient:
             page += 1
         if found is not None:
             if found.get("label_config", "").strip() != label_config.strip():
-                logger.warning("Label Studio project %r (id %s) has another labeling config; keeping its own",
-                               title, found["id"])
+                logger.warning(
+                    "Label Studio project %r (id %s) has another labeling config; keeping its own", title, found["id"]
+                )
             return int(found["id"])
         created = self._send("POST", "/api/projects", json={"title": title, "label_config": label_config}).json()
         logger.info("Label Studio: created project %r (id %s)", title, created["id"])
@@ -89,8 +97,9 @@ class LabelStudioClient:
 
     def export(self, project_id: int) -> list[dict[str, Any]]:
         """Every task of the project with its annotations (Label Studio's JSON export format)."""
-        return self._send("GET", f"/api/projects/{project_id}/export",
-                          params={"exportType": "JSON", "download_all_tasks": "true"}).json()
+        return self._send(
+            "GET", f"/api/projects/{project_id}/export", params={"exportType": "JSON", "download_all_tasks": "true"}
+        ).json()
 
     def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> int:
         """Import the tasks whose sentence the project does not have yet; the number imported."""
@@ -98,8 +107,12 @@ class LabelStudioClient:
         new = [t for t in tasks if t["data"]["sentence_id"] not in present]
         if new:
             self._send("POST", f"/api/projects/{project_id}/import", json=new)
-        logger.info("Label Studio: %d tasks imported into project %s, %d already there", len(new), project_id,
-                    len(tasks) - len(new))
+        logger.info(
+            "Label Studio: %d tasks imported into project %s, %d already there",
+            len(new),
+            project_id,
+            len(tasks) - len(new),
+        )
         return len(new)
 
 
@@ -112,8 +125,13 @@ def connect(credentials: Mapping[str, Any]) -> LabelStudioClient | None:
     return LabelStudioClient(url, credentials.get("api_key") or os.environ.get("LABEL_STUDIO_API_KEY"))
 
 
-def annotations_so_far(credentials: Mapping[str, Any], project: str, label_config: str,
-                       import_path: str | None = None, tasks: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+def annotations_so_far(
+    credentials: Mapping[str, Any],
+    project: str,
+    label_config: str,
+    import_path: str | None = None,
+    tasks: Sequence[dict[str, Any]] = (),
+) -> list[dict[str, Any]]:
     """What annotators submitted so far, as a Label Studio JSON export: from the configured server's
     project (after importing the ``tasks`` it lacks), else from the export file at ``import_path``,
     else nothing."""

@@ -17,7 +17,8 @@ pre-filled regions instead of labelling from nothing (Label Studio's pre-annotat
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import pandas as pd
@@ -26,8 +27,18 @@ from ..tags import LabelSchema, bio_to_spans
 
 FROM_NAME, TO_NAME = "label", "text"  # the names the labeling config gives its Labels and Text tags
 # one colour per entity type, in schema order (Label Studio's default is grey for all)
-_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-            "#17becf")
+_COLOURS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
 
 
 def sentence_text(tokens: Sequence[str]) -> tuple[str, list[int], list[int]]:
@@ -45,11 +56,14 @@ def labeling_config(schema: LabelSchema) -> str:
     """Label Studio's labeling config for a schema: one label per entity type (its title and
     description as the hint), word granularity so a selection snaps to whole words in the UI."""
     labels = "\n".join(
-        f'    <Label value={quoteattr(t.name)} alias={quoteattr(t.name)} hint={quoteattr(t.description or t.title)} '
+        f"    <Label value={quoteattr(t.name)} alias={quoteattr(t.name)} hint={quoteattr(t.description or t.title)} "
         f'background="{_COLOURS[i % len(_COLOURS)]}"/>'
-        for i, t in enumerate(schema.types))
-    return (f'<View>\n  <Labels name="{FROM_NAME}" toName="{TO_NAME}">\n{labels}\n  </Labels>\n'
-            f'  <Text name="{TO_NAME}" value="$text" granularity="word"/>\n</View>\n')
+        for i, t in enumerate(schema.types)
+    )
+    return (
+        f'<View>\n  <Labels name="{FROM_NAME}" toName="{TO_NAME}">\n{labels}\n  </Labels>\n'
+        f'  <Text name="{TO_NAME}" value="$text" granularity="word"/>\n</View>\n'
+    )
 
 
 def _score(value: Any) -> float | None:
@@ -58,13 +72,20 @@ def _score(value: Any) -> float | None:
 
 def _prediction(row: Mapping, text: str, starts: list[int], ends: list[int], labeller: str) -> dict[str, Any]:
     entities = row.get("entity_confidence")  # a list, or an array when read back from parquet; None: no confidence
-    confidence = {(e["start"], e["end"], e["type"]): e.get("confidence") for e in (() if entities is None else entities)}
+    confidence = {
+        (e["start"], e["end"], e["type"]): e.get("confidence") for e in (() if entities is None else entities)
+    }
     result = []
     for i, span in enumerate(bio_to_spans(list(row["llm_tags"]))):
         start, end = starts[span.start], ends[span.end - 1]
-        region = {"id": f"{row['sentence_id']}-{i}", "from_name": FROM_NAME, "to_name": TO_NAME, "type": "labels",
-                  "origin": "prediction",
-                  "value": {"start": start, "end": end, "text": text[start:end], "labels": [span.label]}}
+        region = {
+            "id": f"{row['sentence_id']}-{i}",
+            "from_name": FROM_NAME,
+            "to_name": TO_NAME,
+            "type": "labels",
+            "origin": "prediction",
+            "value": {"start": start, "end": end, "text": text[start:end], "labels": [span.label]},
+        }
         score = _score(confidence.get((span.start, span.end, span.label)))
         if score is not None:
             region["score"] = score
@@ -86,11 +107,18 @@ def tasks_for(selection: pd.DataFrame, split: str = "train") -> list[dict[str, A
     tasks = []
     for rank, row in enumerate(selection.to_dict("records")):
         text, starts, ends = sentence_text([str(t) for t in row["tokens"]])
-        task: dict[str, Any] = {"data": {"text": text, "token_starts": starts, "token_ends": ends,
-                                         "sentence_id": int(row["sentence_id"]), "split": split, "rank": rank}}
+        task: dict[str, Any] = {
+            "data": {
+                "text": text,
+                "token_starts": starts,
+                "token_ends": ends,
+                "sentence_id": int(row["sentence_id"]),
+                "split": split,
+                "rank": rank,
+            }
+        }
         if row.get("llm_tags") is not None:
             labeller = " x ".join(str(row[c]) for c in ("strategy", "model") if row.get(c) is not None) or "llm"
             task["predictions"] = [_prediction(row, text, starts, ends, labeller)]
         tasks.append(task)
     return tasks
-

@@ -8,8 +8,8 @@ Exact and case-insensitive matches label every occurrence, as CoNLL annotates re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from rapidfuzz import fuzz
 

@@ -17,8 +17,9 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Collection, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -36,12 +37,37 @@ from .runner import GuardedCall, ReplyPending, SentenceCallFailed, run_each
 logger = logging.getLogger(__name__)
 
 LABEL_COLUMNS = (
-    "sentence_id", "document_id", "tokens", "gold_tags", "llm_tags", "status", "failure_reason", "strategy", "model",
-    "entity_confidence", "sentence_confidence", "input_tokens", "output_tokens", "label_cost_usd", "spend_usd",
-    "seconds", "api_calls", "batch_calls", "cache_hits", "reply",
+    "sentence_id",
+    "document_id",
+    "tokens",
+    "gold_tags",
+    "llm_tags",
+    "status",
+    "failure_reason",
+    "strategy",
+    "model",
+    "entity_confidence",
+    "sentence_confidence",
+    "input_tokens",
+    "output_tokens",
+    "label_cost_usd",
+    "spend_usd",
+    "seconds",
+    "api_calls",
+    "batch_calls",
+    "cache_hits",
+    "reply",
 )
-SUMMED_COLUMNS = ("input_tokens", "output_tokens", "label_cost_usd", "spend_usd", "seconds", "api_calls", "batch_calls",
-                  "cache_hits")
+SUMMED_COLUMNS = (
+    "input_tokens",
+    "output_tokens",
+    "label_cost_usd",
+    "spend_usd",
+    "seconds",
+    "api_calls",
+    "batch_calls",
+    "cache_hits",
+)
 
 
 @dataclass
@@ -85,8 +111,15 @@ class BatchReceipts:
 class CachedCaller:
     """Backend calls through the cache; the key is the backend's identity, never its credentials."""
 
-    def __init__(self, backend: ChatBackend, cache: ResponseCache, generation: dict[str, Any], namespace: str = "",
-                 price: Price = Price(), receipts: BatchReceipts | None = None):
+    def __init__(
+        self,
+        backend: ChatBackend,
+        cache: ResponseCache,
+        generation: dict[str, Any],
+        namespace: str = "",
+        price: Price = Price(),
+        receipts: BatchReceipts | None = None,
+    ):
         self.backend, self.cache, self.generation, self.namespace = backend, cache, dict(generation), namespace
         self.price, self.receipts = price, receipts or BatchReceipts()
         self.totals = CallStats()
@@ -118,8 +151,11 @@ def cached_replies(callers: Sequence[CachedCaller], messages: Messages, stats: S
     if missing:
         generations = [callers[i].generation for i in missing]
         started = time.perf_counter()
-        completions = ([backend.complete(messages, generations[0])] if len(missing) == 1
-                       else backend.complete_many(messages, generations))
+        completions = (
+            [backend.complete(messages, generations[0])]
+            if len(missing) == 1
+            else backend.complete_many(messages, generations)
+        )
         seconds = (time.perf_counter() - started) / len(missing)
         for i, completion in zip(missing, completions):
             cache.put(keys[i], backend.identity, messages, callers[i].generation, completion, seconds)
@@ -153,7 +189,10 @@ def demonstrations_from_table(table: pd.DataFrame) -> list[Demonstration]:
 
 
 def choose_demonstrations(
-    strategy: PromptStrategy, sentences: Sequence[Sequence[str]], pool: pd.DataFrame | None, similarity: str = "embedding"
+    strategy: PromptStrategy,
+    sentences: Sequence[Sequence[str]],
+    pool: pd.DataFrame | None,
+    similarity: str = "embedding",
 ) -> list[list[Demonstration]]:
     if strategy.demonstrations == "none":
         return [[] for _ in sentences]
@@ -162,12 +201,20 @@ def choose_demonstrations(
     if pool is None or pool.empty:
         raise ValueError(f"strategy {strategy.name!r} retrieves demonstrations but the demonstration pool is empty")
     candidates = demonstrations_from_table(pool)
-    neighbours = nearest_neighbours([list(s) for s in sentences], [list(t) for t in pool["tokens"]], strategy.k, similarity)
+    neighbours = nearest_neighbours(
+        [list(s) for s in sentences], [list(t) for t in pool["tokens"]], strategy.k, similarity
+    )
     return [[candidates[j] for j in row] for row in neighbours]
 
 
-def _verify(labels: SentenceLabels, tokens: Sequence[str], caller: CachedCaller, prompt: VerificationPrompt,
-            stats: CallStats, fuzzy_threshold: float) -> SentenceLabels:
+def _verify(
+    labels: SentenceLabels,
+    tokens: Sequence[str],
+    caller: CachedCaller,
+    prompt: VerificationPrompt,
+    stats: CallStats,
+    fuzzy_threshold: float,
+) -> SentenceLabels:
     """Second pass: drop the entities the model itself rejects; an unreadable verdict keeps them."""
     entities = list(dict.fromkeys(labels.entities))
     if labels.tags is None or not entities:
@@ -180,8 +227,7 @@ def _verify(labels: SentenceLabels, tokens: Sequence[str], caller: CachedCaller,
     rejected = {entity for entity, keep in zip(entities, verdicts) if not keep}
     if not rejected:
         return labels
-    spans = [s for s in bio_to_spans(labels.tags)
-             if (s.label, " ".join(tokens[s.start : s.end])) not in rejected]
+    spans = [s for s in bio_to_spans(labels.tags) if (s.label, " ".join(tokens[s.start : s.end])) not in rejected]
     # Mentions are matched again so that a rejected fuzzy/variant spelling is dropped too.
     for etype, mention in rejected:
         for start, end in find_mention(tokens, mention, fuzzy_threshold).windows:
@@ -203,8 +249,16 @@ class AnnotationRun:
     retries: int = 0
 
 
-def _row(sentence: pd.Series, tokens: list[str], labels: SentenceLabels, scored: Scored | None, stats: CallStats,
-         strategy: str, model: str, reply: str) -> dict[str, Any]:
+def _row(
+    sentence: pd.Series,
+    tokens: list[str],
+    labels: SentenceLabels,
+    scored: Scored | None,
+    stats: CallStats,
+    strategy: str,
+    model: str,
+    reply: str,
+) -> dict[str, Any]:
     return {
         "sentence_id": int(sentence["sentence_id"]),
         "document_id": int(sentence["document_id"]),
@@ -246,8 +300,19 @@ def annotate_sentences(
 
     With ``generation["logprobs"]`` the labels are scored from the reply's token probabilities.
     """
-    return annotate_replies(sentences, strategy, backend, cache, [generation], demonstrations, verification, price,
-                            fuzzy_threshold, show_progress, namespace)[0]
+    return annotate_replies(
+        sentences,
+        strategy,
+        backend,
+        cache,
+        [generation],
+        demonstrations,
+        verification,
+        price,
+        fuzzy_threshold,
+        show_progress,
+        namespace,
+    )[0]
 
 
 def annotate_replies(
@@ -276,8 +341,9 @@ def annotate_replies(
     demonstrations = demonstrations if demonstrations is not None else [[] for _ in range(len(rows))]
     retries_before = getattr(getattr(backend, "counters", None), "retries", 0)
 
-    def label_reply(i: int, tokens: list[str], caller: CachedCaller, completion: Completion,
-                    stats: CallStats) -> tuple[dict[str, Any], SentenceLabels]:
+    def label_reply(
+        i: int, tokens: list[str], caller: CachedCaller, completion: Completion, stats: CallStats
+    ) -> tuple[dict[str, Any], SentenceLabels]:
         try:
             labels = parse(completion.text, tokens, fuzzy_threshold, strategy.result_marker, strategy.schema)
             if strategy.self_verify:
@@ -300,11 +366,14 @@ def annotate_replies(
             completions = call(cached_replies, callers, strategy.messages(tokens, demonstrations[i]), stats)
         except SentenceCallFailed as failure:
             labels = SentenceLabels(None, "failed", Counter({failure.reason: 1}))
-            return [(_row(rows.loc[i], tokens, labels, None, s, strategy.name, backend.name, ""), labels)
-                    for s in stats]
+            return [
+                (_row(rows.loc[i], tokens, labels, None, s, strategy.name, backend.name, ""), labels) for s in stats
+            ]
         return [label_reply(i, tokens, *reply) for reply in zip(callers, completions, stats)]
 
-    results = run_each(list(rows["sentence_id"]), label_one, backend, f"{strategy.name} x {backend.name}", show_progress)
+    results = run_each(
+        list(rows["sentence_id"]), label_one, backend, f"{strategy.name} x {backend.name}", show_progress
+    )
     retries = getattr(getattr(backend, "counters", None), "retries", 0) - retries_before
     runs = []
     for j, caller in enumerate(callers):
@@ -312,8 +381,14 @@ def annotate_replies(
         run_retries = retries if j == 0 else 0  # a sentence's replies share their requests' retries: counted once
         logger.info(
             "%s x %s%s: %d sentences, %d API calls (%d through batch jobs), %d from cache, %d retries, statuses %s",
-            strategy.name, backend.name, f" (reply {j + 1} of {len(callers)})" if len(callers) > 1 else "", len(table),
-            caller.totals.api_calls, caller.totals.batch_calls, caller.totals.cache_hits, run_retries,
+            strategy.name,
+            backend.name,
+            f" (reply {j + 1} of {len(callers)})" if len(callers) > 1 else "",
+            len(table),
+            caller.totals.api_calls,
+            caller.totals.batch_calls,
+            caller.totals.cache_hits,
+            run_retries,
             dict(Counter(table["status"])),
         )
         runs.append(AnnotationRun(table, [replies[j][1] for replies in results], caller.totals, run_retries))

@@ -17,9 +17,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import tenacity
 
@@ -192,7 +193,12 @@ def backend_identity(settings: ModelSettings) -> dict[str, Any]:
     when the file is assembled) and the context size."""
     if settings.backend == "openai":
         return {"backend": "openai", "endpoint": normalise_base_url(settings.base_url), "model": settings.model}
-    return {"backend": "local", "model": settings.model, "sha256": LOCAL_MODELS[settings.model].sha256, "n_ctx": settings.n_ctx}
+    return {
+        "backend": "local",
+        "model": settings.model,
+        "sha256": LOCAL_MODELS[settings.model].sha256,
+        "n_ctx": settings.n_ctx,
+    }
 
 
 class OpenAIBackend:
@@ -223,8 +229,14 @@ class OpenAIBackend:
         error = state.outcome.exception()
         reason = _transient_reason(error) or type(error).__name__
         self.counters.add_retry(reason)
-        logger.warning("%s: %s, retry %d/%d in %.1f s", self.name, reason, state.attempt_number, self.max_retries,
-                       state.upcoming_sleep)
+        logger.warning(
+            "%s: %s, retry %d/%d in %.1f s",
+            self.name,
+            reason,
+            state.attempt_number,
+            self.max_retries,
+            state.upcoming_sleep,
+        )
 
     def request(self, make: Callable[[Any], T]) -> T:
         """One API request, ``make(client)``, under the backend's rate limit and retries; an error no
@@ -250,8 +262,9 @@ class OpenAIBackend:
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     def complete(self, messages: Messages, generation: dict[str, Any]) -> Completion:
-        response = self.request(lambda client: client.chat.completions.create(model=self.model, messages=messages,
-                                                                              **generation))
+        response = self.request(
+            lambda client: client.chat.completions.create(model=self.model, messages=messages, **generation)
+        )
         return completion_from_body(response.model_dump(), messages)
 
     def complete_many(self, messages: Messages, generations: Sequence[dict[str, Any]]) -> list[Completion]:
@@ -276,7 +289,11 @@ class LocalBackend:
         self.identity = backend_identity(settings)
         self.model_path = Path(model_path)
         self.endpoint = f"local:{self.model_path}"
-        self.n_ctx, self.n_threads, self.parallel_samples = settings.n_ctx, settings.n_threads, settings.parallel_samples
+        self.n_ctx, self.n_threads, self.parallel_samples = (
+            settings.n_ctx,
+            settings.n_threads,
+            settings.parallel_samples,
+        )
         self.max_consecutive_failures = settings.max_consecutive_failures
         self.counters = CallCounters()
         self.reused_tokens = 0  # prompt tokens answered from the held KV state instead of evaluated
@@ -344,8 +361,9 @@ def _resolve_api_key(settings: ModelSettings, credentials: dict[str, Any] | None
     return key
 
 
-def make_backend(settings: ModelSettings, credentials: dict[str, Any] | None = None,
-                 model_dir: str | Path = "data/06_models") -> ChatBackend:
+def make_backend(
+    settings: ModelSettings, credentials: dict[str, Any] | None = None, model_dir: str | Path = "data/06_models"
+) -> ChatBackend:
     """Build the backend configured under ``llm_models.<name>``."""
     if settings.backend == "openai":
         return OpenAIBackend(settings, _resolve_api_key(settings, credentials))

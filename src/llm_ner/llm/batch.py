@@ -26,9 +26,10 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterator, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from .backends import ChatBackend, Completion, LLMServiceError, OpenAIBackend, completion_from_body
 from .cache import ResponseCache, request_key
@@ -64,8 +65,9 @@ def request_line(request: BatchRequest, model: str) -> str:
     return json.dumps({"custom_id": request.key, "method": "POST", "url": CHAT_URL, "body": body}, ensure_ascii=False)
 
 
-def split_request_lines(requests: Sequence[BatchRequest], model: str, max_requests: int,
-                        max_bytes: int) -> Iterator[tuple[list[str], list[BatchRequest]]]:
+def split_request_lines(
+    requests: Sequence[BatchRequest], model: str, max_requests: int, max_bytes: int
+) -> Iterator[tuple[list[str], list[BatchRequest]]]:
     """The request lines in files of at most ``max_requests`` lines and ``max_bytes`` bytes."""
     lines: list[str] = []
     chunk: list[BatchRequest] = []
@@ -74,8 +76,9 @@ def split_request_lines(requests: Sequence[BatchRequest], model: str, max_reques
         line = request_line(request, model)
         length = len(line.encode("utf-8")) + 1
         if length > max_bytes:
-            raise ValueError(f"one batch request is {length} bytes, above llm_annotation.batch.max_bytes_per_file "
-                             f"({max_bytes})")
+            raise ValueError(
+                f"one batch request is {length} bytes, above llm_annotation.batch.max_bytes_per_file ({max_bytes})"
+            )
         if lines and (len(lines) == max_requests or size + length > max_bytes):
             yield lines, chunk
             lines, chunk, size = [], [], 0
@@ -106,7 +109,9 @@ def read_results(path: Path, messages_by_key: dict[str, Messages]) -> Iterator[B
                 record = json.loads(line)
                 key = record["custom_id"]
             except (ValueError, KeyError, TypeError) as error:
-                raise ValueError(f"{path}:{number}: not a batch result line ({type(error).__name__}: {error})") from None
+                raise ValueError(
+                    f"{path}:{number}: not a batch result line ({type(error).__name__}: {error})"
+                ) from None
             yield _result(record, key, messages_by_key.get(key, []))
 
 
@@ -146,21 +151,24 @@ class JobBook:
     failures: dict[str, str] = field(default_factory=dict)  # cache key -> reason
 
     @classmethod
-    def open(cls, path: Path) -> "JobBook":
+    def open(cls, path: Path) -> JobBook:
         if not path.exists():
             return cls(path)
         try:
             state = json.loads(path.read_text(encoding="utf-8"))
             return cls(path, [BatchJob(**job) for job in state["jobs"]], dict(state["failures"]))
         except (ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{path}: unreadable batch state ({type(error).__name__}: {error}); it records which "
-                             f"batches were paid for -- move it away only if those are settled") from None
+            raise ValueError(
+                f"{path}: unreadable batch state ({type(error).__name__}: {error}); it records which "
+                f"batches were paid for -- move it away only if those are settled"
+            ) from None
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"jobs": [asdict(job) for job in self.jobs], "failures": self.failures}),
-                             encoding="utf-8")
+        temporary.write_text(
+            json.dumps({"jobs": [asdict(job) for job in self.jobs], "failures": self.failures}), encoding="utf-8"
+        )
         os.replace(temporary, self.path)  # a killed run leaves the old state or the new one, never half of one
 
     def open_jobs(self) -> list[BatchJob]:
@@ -206,13 +214,25 @@ class OpenAIBatches:
             book.save()
         # a run killed between creating the batch and saving its id: find that batch rather than pay twice
         found = self._batch_of(job.input_file_id) if resumed else None
-        batch = found or self.backend.request(lambda client: client.batches.create(
-            input_file_id=job.input_file_id, endpoint=CHAT_URL, completion_window=self.completion_window,
-            metadata={"llm_ner_job": job.name}))
+        batch = found or self.backend.request(
+            lambda client: client.batches.create(
+                input_file_id=job.input_file_id,
+                endpoint=CHAT_URL,
+                completion_window=self.completion_window,
+                metadata={"llm_ner_job": job.name},
+            )
+        )
         job.batch_id, job.state, job.status = batch.id, "submitted", batch.status
         book.save()
-        logger.info("%s: %s: %s batch %s with %d requests (input file %s)", self.backend.name, job.name,
-                    "found its" if found else "submitted", batch.id, len(job.keys), job.input_file_id)
+        logger.info(
+            "%s: %s: %s batch %s with %d requests (input file %s)",
+            self.backend.name,
+            job.name,
+            "found its" if found else "submitted",
+            batch.id,
+            len(job.keys),
+            job.input_file_id,
+        )
 
     def _batch_of(self, input_file_id: str, newest: int = 1000) -> Any:
         """The batch made of ``input_file_id`` among the account's ``newest`` batches, or None."""
@@ -233,9 +253,14 @@ class OpenAIBatches:
             errors = batch.errors.data if batch.errors and batch.errors.data else []
             message = "; ".join(f"line {e.line}: {e.message}" if e.line else f"{e.message}" for e in errors[:3])
             return JobStatus("failed", message=message or "no reason given")
-        return JobStatus(batch.status, status.completed, status.failed, status.total,
-                         self._download(batch.output_file_id, book.file(job, "output")),
-                         self._download(batch.error_file_id, book.file(job, "errors")))
+        return JobStatus(
+            batch.status,
+            status.completed,
+            status.failed,
+            status.total,
+            self._download(batch.output_file_id, book.file(job, "output")),
+            self._download(batch.error_file_id, book.file(job, "errors")),
+        )
 
     def _download(self, file_id: str | None, path: Path) -> Path | None:
         if not file_id:
@@ -266,9 +291,11 @@ class RequestFiles:
 
     def instructions(self, jobs: Sequence[BatchJob], book: JobBook) -> str:
         first = jobs[0]
-        return (f"run each request file with vLLM on a GPU machine, e.g. `python -m vllm.entrypoints.openai.run_batch "
-                f"-i {book.file(first, 'requests')} -o {book.file(first, 'output')} --model {self.model}`, put each "
-                f"output file beside its request file under that name, and run again")
+        return (
+            f"run each request file with vLLM on a GPU machine, e.g. `python -m vllm.entrypoints.openai.run_batch "
+            f"-i {book.file(first, 'requests')} -o {book.file(first, 'output')} --model {self.model}`, put each "
+            f"output file beside its request file under that name, and run again"
+        )
 
 
 class Batcher:
@@ -282,8 +309,11 @@ class Batcher:
         self.backend, self.cache, self.settings = backend, cache, settings
         identity = hashlib.sha256(json.dumps(backend.identity, sort_keys=True).encode()).hexdigest()[:12]
         self.book = JobBook.open(Path(settings.directory) / f"{backend.name}-{identity}" / "jobs.json")
-        self.provider = (OpenAIBatches(backend, settings.completion_window) if settings.provider == "openai"
-                         else RequestFiles(backend.model))
+        self.provider = (
+            OpenAIBatches(backend, settings.completion_window)
+            if settings.provider == "openai"
+            else RequestFiles(backend.model)
+        )
         self.received: set[str] = set()
         self._written: dict[str, BatchRequest] = {}  # requests this run wrote to files (not read back)
 
@@ -296,16 +326,20 @@ class Batcher:
         when the jobs are not finished and the run is not to wait for them."""
         by_key = {request.key: request for request in requests}
         waiting = {key for job in self.book.open_jobs() for key in job.keys}
-        new = [request for key, request in by_key.items()
-               if key not in waiting and key not in self.book.failures and key not in self.cache]
+        new = [
+            request
+            for key, request in by_key.items()
+            if key not in waiting and key not in self.book.failures and key not in self.cache
+        ]
         if new:
             self._write_jobs(new, submission=1)
         self._run_jobs()
 
     def _write_jobs(self, requests: Sequence[BatchRequest], submission: int) -> None:
         settings = self.settings
-        for lines, chunk in split_request_lines(requests, self.backend.model, settings.max_requests_per_file,
-                                                settings.max_bytes_per_file):
+        for lines, chunk in split_request_lines(
+            requests, self.backend.model, settings.max_requests_per_file, settings.max_bytes_per_file
+        ):
             self._written.update((request.key, request) for request in chunk)
             job = self.book.new_job([request.key for request in chunk], submission)
             path = self.book.file(job, "requests")
@@ -323,9 +357,16 @@ class Batcher:
             for job in self.book.open_jobs():
                 status = self.provider.poll(job, self.book)
                 if status.status != job.status or status.status in FINISHED:
-                    logger.info("%s: %s (%s): %s, %d of %d done, %d failed", self.backend.name, job.name,
-                                job.batch_id or "request file", status.status, status.completed,
-                                status.total or len(job.keys), status.failed)
+                    logger.info(
+                        "%s: %s (%s): %s, %d of %d done, %d failed",
+                        self.backend.name,
+                        job.name,
+                        job.batch_id or "request file",
+                        status.status,
+                        status.completed,
+                        status.total or len(job.keys),
+                        status.failed,
+                    )
                 job.status = status.status
                 if status.status in FINISHED:
                     self._settle(job, status)
@@ -337,9 +378,11 @@ class Batcher:
                 continue
             if not (self.provider.can_wait and self.settings.wait):
                 requests = sum(len(job.keys) for job in still_open)
-                raise BatchPending(f"model {self.backend.name!r}: {requests} requests wait in {len(still_open)} batch "
-                                   f"job(s) ({', '.join(job.batch_id or job.name for job in still_open)}: "
-                                   f"{still_open[0].status}); {self.provider.instructions(still_open, self.book)}")
+                raise BatchPending(
+                    f"model {self.backend.name!r}: {requests} requests wait in {len(still_open)} batch "
+                    f"job(s) ({', '.join(job.batch_id or job.name for job in still_open)}: "
+                    f"{still_open[0].status}); {self.provider.instructions(still_open, self.book)}"
+                )
             time.sleep(interval)
             interval = min(interval * 2, self.settings.poll_max_interval_s)
 
@@ -347,15 +390,25 @@ class Batcher:
         """A finished job's replies into the cache; what it left over is sent again (expired,
         cancelled: up to ``max_submissions``) or recorded as failed with the reason."""
         if status.status == "failed":
-            raise LLMServiceError(f"model {self.backend.name!r} at {self.backend.endpoint}: batch {job.batch_id} "
-                                  f"({self.book.file(job, 'requests')}) was rejected: {status.message}")
+            raise LLMServiceError(
+                f"model {self.backend.name!r} at {self.backend.endpoint}: batch {job.batch_id} "
+                f"({self.book.file(job, 'requests')}) was rejected: {status.message}"
+            )
         requests = self._requests_of(job)
         messages = {key: request.messages for key, request in requests.items()}
-        results = [result for path in (status.output, status.errors) if path is not None
-                   for result in read_results(path, messages) if result.key in requests]
+        results = [
+            result
+            for path in (status.output, status.errors)
+            if path is not None
+            for result in read_results(path, messages)
+            if result.key in requests
+        ]
         answered = [result for result in results if result.completion is not None]
-        self.cache.put_many([(r.key, requests[r.key].messages, requests[r.key].generation, r.completion, 0.0)
-                             for r in answered], self.backend.identity, tier="batch")
+        self.cache.put_many(
+            [(r.key, requests[r.key].messages, requests[r.key].generation, r.completion, 0.0) for r in answered],
+            self.backend.identity,
+            tier="batch",
+        )
         self.received.update(result.key for result in answered)
         errors = {result.key: result.error for result in results if result.completion is None}
         unanswered = [key for key in job.keys if key not in self.received and key not in errors]
@@ -374,8 +427,14 @@ class Batcher:
         if resend:
             self._write_jobs([requests[key] for key in resend], job.submission + 1)
         job.state = "settled"
-        logger.info("%s: %s settled: %d replies cached, %d sent again, %d failed", self.backend.name, job.name,
-                    len(answered), len(resend), sum(1 for key in job.keys if key in failures))
+        logger.info(
+            "%s: %s settled: %d replies cached, %d sent again, %d failed",
+            self.backend.name,
+            job.name,
+            len(answered),
+            len(resend),
+            sum(1 for key in job.keys if key in failures),
+        )
 
     def _requests_of(self, job: BatchJob) -> dict[str, BatchRequest]:
         """The job's requests: as this run wrote them, or read back from its request file (a job an
@@ -399,8 +458,15 @@ class BatchingBackend:
 
     def __init__(self, online: OpenAIBackend, batcher: Batcher, namespace: str = ""):
         self.online, self.batcher, self.namespace = online, batcher, namespace
-        for name in ("name", "endpoint", "max_concurrency", "max_consecutive_failures", "supports_logprobs",
-                     "identity", "counters"):
+        for name in (
+            "name",
+            "endpoint",
+            "max_concurrency",
+            "max_consecutive_failures",
+            "supports_logprobs",
+            "identity",
+            "counters",
+        ):
             setattr(self, name, getattr(online, name))
         self.noted: dict[str, BatchRequest] = {}
 
@@ -424,8 +490,13 @@ class BatchingBackend:
         return noted
 
 
-def annotate_through_batches(annotate: Callable[[ChatBackend, Collection[str]], Result], online: OpenAIBackend,
-                             cache: ResponseCache, settings: BatchSettings, namespace: str = "") -> Result:
+def annotate_through_batches(
+    annotate: Callable[[ChatBackend, Collection[str]], Result],
+    online: OpenAIBackend,
+    cache: ResponseCache,
+    settings: BatchSettings,
+    namespace: str = "",
+) -> Result:
     """``annotate(backend, received)`` -- a labelling run -- with every missing reply fetched by batch jobs.
 
     Each pass over the sentences notes the replies still missing; they go out as jobs, and the

@@ -16,9 +16,10 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .backends import Completion
 from .prompts import Messages
@@ -90,24 +91,49 @@ class ResponseCache:
         with self._lock:
             return self._connection.execute("SELECT 1 FROM responses WHERE key = ?", (key,)).fetchone() is not None
 
-    def put(self, key: str, identity: dict[str, Any], messages: Messages, generation: dict[str, Any],
-            completion: Completion, seconds: float, tier: str = "online") -> None:
+    def put(
+        self,
+        key: str,
+        identity: dict[str, Any],
+        messages: Messages,
+        generation: dict[str, Any],
+        completion: Completion,
+        seconds: float,
+        tier: str = "online",
+    ) -> None:
         self.put_many([(key, messages, generation, completion, seconds)], identity, tier)
 
-    def put_many(self, replies: Sequence[tuple[str, Messages, dict[str, Any], Completion, float]],
-                 identity: dict[str, Any], tier: str = "online") -> None:
+    def put_many(
+        self,
+        replies: Sequence[tuple[str, Messages, dict[str, Any], Completion, float]],
+        identity: dict[str, Any],
+        tier: str = "online",
+    ) -> None:
         """Store (key, messages, generation, completion, seconds) replies in one transaction (a batch
         job's output file lands at once; ingesting it line by line would be ~100x slower)."""
         now = time.time()
         # the endpoint stays out of the stored row (it may carry a token in its query string)
-        rows = [(key, identity.get("backend"), identity.get("model"),
-                 json.dumps({"messages": messages, "generation": generation}, ensure_ascii=False), completion.text,
-                 completion.input_tokens, completion.output_tokens, seconds, now,
-                 json.dumps(completion.token_logprobs) if completion.token_logprobs is not None else None, tier)
-                for key, messages, generation, completion, seconds in replies]
+        rows = [
+            (
+                key,
+                identity.get("backend"),
+                identity.get("model"),
+                json.dumps({"messages": messages, "generation": generation}, ensure_ascii=False),
+                completion.text,
+                completion.input_tokens,
+                completion.output_tokens,
+                seconds,
+                now,
+                json.dumps(completion.token_logprobs) if completion.token_logprobs is not None else None,
+                tier,
+            )
+            for key, messages, generation, completion, seconds in replies
+        ]
         with self._lock:
             self._connection.execute("BEGIN")
-            self._connection.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._connection.executemany(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
             self._connection.execute("COMMIT")
 
     def __len__(self) -> int:

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..tags import Span, bio_to_spans, spans_to_bio
 from .alignment import find_mention
@@ -43,8 +43,13 @@ def _token_offsets(token_logprobs: Sequence[tuple[str, float]]) -> list[tuple[in
     return offsets
 
 
-def logprob_confidence(labels: SentenceLabels, tokens: Sequence[str], reply: str,
-                       token_logprobs: Sequence[tuple[str, float]] | None, fuzzy_threshold: float = 85.0) -> Scored:
+def logprob_confidence(
+    labels: SentenceLabels,
+    tokens: Sequence[str],
+    reply: str,
+    token_logprobs: Sequence[tuple[str, float]] | None,
+    fuzzy_threshold: float = 85.0,
+) -> Scored:
     """Entity and sentence scores from the reply's token log-probabilities (see the module docstring)."""
     if labels.tags is None or not token_logprobs or labels.value_span is None:
         return Scored([], 0.0)
@@ -66,7 +71,12 @@ def logprob_confidence(labels: SentenceLabels, tokens: Sequence[str], reply: str
             if probability is not None:
                 by_window[(*window, etype)] = probability
     entities = [
-        {"start": s.start, "end": s.end, "type": s.label, "confidence": by_window.get((s.start, s.end, s.label), sentence)}
+        {
+            "start": s.start,
+            "end": s.end,
+            "type": s.label,
+            "confidence": by_window.get((s.start, s.end, s.label), sentence),
+        }
         for s in bio_to_spans(labels.tags)
     ]
     return Scored(entities, sentence)
@@ -83,7 +93,9 @@ def vote(votes: Sequence[SentenceLabels], tokens: Sequence[str]) -> tuple[Senten
     first_reply_spans = {(s.start, s.end) for s in bio_to_spans(votes[0].tags)} if votes[0].tags is not None else set()
     for labels in usable:
         for span in bio_to_spans(labels.tags):
-            span_votes.setdefault((span.start, span.end), Counter())[span.label] += 1  # Counter keeps first-seen order on ties
+            span_votes.setdefault((span.start, span.end), Counter())[span.label] += (
+                1  # Counter keeps first-seen order on ties
+            )
     kept, agreement = [], []
     for window, types in span_votes.items():
         share = sum(types.values()) / n
@@ -103,8 +115,14 @@ def vote(votes: Sequence[SentenceLabels], tokens: Sequence[str]) -> tuple[Senten
     reasons = sum((v.reasons for v in usable), Counter())
     if len(usable) < n:
         reasons["failed_votes"] += n - len(usable)
-    entities = [{"start": s.start, "end": s.end, "type": s.label, "confidence": c}
-                for c, s in sorted(chosen, key=lambda item: item[1].start)]
-    labels = SentenceLabels(tags, "repaired" if reasons else "ok", reasons,
-                            [(s.label, " ".join(tokens[s.start : s.end])) for _, s in chosen])
+    entities = [
+        {"start": s.start, "end": s.end, "type": s.label, "confidence": c}
+        for c, s in sorted(chosen, key=lambda item: item[1].start)
+    ]
+    labels = SentenceLabels(
+        tags,
+        "repaired" if reasons else "ok",
+        reasons,
+        [(s.label, " ".join(tokens[s.start : s.end])) for _, s in chosen],
+    )
     return labels, Scored(entities, min(agreement, default=1.0))

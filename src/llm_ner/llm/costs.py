@@ -14,7 +14,15 @@ logger = logging.getLogger(__name__)
 
 CHARACTERS_PER_TOKEN = 4  # the usual rule of thumb for English; only used where no tokenizer answers
 # what every spend record carries: calls (fresh and cached), tokens, and the two money figures
-MONEY_FIELDS = ("api_calls", "batch_calls", "cache_hits", "input_tokens", "output_tokens", "label_cost_usd", "spend_usd")
+MONEY_FIELDS = (
+    "api_calls",
+    "batch_calls",
+    "cache_hits",
+    "input_tokens",
+    "output_tokens",
+    "label_cost_usd",
+    "spend_usd",
+)
 # how a reply was bought: a request of its own, or a line of a batch job (OpenAI's Batch API: half price)
 PRICE_TIERS = ("online", "batch")
 
@@ -37,8 +45,9 @@ class Price:
 
 def money_totals(labels: Any) -> dict[str, Any]:
     """:data:`MONEY_FIELDS` summed over a run's per-sentence rows (counts as int, dollars as float)."""
-    return {name: float(labels[name].sum()) if name.endswith("_usd") else int(labels[name].sum())
-            for name in MONEY_FIELDS}
+    return {
+        name: float(labels[name].sum()) if name.endswith("_usd") else int(labels[name].sum()) for name in MONEY_FIELDS
+    }
 
 
 def estimate_tokens(text: str) -> int:

@@ -21,7 +21,10 @@ logger = logging.getLogger(__name__)
 
 
 def import_conll_labels(
-    path: str | Path, reference: pd.DataFrame, schema: LabelSchema = CONLL_2003, strategy: str = "external",
+    path: str | Path,
+    reference: pd.DataFrame,
+    schema: LabelSchema = CONLL_2003,
+    strategy: str = "external",
     model: str = "external",
 ) -> tuple[pd.DataFrame, dict]:
     """(labels in the ``llm_labels`` layout, a report of what was matched and repaired)."""
@@ -48,20 +51,27 @@ def import_conll_labels(
         if report.orphans_fixed:
             reasons.append(f"bio_repaired:{report.orphans_fixed}")
         ref = reference.iloc[position]
-        rows.append({
-            "sentence_id": int(ref["sentence_id"]),
-            "document_id": int(ref["document_id"]),
-            "tokens": list(sentence.tokens),
-            "gold_tags": list(ref["ner_tags"]),
-            "llm_tags": tags,
-            "status": "repaired" if reasons else "ok",
-            "failure_reason": ";".join(reasons),
-            "strategy": strategy,
-            "model": model,
-        })
+        rows.append(
+            {
+                "sentence_id": int(ref["sentence_id"]),
+                "document_id": int(ref["document_id"]),
+                "tokens": list(sentence.tokens),
+                "gold_tags": list(ref["ner_tags"]),
+                "llm_tags": tags,
+                "status": "repaired" if reasons else "ok",
+                "failure_reason": ";".join(reasons),
+                "strategy": strategy,
+                "model": model,
+            }
+        )
     if unknown_tags:
-        logger.warning("%s: %d tags outside the entity types %s became O: %s", path, sum(unknown_tags.values()),
-                       schema.describe(), dict(unknown_tags))
+        logger.warning(
+            "%s: %d tags outside the entity types %s became O: %s",
+            path,
+            sum(unknown_tags.values()),
+            schema.describe(),
+            dict(unknown_tags),
+        )
     report = {
         "source": str(path),
         "sentences_in_file": len(imported),

@@ -20,9 +20,10 @@ stop-sequence rule, and the token counts (the reply re-tokenised).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .prompts import Messages
 
@@ -55,8 +56,9 @@ def common_prefix_length(held: Sequence[int], tokens: Sequence[int]) -> int:
     return n
 
 
-def reusable_prefix(held: Sequence[int], tokens: Sequence[int], block: int = REUSE_BLOCK,
-                    tail: int = EVALUATED_TAIL) -> int:
+def reusable_prefix(
+    held: Sequence[int], tokens: Sequence[int], block: int = REUSE_BLOCK, tail: int = EVALUATED_TAIL
+) -> int:
     """How many of ``tokens`` to take from the held KV state: the common prefix, in whole blocks,
     leaving at least ``tail`` tokens to evaluate (so never the last one: its logits choose the
     first reply token)."""

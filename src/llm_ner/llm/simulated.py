@@ -46,9 +46,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -93,8 +93,11 @@ class TypeErrors:
 
     def shares(self) -> dict[str, float]:
         """Error kind (``missed``, ``boundary``, ``confused:<TYPE>``) -> its share of the type's entities."""
-        return {"missed": self.missed, "boundary": self.boundary if self.shifts else 0.0,
-                **{f"confused:{label}": share for label, share in self.confused.items()}}
+        return {
+            "missed": self.missed,
+            "boundary": self.boundary if self.shifts else 0.0,
+            **{f"confused:{label}": share for label, share in self.confused.items()},
+        }
 
     @cached_property
     def shifts_by_length(self) -> dict[int, list[BoundaryError]]:
@@ -121,12 +124,15 @@ class ErrorProfile:
     spurious_spans: dict[str, tuple[tuple[int, str], ...]]  # word shape -> observed (length, type) of spurious spans
     o_tokens: dict[str, int]  # word shape -> gold-O tokens counted
     entity_model: ContextModel  # an entity's context -> its outcome (a key of TypeErrors.shares, or "correct")
-    start_model: ContextModel  # a gold-O token's context -> NO_SPAN or the "<TYPE>:<length, 3 = 3 or more>" starting there
+    start_model: (
+        ContextModel  # a gold-O token's context -> NO_SPAN or the "<TYPE>:<length, 3 = 3 or more>" starting there
+    )
     consistency: float
 
     @classmethod
-    def measure(cls, gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]],
-                tokens: Sequence[Sequence[str]]) -> "ErrorProfile":
+    def measure(
+        cls, gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], tokens: Sequence[Sequence[str]]
+    ) -> ErrorProfile:
         """The profile of ``predicted`` (valid IOB2, e.g. ``llm_labels.llm_tags``) against ``gold``."""
         if not len(gold) == len(predicted) == len(tokens):
             raise ValueError(f"{len(gold)} gold, {len(predicted)} predicted and {len(tokens)} token sequences")
@@ -138,7 +144,9 @@ class ErrorProfile:
         spurious_spans: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for words, gold_tags, llm_tags in zip(tokens, gold, predicted):
             if len(gold_tags) != len(llm_tags) or len(words) != len(gold_tags):
-                raise ValueError(f"a sentence has {len(words)} tokens, {len(gold_tags)} gold and {len(llm_tags)} LLM tags")
+                raise ValueError(
+                    f"a sentence has {len(words)} tokens, {len(gold_tags)} gold and {len(llm_tags)} LLM tags"
+                )
             gold_spans, llm_spans = bio_to_spans(gold_tags), bio_to_spans(llm_tags)
             if gold_spans:
                 with_entities += 1
@@ -150,7 +158,7 @@ class ErrorProfile:
                 entity_rows.append((entity_features(words, span), _outcome_class(outcome)))
             starting = {}
             for span in llm_spans:
-                if all(tag == "O" for tag in gold_tags[span.start:span.end]):
+                if all(tag == "O" for tag in gold_tags[span.start : span.end]):
                     spurious_spans[word_shape(words[span.start])].append((span.end - span.start, span.label))
                     starting[span.start] = f"{span.label}:{min(span.end - span.start, 3)}"
             for position, tag in enumerate(gold_tags):
@@ -173,7 +181,7 @@ class ErrorProfile:
         return dataclasses.replace(profile, consistency=_fit_consistency(profile, tokens, gold, predicted))
 
     @classmethod
-    def of_labels(cls, labels: pd.DataFrame) -> "ErrorProfile":
+    def of_labels(cls, labels: pd.DataFrame) -> ErrorProfile:
         """The profile of a labelling table (``tokens``, ``gold_tags``, ``llm_tags``: ``llm_labels``, an import)."""
         return cls.measure(list(labels["gold_tags"]), list(labels["llm_tags"]), list(labels["tokens"]))
 
@@ -184,10 +192,15 @@ class ErrorProfile:
         """(kind, probability) of each error this entity may get in its sentence (the kinds its type
         had); the rest of the probability is "correct"."""
         probabilities = self.entity_model.probabilities(entity_features(words, span))
-        return tuple((kind, probabilities.get(kind, 0.0))
-                     for kind, share in self.errors_of(span.label).shares().items() if share > 0)
+        return tuple(
+            (kind, probabilities.get(kind, 0.0))
+            for kind, share in self.errors_of(span.label).shares().items()
+            if share > 0
+        )
 
-    def spurious_starts(self, words: Sequence[str], gold: Sequence[str], position: int) -> tuple[tuple[str, float], ...]:
+    def spurious_starts(
+        self, words: Sequence[str], gold: Sequence[str], position: int
+    ) -> tuple[tuple[str, float], ...]:
         """The spurious spans that may start at this gold-O token (``<TYPE>:<length>``) and their probabilities."""
         probabilities = self.start_model.probabilities(start_features(words, gold, position))
         return tuple((start, p) for start, p in probabilities.items() if start != NO_SPAN and p > 0)
@@ -220,9 +233,17 @@ class ErrorProfile:
     def summary(self) -> pd.DataFrame:
         """One row per gold type (and ``*``): entities and the share of each outcome; the
         sentence failure, spurious and consistency figures as constant columns."""
-        rows = [{"entity_type": label, "entities": errors.entities, "correct": 1 - errors.error_rate,
-                 "missed": errors.missed, "confused": sum(errors.confused.values()), "boundary": errors.boundary}
-                for label, errors in self.types.items()]
+        rows = [
+            {
+                "entity_type": label,
+                "entities": errors.entities,
+                "correct": 1 - errors.error_rate,
+                "missed": errors.missed,
+                "confused": sum(errors.confused.values()),
+                "boundary": errors.boundary,
+            }
+            for label, errors in self.types.items()
+        ]
         table = pd.DataFrame(rows)
         table["sentence_failure"] = self.sentence_failure
         spurious = sum(len(spans) for spans in self.spurious_spans.values())
@@ -234,11 +255,14 @@ class ErrorProfile:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ErrorProfile":
+    def from_dict(cls, data: dict) -> ErrorProfile:
         data = dict(data)
-        data["types"] = {label: TypeErrors(**{**errors, "shifts": tuple((length, tuple(map(tuple, spans)))
-                                                                        for length, spans in errors["shifts"])})
-                         for label, errors in data["types"].items()}
+        data["types"] = {
+            label: TypeErrors(
+                **{**errors, "shifts": tuple((length, tuple(map(tuple, spans))) for length, spans in errors["shifts"])}
+            )
+            for label, errors in data["types"].items()
+        }
         data["spurious_spans"] = {shape: tuple(map(tuple, spans)) for shape, spans in data["spurious_spans"].items()}
         for model in ("entity_model", "start_model"):
             data[model] = ContextModel.from_dict(data[model])
@@ -266,8 +290,18 @@ def _outcomes(gold_spans: Sequence[Span], llm_spans: Sequence[Span]) -> list[tup
         elif len(spans) == 1 and (spans[0].start, spans[0].end) == (span.start, span.end):
             found.append((span, ("correct", None) if spans[0].label == span.label else ("confused", spans[0].label)))
         else:
-            found.append((span, ("boundary", (span.end - span.start,
-                                              tuple((p.start - span.start, p.end - span.end, p.label) for p in spans)))))
+            found.append(
+                (
+                    span,
+                    (
+                        "boundary",
+                        (
+                            span.end - span.start,
+                            tuple((p.start - span.start, p.end - span.end, p.label) for p in spans),
+                        ),
+                    ),
+                )
+            )
     return found
 
 
@@ -301,8 +335,13 @@ def tag_determinism(tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[str
     return sum(max(c.values()) for c in repeated) / sum(sum(c.values()) for c in repeated) if repeated else 1.0
 
 
-def _fit_consistency(profile: "ErrorProfile", tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]],
-                     predicted: Sequence[Sequence[str]], iterations: int = 12) -> float:
+def _fit_consistency(
+    profile: ErrorProfile,
+    tokens: Sequence[Sequence[str]],
+    gold: Sequence[Sequence[str]],
+    predicted: Sequence[Sequence[str]],
+    iterations: int = 12,
+) -> float:
     """The consistency whose simulation of the labeller's own sentences (scale 1) is as consistent
     as its real labels (:func:`tag_determinism`); 0 or 1 where even those bounds do not reach it."""
     target = tag_determinism(tokens, predicted)
@@ -336,6 +375,7 @@ def span_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -
 
 
 # --- the context model: error probabilities from what surrounds an entity or a word -----------------
+
 
 def _pattern(word: str) -> str:
     """A word's character pattern, runs collapsed: "1996-08-26" -> "d-d-d", "McDonald" -> "XxXx"."""
@@ -394,7 +434,7 @@ class ContextModel:
     weights: dict[str, tuple[float, ...]]
 
     @classmethod
-    def fit(cls, rows: Sequence[Sequence[str]], outcomes: Sequence[str]) -> "ContextModel":
+    def fit(cls, rows: Sequence[Sequence[str]], outcomes: Sequence[str]) -> ContextModel:
         """Each row's features and its outcome; scikit-learn's defaults (L2 penalty, C = 1)."""
         classes = tuple(sorted(set(outcomes)))
         if len(classes) < 2:  # nothing to tell apart: always that class (or, fitted on nothing, none)
@@ -402,14 +442,18 @@ class ContextModel:
         seen = Counter(feature for row in rows for feature in set(row))
         index = {feature: i for i, feature in enumerate(sorted(f for f, count in seen.items() if count >= 2))}
         cells = [(r, index[f]) for r, row in enumerate(rows) for f in sorted(set(row)) if f in index]
-        matrix = csr_matrix((np.ones(len(cells)), ([r for r, _ in cells], [c for _, c in cells])),
-                            shape=(len(rows), len(index)))
+        matrix = csr_matrix(
+            (np.ones(len(cells)), ([r for r, _ in cells], [c for _, c in cells])), shape=(len(rows), len(index))
+        )
         fitted = LogisticRegression(max_iter=3000).fit(matrix, list(outcomes))
         coef, intercept = fitted.coef_, fitted.intercept_
         if len(classes) == 2:  # scikit-learn keeps one row for two classes: the second's logit
             coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.array([0.0, intercept[0]])
-        weights = {feature: tuple(round(float(w), 4) for w in coef[:, i]) for feature, i in index.items()
-                   if np.abs(coef[:, i]).max() >= 1e-3}
+        weights = {
+            feature: tuple(round(float(w), 4) for w in coef[:, i])
+            for feature, i in index.items()
+            if np.abs(coef[:, i]).max() >= 1e-3
+        }
         return cls(classes, tuple(round(float(b), 4) for b in intercept), weights)
 
     @cached_property
@@ -418,9 +462,12 @@ class ContextModel:
         return index, np.array(list(self.weights.values())).reshape(len(index), len(self.classes))
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ContextModel":
-        return cls(tuple(data["classes"]), tuple(data["intercept"]),
-                   {feature: tuple(weights) for feature, weights in data["weights"].items()})
+    def from_dict(cls, data: dict) -> ContextModel:
+        return cls(
+            tuple(data["classes"]),
+            tuple(data["intercept"]),
+            {feature: tuple(weights) for feature, weights in data["weights"].items()},
+        )
 
     def probabilities(self, features: Sequence[str]) -> dict[str, float]:
         if not self.classes:
@@ -433,6 +480,7 @@ class ContextModel:
 
 
 # --- simulation ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _EntityDraw:
@@ -474,9 +522,13 @@ class _SentenceOdds:
 
 
 def _odds(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], profile: ErrorProfile) -> list[_SentenceOdds]:
-    return [_SentenceOdds(tuple(profile.entity_errors(words, span) for span in bio_to_spans(tags)),
-                          {i: profile.spurious_starts(words, tags, i) for i, tag in enumerate(tags) if tag == "O"})
-            for words, tags in zip(tokens, gold)]
+    return [
+        _SentenceOdds(
+            tuple(profile.entity_errors(words, span) for span in bio_to_spans(tags)),
+            {i: profile.spurious_starts(words, tags, i) for i, tag in enumerate(tags) if tag == "O"},
+        )
+        for words, tags in zip(tokens, gold)
+    ]
 
 
 def _form_draws(seed: int, kind: str, form: str, consistency: float, fresh: np.ndarray) -> np.ndarray:
@@ -486,8 +538,13 @@ def _form_draws(seed: int, kind: str, form: str, consistency: float, fresh: np.n
     return draws[1:] if draws[0] < consistency else fresh
 
 
-def _draws(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], profile: ErrorProfile,
-           seed: int, odds: Sequence[_SentenceOdds]) -> list[_SentenceDraws]:
+def _draws(
+    tokens: Sequence[Sequence[str]],
+    gold: Sequence[Sequence[str]],
+    profile: ErrorProfile,
+    seed: int,
+    odds: Sequence[_SentenceOdds],
+) -> list[_SentenceDraws]:
     """Every uniform draw a simulation of these sentences uses, and every probability it is
     compared with (``odds``, from :func:`_odds`), fixed before any scale applies."""
     sentences = []
@@ -496,7 +553,7 @@ def _draws(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], profi
         failure = float(rng.random())
         entities = []
         for span, errors in zip(bio_to_spans(tags), sentence_odds.entity_errors):
-            form = " ".join(words[span.start:span.end])
+            form = " ".join(words[span.start : span.end])
             draws = _form_draws(seed, span.label, form, profile.consistency, rng.random(3))
             entities.append(_EntityDraw(span, errors, *map(float, draws)))
         starts = []
@@ -506,8 +563,14 @@ def _draws(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], profi
                 continue
             draws = _form_draws(seed, "O", word, profile.consistency, draws)
             possible = sentence_odds.starts[position]
-            starts.append(_Start(position, sum(p for _, p in possible), profile.spurious_span(possible, float(draws[1])),
-                                 float(draws[0])))
+            starts.append(
+                _Start(
+                    position,
+                    sum(p for _, p in possible),
+                    profile.spurious_span(possible, float(draws[1])),
+                    float(draws[0]),
+                )
+            )
         sentences.append(_SentenceDraws(len(tags), failure, tuple(entities), tuple(starts)))
     return sentences
 
@@ -549,9 +612,9 @@ def _simulate(draws: Sequence[_SentenceDraws], profile: ErrorProfile, scale: flo
         spans, taken = [], [False] * sentence.length
         for draw in sentence.entities:
             for span in _entity(draw, profile, scale, sentence.length):
-                if not any(taken[span.start:span.end]):  # a shifted span may run into a neighbour
+                if not any(taken[span.start : span.end]):  # a shifted span may run into a neighbour
                     spans.append(span)
-                    taken[span.start:span.end] = [True] * (span.end - span.start)
+                    taken[span.start : span.end] = [True] * (span.end - span.start)
         for start in sentence.starts:
             if taken[start.position] or start.draw >= min(1.0, scale * start.rate):
                 continue
@@ -560,13 +623,14 @@ def _simulate(draws: Sequence[_SentenceDraws], profile: ErrorProfile, scale: flo
             while end < min(sentence.length, start.position + length) and not taken[end]:
                 end += 1
             spans.append(Span(start.position, end, label))
-            taken[start.position:end] = [True] * (end - start.position)
+            taken[start.position : end] = [True] * (end - start.position)
         labelled.append(spans_to_bio(spans, sentence.length))
     return labelled
 
 
-def simulate_labels(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], profile: ErrorProfile,
-                    scale: float, seed: int) -> list[list[str]]:
+def simulate_labels(
+    tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], profile: ErrorProfile, scale: float, seed: int
+) -> list[list[str]]:
     """IOB2 labels for gold-tagged sentences, with ``profile``'s errors times ``scale``."""
     if scale < 0 or not math.isfinite(scale):
         raise ValueError(f"scale must be a finite number >= 0, got {scale}")
@@ -581,8 +645,14 @@ class Calibration:
     labels: list[list[str]] = field(repr=False, default_factory=list)  # the labels at that scale
 
 
-def calibrate_scale(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]], profile: ErrorProfile,
-                    target_f1: float, seed: int, iterations: int = 40) -> Calibration:
+def calibrate_scale(
+    tokens: Sequence[Sequence[str]],
+    gold: Sequence[Sequence[str]],
+    profile: ErrorProfile,
+    target_f1: float,
+    seed: int,
+    iterations: int = 40,
+) -> Calibration:
     """The scale whose labels of these sentences (with this seed) score closest to ``target_f1``.
 
     Label F1 is 1 at scale 0 and falls as the scale grows; the bisection stops at the largest
@@ -614,8 +684,10 @@ def calibrate_scale(tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str
 
 # --- the pool's labels, simulated (llm_annotation.source: simulated) ----------------------------------
 
-def simulated_pool_labels(pool: pd.DataFrame, real_labels: pd.DataFrame, target_f1: float | None,
-                          seed: int) -> tuple[pd.DataFrame, dict]:
+
+def simulated_pool_labels(
+    pool: pd.DataFrame, real_labels: pd.DataFrame, target_f1: float | None, seed: int
+) -> tuple[pd.DataFrame, dict]:
     """Labels of ``pool`` (``tokens``, ``ner_tags``) with the errors of ``real_labels`` (a real
     labeller's ``llm_tags`` beside their ``gold_tags``, e.g. imported), calibrated on the pool to
     ``target_f1`` (None: the real labeller's own label F1); in the ``llm_labels`` layout, and a
@@ -625,12 +697,26 @@ def simulated_pool_labels(pool: pd.DataFrame, real_labels: pd.DataFrame, target_
     tokens, gold = [list(t) for t in pool["tokens"]], [list(t) for t in pool["ner_tags"]]
     calibration = calibrate_scale(tokens, gold, profile, target, seed)
     name = f"simulated@{target:.2f}"
-    labels = pd.DataFrame({
-        "sentence_id": pool["sentence_id"].astype(int).to_numpy(), "document_id": pool["document_id"].astype(int).to_numpy(),
-        "tokens": tokens, "gold_tags": gold, "llm_tags": calibration.labels,
-        "status": "ok", "failure_reason": "", "strategy": "simulated", "model": name,
-    })
-    report = {"profile_sentences": profile.sentences, "profile_label_f1": round(profile.label_f1, 4),
-              "target_label_f1": round(target, 4), "scale": round(calibration.scale, 4),
-              "label_f1": round(calibration.label_f1, 4), "consistency": round(profile.consistency, 4), "seed": seed}
+    labels = pd.DataFrame(
+        {
+            "sentence_id": pool["sentence_id"].astype(int).to_numpy(),
+            "document_id": pool["document_id"].astype(int).to_numpy(),
+            "tokens": tokens,
+            "gold_tags": gold,
+            "llm_tags": calibration.labels,
+            "status": "ok",
+            "failure_reason": "",
+            "strategy": "simulated",
+            "model": name,
+        }
+    )
+    report = {
+        "profile_sentences": profile.sentences,
+        "profile_label_f1": round(profile.label_f1, 4),
+        "target_label_f1": round(target, 4),
+        "scale": round(calibration.scale, 4),
+        "label_f1": round(calibration.label_f1, 4),
+        "consistency": round(profile.consistency, 4),
+        "seed": seed,
+    }
     return labels, report

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -56,12 +57,15 @@ class AnnotationStudy:
 
     def backend(self, model: str) -> ChatBackend:
         if model not in self._backends:
-            backend = make_backend(self.settings.models[model], dict(self.settings.credentials),
-                                   self.settings.annotation.model_dir)
+            backend = make_backend(
+                self.settings.models[model], dict(self.settings.credentials), self.settings.annotation.model_dir
+            )
             if self.settings.annotation.confidence.method == "logprobs" and not backend.supports_logprobs:
-                raise ValueError(f"llm_annotation.confidence.method 'logprobs' needs token log-probabilities, which model "
-                                 f"{model!r} ({self.settings.models[model].backend} backend) does not return; use "
-                                 f"self_consistency or strategy_agreement")
+                raise ValueError(
+                    f"llm_annotation.confidence.method 'logprobs' needs token log-probabilities, which model "
+                    f"{model!r} ({self.settings.models[model].backend} backend) does not return; use "
+                    f"self_consistency or strategy_agreement"
+                )
             self._backends[model] = backend
         return self._backends[model]
 
@@ -81,8 +85,10 @@ class AnnotationStudy:
         base = self.settings.annotation.generation
         if confidence.method == "self_consistency":
             # the labeller's own reply is the first vote (ties go to it), then samples - 1 at a temperature
-            samples = [base] + [dataclasses.replace(base, temperature=confidence.temperature, seed=base.seed + i)
-                                for i in range(1, confidence.samples)]
+            samples = [base] + [
+                dataclasses.replace(base, temperature=confidence.temperature, seed=base.seed + i)
+                for i in range(1, confidence.samples)
+            ]
             return [(strategy, sample.request()) for sample in samples]
         if confidence.method == "strategy_agreement":
             others = [s for s in confidence.strategies if s != strategy]
@@ -92,12 +98,15 @@ class AnnotationStudy:
             request["logprobs"] = True
         return [(strategy, request)]
 
-    def annotate(self, strategy: str, model: str, sentences: pd.DataFrame, demonstration_pool: pd.DataFrame | None) -> AnnotationRun:
+    def annotate(
+        self, strategy: str, model: str, sentences: pd.DataFrame, demonstration_pool: pd.DataFrame | None
+    ) -> AnnotationRun:
         """Labels for ``sentences`` by ``strategy`` x ``model``, with the configured confidence."""
         return self.annotate_pairs([(strategy, model)], sentences, demonstration_pool)[0]
 
-    def annotate_pairs(self, pairs: Sequence[tuple[str, str]], sentences: pd.DataFrame,
-                       demonstration_pool: pd.DataFrame | None) -> list[AnnotationRun]:
+    def annotate_pairs(
+        self, pairs: Sequence[tuple[str, str]], sentences: pd.DataFrame, demonstration_pool: pd.DataFrame | None
+    ) -> list[AnnotationRun]:
         """One run per (strategy, model) pair, in order. A model in ``mode: batch`` gets every reply
         its pairs miss from the cache through batch jobs -- all its pairs' requests together, so
         that evaluating four strategies waits for one round of jobs, not four."""
@@ -109,35 +118,60 @@ class AnnotationStudy:
             strategies = [strategy for strategy, m in pairs if m == model]
 
             def label(backend: ChatBackend, received: Collection[str] = ()) -> list[AnnotationRun]:
-                return every_pass([lambda s=s: self._label(s, model, backend, sentences, demonstration_pool, received)
-                                   for s in strategies])
+                return every_pass(
+                    [
+                        lambda s=s: self._label(s, model, backend, sentences, demonstration_pool, received)
+                        for s in strategies
+                    ]
+                )
 
             if self.settings.mode(model) == "batch":
-                labelled = annotate_through_batches(label, self.backend(model), self.cache, annotation.batch,
-                                                    annotation.cache_namespace)
+                labelled = annotate_through_batches(
+                    label, self.backend(model), self.cache, annotation.batch, annotation.cache_namespace
+                )
             else:
                 labelled = label(self.backend(model))
             runs.update(zip([(s, model) for s in strategies], labelled))
         return [runs[pair] for pair in pairs]
 
-    def _label(self, strategy: str, model: str, backend: ChatBackend, sentences: pd.DataFrame,
-               demonstration_pool: pd.DataFrame | None, received: Collection[str]) -> AnnotationRun:
+    def _label(
+        self,
+        strategy: str,
+        model: str,
+        backend: ChatBackend,
+        sentences: pd.DataFrame,
+        demonstration_pool: pd.DataFrame | None,
+        received: Collection[str],
+    ) -> AnnotationRun:
         annotation = self.settings.annotation
         requests_by_strategy: dict[str, list[dict[str, Any]]] = {}
         for name, request in self._generations(strategy):
             requests_by_strategy.setdefault(name, []).append(request)
-        runs = every_pass([  # one strategy's replies to a sentence go together
-            lambda name=name, requests=requests: annotate_replies(
-                sentences, self.settings.strategies[name], backend, self.cache, requests,
-                self._demonstrations_for(name, sentences, demonstration_pool), self.settings.verification,
-                self.settings.price(model), annotation.fuzzy_threshold, annotation.show_progress,
-                annotation.cache_namespace, received)
-            for name, requests in requests_by_strategy.items()])
+        runs = every_pass(
+            [  # one strategy's replies to a sentence go together
+                lambda name=name, requests=requests: annotate_replies(
+                    sentences,
+                    self.settings.strategies[name],
+                    backend,
+                    self.cache,
+                    requests,
+                    self._demonstrations_for(name, sentences, demonstration_pool),
+                    self.settings.verification,
+                    self.settings.price(model),
+                    annotation.fuzzy_threshold,
+                    annotation.show_progress,
+                    annotation.cache_namespace,
+                    received,
+                )
+                for name, requests in requests_by_strategy.items()
+            ]
+        )
         runs = [run for strategy_runs in runs for run in strategy_runs]
         return runs[0] if len(runs) == 1 else combine_by_vote(runs, strategy)
 
-    def estimate(self, strategy: str, model: str, sentences: pd.DataFrame, demonstration_pool: pd.DataFrame | None,
-                 stage: str) -> dict[str, Any]:
+    def estimate(
+        self, strategy: str, model: str, sentences: pd.DataFrame, demonstration_pool: pd.DataFrame | None, stage: str
+    ) -> dict[str, Any]:
         """Dry run: the calls still missing from the cache and what they would cost (no model is loaded)."""
         self.settings.check_pair(strategy, model)
         identity = backend_identity(self.settings.models[model])
@@ -146,7 +180,9 @@ class AnnotationStudy:
         for name, request in self._generations(strategy):
             chosen = self.settings.strategies[name]
             per_call_output = chosen.expected_output_tokens or int(request["max_tokens"])
-            for tokens, demos in zip(sentences["tokens"], self._demonstrations_for(name, sentences, demonstration_pool)):
+            for tokens, demos in zip(
+                sentences["tokens"], self._demonstrations_for(name, sentences, demonstration_pool)
+            ):
                 messages = chosen.messages(list(tokens), demos)
                 if self.cache.get(request_key(identity, messages, request, namespace)) is not None:
                     cached += 1
@@ -158,11 +194,20 @@ class AnnotationStudy:
         price, mode = self.settings.price(model), self.settings.mode(model)
         cost = price.cost(input_tokens, output_tokens, mode)
         return {
-            "stage": stage, "strategy": strategy, "model": model, "mode": mode, "sentences": len(sentences),
-            "confidence": self.settings.annotation.confidence.method, "cached_calls": cached, "calls_to_make": calls,
-            "estimated_input_tokens": input_tokens, "estimated_output_tokens": output_tokens, "estimated_cost_usd": cost,
+            "stage": stage,
+            "strategy": strategy,
+            "model": model,
+            "mode": mode,
+            "sentences": len(sentences),
+            "confidence": self.settings.annotation.confidence.method,
+            "cached_calls": cached,
+            "calls_to_make": calls,
+            "estimated_input_tokens": input_tokens,
+            "estimated_output_tokens": output_tokens,
+            "estimated_cost_usd": cost,
             "estimated_cost_per_call_usd": cost / calls if calls else 0.0,
-            "input_per_million": price.input_per_million, "output_per_million": price.output_per_million,
+            "input_per_million": price.input_per_million,
+            "output_per_million": price.output_per_million,
         }
 
     def close(self) -> None:

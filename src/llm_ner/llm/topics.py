@@ -11,9 +11,10 @@ import json
 import logging
 import re
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from string import Template
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 from sklearn.metrics import cohen_kappa_score
@@ -29,9 +30,23 @@ logger = logging.getLogger(__name__)
 
 TOPICS = ("World", "Sport", "Business", "Technology", "Other")  # S2's classes, ids 0..4
 NO_TOPIC = -1
-TOPIC_COLUMNS = ("sentence_id", "topic", "topic_name", "status", "failure_reason", "model", "input_tokens",
-                 "output_tokens", "label_cost_usd", "spend_usd", "seconds", "api_calls", "batch_calls", "cache_hits",
-                 "reply")
+TOPIC_COLUMNS = (
+    "sentence_id",
+    "topic",
+    "topic_name",
+    "status",
+    "failure_reason",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "label_cost_usd",
+    "spend_usd",
+    "seconds",
+    "api_calls",
+    "batch_calls",
+    "cache_hits",
+    "reply",
+)
 _JSON_KEYS = ("topic", "label", "category", "class", "id")
 ANSWERS = ("integer", "name")
 
@@ -40,6 +55,7 @@ ANSWERS = ("integer", "name")
 class TopicPrompt:
     """``user`` (and ``system``) are string.Template texts with ``$sentence``; ``classes`` in id
     order; ``answer``: what the prompt asks for, ``integer`` (S2) or ``name``."""
+
     user: str
     system: str | None = None
     classes: tuple[str, ...] = TOPICS
@@ -126,9 +142,16 @@ class TopicRun:
     retries: int = 0
 
 
-def label_topics(sentences: pd.DataFrame, prompt: TopicPrompt, backend: ChatBackend, cache: ResponseCache,
-                 generation: dict[str, Any], price: Price = Price(), show_progress: bool = True,
-                 namespace: str = "") -> TopicRun:
+def label_topics(
+    sentences: pd.DataFrame,
+    prompt: TopicPrompt,
+    backend: ChatBackend,
+    cache: ResponseCache,
+    generation: dict[str, Any],
+    price: Price = Price(),
+    show_progress: bool = True,
+    namespace: str = "",
+) -> TopicRun:
     """One topic per sentence of a sentence table; a sentence whose call or reply fails gets
     topic -1 and status ``failed`` (with the reason), and the run goes on."""
     caller = CachedCaller(backend, cache, generation, namespace, price)
@@ -143,19 +166,34 @@ def label_topics(sentences: pd.DataFrame, prompt: TopicPrompt, backend: ChatBack
         except SentenceCallFailed as failure:
             reading = TopicReading(NO_TOPIC, "failed", failure.reason)
         return {
-            "sentence_id": int(rows.at[i, "sentence_id"]), "topic": reading.topic,
+            "sentence_id": int(rows.at[i, "sentence_id"]),
+            "topic": reading.topic,
             "topic_name": prompt.classes[reading.topic] if reading.topic >= 0 else None,
-            "status": reading.status, "failure_reason": reading.reason, "model": backend.name,
-            "input_tokens": stats.input_tokens, "output_tokens": stats.output_tokens,
-            "label_cost_usd": stats.label_cost_usd, "spend_usd": stats.spend_usd, "seconds": stats.seconds,
-            "api_calls": stats.api_calls, "batch_calls": stats.batch_calls, "cache_hits": stats.cache_hits, "reply": reply,
+            "status": reading.status,
+            "failure_reason": reading.reason,
+            "model": backend.name,
+            "input_tokens": stats.input_tokens,
+            "output_tokens": stats.output_tokens,
+            "label_cost_usd": stats.label_cost_usd,
+            "spend_usd": stats.spend_usd,
+            "seconds": stats.seconds,
+            "api_calls": stats.api_calls,
+            "batch_calls": stats.batch_calls,
+            "cache_hits": stats.cache_hits,
+            "reply": reply,
         }
 
     results = run_each(list(rows["sentence_id"]), label_one, backend, f"topics x {backend.name}", show_progress)
     table = pd.DataFrame(results, columns=list(TOPIC_COLUMNS))
     retries = getattr(getattr(backend, "counters", None), "retries", 0) - retries_before
-    logger.info("topics x %s: %d sentences, %d API calls, %d from cache, statuses %s", backend.name, len(table),
-                caller.totals.api_calls, caller.totals.cache_hits, dict(Counter(table["status"])))
+    logger.info(
+        "topics x %s: %d sentences, %d API calls, %d from cache, statuses %s",
+        backend.name,
+        len(table),
+        caller.totals.api_calls,
+        caller.totals.cache_hits,
+        dict(Counter(table["status"])),
+    )
     return TopicRun(table, caller.totals, retries)
 
 
@@ -168,7 +206,11 @@ def agreement(first: pd.DataFrame, second: pd.DataFrame, on: Sequence[str] = ("s
     if both.empty:
         return {"sentences": 0, "agreement": float("nan"), "cohen_kappa": float("nan")}
     same = float((both["topic_a"] == both["topic_b"]).mean())
-    kappa = float(cohen_kappa_score(both["topic_a"], both["topic_b"])) if both[["topic_a", "topic_b"]].nunique().max() > 1 else float("nan")
+    kappa = (
+        float(cohen_kappa_score(both["topic_a"], both["topic_b"]))
+        if both[["topic_a", "topic_b"]].nunique().max() > 1
+        else float("nan")
+    )
     return {"sentences": len(both), "agreement": same, "cohen_kappa": kappa}
 
 
@@ -180,5 +222,6 @@ def distribution(labels: pd.DataFrame, classes: Sequence[str] = TOPICS) -> pd.Da
     totals = counts.groupby(keys[:-1])["sentences"].transform("sum") if len(keys) > 1 else counts["sentences"].sum()
     counts["share"] = counts["sentences"] / totals
     order = {name: i for i, name in enumerate([*classes, "(failed)"])}
-    return counts.sort_values([*keys[:-1], "topic_name"], key=lambda c: c.map(order) if c.name == "topic_name" else c,
-                              kind="stable").reset_index(drop=True)
+    return counts.sort_values(
+        [*keys[:-1], "topic_name"], key=lambda c: c.map(order) if c.name == "topic_name" else c, kind="stable"
+    ).reset_index(drop=True)

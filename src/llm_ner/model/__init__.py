@@ -17,6 +17,21 @@ from .tagger import Tagger
 from .training import TrainingResult, fit
 
 __all__ = [
-    "Entity", "Evaluation", "LabelledSentence", "TaggedText", "Tagger", "TaggerConfig", "TrainingConfig", "TrainingResult",
-    "evaluate", "evaluate_on", "fit", "labelled_sentences", "predict_proba", "predict_tags", "run_inference", "tag_text", "tokenize_text",
+    "Entity",
+    "Evaluation",
+    "LabelledSentence",
+    "TaggedText",
+    "Tagger",
+    "TaggerConfig",
+    "TrainingConfig",
+    "TrainingResult",
+    "evaluate",
+    "evaluate_on",
+    "fit",
+    "labelled_sentences",
+    "predict_proba",
+    "predict_tags",
+    "run_inference",
+    "tag_text",
+    "tokenize_text",
 ]

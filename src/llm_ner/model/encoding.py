@@ -17,8 +17,8 @@ import hashlib
 import random
 import weakref
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -139,7 +139,9 @@ def _encode_words(tokenizer, sentences: list[list[str]], max_subwords: int, lowe
             starts[i] = _first_subword_positions(encodings[i])
     return [
         EncodedSentence(
-            input_ids=_read_only(encoding.ids), word_starts=_read_only(positions), n_words=len(sentence),
+            input_ids=_read_only(encoding.ids),
+            word_starts=_read_only(positions),
+            n_words=len(sentence),
             shape_ids=_read_only(shape_ids(sentence[: len(positions)])),
         )
         for sentence, encoding, positions in zip(sentences, encodings, starts)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -56,14 +56,23 @@ def evaluate(
     )
 
 
-def evaluate_on(tagger: Tagger, evaluation_sets: Mapping[str, Sequence[LabelledSentence]],
-                config: TrainingConfig) -> pd.DataFrame:
+def evaluate_on(
+    tagger: Tagger, evaluation_sets: Mapping[str, Sequence[LabelledSentence]], config: TrainingConfig
+) -> pd.DataFrame:
     """:meth:`Evaluation.to_table` rows of ``tagger`` on every named evaluation set (column ``split``),
     with the batch size, scoring mode and precision of ``config``."""
     return pd.concat(
-        [evaluate(tagger, [s[0] for s in sentences], [s[1] for s in sentences], config.eval_batch_size,
-                  config.evaluation_mode, config.mixed_precision).to_table(split)
-         for split, sentences in evaluation_sets.items()],
+        [
+            evaluate(
+                tagger,
+                [s[0] for s in sentences],
+                [s[1] for s in sentences],
+                config.eval_batch_size,
+                config.evaluation_mode,
+                config.mixed_precision,
+            ).to_table(split)
+            for split, sentences in evaluation_sets.items()
+        ],
         ignore_index=True,
     )
 
@@ -111,8 +120,13 @@ class SequenceEvaluation:
     sentences: int
 
 
-def evaluate_sequences(tagger: Tagger, sentences: Sequence[Sequence[str]], topics: Sequence[int],
-                       batch_size: int = 64, mixed_precision: bool = True) -> SequenceEvaluation:
+def evaluate_sequences(
+    tagger: Tagger,
+    sentences: Sequence[Sequence[str]],
+    topics: Sequence[int],
+    batch_size: int = 64,
+    mixed_precision: bool = True,
+) -> SequenceEvaluation:
     """A multitask tagger's sequence head against reference classes (sentences with topic -1 left out)."""
     kept = [i for i, topic in enumerate(topics) if topic >= 0]
     if not kept:
@@ -125,5 +139,6 @@ def evaluate_sequences(tagger: Tagger, sentences: Sequence[Sequence[str]], topic
         accuracy=float((predicted == reference).mean()),
         macro_f1=float(f1_score(reference, predicted, labels=classes, average="macro", zero_division=0)),
         weighted_f1=float(f1_score(reference, predicted, labels=classes, average="weighted", zero_division=0)),
-        predictions=predicted.tolist(), sentences=len(kept),
+        predictions=predicted.tolist(),
+        sentences=len(kept),
     )

@@ -3,8 +3,9 @@ sentence tables (a ``tokens`` column and a tag column) to them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import repeat
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -32,8 +33,9 @@ class LabelledSentence(NamedTuple):
 def as_labelled(sentence: Sequence) -> LabelledSentence:
     """A :class:`LabelledSentence` from one, or from a plain ``(tokens, tags)`` pair."""
     if isinstance(sentence, LabelledSentence):
-        return LabelledSentence(list(sentence.tokens), list(sentence.tags), float(sentence.weight), sentence.source,
-                                int(sentence.topic))
+        return LabelledSentence(
+            list(sentence.tokens), list(sentence.tags), float(sentence.weight), sentence.source, int(sentence.topic)
+        )
     tokens, tags = sentence
     return LabelledSentence(list(tokens), list(tags))
 
@@ -47,5 +49,7 @@ def labelled_sentences(table: pd.DataFrame, tag_column: str = "ner_tags") -> lis
     weights = table["weight"] if "weight" in table else repeat(1.0)
     sources = table["source"] if "source" in table else repeat("llm" if tag_column == "llm_tags" else "gold")
     topics = table["topic"] if "topic" in table else repeat(NO_TOPIC)
-    return [LabelledSentence(list(tokens), list(tags), float(weight), source, int(topic))
-            for tokens, tags, weight, source, topic in zip(table["tokens"], table[tag_column], weights, sources, topics)]
+    return [
+        LabelledSentence(list(tokens), list(tags), float(weight), source, int(topic))
+        for tokens, tags, weight, source, topic in zip(table["tokens"], table[tag_column], weights, sources, topics)
+    ]

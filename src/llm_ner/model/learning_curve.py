@@ -7,7 +7,7 @@ size x seed is a grid cell (:mod:`llm_ner.grid`) trained under the study's one p
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -18,8 +18,13 @@ from .evaluation import LabelledSentence
 from .examples import as_labelled
 
 
-def learning_curve_cells(pool: Sequence[LabelledSentence], evaluation_sets: Mapping[str, Sequence[LabelledSentence]],
-                         sizes: Sequence[int], seeds: Sequence[int], protocol: Protocol) -> list[Cell]:
+def learning_curve_cells(
+    pool: Sequence[LabelledSentence],
+    evaluation_sets: Mapping[str, Sequence[LabelledSentence]],
+    sizes: Sequence[int],
+    seeds: Sequence[int],
+    protocol: Protocol,
+) -> list[Cell]:
     if not sizes or any(int(size) <= 0 for size in sizes):
         raise ValueError(f"sizes must be a non-empty list of positive integers, got {list(sizes)!r}")
     if max(sizes) > len(pool):
@@ -32,19 +37,32 @@ def learning_curve_cells(pool: Sequence[LabelledSentence], evaluation_sets: Mapp
         for size in sorted(int(s) for s in sizes):
             train = tuple(as_labelled(pool[i]) for i in order[:size])
             info = {"gold_tokens": sum(len(s.tokens) for s in train)}
-            cells.append(Cell({"size": size, "seed": seed},
-                              Student(protocol, (train,), seed, evaluation_sets, info=info)))
+            cells.append(
+                Cell({"size": size, "seed": seed}, Student(protocol, (train,), seed, evaluation_sets, info=info))
+            )
     return cells
 
 
-def learning_curve(pool: Sequence[LabelledSentence], evaluation_sets: Mapping[str, Sequence[LabelledSentence]],
-                   sizes: Sequence[int], seeds: Sequence[int], protocol: Protocol, grid: Grid = Grid()) -> pd.DataFrame:
+def learning_curve(
+    pool: Sequence[LabelledSentence],
+    evaluation_sets: Mapping[str, Sequence[LabelledSentence]],
+    sizes: Sequence[int],
+    seeds: Sequence[int],
+    protocol: Protocol,
+    grid: Grid = Grid(),
+) -> pd.DataFrame:
     """One row per (size, seed, split, entity_type) with precision, recall, f1, support."""
     return grid.table("learning_curve", learning_curve_cells(pool, evaluation_sets, sizes, seeds, protocol))
 
 
 def summarise_learning_curve(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation of F1 over seeds, per size, split and entity type."""
-    summary = summarise(runs, ["split", "entity_type", "size"], "seed", ["f1"],
-                        constants={"gold_tokens": "mean"} if "gold_tokens" in runs else None, count="runs")
+    summary = summarise(
+        runs,
+        ["split", "entity_type", "size"],
+        "seed",
+        ["f1"],
+        constants={"gold_tokens": "mean"} if "gold_tokens" in runs else None,
+        count="runs",
+    )
     return summary.sort_values(["split", "entity_type", "size"], kind="stable").reset_index(drop=True)

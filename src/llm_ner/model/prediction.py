@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -69,8 +69,9 @@ def run_inference(
     return InferenceOutput(probabilities, loss)  # type: ignore[arg-type]
 
 
-def predict_sequence_proba(tagger: Tagger, sentences: Sequence[Sequence[str]], batch_size: int = 64,
-                           mixed_precision: bool = True) -> np.ndarray:
+def predict_sequence_proba(
+    tagger: Tagger, sentences: Sequence[Sequence[str]], batch_size: int = 64, mixed_precision: bool = True
+) -> np.ndarray:
     """Class probabilities of a multitask tagger's sequence head, one row per sentence, columns in
     ``tagger.config.sequence_classes`` order."""
     encoded = tagger.encode(sentences)
@@ -99,8 +100,9 @@ def _inference(tagger: Tagger, head_dropout: bool = False) -> Iterator[None]:
         tagger.train(was_training)
 
 
-def _length_sorted_batches(tagger: Tagger, encoded: Sequence[EncodedSentence], batch_size: int
-                           ) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
+def _length_sorted_batches(
+    tagger: Tagger, encoded: Sequence[EncodedSentence], batch_size: int
+) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
     """Batches of similar-length sentences (little padding), on the tagger's device."""
     device = tagger.device
     batches = length_bucketed_batches([len(e.input_ids) for e in encoded], batch_size, shuffle=False)
@@ -118,15 +120,17 @@ def predict_tags(tagger: Tagger, sentences: Sequence[Sequence[str]], batch_size:
     return probabilities_to_tags(output.probabilities, tagger.labels)
 
 
-def predict_proba(tagger: Tagger, sentences: Sequence[Sequence[str]], batch_size: int = 64,
-                  mask_truncated: bool = False) -> list[np.ndarray]:
+def predict_proba(
+    tagger: Tagger, sentences: Sequence[Sequence[str]], batch_size: int = 64, mask_truncated: bool = False
+) -> list[np.ndarray]:
     """Per-word label probabilities, columns in ``tagger.labels`` order; with ``mask_truncated``,
     words the encoder never saw get NaN rows (for uncertainty sampling)."""
     return run_inference(tagger, sentences, batch_size=batch_size, mask_truncated=mask_truncated).probabilities
 
 
-def mc_dropout_proba(tagger: Tagger, sentences: Sequence[Sequence[str]], passes: int, seed: int,
-                     batch_size: int = 64) -> list[np.ndarray]:
+def mc_dropout_proba(
+    tagger: Tagger, sentences: Sequence[Sequence[str]], passes: int, seed: int, batch_size: int = 64
+) -> list[np.ndarray]:
     """``passes`` Monte Carlo dropout passes (dropout on the head only): per sentence an array
     ``(passes, n_words, n_labels)``, truncated words NaN."""
     if not isinstance(passes, int) or passes < 2:
@@ -134,8 +138,11 @@ def mc_dropout_proba(tagger: Tagger, sentences: Sequence[Sequence[str]], passes:
     runs = []
     for i in range(passes):
         torch.manual_seed(derive_seed(seed, "pass", i))
-        runs.append(run_inference(tagger, sentences, batch_size=batch_size, mask_truncated=True, head_dropout=True,
-                                  mixed_precision=False).probabilities)
+        runs.append(
+            run_inference(
+                tagger, sentences, batch_size=batch_size, mask_truncated=True, head_dropout=True, mixed_precision=False
+            ).probabilities
+        )
     return [np.stack(per_pass) for per_pass in zip(*runs)]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import html
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..tags import bio_to_spans, repair_bio
 
@@ -37,14 +37,14 @@ def entities_html(words: Sequence[str], tags: Sequence[str]) -> str:
 def entities_page(title: str, blocks: Sequence[tuple[str, Sequence[str], Sequence[str]]]) -> str:
     """A standalone HTML page: one captioned, highlighted sentence per ``(caption, words, tags)``."""
     body = "\n".join(
-        f'<figure><figcaption>{html.escape(caption)}</figcaption>'
+        f"<figure><figcaption>{html.escape(caption)}</figcaption>"
         f'<div class="entities" style="line-height: 2.5; direction: ltr">{entities_html(words, tags)}</div></figure>'
         for caption, words, tags in blocks
     )
     types = dict.fromkeys(span.label for _, _, tags in blocks for span in bio_to_spans(repair_bio(list(tags))[0]))
     legend = " ".join(_MARK.format(colour=entity_colour(label), text="", label=label) for label in types)
     return (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title>"
         "<style>body{font-family:-apple-system,BlinkMacSystemFont,'Segoe UI',Helvetica,Arial,sans-serif;"
         "max-width:60em;margin:2em auto;}figcaption{color:#666;font-size:0.85em;margin-top:1.2em}</style>"

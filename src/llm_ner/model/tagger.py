@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from safetensors.torch import load_model, save_file
@@ -49,7 +49,10 @@ def resolve_encoder(encoder: str) -> str:
 
 def tokenizer_lowercases(tokenizer) -> bool:
     """Whether the tokenizer itself maps upper case to lower case (checked, not read from a flag)."""
-    return tokenizer("Paris", add_special_tokens=False)["input_ids"] == tokenizer("paris", add_special_tokens=False)["input_ids"]
+    return (
+        tokenizer("Paris", add_special_tokens=False)["input_ids"]
+        == tokenizer("paris", add_special_tokens=False)["input_ids"]
+    )
 
 
 def needs_manual_lowercasing(tokenizer) -> bool:
@@ -68,7 +71,9 @@ def resolve_word_features(word_features: str, tokenizer) -> str:
 
 
 class Tagger(nn.Module):
-    def __init__(self, encoder: nn.Module, tokenizer, config: TaggerConfig, labels: tuple[str, ...] = CONLL_2003.labels):
+    def __init__(
+        self, encoder: nn.Module, tokenizer, config: TaggerConfig, labels: tuple[str, ...] = CONLL_2003.labels
+    ):
         super().__init__()
         # `auto` is resolved once, here, so that the saved config rebuilds the very same network
         config = dataclasses.replace(config, word_features=resolve_word_features(config.word_features, tokenizer))
@@ -99,11 +104,15 @@ class Tagger(nn.Module):
         self.sequence_head = None
         if config.sequence_classes:
             width = encoder.config.hidden_size
-            self.sequence_head = nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Dropout(config.dropout),
-                                               nn.Linear(width, len(config.sequence_classes)))
+            self.sequence_head = nn.Sequential(
+                nn.Linear(width, width),
+                nn.Tanh(),
+                nn.Dropout(config.dropout),
+                nn.Linear(width, len(config.sequence_classes)),
+            )
 
     @classmethod
-    def build(cls, config: TaggerConfig, seed: int = 13, labels: tuple[str, ...] = CONLL_2003.labels) -> "Tagger":
+    def build(cls, config: TaggerConfig, seed: int = 13, labels: tuple[str, ...] = CONLL_2003.labels) -> Tagger:
         """A new tagger: the configured encoder and a randomly initialised head (seeded)."""
         path = resolve_encoder(config.encoder)
         tokenizer = AutoTokenizer.from_pretrained(path)
@@ -121,8 +130,16 @@ class Tagger(nn.Module):
         only by a tagger with ``word_features: shape``."""
         return self.heads(input_ids, attention_mask, word_starts, word_mask, word_shapes)[0]
 
-    def heads(self, input_ids, attention_mask, word_starts, word_mask, word_shapes=None, token: bool = True,
-              sequence: bool = False) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def heads(
+        self,
+        input_ids,
+        attention_mask,
+        word_starts,
+        word_mask,
+        word_shapes=None,
+        token: bool = True,
+        sequence: bool = False,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """``(token logits, sequence logits)`` from one encoder pass; a head not asked for is not run
         (None), so that it neither costs time nor draws dropout masks."""
         subwords = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -160,7 +177,11 @@ class Tagger(nn.Module):
     ) -> list[EncodedSentence]:
         """Sentences (and tags) as this tagger reads them: its tokenizer, length limit, casing, label order."""
         return encode_sentences(
-            self.tokenizer, sentences, tags, self.config.max_subwords, self.lowercase_words,
+            self.tokenizer,
+            sentences,
+            tags,
+            self.config.max_subwords,
+            self.lowercase_words,
             label_to_id=self.label_to_id,
         )
 
@@ -181,7 +202,7 @@ class Tagger(nn.Module):
         (directory / LABELS_FILE).write_text(json.dumps(list(self.labels), indent=2))
 
     @classmethod
-    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> "Tagger":
+    def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> Tagger:
         directory = Path(directory)
         if not (directory / WEIGHTS_FILE).is_file():
             raise FileNotFoundError(f"{directory} holds no {WEIGHTS_FILE}: not a saved tagger")

@@ -16,8 +16,9 @@ import itertools
 import logging
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence, TypeVar, Union
+from typing import TypeVar, Union
 
 import numpy as np
 import pandas as pd
@@ -147,7 +148,9 @@ def fit(
         raise ValueError("no training sentences with at least one token")
     # encoded up front, which also rejects bad tags before any step; per-epoch lists share whatever
     # sentences they share through the encoding cache
-    epoch_encodings = _per_epoch(epoch_data, lambda data: tagger.encode([s.tokens for s in data], [s.tags for s in data]))
+    epoch_encodings = _per_epoch(
+        epoch_data, lambda data: tagger.encode([s.tokens for s in data], [s.tags for s in data])
+    )
     epoch_weights = _per_epoch(epoch_data, lambda data: torch.tensor([s.weight for s in data], dtype=torch.float32))
     alpha, beta = config.sequence_loss_weight, config.token_loss_weight
     epoch_topics = _per_epoch(epoch_data, lambda data: _topics(tagger, data)) if alpha > 0 else None
@@ -167,16 +170,22 @@ def fit(
         for epoch, (data, encoded, weights) in enumerate(zip(epoch_data, epoch_encodings, epoch_weights)):
             started = time.perf_counter()
             batches = length_bucketed_batches(
-                [len(e.input_ids) for e in encoded], config.batch_size, shuffle=True,
-                seed=derive_seed(config.seed, "epoch", epoch), bucket_size=config.bucket_size,
+                [len(e.input_ids) for e in encoded],
+                config.batch_size,
+                shuffle=True,
+                seed=derive_seed(config.seed, "epoch", epoch),
+                bucket_size=config.bucket_size,
             )
             tagger.train()
             # summed on the device: reading the loss every step would wait for the GPU every step
             loss_sum, labelled = torch.zeros((), device=device), 0
             learning_rate = optimizer.param_groups[0]["lr"]
             progress = tqdm(
-                iterate_batches(encoded, batches, tagger.tokenizer.pad_token_id), total=len(batches),
-                desc=f"epoch {epoch + 1}/{config.epochs}", disable=not config.progress_bar, leave=False,
+                iterate_batches(encoded, batches, tagger.tokenizer.pad_token_id),
+                total=len(batches),
+                desc=f"epoch {epoch + 1}/{config.epochs}",
+                disable=not config.progress_bar,
+                leave=False,
             )
             for indices, batch in progress:
                 labelled_tokens = batch["labels"] != IGNORED_LABEL
@@ -194,8 +203,9 @@ def fit(
                     )
                     loss = beta * (token_losses * token_weights.flatten()).sum() / token_weights.sum().clamp_min(1e-12)
                 if alpha > 0:
-                    loss = loss + alpha * _sequence_loss(sequence_logits, epoch_topics[epoch][indices].to(device),
-                                                         weights[indices].to(device))
+                    loss = loss + alpha * _sequence_loss(
+                        sequence_logits, epoch_topics[epoch][indices].to(device), weights[indices].to(device)
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is not None:
                     scaler.scale(loss).backward()
@@ -227,10 +237,18 @@ def fit(
             }
             if validation:
                 result = evaluate(
-                    tagger, [s[0] for s in validation], [s[1] for s in validation],
-                    config.eval_batch_size, config.evaluation_mode, config.mixed_precision,
+                    tagger,
+                    [s[0] for s in validation],
+                    [s[1] for s in validation],
+                    config.eval_batch_size,
+                    config.evaluation_mode,
+                    config.mixed_precision,
                 )
-                row.update(validation_loss=result.loss, validation_f1=result.f1, validation_token_accuracy=result.token_accuracy)
+                row.update(
+                    validation_loss=result.loss,
+                    validation_f1=result.f1,
+                    validation_token_accuracy=result.token_accuracy,
+                )
                 if result.f1 > best_f1:
                     best_f1, best_epoch, stale = result.f1, epoch + 1, 0
                     if config.restore_best:
@@ -238,7 +256,9 @@ def fit(
                 else:
                     stale += 1
             rows.append(row)
-            logger.info("epoch %s", ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+            logger.info(
+                "epoch %s", ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+            )
             if validation and config.early_stopping_patience is not None and stale >= config.early_stopping_patience:
                 stopped_early = epoch + 1 < config.epochs
                 break

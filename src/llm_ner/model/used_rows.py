@@ -16,8 +16,8 @@ float rounding (tests/model/test_used_rows.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -78,8 +78,11 @@ def training_only_used_rows(encoder: nn.Module, token_ids: Iterable[np.ndarray])
     except NotImplementedError:  # a model class that does not say which module embeds its input
         embedding = None
     plain = (
-        type(embedding) is nn.Embedding and embedding.weight.requires_grad and embedding.max_norm is None
-        and not embedding.scale_grad_by_freq and not embedding.sparse
+        type(embedding) is nn.Embedding
+        and embedding.weight.requires_grad
+        and embedding.max_norm is None
+        and not embedding.scale_grad_by_freq
+        and not embedding.sparse
     )
     if not plain:
         yield

@@ -8,7 +8,7 @@ per word, computed from the original (never lowercased) word, next to the encode
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 # Class -> examples. A saved tagger stores embeddings by id, and an id is the position here:
 # append new classes at the end, never reorder or remove one.

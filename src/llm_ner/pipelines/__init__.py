@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from functools import partial, update_wrapper
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pandas as pd
 from kedro.pipeline import Node, Pipeline, node, pipeline
@@ -29,8 +30,9 @@ def bound(function: Callable, **values: Any) -> Callable:
     return update_wrapper(partial(function, **values), function)
 
 
-def student_setup(student: StudentParams, entity_types: EntityTypes, grid: GridSettings,
-                  evaluation_samples: pd.DataFrame) -> StudentSetup:
+def student_setup(
+    student: StudentParams, entity_types: EntityTypes, grid: GridSettings, evaluation_samples: pd.DataFrame
+) -> StudentSetup:
     schema = entity_types.schema
     return StudentSetup(Protocol.of(student, schema), reported_sets(evaluation_samples), grid.grid(), schema)
 
@@ -38,18 +40,33 @@ def student_setup(student: StudentParams, entity_types: EntityTypes, grid: GridS
 def student_setup_node(stage_name: str) -> Node:
     """The node that builds a stage's :class:`StudentSetup` (``<stage>_student_setup``): one per stage,
     so that a stage run alone (``--namespaces``) builds it from this run's parameters."""
-    return node(student_setup, ["params:student", "params:entity_types", "params:grid", "evaluation_samples"],
-                f"{stage_name}_student_setup", name="define_student_setup")
+    return node(
+        student_setup,
+        ["params:student", "params:entity_types", "params:grid", "evaluation_samples"],
+        f"{stage_name}_student_setup",
+        name="define_student_setup",
+    )
 
 
-def llm_access(models: LLMModels, cost_model: CostModel, annotation: AnnotationSettings,
-               credentials: dict[str, Any]) -> LLMAccess:
-    return LLMAccess({name: model_settings(name, values) for name, values in models.root.items()}, cost_model.llm_prices,
-                     annotation.cache_path, annotation.model_dir, annotation.show_progress, dict(credentials or {}))
+def llm_access(
+    models: LLMModels, cost_model: CostModel, annotation: AnnotationSettings, credentials: dict[str, Any]
+) -> LLMAccess:
+    return LLMAccess(
+        {name: model_settings(name, values) for name, values in models.root.items()},
+        cost_model.llm_prices,
+        annotation.cache_path,
+        annotation.model_dir,
+        annotation.show_progress,
+        dict(credentials or {}),
+    )
 
 
 def llm_access_node(output: str) -> Node:
     """The node that builds a stage's :class:`LLMAccess` (``output``): one per stage that calls an
     LLM, so that a stage run alone reaches its LLMs with this run's parameters and credentials."""
-    return node(llm_access, ["params:llm_models", "params:cost_model", "params:llm_annotation", "llm_api_credentials"],
-                output, name="configure_llm_access")
+    return node(
+        llm_access,
+        ["params:llm_models", "params:cost_model", "params:llm_annotation", "llm_api_credentials"],
+        output,
+        name="configure_llm_access",
+    )

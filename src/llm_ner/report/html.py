@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import matplotlib
 
@@ -21,6 +22,7 @@ NOT_RUN = "not run"
 @dataclass
 class Block:
     """One piece of a section: ``kind`` is text, table (pre-rendered HTML), figure (a data URI) or html."""
+
     kind: str
     content: str
     caption: str = ""
@@ -28,33 +30,34 @@ class Block:
 
 @dataclass
 class Section:
-    key: str                      # the HTML anchor, and what tests look for
+    key: str  # the HTML anchor, and what tests look for
     title: str
     blocks: list[Block] = field(default_factory=list)
-    sources: Mapping[str, str] = field(default_factory=dict)      # input dataset -> file and version it came from
-    parameters: Mapping[str, Any] = field(default_factory=dict)   # the parameters that produced it
-    missing: list[str] = field(default_factory=list)              # inputs whose pipeline has not run
+    sources: Mapping[str, str] = field(default_factory=dict)  # input dataset -> file and version it came from
+    parameters: Mapping[str, Any] = field(default_factory=dict)  # the parameters that produced it
+    missing: list[str] = field(default_factory=list)  # inputs whose pipeline has not run
 
     @property
     def status(self) -> str:
         """Not run when none of its inputs exists; a section with some inputs shows what it has."""
         return NOT_RUN if self.missing and len(self.missing) == len(self.sources) else "ok"
 
-    def text(self, content: str) -> "Section":
+    def text(self, content: str) -> Section:
         self.blocks.append(Block("text", content))
         return self
 
-    def table(self, table: pd.DataFrame, caption: str = "", digits: int = 3) -> "Section":
-        html = table.to_html(index=False, border=0, classes="data", na_rep="–",
-                             float_format=lambda x: f"{x:,.{digits}f}")
+    def table(self, table: pd.DataFrame, caption: str = "", digits: int = 3) -> Section:
+        html = table.to_html(
+            index=False, border=0, classes="data", na_rep="–", float_format=lambda x: f"{x:,.{digits}f}"
+        )
         self.blocks.append(Block("table", html, caption))
         return self
 
-    def figure(self, figure: plt.Figure, caption: str = "") -> "Section":
+    def figure(self, figure: plt.Figure, caption: str = "") -> Section:
         self.blocks.append(Block("figure", figure_uri(figure), caption))
         return self
 
-    def html(self, content: str, caption: str = "") -> "Section":
+    def html(self, content: str, caption: str = "") -> Section:
         self.blocks.append(Block("html", content, caption))
         return self
 
@@ -73,11 +76,13 @@ def embedded_page_body(page: str) -> str:
     start, end = lower.find("<body"), lower.rfind("</body>")
     if start < 0 or end < 0:
         return page
-    return page[page.index(">", start) + 1:end]
+    return page[page.index(">", start) + 1 : end]
 
 
 def render(title: str, summary: list[str], sections: list[Section], run: Mapping[str, Any]) -> str:
-    environment = Environment(loader=PackageLoader("llm_ner.report", "templates"),
-                              autoescape=select_autoescape(["html", "j2"]))
+    environment = Environment(
+        loader=PackageLoader("llm_ner.report", "templates"), autoescape=select_autoescape(["html", "j2"])
+    )
     return environment.get_template("report.html.j2").render(
-        title=title, summary=summary, sections=sections, run=run, not_run=NOT_RUN)
+        title=title, summary=summary, sections=sections, run=run, not_run=NOT_RUN
+    )

@@ -15,6 +15,7 @@ from ..label_quality import LabelQualityParams
 from ..mixed import SELECTIONS
 from ..model.evaluation import micro_rows
 
+
 def learning_curve_plot(summary: pd.DataFrame) -> plt.Figure:
     """Micro F1 (mean ± std over seeds) against training-set size, log x axis."""
     figure, axis = plt.subplots(figsize=(6, 4))
@@ -37,8 +38,15 @@ def budget_curve(table: pd.DataFrame, references: pd.DataFrame) -> plt.Figure:
     figure, axis = plt.subplots(figsize=(6.5, 4))
     micro = micro_rows(table)
     for strategy, rows in micro.groupby("strategy", sort=False):
-        axis.errorbar(rows["expert_sentences"], rows["f1_mean"], yerr=rows["f1_std"], marker="o", capsize=3, label=strategy,
-                      color=f"C{list(SELECTIONS).index(strategy)}")  # one colour per strategy in every plot
+        axis.errorbar(
+            rows["expert_sentences"],
+            rows["f1_mean"],
+            yerr=rows["f1_std"],
+            marker="o",
+            capsize=3,
+            label=strategy,
+            color=f"C{list(SELECTIONS).index(strategy)}",
+        )  # one colour per strategy in every plot
     reference = micro_rows(references)
     for (student, rows), style in zip(reference.groupby("student", sort=False), (":", "--")):
         axis.axhline(rows["f1"].iloc[0], linestyle=style, color="grey", label=student.replace("_", "-"))
@@ -58,9 +66,12 @@ def active_learning_curve(history: pd.DataFrame) -> plt.Figure:
     figure, axis = plt.subplots(figsize=(6.5, 4))
     for strategy, rows in learning_curves(history).groupby("strategy", sort=False):
         color = f"C{list(STRATEGIES).index(strategy)}"  # one colour per strategy in every plot
-        axis.plot(rows["added"], rows["f1_mean"], marker="o", color=color, label=f"{strategy} ({rows['seeds'].min()} seeds)")
-        axis.fill_between(rows["added"], rows["f1_mean"] - rows["f1_std"], rows["f1_mean"] + rows["f1_std"],
-                          color=color, alpha=0.2)
+        axis.plot(
+            rows["added"], rows["f1_mean"], marker="o", color=color, label=f"{strategy} ({rows['seeds'].min()} seeds)"
+        )
+        axis.fill_between(
+            rows["added"], rows["f1_mean"] - rows["f1_std"], rows["f1_mean"] + rows["f1_std"], color=color, alpha=0.2
+        )
     axis.set_xlabel("expert-labelled sentences added to model_init's set")
     axis.set_ylabel("test entity F1 (micro)")
     axis.grid(alpha=0.3)
@@ -93,8 +104,17 @@ def frontier_plot(costs: pd.DataFrame) -> plt.Figure:
         axis.text(0.5, 0.5, "no labelled set costed yet: the other pipelines have not run", ha="center")
         return figure
     for i, (route, rows) in enumerate(costs.groupby("route", sort=False)):
-        axis.errorbar(rows["total_usd"], rows["f1_mean"], yerr=rows["f1_std"], fmt="os^Dv<>p*h"[i % 10],
-                      color=f"C{i % 10}", alpha=0.8, capsize=2, linestyle="none", label=route)
+        axis.errorbar(
+            rows["total_usd"],
+            rows["f1_mean"],
+            yerr=rows["f1_std"],
+            fmt="os^Dv<>p*h"[i % 10],
+            color=f"C{i % 10}",
+            alpha=0.8,
+            capsize=2,
+            linestyle="none",
+            label=route,
+        )
     frontier = costs[costs["on_frontier"].astype(bool)].sort_values("total_usd")
     axis.step(frontier["total_usd"], frontier["f1_mean"], where="post", color="black", linewidth=1, label="frontier")
     axis.set_xscale("symlog", linthresh=1.0)
@@ -114,16 +134,24 @@ def label_quality_plot(summary: pd.DataFrame, levels: pd.DataFrame, params: Labe
     all-expert with that gold as a dashed line, the real labeller's label F1 and ``params.marks``
     as vertical lines."""
     budgets = sorted(summary.loc[summary["route"] == "all_expert", "gold_sentences"].unique())
-    figure, axes = plt.subplots(1, max(1, len(budgets)), figsize=(4.2 * max(1, len(budgets)), 4), sharey=True,
-                                squeeze=False)
+    figure, axes = plt.subplots(
+        1, max(1, len(budgets)), figsize=(4.2 * max(1, len(budgets)), 4), sharey=True, squeeze=False
+    )
     routes = sorted(summary.loc[summary["route"] != "all_expert", "route"].unique())
     real = levels.loc[levels["level"] == "real", "label_f1"]
     for axis, gold in zip(axes[0], budgets):
         shown = summary[(summary["route"] != "all_expert") & summary["gold_sentences"].isin([0, gold])]
         for route, rows in shown.groupby("route"):
             rows = rows.sort_values("label_f1")
-            axis.errorbar(rows["label_f1"], rows["f1_mean"], yerr=rows["f1_std"], marker="o", capsize=2,
-                          color=f"C{routes.index(route) % 10}", label=route)
+            axis.errorbar(
+                rows["label_f1"],
+                rows["f1_mean"],
+                yerr=rows["f1_std"],
+                marker="o",
+                capsize=2,
+                color=f"C{routes.index(route) % 10}",
+                label=route,
+            )
         expert = summary[(summary["route"] == "all_expert") & (summary["gold_sentences"] == gold)]
         axis.axhline(expert["f1_mean"].iloc[0], color="black", linestyle="--", label=f"all-expert, {gold} gold")
         for f1 in real:

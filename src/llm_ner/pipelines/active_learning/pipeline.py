@@ -7,31 +7,81 @@ from llm_ner.pipelines import stage, student_setup_node
 from llm_ner.report.plots import active_learning_curve
 
 from .nodes import (
-    compare, design_active_learning, expert_pool, next_batch_tasks, price_active_learning, pull_annotations,
-    push_next_batch, run_active_learning,
+    compare,
+    design_active_learning,
+    expert_pool,
+    next_batch_tasks,
+    price_active_learning,
+    pull_annotations,
+    push_next_batch,
+    run_active_learning,
 )
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return stage("active_learning", [
-        node(expert_pool, ["model_init_budget", "model_init_training_set", "mixing_pool", "expert_candidates"],
-             "active_learning_pool", name="list_active_learning_pool"),
-        # expert_source label_studio: people label each round's batch (docs/label_studio.md)
-        node(pull_annotations, ["active_learning_pool", "params:active_learning", "params:entity_types",
-                                "label_studio_credentials"], "active_learning_annotations",
-             name="pull_active_learning_annotations"),
-        student_setup_node("active_learning"),
-        node(design_active_learning, ["model_init", "model_init_training_set", "active_learning_annotations",
-                                      "params:active_learning"], "active_learning_design", name="design_active_learning"),
-        node(run_active_learning, ["active_learning_pool", "active_learning_design", "active_learning_student_setup"],
-             ["active_learning_runs", "active_learning_checkpoints"], name="run_active_learning"),
-        node(price_active_learning, ["active_learning_runs", "params:cost_model"], "active_learning_history",
-             name="price_active_learning_rounds"),
-        node(next_batch_tasks, ["active_learning_history", "active_learning_pool", "params:active_learning"],
-             "active_learning_next_batch_tasks", name="export_next_batch_tasks"),
-        node(push_next_batch, ["active_learning_next_batch_tasks", "params:active_learning", "params:entity_types",
-                               "label_studio_credentials"], None, name="push_next_batch_to_label_studio"),
-        node(compare, ["active_learning_history", "reference_students", "params:active_learning"],
-             "active_learning_comparison", name="compare_active_learning_strategies"),
-        node(active_learning_curve, "active_learning_history", "active_learning_curve", name="plot_active_learning_curve"),
-    ])
+    return stage(
+        "active_learning",
+        [
+            node(
+                expert_pool,
+                ["model_init_budget", "model_init_training_set", "mixing_pool", "expert_candidates"],
+                "active_learning_pool",
+                name="list_active_learning_pool",
+            ),
+            # expert_source label_studio: people label each round's batch (docs/label_studio.md)
+            node(
+                pull_annotations,
+                ["active_learning_pool", "params:active_learning", "params:entity_types", "label_studio_credentials"],
+                "active_learning_annotations",
+                name="pull_active_learning_annotations",
+            ),
+            student_setup_node("active_learning"),
+            node(
+                design_active_learning,
+                ["model_init", "model_init_training_set", "active_learning_annotations", "params:active_learning"],
+                "active_learning_design",
+                name="design_active_learning",
+            ),
+            node(
+                run_active_learning,
+                ["active_learning_pool", "active_learning_design", "active_learning_student_setup"],
+                ["active_learning_runs", "active_learning_checkpoints"],
+                name="run_active_learning",
+            ),
+            node(
+                price_active_learning,
+                ["active_learning_runs", "params:cost_model"],
+                "active_learning_history",
+                name="price_active_learning_rounds",
+            ),
+            node(
+                next_batch_tasks,
+                ["active_learning_history", "active_learning_pool", "params:active_learning"],
+                "active_learning_next_batch_tasks",
+                name="export_next_batch_tasks",
+            ),
+            node(
+                push_next_batch,
+                [
+                    "active_learning_next_batch_tasks",
+                    "params:active_learning",
+                    "params:entity_types",
+                    "label_studio_credentials",
+                ],
+                None,
+                name="push_next_batch_to_label_studio",
+            ),
+            node(
+                compare,
+                ["active_learning_history", "reference_students", "params:active_learning"],
+                "active_learning_comparison",
+                name="compare_active_learning_strategies",
+            ),
+            node(
+                active_learning_curve,
+                "active_learning_history",
+                "active_learning_curve",
+                name="plot_active_learning_curve",
+            ),
+        ],
+    )

@@ -15,7 +15,9 @@ from llm_ner.tags import repair_bio
 logger = logging.getLogger(__name__)
 
 
-def prepare_sentence_table(raw: pd.DataFrame, corpus: CorpusParams, entity_types: EntityTypes, split: str) -> pd.DataFrame:
+def prepare_sentence_table(
+    raw: pd.DataFrame, corpus: CorpusParams, entity_types: EntityTypes, split: str
+) -> pd.DataFrame:
     """Check a freshly read split and keep it as the project's sentence table.
 
     The reader already validated the IOB shape and converted IOB1; here every tag must belong to
@@ -33,12 +35,17 @@ def prepare_sentence_table(raw: pd.DataFrame, corpus: CorpusParams, entity_types
         if row.pos_tags is not None:
             lengths |= {len(row.pos_tags), len(row.chunk_tags)}
         if len(lengths) != 1:
-            raise ValueError(f"{split} sentence {row.sentence_id}: token and tag lists differ in length {sorted(lengths)}")
+            raise ValueError(
+                f"{split} sentence {row.sentence_id}: token and tag lists differ in length {sorted(lengths)}"
+            )
         if repair_bio(row.ner_tags, schema)[1].changed:
             raise ValueError(f"{split} sentence {row.sentence_id}: tags are not valid IOB2: {row.ner_tags}")
     logger.info(
         "%s: %d sentences, %d tokens, %d documents",
-        split, len(raw), int(raw["tokens"].map(len).sum()), raw["document_id"].nunique(),
+        split,
+        len(raw),
+        int(raw["tokens"].map(len).sum()),
+        raw["document_id"].nunique(),
     )
     return raw.drop(columns=["first_line"], errors="ignore").reset_index(drop=True)
 
@@ -57,18 +64,20 @@ def count_tags(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame) -> 
     return analysis.tag_distribution(_by_split(train, valid, test))
 
 
-def count_entities_per_type(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame, entity_types: EntityTypes) -> pd.DataFrame:
+def count_entities_per_type(
+    train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame, entity_types: EntityTypes
+) -> pd.DataFrame:
     return analysis.entities_per_type(_by_split(train, valid, test), entity_types.schema.names)
 
 
-def measure_lengths(
-    train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def measure_lengths(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     tables = _by_split(train, valid, test)
     return analysis.length_distribution(tables, "sentence"), analysis.length_distribution(tables, "entity")
 
 
-def measure_unseen_entities(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame, entity_types: EntityTypes) -> pd.DataFrame:
+def measure_unseen_entities(
+    train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame, entity_types: EntityTypes
+) -> pd.DataFrame:
     unseen = analysis.unseen_entities(train, {"valid": valid, "test": test}, entity_types.schema.names)
     overall = unseen[unseen["entity_type"] == "ALL"]
     for row in overall.itertuples():
@@ -89,7 +98,9 @@ def plot_entities_per_type(counts: pd.DataFrame) -> plt.Figure:
     return analysis.plot_entities_per_type(counts)
 
 
-def plot_lengths(sentence_lengths: pd.DataFrame, entity_lengths: pd.DataFrame, plot_params: PlotParams) -> dict[str, plt.Figure]:
+def plot_lengths(
+    sentence_lengths: pd.DataFrame, entity_lengths: pd.DataFrame, plot_params: PlotParams
+) -> dict[str, plt.Figure]:
     return {
         "sentence_lengths.png": analysis.plot_length_distribution(
             sentence_lengths, "Sentence length", plot_params.max_sentence_length

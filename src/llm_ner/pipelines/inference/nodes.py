@@ -32,8 +32,10 @@ def load_tagger(inference_params: InferenceParams, entity_types: EntityTypes) ->
         try:
             tagger = TaggerModelDataset(reference, version=Version(None, None)).load()
         except DatasetError:
-            raise ValueError(f"inference.model: {reference!r} holds no saved tagger (train one: kedro run --pipeline "
-                             "training) and is not an MLflow model URI (models:/<name>/<version>)") from None
+            raise ValueError(
+                f"inference.model: {reference!r} holds no saved tagger (train one: kedro run --pipeline "
+                "training) and is not an MLflow model URI (models:/<name>/<version>)"
+            ) from None
     entity_types.schema.check_model(tagger.labels, f"inference.model {reference!r}")
     return tagger
 
@@ -47,6 +49,9 @@ def tag_documents(documents: pd.DataFrame, tagger: Tagger, inference_params: Inf
 
 def count_statuses(records: pd.DataFrame) -> pd.DataFrame:
     counts = inference.status_counts(records)
-    logger.info("tagged %d documents: %s", len(records),
-                ", ".join(f"{r.documents} {r.status} ({r.entities} entities)" for r in counts.itertuples()))
+    logger.info(
+        "tagged %d documents: %s",
+        len(records),
+        ", ".join(f"{r.documents} {r.status} ({r.entities} entities)" for r in counts.itertuples()),
+    )
     return counts

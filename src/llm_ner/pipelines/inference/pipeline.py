@@ -10,8 +10,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         "inference",
         [
             node(load_tagger, ["params:inference", "params:entity_types"], "inference_tagger", name="load_tagger"),
-            node(tag_documents, ["inference_documents", "inference_tagger", "params:inference"], "tagged_documents",
-                 name="tag_documents"),
+            node(
+                tag_documents,
+                ["inference_documents", "inference_tagger", "params:inference"],
+                "tagged_documents",
+                name="tag_documents",
+            ),
             node(count_statuses, "tagged_documents", "inference_status_counts", name="count_statuses"),
         ],
     )

@@ -7,15 +7,23 @@ import pandas as pd
 
 from llm_ner.costs import CostModel
 from llm_ner.label_quality import (
-    LabelQualityParams, Levels, crossover, gold_candidates, map_pool, profiled_labels, simulated_pools, summarise_map,
+    LabelQualityParams,
+    Levels,
+    crossover,
+    gold_candidates,
+    map_pool,
+    profiled_labels,
+    simulated_pools,
+    summarise_map,
 )
 from llm_ner.llm.external import import_conll_labels
 from llm_ner.llm.simulated import ErrorProfile
 from llm_ner.parameters import EntityTypes
 
 
-def measure_labeller(llm_labels: pd.DataFrame, train_sentences: pd.DataFrame, params: LabelQualityParams,
-                     entity_types: EntityTypes) -> tuple[dict, pd.DataFrame]:
+def measure_labeller(
+    llm_labels: pd.DataFrame, train_sentences: pd.DataFrame, params: LabelQualityParams, entity_types: EntityTypes
+) -> tuple[dict, pd.DataFrame]:
     """The real labeller's error profile (of ``profile_from``'s labels, else of the run's
     ``llm_labels``; those of sentences outside the map's pool) as JSON, and its summary table."""
     real = llm_labels
@@ -31,7 +39,9 @@ def simulate_levels(llm_labels: pd.DataFrame, profile: dict, params: LabelQualit
     return levels, levels.table
 
 
-def draw_gold_sentences(train_sentences: pd.DataFrame, llm_labels: pd.DataFrame, params: LabelQualityParams) -> pd.DataFrame:
+def draw_gold_sentences(
+    train_sentences: pd.DataFrame, llm_labels: pd.DataFrame, params: LabelQualityParams
+) -> pd.DataFrame:
     """The gold sentences regimen D and blending add, from outside every LLM-labelled sentence."""
     return gold_candidates(train_sentences, llm_labels, params)
 

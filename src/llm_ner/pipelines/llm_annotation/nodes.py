@@ -10,31 +10,44 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
 from llm_ner.accounting import gold_usage, usage_table
-from llm_ner.parameters import EntityTypes, PromptParams
 from llm_ner.llm.costs import MONEY_FIELDS, money_totals
 from llm_ner.llm.external import import_conll_labels
 from llm_ner.llm.quality import apply_failed_policy, choose_best, confidence_thresholds, markup_quality_row
 from llm_ner.llm.settings import AnnotationSettings, LLMAccess, LLMSettings, parse_llm_settings
 from llm_ner.llm.simulated import simulated_pool_labels
 from llm_ner.llm.study import AnnotationStudy
+from llm_ner.parameters import EntityTypes, PromptParams
 from llm_ner.sampling import seeded_sample
 
 logger = logging.getLogger(__name__)
 
-LLM_LABEL_COLUMNS = ["sentence_id", "document_id", "tokens", "gold_tags", "llm_tags", "status", "failure_reason",
-                     "strategy", "model", "entity_confidence", "sentence_confidence"]
+LLM_LABEL_COLUMNS = [
+    "sentence_id",
+    "document_id",
+    "tokens",
+    "gold_tags",
+    "llm_tags",
+    "status",
+    "failure_reason",
+    "strategy",
+    "model",
+    "entity_confidence",
+    "sentence_confidence",
+]
 CONFIDENCE_COLUMNS = ["strategy", "model", "kept_share", "sentences", "threshold", "f1", "right_sentence_share"]
 # no pair evaluated (imported or simulated labels, `evaluate` empty): a table with a header, so it loads back
 EMPTY_TABLE_COLUMNS = ["strategy", "model", "sentences"]
 
 
-def join_settings(annotation: AnnotationSettings, prompts: PromptParams, entity_types: EntityTypes,
-                  access: LLMAccess) -> LLMSettings:
+def join_settings(
+    annotation: AnnotationSettings, prompts: PromptParams, entity_types: EntityTypes, access: LLMAccess
+) -> LLMSettings:
     """The run's settings, the prompts and the LLMs joined: strategies rendered for the label set,
     every model and strategy name cross-checked across the groups."""
     settings = parse_llm_settings(annotation, access.models, prompts.model_dump(), access.prices, entity_types.schema)
@@ -51,8 +64,9 @@ def sample_demonstration_pool(train: pd.DataFrame, training_pool: pd.DataFrame, 
     return seeded_sample(train, size, seed + 1, exclude=training_pool)
 
 
-def estimate_costs(quality_sample: pd.DataFrame, training_pool: pd.DataFrame, demonstration_pool: pd.DataFrame,
-                   settings: LLMSettings) -> pd.DataFrame:
+def estimate_costs(
+    quality_sample: pd.DataFrame, training_pool: pd.DataFrame, demonstration_pool: pd.DataFrame, settings: LLMSettings
+) -> pd.DataFrame:
     """Dry run before any call: what evaluating every pair, and labelling the pool with each, would cost."""
     study = AnnotationStudy(settings)
     try:
@@ -66,13 +80,17 @@ def estimate_costs(quality_sample: pd.DataFrame, training_pool: pd.DataFrame, de
     estimate = pd.DataFrame(rows) if rows else pd.DataFrame(columns=EMPTY_TABLE_COLUMNS)
     if not estimate.empty:
         quality = estimate[estimate["stage"] == "quality"]
-        logger.info("dry run: evaluation needs %d calls, estimated $%.4f; labelling estimates per pair saved",
-                    quality["calls_to_make"].sum(), quality["estimated_cost_usd"].sum())
+        logger.info(
+            "dry run: evaluation needs %d calls, estimated $%.4f; labelling estimates per pair saved",
+            quality["calls_to_make"].sum(),
+            quality["estimated_cost_usd"].sum(),
+        )
     return estimate
 
 
-def evaluate_markup_quality(quality_sample: pd.DataFrame, demonstration_pool: pd.DataFrame, cost_estimate: pd.DataFrame,
-                            settings: LLMSettings) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def evaluate_markup_quality(
+    quality_sample: pd.DataFrame, demonstration_pool: pd.DataFrame, cost_estimate: pd.DataFrame, settings: LLMSettings
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Every configured strategy x model on the validation sample: ``markup_quality``, the labels
     behind it, and F1 of the labels kept above each confidence threshold.
 
@@ -83,18 +101,37 @@ def evaluate_markup_quality(quality_sample: pd.DataFrame, demonstration_pool: pd
     rows, labels, thresholds = [], [], []
     try:
         for run in study.annotate_pairs(settings.evaluated_pairs(), quality_sample, demonstration_pool):
-            rows.append({**markup_quality_row(run.labels, mode, settings.schema), "confidence": settings.annotation.confidence.method,
-                         "retries": run.retries})
+            rows.append(
+                {
+                    **markup_quality_row(run.labels, mode, settings.schema),
+                    "confidence": settings.annotation.confidence.method,
+                    "retries": run.retries,
+                }
+            )
             labels.append(run.labels)
             thresholds.append(confidence_thresholds(run.labels, mode=mode))
     finally:
         study.close()
     quality = pd.DataFrame(rows) if rows else pd.DataFrame(columns=EMPTY_TABLE_COLUMNS)
     if not quality.empty:
-        logger.info("markup quality:\n%s", quality[["strategy", "model", "f1", "parse_failure_rate", "confidence_auroc",
-                                                    "seconds_per_sentence", "api_calls", "spend_usd"]].to_string())
-    confidence = pd.concat([t for t in thresholds if not t.empty] or [pd.DataFrame(columns=CONFIDENCE_COLUMNS)],
-                           ignore_index=True)
+        logger.info(
+            "markup quality:\n%s",
+            quality[
+                [
+                    "strategy",
+                    "model",
+                    "f1",
+                    "parse_failure_rate",
+                    "confidence_auroc",
+                    "seconds_per_sentence",
+                    "api_calls",
+                    "spend_usd",
+                ]
+            ].to_string(),
+        )
+    confidence = pd.concat(
+        [t for t in thresholds if not t.empty] or [pd.DataFrame(columns=CONFIDENCE_COLUMNS)], ignore_index=True
+    )
     return quality, (pd.concat(labels, ignore_index=True) if labels else pd.DataFrame()), confidence
 
 
@@ -108,8 +145,9 @@ def choose_labeller(markup_quality: pd.DataFrame, settings: LLMSettings) -> tupl
     return labeller, dataclasses.replace(settings, annotation=dataclasses.replace(settings.annotation, labeller=pinned))
 
 
-def label_training_pool(training_pool: pd.DataFrame, demonstration_pool: pd.DataFrame, train: pd.DataFrame,
-                        settings: LLMSettings) -> tuple[pd.DataFrame, dict]:
+def label_training_pool(
+    training_pool: pd.DataFrame, demonstration_pool: pd.DataFrame, train: pd.DataFrame, settings: LLMSettings
+) -> tuple[pd.DataFrame, dict]:
     """``llm_labels`` for the training pool (by the pinned labeller, imported from a CoNLL file, or
     simulated from its gold with a real labeller's errors) and its money."""
     annotation, labeller = settings.annotation, settings.annotation.labeller
@@ -119,41 +157,66 @@ def label_training_pool(training_pool: pd.DataFrame, demonstration_pool: pd.Data
         simulation = annotation.simulation
         real, imported = import_conll_labels(simulation.profile_from, train, settings.schema)
         labels, spend = simulated_pool_labels(training_pool, real, simulation.target_label_f1, simulation.seed)
-        spend.update(strategy="simulated", model=labels["model"].iloc[0], profile_from=imported["source"],
-                     sentences=len(labels))
-        logger.info("simulated labels of %d pool sentences: label F1 %.3f (target %.3f; the errors of %s, label F1 "
-                    "%.3f, x%.2f)", len(labels), spend["label_f1"], spend["target_label_f1"], imported["source"],
-                    spend["profile_label_f1"], spend["scale"])
+        spend.update(
+            strategy="simulated", model=labels["model"].iloc[0], profile_from=imported["source"], sentences=len(labels)
+        )
+        logger.info(
+            "simulated labels of %d pool sentences: label F1 %.3f (target %.3f; the errors of %s, label F1 "
+            "%.3f, x%.2f)",
+            len(labels),
+            spend["label_f1"],
+            spend["target_label_f1"],
+            imported["source"],
+            spend["profile_label_f1"],
+            spend["scale"],
+        )
     else:
         study = AnnotationStudy(settings)
         try:
-            estimate = study.estimate(labeller["strategy"], labeller["model"], training_pool, demonstration_pool, "labelling")
-            logger.info("labelling %d sentences with %s x %s: %d calls to make, estimated $%.4f",
-                        len(training_pool), labeller["strategy"], labeller["model"], estimate["calls_to_make"],
-                        estimate["estimated_cost_usd"])
+            estimate = study.estimate(
+                labeller["strategy"], labeller["model"], training_pool, demonstration_pool, "labelling"
+            )
+            logger.info(
+                "labelling %d sentences with %s x %s: %d calls to make, estimated $%.4f",
+                len(training_pool),
+                labeller["strategy"],
+                labeller["model"],
+                estimate["calls_to_make"],
+                estimate["estimated_cost_usd"],
+            )
             run = study.annotate(labeller["strategy"], labeller["model"], training_pool, demonstration_pool)
         finally:
             study.close()
         labels = run.labels
         spend = {
-            "stage": "labelling", "source": "annotate", "strategy": labeller["strategy"], "model": labeller["model"],
-            "mode": settings.mode(labeller["model"]), "confidence": annotation.confidence.method, "sentences": len(labels),
+            "stage": "labelling",
+            "source": "annotate",
+            "strategy": labeller["strategy"],
+            "model": labeller["model"],
+            "mode": settings.mode(labeller["model"]),
+            "confidence": annotation.confidence.method,
+            "sentences": len(labels),
             "statuses": {k: int(v) for k, v in labels["status"].value_counts().items()},
-            "retries": run.retries, **money_totals(run.labels), "estimate": estimate,
+            "retries": run.retries,
+            **money_totals(run.labels),
+            "estimate": estimate,
         }
     if annotation.source != "annotate":  # no LLM call here: no confidence, and no money spent
         labels["entity_confidence"], labels["sentence_confidence"] = None, float("nan")
         spend.update(stage="labelling", source=annotation.source, **{name: 0 for name in MONEY_FIELDS})
     kept = apply_failed_policy(labels, annotation.failed_sentences)
     if kept.empty:
-        raise ValueError(f"no sentence of the training pool got usable LLM labels (statuses "
-                         f"{spend.get('statuses', 'n/a')}); see the warnings above -- nothing to train a student on")
+        raise ValueError(
+            f"no sentence of the training pool got usable LLM labels (statuses "
+            f"{spend.get('statuses', 'n/a')}); see the warnings above -- nothing to train a student on"
+        )
     spend.update(failed_sentences=annotation.failed_sentences, rows_written=len(kept))
     return kept[LLM_LABEL_COLUMNS].reset_index(drop=True), spend
 
 
-def count_llm_gold_usage(quality_sample: pd.DataFrame, demonstration_pool: pd.DataFrame, labeller: dict[str, str],
-                         settings: LLMSettings) -> pd.DataFrame:
+def count_llm_gold_usage(
+    quality_sample: pd.DataFrame, demonstration_pool: pd.DataFrame, labeller: dict[str, str], settings: LLMSettings
+) -> pd.DataFrame:
     """Gold labels the LLM labeller consumed: its demonstrations, and the sample that chose it.
 
     A kNN strategy shows demonstrations retrieved from the whole pool, so the whole pool had to be
@@ -163,23 +226,40 @@ def count_llm_gold_usage(quality_sample: pd.DataFrame, demonstration_pool: pd.Da
     """
     consumer = "llm_labeller"
     if settings.annotation.source == "simulated":  # a what-if: a real labeller of that quality needs no pool gold
-        return usage_table([gold_usage(consumer, "demonstrations",
-                                       "simulated labels: none charged (made from the pool's gold, a what-if)", None)])
+        return usage_table(
+            [
+                gold_usage(
+                    consumer,
+                    "demonstrations",
+                    "simulated labels: none charged (made from the pool's gold, a what-if)",
+                    None,
+                )
+            ]
+        )
     if not labeller:  # imported labels: how they were made is not known here
         return usage_table([gold_usage(consumer, "demonstrations", "imported labels: unknown", None)])
     strategy = settings.strategies[labeller["strategy"]]
     if strategy.demonstrations == "knn":
-        demonstrations = gold_usage(consumer, "demonstrations", f"{strategy.name}: kNN demonstration pool", demonstration_pool)
+        demonstrations = gold_usage(
+            consumer, "demonstrations", f"{strategy.name}: kNN demonstration pool", demonstration_pool
+        )
     elif strategy.demonstrations == "fixed":
-        examples = pd.DataFrame({"tokens": [list(e.tokens) for e in strategy.examples],
-                                 "ner_tags": [list(e.tags) for e in strategy.examples]})
+        examples = pd.DataFrame(
+            {
+                "tokens": [list(e.tokens) for e in strategy.examples],
+                "ner_tags": [list(e.tags) for e in strategy.examples],
+            }
+        )
         demonstrations = gold_usage(consumer, "demonstrations", f"{strategy.name}: fixed examples", examples)
     else:
         demonstrations = gold_usage(consumer, "demonstrations", f"{strategy.name}: none", None)
     chosen_here = labeller.get("chosen_by") != "configuration"
-    selection = gold_usage(consumer, "model_selection" if chosen_here else "evaluation",
-                           "validation sample that chose the labeller" if chosen_here else "markup quality sample",
-                           quality_sample)
+    selection = gold_usage(
+        consumer,
+        "model_selection" if chosen_here else "evaluation",
+        "validation sample that chose the labeller" if chosen_here else "markup quality sample",
+        quality_sample,
+    )
     return usage_table([demonstrations, selection])
 
 
@@ -189,7 +269,13 @@ def summarise_spend(markup_quality: pd.DataFrame, labelling_spend: Mapping[str, 
     evaluation = {name: (markup_quality[name].sum().item() if not markup_quality.empty else 0) for name in MONEY_FIELDS}
     labelling = {name: labelling_spend.get(name, 0) for name in MONEY_FIELDS}
     total = {name: evaluation[name] + labelling[name] for name in MONEY_FIELDS}
-    logger.info("LLM money: this run spent $%.4f (%d API calls, %d of them through batch jobs at the batch price; "
-                "%d from cache); the labels cost $%.4f to produce", total["spend_usd"], total["api_calls"],
-                total["batch_calls"], total["cache_hits"], total["label_cost_usd"])
+    logger.info(
+        "LLM money: this run spent $%.4f (%d API calls, %d of them through batch jobs at the batch price; "
+        "%d from cache); the labels cost $%.4f to produce",
+        total["spend_usd"],
+        total["api_calls"],
+        total["batch_calls"],
+        total["cache_hits"],
+        total["label_cost_usd"],
+    )
     return {"evaluation": evaluation, "labelling": dict(labelling_spend), "total": total}

@@ -17,7 +17,14 @@ import pandas as pd
 
 from llm_ner.label_studio import annotations_so_far, labeling_config, read_export, tasks_for
 from llm_ner.metrics import entity_scores
-from llm_ner.mixed import SELECTIONS, AnnotatedPool, annotated_pool, annotated_pool_cells, expert_count, summarise_annotated
+from llm_ner.mixed import (
+    SELECTIONS,
+    AnnotatedPool,
+    annotated_pool,
+    annotated_pool_cells,
+    expert_count,
+    summarise_annotated,
+)
 from llm_ner.parameters import EntityTypes, LabelStudioParams, MixedAnnotationParams
 from llm_ner.students import StudentSetup
 
@@ -42,15 +49,17 @@ def export_label_studio_tasks(selection: pd.DataFrame, entity_types: EntityTypes
     return tasks_for(selection), labeling_config(entity_types.schema)
 
 
-def collect_label_studio_export(tasks: list[dict], config: str, label_studio: LabelStudioParams,
-                                credentials: dict[str, Any]) -> list[dict]:
+def collect_label_studio_export(
+    tasks: list[dict], config: str, label_studio: LabelStudioParams, credentials: dict[str, Any]
+) -> list[dict]:
     """What annotators submitted so far, as a Label Studio JSON export: pushed to and pulled from
     the configured server, or read from ``label_studio.import_path``; empty when neither is set."""
     return annotations_so_far(credentials, label_studio.project, config, label_studio.import_path, tasks)
 
 
-def import_expert_labels(export: list[dict], selection: pd.DataFrame, label_studio: LabelStudioParams,
-                         entity_types: EntityTypes) -> tuple[pd.DataFrame, dict[str, Any]]:
+def import_expert_labels(
+    export: list[dict], selection: pd.DataFrame, label_studio: LabelStudioParams, entity_types: EntityTypes
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The annotators' tags per selected sentence, and what the import found: statuses, repairs,
     time, inter-annotator agreement and -- the corpus has gold -- agreement with CoNLL's gold."""
     schema = entity_types.schema
@@ -58,36 +67,56 @@ def import_expert_labels(export: list[dict], selection: pd.DataFrame, label_stud
     annotations = read_export(export, selection, schema, label_studio.rule, source=str(source))
     sentences = annotations.sentences.merge(selection[["sentence_id", "tokens", "gold_tags"]], on="sentence_id")
     labelled = sentences[sentences["status"] == "labelled"]
-    with_gold = (float(entity_scores(list(labelled["gold_tags"]), list(labelled["expert_tags"]),
-                                     types=schema.names).loc["micro", "f1"]) if len(labelled) else None)
-    summary = {"sentences": annotations.counts(), "repaired_regions": int(sentences["repaired"].sum()),
-               "repair_reasons": [r for reasons in sentences["repair_reasons"] for r in reasons],
-               "lead_time_s": float(sentences["lead_time_s"].sum()),
-               "untimed_labelled": int(labelled["lead_time_s"].isna().sum()),
-               "inter_annotator_f1": annotations.agreement_f1, "inter_annotator_tasks": annotations.agreement_tasks,
-               "rule": label_studio.rule, "f1_against_conll_gold": with_gold,
-               "missing_sentence_ids": [int(i) for i in sentences.loc[sentences["status"] == "missing", "sentence_id"]]}
-    logger.info("Label Studio import: %s; inter-annotator F1 %s; F1 against CoNLL gold %s", summary["sentences"],
-                summary["inter_annotator_f1"], with_gold)
+    with_gold = (
+        float(
+            entity_scores(list(labelled["gold_tags"]), list(labelled["expert_tags"]), types=schema.names).loc[
+                "micro", "f1"
+            ]
+        )
+        if len(labelled)
+        else None
+    )
+    summary = {
+        "sentences": annotations.counts(),
+        "repaired_regions": int(sentences["repaired"].sum()),
+        "repair_reasons": [r for reasons in sentences["repair_reasons"] for r in reasons],
+        "lead_time_s": float(sentences["lead_time_s"].sum()),
+        "untimed_labelled": int(labelled["lead_time_s"].isna().sum()),
+        "inter_annotator_f1": annotations.agreement_f1,
+        "inter_annotator_tasks": annotations.agreement_tasks,
+        "rule": label_studio.rule,
+        "f1_against_conll_gold": with_gold,
+        "missing_sentence_ids": [int(i) for i in sentences.loc[sentences["status"] == "missing", "sentence_id"]],
+    }
+    logger.info(
+        "Label Studio import: %s; inter-annotator F1 %s; F1 against CoNLL gold %s",
+        summary["sentences"],
+        summary["inter_annotator_f1"],
+        with_gold,
+    )
     return sentences.drop(columns="gold_tags"), summary
 
 
-def pool_with_expert_labels(pool: pd.DataFrame, expert_labels: pd.DataFrame,
-                            params: MixedAnnotationParams) -> AnnotatedPool:
+def pool_with_expert_labels(
+    pool: pd.DataFrame, expert_labels: pd.DataFrame, params: MixedAnnotationParams
+) -> AnnotatedPool:
     """With ``expert_source: label_studio``: the pool with the annotators' corrections in place of
     the LLM's tags, and with the same sentences' CoNLL gold (the simulated twin); nothing otherwise."""
     if params.expert_source == "simulated":
         return AnnotatedPool({}, 0, 0)
     labelled = expert_labels[expert_labels["status"] == "labelled"]
     if labelled.empty:
-        raise ValueError("mixed_annotation.expert_source is label_studio but no sentence is labelled yet: import "
-                         "data/07_model_output/label_studio/tasks.json into Label Studio and annotate it, then "
-                         "configure the server (credentials label_studio.url, api_key) or label_studio.import_path")
+        raise ValueError(
+            "mixed_annotation.expert_source is label_studio but no sentence is labelled yet: import "
+            "data/07_model_output/label_studio/tasks.json into Label Studio and annotate it, then "
+            "configure the server (credentials label_studio.url, api_key) or label_studio.import_path"
+        )
     return annotated_pool(pool, labelled, params.llm_weight)
 
 
-def train_on_expert_labels(annotated: AnnotatedPool, label_studio: LabelStudioParams,
-                           setup: StudentSetup) -> pd.DataFrame:
+def train_on_expert_labels(
+    annotated: AnnotatedPool, label_studio: LabelStudioParams, setup: StudentSetup
+) -> pd.DataFrame:
     """A student per expert source and seed (``label_studio.seeds``); nothing when nobody labelled."""
     if not annotated.training_sets:
         return pd.DataFrame()

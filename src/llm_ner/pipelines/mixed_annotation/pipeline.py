@@ -43,71 +43,173 @@ SHARED = {"mixing_pool", "expert_candidates", "model_llm_pure", "reference_stude
 def budget_sweep_pipeline(mode: str) -> Pipeline:
     """One expert budget sweep (``mixed_annotation.sweeps.<mode>``): every budget x strategy x fold,
     its table and its curve."""
-    return pipeline([
-        node(bound(design_budget_sweep, mode=mode), ["params:mixed_annotation", "model_llm_pure"], "sweep",
-             name="design_budget_sweep"),
-        node(run_budget_sweep, ["mixing_pool", "expert_candidates", "sweep", SETUP], "budget_runs",
-             name="run_budget_sweep"),
-        node(budget_table, ["budget_runs", "llm_gold_usage"], "budget_table", name="summarise_budget_sweep"),
-        node(budget_curve, ["budget_table", "reference_students"], "budget_curve", name="plot_budget_curve"),
-    ])
+    return pipeline(
+        [
+            node(
+                bound(design_budget_sweep, mode=mode),
+                ["params:mixed_annotation", "model_llm_pure"],
+                "sweep",
+                name="design_budget_sweep",
+            ),
+            node(
+                run_budget_sweep,
+                ["mixing_pool", "expert_candidates", "sweep", SETUP],
+                "budget_runs",
+                name="run_budget_sweep",
+            ),
+            node(budget_table, ["budget_runs", "llm_gold_usage"], "budget_table", name="summarise_budget_sweep"),
+            node(budget_curve, ["budget_table", "reference_students"], "budget_curve", name="plot_budget_curve"),
+        ]
+    )
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    shared = pipeline([
-        student_setup_node("mixed_annotation"),
-        node(expert_candidates, ["train_sentences", "llm_labels", "llm_demonstration_pool"], "expert_candidates",
-             name="list_expert_candidates"),
-        node(train_llm_pure, ["llm_labels", "params:mixed_annotation", SETUP], "model_llm_pure",
-             name="train_model_llm_pure"),
-        node(score_label_quality, ["llm_labels", "params:mixed_annotation", SETUP], "llm_label_quality",
-             name="score_llm_label_quality"),
-        node(mixing_pool, ["llm_labels", "llm_label_quality"], "mixing_pool", name="build_mixing_pool"),
-        node(reference_students, ["mixing_pool", "model_llm_pure", "params:mixed_annotation", SETUP],
-             "reference_students", name="score_reference_students"),
-    ])
+    shared = pipeline(
+        [
+            student_setup_node("mixed_annotation"),
+            node(
+                expert_candidates,
+                ["train_sentences", "llm_labels", "llm_demonstration_pool"],
+                "expert_candidates",
+                name="list_expert_candidates",
+            ),
+            node(
+                train_llm_pure,
+                ["llm_labels", "params:mixed_annotation", SETUP],
+                "model_llm_pure",
+                name="train_model_llm_pure",
+            ),
+            node(
+                score_label_quality,
+                ["llm_labels", "params:mixed_annotation", SETUP],
+                "llm_label_quality",
+                name="score_llm_label_quality",
+            ),
+            node(mixing_pool, ["llm_labels", "llm_label_quality"], "mixing_pool", name="build_mixing_pool"),
+            node(
+                reference_students,
+                ["mixing_pool", "model_llm_pure", "params:mixed_annotation", SETUP],
+                "reference_students",
+                name="score_reference_students",
+            ),
+        ]
+    )
     sweeps = sum(
-        pipeline(budget_sweep_pipeline(mode), namespace=f"mixed_annotation.{mode}", inputs=SHARED,
-                 parameters={"params:mixed_annotation": "params:mixed_annotation"})
+        pipeline(
+            budget_sweep_pipeline(mode),
+            namespace=f"mixed_annotation.{mode}",
+            inputs=SHARED,
+            parameters={"params:mixed_annotation": "params:mixed_annotation"},
+        )
         for mode in SWEEPS
     )
-    init = pipeline([
-        node(choose_init_budget, ["mixed_annotation.add.budget_table", "mixed_annotation.correct.budget_table",
-                                  "params:mixed_annotation"], "model_init_budget", name="choose_model_init_budget"),
-        node(train_model_init, ["mixing_pool", "expert_candidates", "model_init_budget", SETUP],
-             ["model_init", "model_init_training_set"], name="train_model_init"),
-    ])
-    huang = pipeline([  # Huang et al.: the pool's LLM labels beside an expert set, in which order and blend
-        node(sample_expert_set, ["expert_candidates", "params:mixed_annotation"], "expert_set", name="sample_expert_set"),
-        node(import_regimen_extra, ["train_sentences", "params:mixed_annotation", "params:entity_types"],
-             "regimen_extra_import", name="import_regimen_extra_labels"),
-        node(build_regimen_sets, ["mixing_pool", "expert_set", "regimen_extra_import", "params:mixed_annotation"],
-             "regimen_sets", name="build_regimen_sets"),
-        node(run_regimens, ["regimen_sets", "params:mixed_annotation", SETUP], "regimen_runs",
-             name="run_training_regimens"),
-        node(runs_table, "regimen_runs", "regimen_table", name="summarise_training_regimens"),
-        node(run_blending, ["mixing_pool", "expert_set", "params:mixed_annotation", SETUP], "blending_runs",
-             name="run_blending_schedules"),
-        node(runs_table, "blending_runs", "blending_table", name="summarise_blending_schedules"),
-        node(blending_weights_plot, ["params:mixed_annotation", "params:student"], "blending_weights", name="plot_blending_schedules"),
-    ])
-    experts = pipeline([  # the expert step with people in Label Studio (docs/label_studio.md)
-        node(choose_sentences_for_experts, ["mixing_pool", "params:label_studio", "params:mixed_annotation.seed"],
-             "expert_selection", name="choose_sentences_for_experts"),
-        node(export_label_studio_tasks, ["expert_selection", "params:entity_types"],
-             ["label_studio_tasks", "label_studio_config"], name="export_label_studio_tasks"),
-        node(collect_label_studio_export, ["label_studio_tasks", "label_studio_config", "params:label_studio",
-                                           "label_studio_credentials"], "label_studio_export",
-             name="collect_label_studio_export"),
-        node(import_expert_labels, ["label_studio_export", "expert_selection", "params:label_studio",
-                                    "params:entity_types"], ["expert_labels", "expert_label_summary"],
-             name="import_expert_labels"),
-        node(pool_with_expert_labels, ["mixing_pool", "expert_labels", "params:mixed_annotation"],
-             "pool_with_expert_labels", name="correct_pool_with_expert_labels"),
-        node(train_on_expert_labels, ["pool_with_expert_labels", "params:label_studio", SETUP], "expert_label_runs",
-             name="train_on_expert_labels"),
-        node(expert_label_table, ["expert_label_runs", "expert_labels"], "expert_label_table",
-             name="summarise_expert_labels"),
-    ])
+    init = pipeline(
+        [
+            node(
+                choose_init_budget,
+                [
+                    "mixed_annotation.add.budget_table",
+                    "mixed_annotation.correct.budget_table",
+                    "params:mixed_annotation",
+                ],
+                "model_init_budget",
+                name="choose_model_init_budget",
+            ),
+            node(
+                train_model_init,
+                ["mixing_pool", "expert_candidates", "model_init_budget", SETUP],
+                ["model_init", "model_init_training_set"],
+                name="train_model_init",
+            ),
+        ]
+    )
+    huang = pipeline(
+        [  # Huang et al.: the pool's LLM labels beside an expert set, in which order and blend
+            node(
+                sample_expert_set,
+                ["expert_candidates", "params:mixed_annotation"],
+                "expert_set",
+                name="sample_expert_set",
+            ),
+            node(
+                import_regimen_extra,
+                ["train_sentences", "params:mixed_annotation", "params:entity_types"],
+                "regimen_extra_import",
+                name="import_regimen_extra_labels",
+            ),
+            node(
+                build_regimen_sets,
+                ["mixing_pool", "expert_set", "regimen_extra_import", "params:mixed_annotation"],
+                "regimen_sets",
+                name="build_regimen_sets",
+            ),
+            node(
+                run_regimens,
+                ["regimen_sets", "params:mixed_annotation", SETUP],
+                "regimen_runs",
+                name="run_training_regimens",
+            ),
+            node(runs_table, "regimen_runs", "regimen_table", name="summarise_training_regimens"),
+            node(
+                run_blending,
+                ["mixing_pool", "expert_set", "params:mixed_annotation", SETUP],
+                "blending_runs",
+                name="run_blending_schedules",
+            ),
+            node(runs_table, "blending_runs", "blending_table", name="summarise_blending_schedules"),
+            node(
+                blending_weights_plot,
+                ["params:mixed_annotation", "params:student"],
+                "blending_weights",
+                name="plot_blending_schedules",
+            ),
+        ]
+    )
+    experts = pipeline(
+        [  # the expert step with people in Label Studio (docs/label_studio.md)
+            node(
+                choose_sentences_for_experts,
+                ["mixing_pool", "params:label_studio", "params:mixed_annotation.seed"],
+                "expert_selection",
+                name="choose_sentences_for_experts",
+            ),
+            node(
+                export_label_studio_tasks,
+                ["expert_selection", "params:entity_types"],
+                ["label_studio_tasks", "label_studio_config"],
+                name="export_label_studio_tasks",
+            ),
+            node(
+                collect_label_studio_export,
+                ["label_studio_tasks", "label_studio_config", "params:label_studio", "label_studio_credentials"],
+                "label_studio_export",
+                name="collect_label_studio_export",
+            ),
+            node(
+                import_expert_labels,
+                ["label_studio_export", "expert_selection", "params:label_studio", "params:entity_types"],
+                ["expert_labels", "expert_label_summary"],
+                name="import_expert_labels",
+            ),
+            node(
+                pool_with_expert_labels,
+                ["mixing_pool", "expert_labels", "params:mixed_annotation"],
+                "pool_with_expert_labels",
+                name="correct_pool_with_expert_labels",
+            ),
+            node(
+                train_on_expert_labels,
+                ["pool_with_expert_labels", "params:label_studio", SETUP],
+                "expert_label_runs",
+                name="train_on_expert_labels",
+            ),
+            node(
+                expert_label_table,
+                ["expert_label_runs", "expert_labels"],
+                "expert_label_table",
+                name="summarise_expert_labels",
+            ),
+        ]
+    )
     # the sweeps are namespaced mixed_annotation.<mode> already: their own groups inside the stage
     return stage("mixed_annotation", shared + init + huang + experts) + sweeps

@@ -10,7 +10,11 @@ def create_pipeline(**kwargs) -> Pipeline:
         "serving",
         [
             # the served model cuts text as the inference pipeline does: the same spans for the same text
-            node(register_tagger, ["model_gold", "params:inference.tagging", "params:serving"], "served_model",
-                 name="register_tagger"),
+            node(
+                register_tagger,
+                ["model_gold", "params:inference.tagging", "params:serving"],
+                "served_model",
+                name="register_tagger",
+            ),
         ],
     )

@@ -11,8 +11,8 @@ from llm_ner.model import Tagger, evaluate_on, fit, labelled_sentences, predict_
 from llm_ner.model.evaluation import REPORTED_SPLITS, evaluation_sample, evaluation_samples_table, reported_sets
 from llm_ner.model.learning_curve import learning_curve, summarise_learning_curve
 from llm_ner.model.rendering import entities_page
-from llm_ner.sampling import seeded_sample, seeded_shuffle, share_count
 from llm_ner.parameters import EntityTypes, EvaluationParams, TrainingParams
+from llm_ner.sampling import seeded_sample, seeded_shuffle, share_count
 from llm_ner.students import StudentParams, StudentSetup
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,9 @@ SAMPLE_COLUMNS = ["sentence_id", "tokens", "ner_tags"]
 
 
 def student_training_sets(
-    llm_labels: pd.DataFrame, training: TrainingParams, entity_types: EntityTypes,
+    llm_labels: pd.DataFrame,
+    training: TrainingParams,
+    entity_types: EntityTypes,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The same sentences twice -- gold tags and LLM tags, both as ``ner_tags`` -- and the
     ``llm_validation`` sample: when a student selects its epoch on LLM labels, a seeded
@@ -62,8 +64,9 @@ def student_training_sets(
         columns = ["sentence_id", "tokens", STUDENT_LABEL_COLUMNS[student]]
         return table[columns].set_axis(SAMPLE_COLUMNS, axis=1).reset_index(drop=True)
 
-    logger.info("training both students on the same %d sentences (%d held out for llm_validation)",
-                len(training), held_out)
+    logger.info(
+        "training both students on the same %d sentences (%d held out for llm_validation)", len(training), held_out
+    )
     return tagged(training, "gold"), tagged(training, "llm"), tagged(held_out_rows, "llm")
 
 
@@ -73,8 +76,9 @@ def sentences_not_in(sentences: pd.DataFrame, used: pd.DataFrame) -> pd.DataFram
     return sentences[~sentences["sentence_id"].isin(used["sentence_id"])].reset_index(drop=True)
 
 
-def evaluation_samples(valid_sentences: pd.DataFrame, test_sentences: pd.DataFrame,
-                       training: TrainingParams) -> tuple[pd.DataFrame, pd.DataFrame]:
+def evaluation_samples(
+    valid_sentences: pd.DataFrame, test_sentences: pd.DataFrame, training: TrainingParams
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The reported samples (one table, column ``split``: every stage scores on them) and the
     disjoint ``gold_validation`` sample a student may choose its epoch on (``training.evaluation``).
     Test is a seeded subsample too (``max_sentences: null`` keeps all), to bound CPU time."""
@@ -99,8 +103,10 @@ def validation_samples(sentences: pd.DataFrame, evaluation: EvaluationParams) ->
     # earlier runs); selection takes the sentences right after them in the same seeded order.
     reported = len(sentences) - selection if limit is None else min(limit, len(sentences) - selection)
     shuffled = seeded_shuffle(sentences, evaluation.seed)
-    return (shuffled.iloc[:reported].sort_values("sentence_id"),
-            shuffled.iloc[reported : reported + selection].sort_values("sentence_id"))
+    return (
+        shuffled.iloc[:reported].sort_values("sentence_id"),
+        shuffled.iloc[reported : reported + selection].sort_values("sentence_id"),
+    )
 
 
 def model_selection_sets(
@@ -116,14 +122,19 @@ def model_selection_sets(
     for student in STUDENTS:
         method = getattr(model_selection, student)
         if method != "fixed_epochs" and samples[method].empty:
-            setting = {"gold_validation": "training.evaluation.selection_sentences",
-                       "llm_validation": "training.llm_validation_share"}[method]
+            setting = {
+                "gold_validation": "training.evaluation.selection_sentences",
+                "llm_validation": "training.llm_validation_share",
+            }[method]
             raise ValueError(f"training.model_selection.{student} is {method} but its sample is empty: set {setting}")
     return tuple(samples[getattr(model_selection, student)][SAMPLE_COLUMNS] for student in STUDENTS)
 
 
 def train_student(
-    training_set: pd.DataFrame, selection_set: pd.DataFrame, student: StudentParams, entity_types: EntityTypes,
+    training_set: pd.DataFrame,
+    selection_set: pd.DataFrame,
+    student: StudentParams,
+    entity_types: EntityTypes,
 ) -> tuple[Tagger, pd.DataFrame]:
     """A new tagger for the entity types trained on ``ner_tags``; early stopping on ``selection_set``
     (none when empty: ``trainer.epochs`` epochs, last weights). Returns it and its history."""
@@ -138,7 +149,10 @@ def train_student(
 
 
 def evaluate_student(
-    model: Tagger, evaluation_samples: pd.DataFrame, student: StudentParams, entity_types: EntityTypes,
+    model: Tagger,
+    evaluation_samples: pd.DataFrame,
+    student: StudentParams,
+    entity_types: EntityTypes,
 ) -> pd.DataFrame:
     """Entity P/R/F1 per type, micro/macro, token accuracy and loss, for the validation and test sets."""
     entity_types.schema.check_model(model.labels, "the student model")
@@ -146,7 +160,9 @@ def evaluate_student(
 
 
 def students_own_gold_usage(
-    gold_training_set: pd.DataFrame, selection_set_gold: pd.DataFrame, selection_set_llm: pd.DataFrame,
+    gold_training_set: pd.DataFrame,
+    selection_set_gold: pd.DataFrame,
+    selection_set_llm: pd.DataFrame,
     training: TrainingParams,
 ) -> pd.DataFrame:
     """Gold each student consumed itself: a training row and a model_selection row per student,
@@ -165,7 +181,9 @@ def students_own_gold_usage(
 
 
 def gold_label_usage(
-    students_own_usage: pd.DataFrame, evaluation_samples: pd.DataFrame, llm_gold_usage: pd.DataFrame,
+    students_own_usage: pd.DataFrame,
+    evaluation_samples: pd.DataFrame,
+    llm_gold_usage: pd.DataFrame,
 ) -> pd.DataFrame:
     """Every gold label the training results consumed, one row per consumer x purpose x set: the
     students' own use, the evaluation samples (counted, never charged), and the LLM labeller's
@@ -195,15 +213,21 @@ def compare_students(
     def long(metrics: pd.DataFrame, student: str) -> pd.DataFrame:
         entity = metrics.melt(["split", "entity_type"], list(COMPARED_METRICS), var_name="metric", value_name=student)
         overall = (
-            metrics.groupby("split", sort=False)[["token_accuracy", "loss"]].first().reset_index()
-            .melt("split", var_name="metric", value_name=student).assign(entity_type="all")
+            metrics.groupby("split", sort=False)[["token_accuracy", "loss"]]
+            .first()
+            .reset_index()
+            .melt("split", var_name="metric", value_name=student)
+            .assign(entity_type="all")
         )
         return pd.concat([entity, overall], ignore_index=True)
 
     charged = (
         student_gold_labels.set_index("consumer")[list(CHARGED_COUNTS)]
-        .rename(index={f"model_{student}": student for student in STUDENTS}).T.astype(float)
-        .rename_axis(index="metric", columns=None).reset_index().assign(split="gold_labels", entity_type="all")
+        .rename(index={f"model_{student}": student for student in STUDENTS})
+        .T.astype(float)
+        .rename_axis(index="metric", columns=None)
+        .reset_index()
+        .assign(split="gold_labels", entity_type="all")
     )
     table = long(gold_metrics, "gold").merge(long(llm_metrics, "llm"), on=["split", "entity_type", "metric"])
     table = pd.concat([table, charged], ignore_index=True)
