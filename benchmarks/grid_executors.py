@@ -133,7 +133,8 @@ def main() -> None:
     base = statistics.median(r["seconds"] for r in results[("sequential", 0)])
     reference_f1 = results[("sequential", 0)][0]["f1"]
     print(
-        f"\n{args.cells} cells ({args.sentences} sentences x {args.epochs} epochs, MiniLM ({args.encoder_weights}) + BiLSTM, "
+        f"\n{args.cells} cells ({args.sentences} sentences x {args.epochs} epochs, "
+        f"MiniLM ({args.encoder_weights}) + BiLSTM, "
         f"{args.eval_sentences} evaluation sentences), device {args.device}, median of {args.repetitions}:"
     )
     print(f"{'executor':<36} {'grid s':>8} {'min s':>7} {'cells/min':>10} {'vs sequential':>14}  same F1")
@@ -151,7 +152,8 @@ def main() -> None:
         )
         if name == "ray":
             print(
-                f"{'':<36} ray.init: {statistics.median(r['ray_init_seconds'] for r in runs):.1f} s (once per run, not in the grid time)"
+                f"{'':<36} ray.init: {statistics.median(r['ray_init_seconds'] for r in runs):.1f} s "
+                "(once per run, not in the grid time)"
             )
 
 

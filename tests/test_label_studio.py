@@ -25,8 +25,8 @@ from llm_ner.label_studio import (
 from llm_ner.tags import CONLL_2003, LabelSchema
 
 sys.path.insert(0, str(Path(__file__).parent))
-from label_studio_scenario import FIXTURES, SECOND_ANNOTATOR_104, SELECTION, SUBMITTED, run_session  # noqa: E402
-from label_studio_server import LABEL_STUDIO, LabelStudioServer, free_port  # noqa: E402
+from label_studio_scenario import FIXTURES, SECOND_ANNOTATOR_104, SELECTION, SUBMITTED, run_session
+from label_studio_server import LABEL_STUDIO, LabelStudioServer, free_port
 
 
 def recorded(name: str) -> list[dict]:
@@ -37,7 +37,7 @@ def check_round_trip(export: list[dict]) -> None:
     """What the scenario's annotators submitted is exactly what comes back."""
     result = read_export(export, SELECTION, CONLL_2003, source="export.json")
     rows = result.sentences.set_index("sentence_id")
-    for sentence_id, (tags, seconds) in SUBMITTED.items():
+    for sentence_id, (tags, _seconds) in SUBMITTED.items():
         assert rows.loc[sentence_id, "expert_tags"] == tags, sentence_id
         assert rows.loc[sentence_id, "status"] == "labelled"
     assert rows["status"].to_dict() == {

@@ -72,7 +72,8 @@ def entities_per_type(tables: Tables, entity_types: Sequence[str]) -> pd.DataFra
 
 
 def length_distribution(tables: Tables, what: str) -> pd.DataFrame:
-    """Histogram (length -> count) of ``what`` = ``sentence`` (tokens per sentence) or ``entity`` (tokens per entity, per type)."""
+    """Histogram (length -> count) of ``what`` = ``sentence`` (tokens per sentence) or ``entity``
+    (tokens per entity, per type)."""
     frames = []
     for split, table in tables.items():
         if what == "sentence":
@@ -116,7 +117,8 @@ def unseen_entities(train: pd.DataFrame, evaluation: Tables, entity_types: Seque
 
 
 def plot_tag_distribution(distribution: pd.DataFrame, tag_kind: str, top_n: int) -> plt.Figure:
-    """Bar chart of the ``top_n`` most frequent tags of one kind, one bar group per split (shares, so splits compare)."""
+    """Bar chart of the ``top_n`` most frequent tags of one kind, one bar group per split (shares,
+    so splits compare)."""
     data = distribution[distribution["tag_kind"] == tag_kind]
     order = data.groupby("tag")["count"].sum().sort_values(ascending=False).index[:top_n]
     shares = data.pivot_table(index="tag", columns="split", values="share", fill_value=0)

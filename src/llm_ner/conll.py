@@ -88,7 +88,8 @@ def parse_conll(
                 raise ConllFormatError(
                     source,
                     line_no,
-                    f"expected 2 columns (token NER) or 4 (token POS chunk NER), found {len(columns)}: {raw.rstrip()!r}",
+                    "expected 2 columns (token NER) or 4 (token POS chunk NER), "
+                    f"found {len(columns)}: {raw.rstrip()!r}",
                 )
             n_columns = len(columns)
         elif len(columns) != n_columns:

@@ -103,7 +103,7 @@ def fingerprint(job: Any) -> str:
     return digest.hexdigest()
 
 
-def _feed(digest, value: Any) -> None:  # noqa: C901 -- one branch per kind of value
+def _feed(digest, value: Any) -> None:
     import torch
 
     put = digest.update
@@ -192,7 +192,7 @@ class ResultStore:
             if not isinstance(output, CellOutput):
                 raise ValueError(f"holds a {type(output).__name__}, not a cell output")
             return output
-        except Exception as error:  # noqa: BLE001 -- any unreadable entry is recomputed
+        except Exception as error:
             logger.warning("grid %s: stored result %s is unreadable (%s): recomputing it", grid, path, error)
             path.unlink(missing_ok=True)
             return None
@@ -235,7 +235,7 @@ class Sequential:
         for index, cell in enumerate(cells):
             try:
                 yield index, run_cell(cell), None
-            except Exception as error:  # noqa: BLE001 -- reported by the grid with the cell's ids
+            except Exception as error:
                 yield index, None, error
                 return
 
@@ -311,7 +311,7 @@ class Ray:
                 output = ray.get(done)
             except ray.exceptions.TaskCancelledError:
                 continue
-            except Exception as error:  # noqa: BLE001 -- reported by the grid with the cell's ids
+            except Exception as error:
                 if not failed:
                     failed = True
                     for ref in pending:

@@ -48,9 +48,10 @@ class LabelSchema:
         for etype in self.types:
             if not _TYPE_NAME.match(etype.name):
                 raise ValueError(
-                    f"entity_types: {etype.name!r} is not a usable type name (letters, digits, _; starting with a letter)"
+                    f"entity_types: {etype.name!r} is not a usable type name "
+                    "(letters, digits, _; starting with a letter)"
                 )
-        self._meaning  # an alias naming two types is an error now, not at the first reply
+        self._meaning  # noqa: B018 -- an alias naming two types is an error now, not at the first reply
 
     @cached_property
     def _meaning(self) -> dict[str, str]:

@@ -114,7 +114,8 @@ def test_settings_errors_name_the_parameter():
     assert parse(evaluate={"strategies": ["s"], "models": ["m"]}).evaluated_pairs() == [("s", "m")]
     with pytest.raises(
         ValueError,
-        match=r"llm_annotation\.confidence\.method: Input should be 'none', 'logprobs', 'self_consistency' or 'strategy_agreement', got 'vibes'",
+        match=r"llm_annotation\.confidence\.method: Input should be 'none', 'logprobs', 'self_consistency' "
+        r"or 'strategy_agreement', got 'vibes'",
     ):
         parse(confidence={"method": "vibes"})
     with pytest.raises(ValueError, match=r"llm_annotation\.generation\.max_token: unknown parameter"):
@@ -129,7 +130,8 @@ def test_settings_errors_name_the_parameter():
         parse(source="import")
     with pytest.raises(
         ValueError,
-        match=r"llm_models\.x\.model: Input should be one of \['qwen2\.5-coder-0\.5b-instruct'.* for the local backend, got 'gpt-9'",
+        match=r"llm_models\.x\.model: Input should be one of \['qwen2\.5-coder-0\.5b-instruct'.* "
+        r"for the local backend, got 'gpt-9'",
     ):
         model_settings("x", {"backend": "local", "model": "gpt-9"})
     with pytest.raises(

@@ -91,12 +91,14 @@ EU_JSON = '{"ORG": ["EU"], "MISC": ["German", "British"]}'
         (EU_JSON + "\nOther lists are empty: []", "ok", ""),
         # the other common shapes
         (
-            '{"entities": [{"text": "EU", "type": "ORG"}, {"text": "German", "type": "MISC"}, {"text": "British", "type": "MISC"}]}',
+            '{"entities": [{"text": "EU", "type": "ORG"}, {"text": "German", "type": "MISC"}, '
+            '{"text": "British", "type": "MISC"}]}',
             "ok",
             "",
         ),
         (
-            '[{"mention": "EU", "entity_type": "ORG"}, {"entity": "German", "label": "MISC"}, {"name": "British", "type": "MISC"}]',
+            '[{"mention": "EU", "entity_type": "ORG"}, {"entity": "German", "label": "MISC"}, '
+            '{"name": "British", "type": "MISC"}]',
             "ok",
             "",
         ),

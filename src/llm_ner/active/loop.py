@@ -280,7 +280,8 @@ class ActiveLearningRun:
 
 
 def price_rounds(history: pd.DataFrame, expert_usd: Callable[[int], float]) -> pd.DataFrame:
-    """The history with ``expert_usd`` -- what the revealed labels cost (``expert_usd(tokens)``) -- after ``added_tokens``."""
+    """The history with ``expert_usd`` -- what the revealed labels cost (``expert_usd(tokens)``) --
+    after ``added_tokens``."""
     priced = history.copy()
     priced.insert(
         priced.columns.get_loc("added_tokens") + 1, "expert_usd", [expert_usd(int(t)) for t in history["added_tokens"]]

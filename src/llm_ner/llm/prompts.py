@@ -129,7 +129,8 @@ def type_list_from_config(name: str, config: Mapping[str, Any]) -> TypeList:
     unknown = set(config) - {"item", "separator", "last_separator", "order"}
     if unknown or not config.get("item"):
         raise ValueError(
-            f"llm_prompts.type_lists.{name}: needs `item` (optional `separator`, `last_separator`, `order`), got keys {sorted(config)}"
+            f"llm_prompts.type_lists.{name}: needs `item` (optional `separator`, `last_separator`, `order`), "
+            f"got keys {sorted(config)}"
         )
     if config.get("order", "schema") not in TYPE_ORDERS:
         raise ValueError(f"llm_prompts.type_lists.{name}.order must be one of {TYPE_ORDERS}, got {config['order']!r}")

@@ -211,7 +211,7 @@ class ErrorProfile:
         if not starts:
             return None
         threshold = draw * sum(p for _, p in starts)
-        for start, p in starts:
+        for start, p in starts:  # noqa: B007 -- the start the loop stops at is the one drawn
             if threshold < p:
                 break
             threshold -= p
@@ -591,7 +591,7 @@ def _entity(draw: _EntityDraw, profile: ErrorProfile, scale: float, length: int)
     if rate <= 0 or draw.error >= min(1.0, scale * rate):
         return [draw.span]
     threshold, kind = draw.kind * rate, draw.errors[-1][0]
-    for kind, probability in draw.errors:
+    for kind, probability in draw.errors:  # noqa: B007 -- the kind the loop stops at is the one drawn
         if threshold < probability:
             break
         threshold -= probability

@@ -117,7 +117,9 @@ class AnnotationStudy:
         for model in dict.fromkeys(model for _, model in pairs):
             strategies = [strategy for strategy, m in pairs if m == model]
 
-            def label(backend: ChatBackend, received: Collection[str] = ()) -> list[AnnotationRun]:
+            def label(
+                backend: ChatBackend, received: Collection[str] = (), model: str = model, strategies: list = strategies
+            ) -> list[AnnotationRun]:
                 return every_pass(
                     [
                         lambda s=s: self._label(s, model, backend, sentences, demonstration_pool, received)

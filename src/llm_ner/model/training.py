@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar, Union
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -39,7 +39,7 @@ from .used_rows import training_only_used_rows
 
 logger = logging.getLogger(__name__)
 
-TrainingData = Union[Sequence[LabelledSentence], Callable[[int], Sequence[LabelledSentence]]]
+TrainingData = Sequence[LabelledSentence] | Callable[[int], Sequence[LabelledSentence]]
 T = TypeVar("T")
 
 

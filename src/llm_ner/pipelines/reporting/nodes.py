@@ -352,10 +352,13 @@ def expert_labels_section(
         agreement = summary.get("inter_annotator_f1")
         gold = summary.get("f1_against_conll_gold")
         section.text(
-            f"Sentences sent to annotators: {sum(counts.values())} ({', '.join(f'{n} {s}' for s, n in counts.items())}); "
-            f"{summary['lead_time_s'] / 60:.1f} minutes of measured annotation time; {summary['repaired_regions']} regions "
+            f"Sentences sent to annotators: {sum(counts.values())} "
+            f"({', '.join(f'{n} {s}' for s, n in counts.items())}); "
+            f"{summary['lead_time_s'] / 60:.1f} minutes of measured annotation time; "
+            f"{summary['repaired_regions']} regions "
             f"snapped to token boundaries; inter-annotator entity F1 "
-            f"{'n/a' if agreement is None else f'{agreement:.3f}'} over {summary['inter_annotator_tasks']} shared tasks "
+            f"{'n/a' if agreement is None else f'{agreement:.3f}'} "
+            f"over {summary['inter_annotator_tasks']} shared tasks "
             f"(rule: {summary['rule']}); annotators against CoNLL gold: {'n/a' if gold is None else f'{gold:.3f}'}."
         )
     if table is None or table.empty:
