@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..sampling import derive_seed
 from ..tags import OUTSIDE, Span, bio_to_spans, repair_bio
@@ -51,9 +50,7 @@ def run_inference(
                 logits = tagger(**batch)
             logits = logits.float()
             if labels is not None:
-                loss_sum += nn.functional.cross_entropy(
-                    logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORED_LABEL, reduction="sum"
-                ).item()
+                loss_sum += tagger.token_losses(logits, labels).sum().item()
                 labelled += int((labels != IGNORED_LABEL).sum())
             batch_probabilities = logits.softmax(dim=-1).cpu().numpy()
             for row, i in enumerate(indices):

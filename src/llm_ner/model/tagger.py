@@ -22,7 +22,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, set_seed
 
 from ..tags import CONLL_2003
 from .config import TaggerConfig
-from .encoding import EncodedSentence, encode_sentences
+from .encoding import IGNORED_LABEL, EncodedSentence, encode_sentences
 from .word_shapes import PADDING_SHAPE_ID, WORD_SHAPES
 
 WEIGHTS_FILE = "model.safetensors"
@@ -166,6 +166,14 @@ class Tagger(nn.Module):
                 output, _ = self.lstm(packed)
             words, _ = nn.utils.rnn.pad_packed_sequence(output, batch_first=True, total_length=word_mask.size(1))
         return self.classifier(self.dropout(words)), sequence_logits
+
+    def token_losses(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of every word's logits against its label id, flattened (batch x words), in
+        fp32; 0 where the label is ignored (padding, words cut off): training weights and averages
+        them, evaluation sums them."""
+        return nn.functional.cross_entropy(
+            logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORED_LABEL, reduction="none"
+        )
 
     @property
     def label_to_id(self) -> dict[str, int]:

@@ -18,7 +18,6 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -31,7 +30,7 @@ from transformers import set_seed
 from ..sampling import derive_seed
 from .config import TrainingConfig
 from .devices import autocast, mixed_precision_dtype, select_device
-from .encoding import IGNORED_LABEL, iterate_batches, length_bucketed_batches
+from .encoding import IGNORED_LABEL, EncodedSentence, iterate_batches, length_bucketed_batches
 from .evaluation import evaluate
 from .examples import NO_TOPIC, SOURCES, LabelledSentence, as_labelled
 from .tagger import Tagger
@@ -40,7 +39,6 @@ from .used_rows import training_only_used_rows
 logger = logging.getLogger(__name__)
 
 TrainingData = Sequence[LabelledSentence] | Callable[[int], Sequence[LabelledSentence]]
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -119,6 +117,77 @@ def _sgd(groups: list[dict], config: TrainingConfig) -> torch.optim.Optimizer:
 OPTIMIZERS: dict[str, Callable[[list[dict], TrainingConfig], torch.optim.Optimizer]] = {"adamw": _adamw, "sgd": _sgd}
 
 
+@dataclass(frozen=True)
+class Epoch:
+    """One epoch's sentences as the tagger reads them: encoded, weighted and (for a sequence loss)
+    with their topics."""
+
+    sentences: list[LabelledSentence]
+    encoded: list[EncodedSentence]
+    weights: torch.Tensor
+    topics: torch.Tensor | None
+
+
+class EarlyStopping:
+    """The best validation F1 so far, its (1-based) epoch and, with ``keep_weights``, its weights;
+    training should stop after ``patience`` epochs without improvement (None: never)."""
+
+    def __init__(self, patience: int | None, keep_weights: bool):
+        self.patience, self.keep_weights = patience, keep_weights
+        self.best_f1, self.best_epoch, self.best_state, self.stale = -1.0, None, None, 0
+
+    def update(self, epoch: int, f1: float, tagger: Tagger) -> None:
+        if f1 > self.best_f1:
+            self.best_f1, self.best_epoch, self.stale = f1, epoch, 0
+            if self.keep_weights:
+                self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in tagger.state_dict().items()}
+        else:
+            self.stale += 1
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience is not None and self.stale >= self.patience
+
+    def restore(self, tagger: Tagger, last_epoch: int) -> None:
+        """The best epoch's weights back, unless the tagger ends on them already."""
+        if self.best_state is not None and self.best_epoch != last_epoch:
+            tagger.load_state_dict(self.best_state)
+
+
+class Optimisation:
+    """The optimizer, its learning-rate schedule and (fp16 on CUDA) the gradient scaler."""
+
+    def __init__(self, tagger: Tagger, config: TrainingConfig, epochs: list[Epoch], dtype: torch.dtype | None):
+        steps_per_epoch = [math.ceil(len(epoch.sentences) / config.batch_size) for epoch in epochs]
+        self.optimizer = OPTIMIZERS[config.optimizer](_parameter_groups(tagger, config), config)
+        self.schedule = SCHEDULES[config.schedule](self.optimizer, steps_per_epoch, config)
+        self.scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+        self.tagger, self.max_grad_norm = tagger, config.max_grad_norm
+
+    @property
+    def learning_rate(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def step(self, loss: torch.Tensor) -> float:
+        """Backward, clip, update; returns the learning rate this step used."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        if self.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.tagger.parameters(), self.max_grad_norm)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        used = self.learning_rate
+        self.schedule.step()
+        return used
+
+
 def fit(
     tagger: Tagger,
     train: TrainingData,
@@ -137,151 +206,136 @@ def fit(
     dtype = mixed_precision_dtype(device, config.mixed_precision)
     tagger.to(device)
     set_seed(config.seed)  # dropout masks
-
-    # Each epoch's sentences are fixed up front: the schedule needs the total number of steps.
-    if callable(train):
-        epoch_data = [_usable(train(epoch)) for epoch in range(config.epochs)]
-    else:
-        epoch_data = [_usable(train)] * config.epochs
-    steps_per_epoch = [math.ceil(len(data) / config.batch_size) for data in epoch_data]
-    if sum(steps_per_epoch) == 0:
-        raise ValueError("no training sentences with at least one token")
-    # encoded up front, which also rejects bad tags before any step; per-epoch lists share whatever
-    # sentences they share through the encoding cache
-    epoch_encodings = _per_epoch(
-        epoch_data, lambda data: tagger.encode([s.tokens for s in data], [s.tags for s in data])
-    )
-    epoch_weights = _per_epoch(epoch_data, lambda data: torch.tensor([s.weight for s in data], dtype=torch.float32))
-    alpha, beta = config.sequence_loss_weight, config.token_loss_weight
-    epoch_topics = _per_epoch(epoch_data, lambda data: _topics(tagger, data)) if alpha > 0 else None
-
-    # every token id the batches will hold, padding included: the only word-embedding rows trained
-    distinct_encodings = {id(encoded): encoded for encoded in epoch_encodings}.values()
-    token_ids = [e.input_ids for encoded in distinct_encodings for e in encoded]
-    token_ids.append(np.array([tagger.tokenizer.pad_token_id]))
-    with training_only_used_rows(tagger.encoder, token_ids):
-        optimizer = OPTIMIZERS[config.optimizer](_parameter_groups(tagger, config), config)
-        schedule = SCHEDULES[config.schedule](optimizer, steps_per_epoch, config)
-        scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-        validation = list(validation) if validation is not None else None
-
-        rows = []
-        best_f1, best_epoch, best_state, stale, stopped_early = -1.0, None, None, 0, False
-        for epoch, (data, encoded, weights) in enumerate(zip(epoch_data, epoch_encodings, epoch_weights)):
-            started = time.perf_counter()
-            batches = length_bucketed_batches(
-                [len(e.input_ids) for e in encoded],
-                config.batch_size,
-                shuffle=True,
-                seed=derive_seed(config.seed, "epoch", epoch),
-                bucket_size=config.bucket_size,
-            )
-            tagger.train()
-            # summed on the device: reading the loss every step would wait for the GPU every step
-            loss_sum, labelled = torch.zeros((), device=device), 0
-            learning_rate = optimizer.param_groups[0]["lr"]
-            progress = tqdm(
-                iterate_batches(encoded, batches, tagger.tokenizer.pad_token_id),
-                total=len(batches),
-                desc=f"epoch {epoch + 1}/{config.epochs}",
-                disable=not config.progress_bar,
-                leave=False,
-            )
-            for indices, batch in progress:
-                labelled_tokens = batch["labels"] != IGNORED_LABEL
-                n = int(labelled_tokens.sum())  # counted before the batch leaves the CPU
-                # each sentence's weight on each of its labelled tokens: the loss is their weighted mean
-                token_weights = (weights[indices][:, None] * labelled_tokens).to(device)
-                batch = {name: tensor.to(device) for name, tensor in batch.items()}
-                labels = batch.pop("labels")
-                with autocast(device, dtype):
-                    logits, sequence_logits = tagger.heads(**batch, token=beta > 0, sequence=alpha > 0)
-                loss = torch.zeros((), device=device)
-                if beta > 0:
-                    token_losses = nn.functional.cross_entropy(
-                        logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORED_LABEL, reduction="none"
-                    )
-                    loss = beta * (token_losses * token_weights.flatten()).sum() / token_weights.sum().clamp_min(1e-12)
-                if alpha > 0:
-                    loss = loss + alpha * _sequence_loss(
-                        sequence_logits, epoch_topics[epoch][indices].to(device), weights[indices].to(device)
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(optimizer)
-                else:
-                    loss.backward()
-                if config.max_grad_norm is not None:
-                    nn.utils.clip_grad_norm_(tagger.parameters(), config.max_grad_norm)
-                if scaler is not None:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                learning_rate = optimizer.param_groups[0]["lr"]  # the rate this step used
-                schedule.step()
-                loss_sum += loss.detach() * n
-                labelled += n
-                if config.progress_bar:
-                    progress.set_postfix(loss=f"{loss_sum.item() / max(labelled, 1):.4f}")
-            seconds = time.perf_counter() - started
-            row = {
-                "epoch": epoch + 1,
-                "sentences": len(data),
-                **{f"{source}_sentences": sum(s.source == source for s in data) for source in SOURCES},
-                "train_loss": loss_sum.item() / max(labelled, 1),
-                "learning_rate": learning_rate,
-                "seconds": seconds,
-                "sentences_per_second": len(data) / seconds if seconds else float("nan"),
-            }
+    epochs = _epochs(tagger, train, config)
+    validation = list(validation) if validation is not None else None
+    stopping = EarlyStopping(config.early_stopping_patience, config.restore_best)
+    rows = []
+    with training_only_used_rows(tagger.encoder, _token_ids(tagger, epochs)):
+        optimisation = Optimisation(tagger, config, epochs, dtype)
+        for number, epoch in enumerate(epochs, start=1):
+            row = _train_epoch(tagger, epoch, number, config, optimisation)
             if validation:
-                result = evaluate(
-                    tagger,
-                    [s[0] for s in validation],
-                    [s[1] for s in validation],
-                    config.eval_batch_size,
-                    config.evaluation_mode,
-                    config.mixed_precision,
-                )
-                row.update(
-                    validation_loss=result.loss,
-                    validation_f1=result.f1,
-                    validation_token_accuracy=result.token_accuracy,
-                )
-                if result.f1 > best_f1:
-                    best_f1, best_epoch, stale = result.f1, epoch + 1, 0
-                    if config.restore_best:
-                        best_state = {k: v.detach().to("cpu", copy=True) for k, v in tagger.state_dict().items()}
-                else:
-                    stale += 1
+                row.update(_validate(tagger, validation, config))
+                stopping.update(number, row["validation_f1"], tagger)
             rows.append(row)
             logger.info(
                 "epoch %s", ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
             )
-            if validation and config.early_stopping_patience is not None and stale >= config.early_stopping_patience:
-                stopped_early = epoch + 1 < config.epochs
+            if validation and stopping.should_stop:
                 break
-
-        if best_state is not None and best_epoch != len(rows):
-            tagger.load_state_dict(best_state)  # in the block: the snapshot holds the compact rows
+        stopping.restore(tagger, len(rows))  # in the block: the snapshot holds the compact rows
     tagger.eval()
-    return TrainingResult(
-        history=pd.DataFrame(rows),
-        best_epoch=best_epoch,
-        best_f1=best_f1 if best_epoch is not None else None,
-        stopped_early=stopped_early,
+    stopped_early = bool(validation) and stopping.should_stop and len(rows) < config.epochs
+    best_f1 = stopping.best_f1 if stopping.best_epoch is not None else None
+    return TrainingResult(pd.DataFrame(rows), stopping.best_epoch, best_f1, stopped_early)
+
+
+def _epochs(tagger: Tagger, train: TrainingData, config: TrainingConfig) -> list[Epoch]:
+    """Every epoch's sentences, fixed up front (the schedule needs the total number of steps) and
+    encoded up front, which also rejects bad tags before any step. A sentence list is prepared once
+    however many epochs use it; per-epoch lists share their common sentences through the encoding
+    cache."""
+    if callable(train):
+        data = [_usable(train(epoch)) for epoch in range(config.epochs)]
+    else:
+        data = [_usable(train)] * config.epochs
+    if not any(data):
+        raise ValueError("no training sentences with at least one token")
+    prepared: dict[int, Epoch] = {}
+    for sentences in data:
+        if id(sentences) not in prepared:
+            prepared[id(sentences)] = Epoch(
+                sentences,
+                tagger.encode([s.tokens for s in sentences], [s.tags for s in sentences]),
+                torch.tensor([s.weight for s in sentences], dtype=torch.float32),
+                _topics(tagger, sentences) if config.sequence_loss_weight > 0 else None,
+            )
+    return [prepared[id(sentences)] for sentences in data]
+
+
+def _token_ids(tagger: Tagger, epochs: list[Epoch]) -> list[np.ndarray]:
+    """Every token id the batches will hold, padding included: the only word-embedding rows trained."""
+    distinct = {id(epoch): epoch for epoch in epochs}.values()
+    return [e.input_ids for epoch in distinct for e in epoch.encoded] + [np.array([tagger.tokenizer.pad_token_id])]
+
+
+def _train_epoch(tagger: Tagger, epoch: Epoch, number: int, config: TrainingConfig, optimisation: Optimisation) -> dict:
+    """One pass over the epoch's sentences in length-bucketed, seeded batches; its history row."""
+    started = time.perf_counter()
+    batches = length_bucketed_batches(
+        [len(e.input_ids) for e in epoch.encoded],
+        config.batch_size,
+        shuffle=True,
+        seed=derive_seed(config.seed, "epoch", number - 1),
+        bucket_size=config.bucket_size,
     )
+    tagger.train()
+    # summed on the device: reading the loss every step would wait for the GPU every step
+    loss_sum, labelled = torch.zeros((), device=tagger.device), 0
+    learning_rate = optimisation.learning_rate
+    progress = tqdm(
+        iterate_batches(epoch.encoded, batches, tagger.tokenizer.pad_token_id),
+        total=len(batches),
+        desc=f"epoch {number}/{config.epochs}",
+        disable=not config.progress_bar,
+        leave=False,
+    )
+    for indices, batch in progress:
+        n = int((batch["labels"] != IGNORED_LABEL).sum())  # counted before the batch leaves the CPU
+        loss = _batch_loss(tagger, epoch, indices, batch, config)
+        learning_rate = optimisation.step(loss)
+        loss_sum += loss.detach() * n
+        labelled += n
+        if config.progress_bar:
+            progress.set_postfix(loss=f"{loss_sum.item() / max(labelled, 1):.4f}")
+    seconds = time.perf_counter() - started
+    sentences = epoch.sentences
+    return {
+        "epoch": number,
+        "sentences": len(sentences),
+        **{f"{source}_sentences": sum(s.source == source for s in sentences) for source in SOURCES},
+        "train_loss": loss_sum.item() / max(labelled, 1),
+        "learning_rate": learning_rate,
+        "seconds": seconds,
+        "sentences_per_second": len(sentences) / seconds if seconds else float("nan"),
+    }
 
 
-def _per_epoch(epoch_data: list[list[LabelledSentence]], make: Callable[[list[LabelledSentence]], T]) -> list[T]:
-    """``make(data)`` for every epoch, computed once per distinct sentence list (the same list every
-    epoch when the data is not per-epoch)."""
-    made: dict[int, T] = {}
-    for data in epoch_data:
-        if id(data) not in made:
-            made[id(data)] = make(data)
-    return [made[id(data)] for data in epoch_data]
+def _batch_loss(tagger: Tagger, epoch: Epoch, indices: list[int], batch: dict, config: TrainingConfig) -> torch.Tensor:
+    """``token_loss_weight`` x the token loss + ``sequence_loss_weight`` x the sequence loss (a head
+    with weight 0 is not run), each a mean weighted by the sentences' weights."""
+    alpha, beta = config.sequence_loss_weight, config.token_loss_weight
+    device = tagger.device
+    # each sentence's weight on each of its labelled tokens: the loss is their weighted mean
+    token_weights = (epoch.weights[indices][:, None] * (batch["labels"] != IGNORED_LABEL)).to(device)
+    batch = {name: tensor.to(device) for name, tensor in batch.items()}
+    labels = batch.pop("labels")
+    with autocast(device, mixed_precision_dtype(device, config.mixed_precision)):
+        logits, sequence_logits = tagger.heads(**batch, token=beta > 0, sequence=alpha > 0)
+    loss = torch.zeros((), device=device)
+    if beta > 0:
+        token_losses = tagger.token_losses(logits, labels)
+        loss = beta * (token_losses * token_weights.flatten()).sum() / token_weights.sum().clamp_min(1e-12)
+    if alpha > 0:
+        topics, weights = epoch.topics[indices].to(device), epoch.weights[indices].to(device)
+        loss = loss + alpha * _sequence_loss(sequence_logits, topics, weights)
+    return loss
+
+
+def _validate(tagger: Tagger, validation: list[LabelledSentence], config: TrainingConfig) -> dict[str, float]:
+    result = evaluate(
+        tagger,
+        [s[0] for s in validation],
+        [s[1] for s in validation],
+        config.eval_batch_size,
+        config.evaluation_mode,
+        config.mixed_precision,
+    )
+    return {
+        "validation_loss": result.loss,
+        "validation_f1": result.f1,
+        "validation_token_accuracy": result.token_accuracy,
+    }
 
 
 def _topics(tagger: Tagger, data: Sequence[LabelledSentence]) -> torch.Tensor:
