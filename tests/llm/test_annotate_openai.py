@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from fake_openai_server import FakeOpenAIServer
 
-from llm_ner.llm.annotate import annotate_sentences
+from llm_ner.llm.annotate import LabellingJob, annotate_replies
 from llm_ner.llm.backends import LLMServiceError, OpenAIBackend, make_backend
 from llm_ner.llm.cache import ResponseCache
 from llm_ner.llm.costs import Price
@@ -92,15 +92,17 @@ def test_every_scripted_misbehaviour_gets_its_status_and_nothing_is_lost(tmp_pat
     scripts = {s: v[0] for s, v in SPAN_SCRIPT.items()}
     with FakeOpenAIServer(scripted(scripts)) as server:
         client = backend(server)
-        run = annotate_sentences(
+        run = annotate_replies(
+            LabellingJob(
+                SPANS,
+                client,
+                ResponseCache(tmp_path / "c.sqlite"),
+                [{"max_tokens": 64, "temperature": 0.0, "stop": ["\nSentence:"]}],
+                price=Price(1.0, 2.0),
+                show_progress=False,
+            ),
             table(list(SPAN_SCRIPT)),
-            SPANS,
-            client,
-            ResponseCache(tmp_path / "c.sqlite"),
-            {"max_tokens": 64, "temperature": 0.0, "stop": ["\nSentence:"]},
-            price=Price(1.0, 2.0),
-            show_progress=False,
-        )
+        )[0]
     labels = run.labels.set_index(run.labels["tokens"].map(" ".join))
     assert len(run.labels) == len(SPAN_SCRIPT) and run.labels["sentence_id"].tolist() == list(range(len(SPAN_SCRIPT)))
     for sentence, (_, status, tags) in SPAN_SCRIPT.items():
@@ -138,14 +140,12 @@ def test_token_replies_with_wrong_length_and_invalid_tags_are_repaired(tmp_path)
         ],
     }
     with FakeOpenAIServer(scripted({f"`{s.split()[0]}`": v for s, v in scripts.items()})) as server:
-        run = annotate_sentences(
+        run = annotate_replies(
+            LabellingJob(
+                TOKENS, backend(server), ResponseCache(tmp_path / "c.sqlite"), [{"max_tokens": 64}], show_progress=False
+            ),
             table(list(scripts)),
-            TOKENS,
-            backend(server),
-            ResponseCache(tmp_path / "c.sqlite"),
-            {"max_tokens": 64},
-            show_progress=False,
-        )
+        )[0]
     by_id = run.labels.set_index("sentence_id")
     assert by_id.at[0, "status"] == "ok" and list(by_id.at[0, "llm_tags"]) == ["B-ORG", "O", "B-MISC", "O"]
     assert by_id.at[1, "failure_reason"] == "length_mismatch" and list(by_id.at[1, "llm_tags"]) == [
@@ -165,47 +165,39 @@ def test_rerun_answers_from_the_cache_with_zero_calls(tmp_path):
     scripts = {s: v[0] for s, v in SPAN_SCRIPT.items() if v[1] != "failed"}
     cache = ResponseCache(tmp_path / "c.sqlite")
     with FakeOpenAIServer(scripted(scripts)) as server:
-        first = annotate_sentences(
+        first = annotate_replies(
+            LabellingJob(
+                SPANS, backend(server), cache, [{"max_tokens": 64}], price=Price(1.0, 2.0), show_progress=False
+            ),
             table(list(scripts)),
-            SPANS,
-            backend(server),
-            cache,
-            {"max_tokens": 64},
-            price=Price(1.0, 2.0),
-            show_progress=False,
-        )
+        )[0]
         sent = len(server.requests)
-        second = annotate_sentences(
+        second = annotate_replies(
+            LabellingJob(
+                SPANS, backend(server), cache, [{"max_tokens": 64}], price=Price(1.0, 2.0), show_progress=False
+            ),
             table(list(scripts)),
-            SPANS,
-            backend(server),
-            cache,
-            {"max_tokens": 64},
-            price=Price(1.0, 2.0),
-            show_progress=False,
-        )
+        )[0]
         assert len(server.requests) == sent  # not one more request
         # another generation parameter is another request
-        annotate_sentences(
-            table(list(scripts))[:1], SPANS, backend(server), cache, {"max_tokens": 65}, show_progress=False
-        )
+        annotate_replies(
+            LabellingJob(SPANS, backend(server), cache, [{"max_tokens": 65}], show_progress=False),
+            table(list(scripts))[:1],
+        )[0]
         assert len(server.requests) == sent + 1
         # the same model name behind another endpoint is another model: nothing is shared
         with FakeOpenAIServer(scripted(scripts)) as other:
-            annotate_sentences(
-                table(list(scripts))[:2], SPANS, backend(other), cache, {"max_tokens": 64}, show_progress=False
-            )
+            annotate_replies(
+                LabellingJob(SPANS, backend(other), cache, [{"max_tokens": 64}], show_progress=False),
+                table(list(scripts))[:2],
+            )[0]
             assert len(other.requests) == 2
         # ...while another spelling of the same endpoint is the same one
         shouted = server.base_url.replace("http://127.0.0.1", "HTTP://127.0.0.1") + "/"
-        annotate_sentences(
+        annotate_replies(
+            LabellingJob(SPANS, backend(server, base_url=shouted), cache, [{"max_tokens": 64}], show_progress=False),
             table(list(scripts))[:2],
-            SPANS,
-            backend(server, base_url=shouted),
-            cache,
-            {"max_tokens": 64},
-            show_progress=False,
-        )
+        )[0]
         assert len(server.requests) == sent + 1
     assert second.totals.api_calls == 0 and second.totals.cache_hits == len(scripts)
     pd.testing.assert_series_equal(first.labels["llm_tags"], second.labels["llm_tags"])
@@ -228,15 +220,17 @@ def test_self_verification_drops_the_entities_the_model_rejects(tmp_path):
     verified = PromptStrategy(name="verified", reply="spans", user="Sentence: $sentence", self_verify=True)
     prompt = VerificationPrompt(user="Check $sentence\n$candidates\nAnswer $n_candidates")
     with FakeOpenAIServer(respond) as server:
-        run = annotate_sentences(
+        run = annotate_replies(
+            LabellingJob(
+                verified,
+                backend(server),
+                ResponseCache(tmp_path / "c.sqlite"),
+                [{}],
+                verification=prompt,
+                show_progress=False,
+            ),
             table(["Anna Schmidt flew to Berlin ."]),
-            verified,
-            backend(server),
-            ResponseCache(tmp_path / "c.sqlite"),
-            {},
-            verification=prompt,
-            show_progress=False,
-        )
+        )[0]
         assert '1. "Anna Schmidt" as PER\n2. "Berlin" as LOC' in server.requests[-1]["user"]
     row = run.labels.iloc[0]
     assert list(row["llm_tags"]) == ["B-PER", "I-PER", "O", "O", "O", "O"]
@@ -249,24 +243,28 @@ def test_concurrency_and_rate_limit(tmp_path):
     sentences = [f"Sentence number {i} ." for i in range(6)]
     with FakeOpenAIServer(lambda user, attempt: ("reply", "{}"), delay_s=0.3) as server:
         started = time.perf_counter()
-        annotate_sentences(
+        annotate_replies(
+            LabellingJob(
+                SPANS,
+                backend(server, max_concurrency=6),
+                ResponseCache(tmp_path / "a.sqlite"),
+                [{}],
+                show_progress=False,
+            ),
             table(sentences),
-            SPANS,
-            backend(server, max_concurrency=6),
-            ResponseCache(tmp_path / "a.sqlite"),
-            {},
-            show_progress=False,
-        )
+        )[0]
         parallel = time.perf_counter() - started
         started = time.perf_counter()
-        annotate_sentences(
+        annotate_replies(
+            LabellingJob(
+                SPANS,
+                backend(server, max_concurrency=6, requests_per_minute=600),
+                ResponseCache(tmp_path / "b.sqlite"),
+                [{}],
+                show_progress=False,
+            ),
             table(sentences),
-            SPANS,
-            backend(server, max_concurrency=6, requests_per_minute=600),
-            ResponseCache(tmp_path / "b.sqlite"),
-            {},
-            show_progress=False,
-        )
+        )[0]
         limited = time.perf_counter() - started
     assert parallel < 1.2  # 6 x 0.3 s would take 1.8 s one after another
     assert limited >= 0.5  # 600/min spaces 6 request starts 0.1 s apart
@@ -301,14 +299,16 @@ def test_bad_settings_name_the_parameter():
 def test_errors_no_retry_can_fix_stop_at_once_naming_model_and_endpoint(tmp_path, status, code, words):
     with FakeOpenAIServer(lambda user, attempt: ("status", status, code)) as server:
         with pytest.raises(LLMServiceError) as raised:
-            annotate_sentences(
+            annotate_replies(
+                LabellingJob(
+                    SPANS,
+                    backend(server, max_concurrency=1),
+                    ResponseCache(tmp_path / "c.sqlite"),
+                    [{}],
+                    show_progress=False,
+                ),
                 table(["One .", "Two .", "Three ."]),
-                SPANS,
-                backend(server, max_concurrency=1),
-                ResponseCache(tmp_path / "c.sqlite"),
-                {},
-                show_progress=False,
-            )
+            )[0]
         assert len(server.requests) == 1  # no retries, no second sentence
     message = str(raised.value)
     assert words in message and "'fake'" in message and server.base_url in message and "\n" not in message
@@ -324,26 +324,29 @@ def test_a_service_down_stops_after_n_failed_sentences_and_the_rerun_pays_only_f
 
     cache = ResponseCache(tmp_path / "c.sqlite")
     with FakeOpenAIServer(respond) as server:
-        first_two = annotate_sentences(
-            table(sentences[:2]), SPANS, backend(server, max_concurrency=1), cache, {}, show_progress=False
-        )
+        first_two = annotate_replies(
+            LabellingJob(SPANS, backend(server, max_concurrency=1), cache, [{}], show_progress=False),
+            table(sentences[:2]),
+        )[0]
         assert first_two.totals.api_calls == 2
         down["on"] = True  # rate-limited for good (what an exhausted account can look like)
         with pytest.raises(LLMServiceError, match=r"3 sentences in a row failed after all retries .*RateLimitError"):
-            annotate_sentences(
+            annotate_replies(
+                LabellingJob(
+                    SPANS,
+                    backend(server, max_concurrency=1, max_consecutive_failures=3),
+                    cache,
+                    [{}],
+                    show_progress=False,
+                ),
                 table(sentences),
-                SPANS,
-                backend(server, max_concurrency=1, max_consecutive_failures=3),
-                cache,
-                {},
-                show_progress=False,
-            )
+            )[0]
         assert len(server.requests) == 2 + 3 * 3  # 3 sentences x (1 + 2 retries), then stop
         down["on"] = False
         before = len(server.requests)
-        rerun = annotate_sentences(
-            table(sentences), SPANS, backend(server, max_concurrency=1), cache, {}, show_progress=False
-        )
+        rerun = annotate_replies(
+            LabellingJob(SPANS, backend(server, max_concurrency=1), cache, [{}], show_progress=False), table(sentences)
+        )[0]
     assert rerun.totals.cache_hits == 2 and rerun.totals.api_calls == 6 and len(server.requests) - before == 6
 
 
@@ -359,14 +362,10 @@ def test_a_dead_host_stops_the_run(tmp_path):
     with pytest.raises(
         LLMServiceError, match=rf"at http://127.0.0.1:{port}/v1: 2 sentences in a row .*APIConnectionError"
     ):
-        annotate_sentences(
+        annotate_replies(
+            LabellingJob(SPANS, dead, ResponseCache(tmp_path / "c.sqlite"), [{}], show_progress=False),
             table(["One .", "Two .", "Three ."]),
-            SPANS,
-            dead,
-            ResponseCache(tmp_path / "c.sqlite"),
-            {},
-            show_progress=False,
-        )
+        )[0]
     assert dead.counters.requests == 4
 
 
@@ -376,9 +375,10 @@ def test_retry_after_is_honoured(tmp_path):
     script = [("status", 429, None, {"Retry-After": "1"}), ("reply", "{}")]
     with FakeOpenAIServer(lambda user, attempt: script[min(attempt, 1)]) as server:
         started = time.perf_counter()
-        run = annotate_sentences(
-            table(["One ."]), SPANS, backend(server), ResponseCache(tmp_path / "c.sqlite"), {}, show_progress=False
-        )
+        run = annotate_replies(
+            LabellingJob(SPANS, backend(server), ResponseCache(tmp_path / "c.sqlite"), [{}], show_progress=False),
+            table(["One ."]),
+        )[0]
         waited = time.perf_counter() - started
     assert run.labels.at[0, "status"] == "ok" and waited >= 0.95  # not the 0.01 s backoff
 
@@ -391,9 +391,10 @@ def test_a_reply_the_parser_chokes_on_gets_its_own_reason(tmp_path, monkeypatch)
 
     monkeypatch.setitem(annotate.REPLY_PARSERS, "spans", broken)
     with FakeOpenAIServer(lambda user, attempt: ("reply", "{}")) as server:
-        run = annotate_sentences(
-            table(["One ."]), SPANS, backend(server), ResponseCache(tmp_path / "c.sqlite"), {}, show_progress=False
-        )
+        run = annotate_replies(
+            LabellingJob(SPANS, backend(server), ResponseCache(tmp_path / "c.sqlite"), [{}], show_progress=False),
+            table(["One ."]),
+        )[0]
     assert (run.labels.at[0, "status"], run.labels.at[0, "failure_reason"]) == (
         "failed",
         "parse_error:ZeroDivisionError",
@@ -413,27 +414,23 @@ def test_logprob_confidence_scores_entities_and_the_sentence(tmp_path):
         ('"]}', 0.0),
     ]
     with FakeOpenAIServer(lambda user, attempt: ("reply", reply, tokens)) as server:
-        run = annotate_sentences(
+        run = annotate_replies(
+            LabellingJob(
+                SPANS, backend(server), ResponseCache(tmp_path / "c.sqlite"), [{"logprobs": True}], show_progress=False
+            ),
             table(["Anna Schmidt flew to Berlin ."]),
-            SPANS,
-            backend(server),
-            ResponseCache(tmp_path / "c.sqlite"),
-            {"logprobs": True},
-            show_progress=False,
-        )
+        )[0]
         assert server.requests[0]["body"]["logprobs"] is True
     row = run.labels.iloc[0]
     assert row["sentence_confidence"] == pytest.approx(0.5)  # the least sure token of the answer
     confidence = {(e["start"], e["end"], e["type"]): e["confidence"] for e in row["entity_confidence"]}
     assert confidence == {(0, 2, "PER"): pytest.approx(1.0), (4, 5, "LOC"): pytest.approx(0.25)}
-    cached = annotate_sentences(
+    cached = annotate_replies(
+        LabellingJob(
+            SPANS, backend(server), ResponseCache(tmp_path / "c.sqlite"), [{"logprobs": True}], show_progress=False
+        ),
         table(["Anna Schmidt flew to Berlin ."]),
-        SPANS,
-        backend(server),
-        ResponseCache(tmp_path / "c.sqlite"),
-        {"logprobs": True},
-        show_progress=False,
-    )
+    )[0]
     assert cached.totals.cache_hits == 1 and cached.labels.at[0, "sentence_confidence"] == pytest.approx(0.5)
 
 
@@ -503,14 +500,16 @@ def test_self_consistency_asks_only_for_missing_replies_and_stores_each_under_it
         assert list(run.labels["api_calls"]) == [0, 3] and list(run.labels["cache_hits"]) == [3, 0]
         # each reply sits under the key a run of that generation alone would use
         for _, request in study._generations("spans"):
-            alone = annotate_sentences(
+            alone = annotate_replies(
+                LabellingJob(
+                    study.settings.strategies["spans"],
+                    study.backend("fake"),
+                    study.cache,
+                    [request],
+                    show_progress=False,
+                ),
                 both,
-                study.settings.strategies["spans"],
-                study.backend("fake"),
-                study.cache,
-                request,
-                show_progress=False,
-            )
+            )[0]
             assert alone.totals.cache_hits == 2 and alone.totals.api_calls == 0
         study.close()
     assert len(server.requests) == 6

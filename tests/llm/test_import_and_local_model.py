@@ -9,7 +9,7 @@ import pytest
 
 from llm_ner.corpus import load_split
 from llm_ner.llm import local_model
-from llm_ner.llm.annotate import annotate_sentences
+from llm_ner.llm.annotate import LabellingJob, annotate_replies
 from llm_ner.llm.backends import make_backend
 from llm_ner.llm.cache import ResponseCache
 from llm_ner.llm.external import import_conll_labels
@@ -81,8 +81,10 @@ def test_real_local_gguf_model_labels_three_sentences(tmp_path):
     cache = ResponseCache(tmp_path / "cache.sqlite")
     try:
         generation = {"max_tokens": 96, "temperature": 0.0, "stop": ["\nSentence:"]}
-        run = annotate_sentences(sentences, strategy, backend, cache, generation, show_progress=False)
-        again = annotate_sentences(sentences, strategy, backend, cache, generation, show_progress=False)
+        run = annotate_replies(LabellingJob(strategy, backend, cache, [generation], show_progress=False), sentences)[0]
+        again = annotate_replies(LabellingJob(strategy, backend, cache, [generation], show_progress=False), sentences)[
+            0
+        ]
     finally:
         backend.close()
     assert run.totals.api_calls == 3 and again.totals.api_calls == 0

@@ -207,38 +207,6 @@ def choose_demonstrations(
     return [[candidates[j] for j in row] for row in neighbours]
 
 
-def _verify(
-    labels: SentenceLabels,
-    tokens: Sequence[str],
-    caller: CachedCaller,
-    prompt: VerificationPrompt,
-    stats: CallStats,
-    fuzzy_threshold: float,
-) -> SentenceLabels:
-    """Second pass: drop the entities the model itself rejects; an unreadable verdict keeps them."""
-    entities = list(dict.fromkeys(labels.entities))
-    if labels.tags is None or not entities:
-        return labels
-    completion = caller(prompt.messages(tokens, entities), stats)
-    verdicts = verdicts_from_reply(completion.text, len(entities))
-    if verdicts is None:
-        labels.reasons["verify_unreadable"] += 1
-        return labels
-    rejected = {entity for entity, keep in zip(entities, verdicts) if not keep}
-    if not rejected:
-        return labels
-    spans = [s for s in bio_to_spans(labels.tags) if (s.label, " ".join(tokens[s.start : s.end])) not in rejected]
-    # Mentions are matched again so that a rejected fuzzy/variant spelling is dropped too.
-    for etype, mention in rejected:
-        for start, end in find_mention(tokens, mention, fuzzy_threshold).windows:
-            spans = [s for s in spans if not (s.start == start and s.end == end and s.label == etype)]
-    labels.tags = spans_to_bio(spans, len(tokens))
-    labels.reasons["verify_rejected"] += len(rejected)
-    labels.entities = [e for e in entities if e not in rejected]
-    labels.status = "repaired" if labels.status == "ok" else labels.status
-    return labels
-
-
 @dataclass
 class AnnotationRun:
     """What one strategy x model run produced: a row per sentence, its parsed labels, call totals."""
@@ -249,150 +217,170 @@ class AnnotationRun:
     retries: int = 0
 
 
-def _row(
-    sentence: pd.Series,
-    tokens: list[str],
-    labels: SentenceLabels,
-    scored: Scored | None,
-    stats: CallStats,
-    strategy: str,
-    model: str,
-    reply: str,
-) -> dict[str, Any]:
-    return {
-        "sentence_id": int(sentence["sentence_id"]),
-        "document_id": int(sentence["document_id"]),
-        "tokens": tokens,
-        "gold_tags": list(sentence["ner_tags"]) if "ner_tags" in sentence else None,
-        "llm_tags": labels.tags,
-        "status": labels.status,
-        "failure_reason": labels.reason_text,
-        "strategy": strategy,
-        "model": model,
-        "entity_confidence": scored.entities if scored else None,
-        "sentence_confidence": scored.sentence if scored else float("nan"),
-        "input_tokens": stats.input_tokens,
-        "output_tokens": stats.output_tokens,
-        "label_cost_usd": stats.label_cost_usd,
-        "spend_usd": stats.spend_usd,
-        "seconds": stats.seconds,
-        "api_calls": stats.api_calls,
-        "batch_calls": stats.batch_calls,
-        "cache_hits": stats.cache_hits,
-        "reply": reply,
-    }
+@dataclass(frozen=True)
+class LabellingJob:
+    """One prompt strategy on one backend: everything a run needs but its sentences. One run per
+    generation setting (self-consistency's samples), in order; ``namespace`` keeps another stage's
+    replies apart in the cache."""
 
+    strategy: PromptStrategy
+    backend: ChatBackend
+    cache: ResponseCache
+    generations: Sequence[dict[str, Any]] = ({},)
+    verification: VerificationPrompt | None = None
+    price: Price = Price()
+    fuzzy_threshold: float = 85.0
+    show_progress: bool = True
+    namespace: str = ""
 
-def annotate_sentences(
-    sentences: pd.DataFrame,
-    strategy: PromptStrategy,
-    backend: ChatBackend,
-    cache: ResponseCache,
-    generation: dict[str, Any],
-    demonstrations: Sequence[Sequence[Demonstration]] | None = None,
-    verification: VerificationPrompt | None = None,
-    price: Price = Price(),
-    fuzzy_threshold: float = 85.0,
-    show_progress: bool = True,
-    namespace: str = "",
-) -> AnnotationRun:
-    """Label every sentence of a sentence table with ``strategy`` on ``backend``.
-
-    With ``generation["logprobs"]`` the labels are scored from the reply's token probabilities.
-    """
-    return annotate_replies(
-        sentences,
-        strategy,
-        backend,
-        cache,
-        [generation],
-        demonstrations,
-        verification,
-        price,
-        fuzzy_threshold,
-        show_progress,
-        namespace,
-    )[0]
+    @property
+    def name(self) -> str:
+        return f"{self.strategy.name} x {self.backend.name}"
 
 
 def annotate_replies(
+    job: LabellingJob,
     sentences: pd.DataFrame,
-    strategy: PromptStrategy,
-    backend: ChatBackend,
-    cache: ResponseCache,
-    generations: Sequence[dict[str, Any]],
     demonstrations: Sequence[Sequence[Demonstration]] | None = None,
-    verification: VerificationPrompt | None = None,
-    price: Price = Price(),
-    fuzzy_threshold: float = 85.0,
-    show_progress: bool = True,
-    namespace: str = "",
     received: Collection[str] = (),
 ) -> list[AnnotationRun]:
-    """One run of ``strategy`` per generation setting (self-consistency's samples), in order. A
-    sentence's replies are asked for together (:func:`cached_replies`): the prompt is the same.
-    ``received``: cache keys that batch jobs delivered during this run (:class:`BatchReceipts`)."""
-    if strategy.self_verify and verification is None:
-        raise ValueError(f"strategy {strategy.name!r} has self_verify but no `verification` prompt is configured")
-    receipts = BatchReceipts(received)
-    callers = [CachedCaller(backend, cache, generation, namespace, price, receipts) for generation in generations]
-    parse = REPLY_PARSERS[strategy.reply]
-    rows = sentences.reset_index(drop=True)
-    demonstrations = demonstrations if demonstrations is not None else [[] for _ in range(len(rows))]
-    retries_before = getattr(getattr(backend, "counters", None), "retries", 0)
+    """Label every sentence of a sentence table, one :class:`AnnotationRun` per generation setting.
+    A sentence's replies are asked for together (:func:`cached_replies`): the prompt is the same.
+    ``received``: cache keys that batch jobs delivered during this run (:class:`BatchReceipts`).
+    With ``logprobs`` in a generation setting, its labels are scored from the reply's token
+    probabilities."""
+    if job.strategy.self_verify and job.verification is None:
+        raise ValueError(f"strategy {job.strategy.name!r} has self_verify but no `verification` prompt is configured")
+    labeller = _SentenceLabeller(job, sentences.reset_index(drop=True), demonstrations, BatchReceipts(received))
+    retries_before = job.backend.counters.retries
+    results = run_each(list(labeller.rows["sentence_id"]), labeller.label, job.backend, job.name, job.show_progress)
+    retries = job.backend.counters.retries - retries_before
+    # a sentence's replies share their requests' retries: counted once, on the first run
+    return [labeller.run(j, results, retries if j == 0 else 0) for j in range(len(labeller.callers))]
 
-    def label_reply(
-        i: int, tokens: list[str], caller: CachedCaller, completion: Completion, stats: CallStats
-    ) -> tuple[dict[str, Any], SentenceLabels]:
+
+Labelled = tuple[dict[str, Any], SentenceLabels]  # a sentence's row of the labels table, and its parsed labels
+
+
+class _SentenceLabeller:
+    """What labels one sentence, with a reply per generation setting; and the runs it makes."""
+
+    def __init__(
+        self,
+        job: LabellingJob,
+        rows: pd.DataFrame,
+        demonstrations: Sequence[Sequence[Demonstration]] | None,
+        receipts: BatchReceipts,
+    ):
+        self.job, self.rows, self.parse = job, rows, REPLY_PARSERS[job.strategy.reply]
+        self.demonstrations = demonstrations if demonstrations is not None else [[] for _ in range(len(rows))]
+        self.callers = [
+            CachedCaller(job.backend, job.cache, generation, job.namespace, job.price, receipts)
+            for generation in job.generations
+        ]
+
+    def label(self, i: int, call: GuardedCall) -> list[Labelled]:
+        """Sentence ``i``'s replies (through ``call``: the runner's fault rules), parsed."""
+        tokens = list(self.rows.at[i, "tokens"])
+        stats = [CallStats() for _ in self.callers]
+        messages = self.job.strategy.messages(tokens, self.demonstrations[i])
         try:
-            labels = parse(completion.text, tokens, fuzzy_threshold, strategy.result_marker, strategy.schema)
-            if strategy.self_verify:
-                labels = _verify(labels, tokens, caller, verification, stats, fuzzy_threshold)
+            completions = call(cached_replies, self.callers, messages, stats)
+        except SentenceCallFailed as failure:
+            labels = SentenceLabels(None, "failed", Counter({failure.reason: 1}))
+            return [(self._row(i, labels, s), labels) for s in stats]
+        return [self._reply(i, tokens, *reply) for reply in zip(self.callers, completions, stats)]
+
+    def _reply(self, i: int, tokens: list[str], caller: CachedCaller, completion: Completion, stats: CallStats):
+        job = self.job
+        try:
+            labels = self.parse(
+                completion.text, tokens, job.fuzzy_threshold, job.strategy.result_marker, job.strategy.schema
+            )
+            if job.strategy.self_verify:
+                labels = self._verified(labels, tokens, caller, stats)
         except (LLMServiceError, ReplyPending):
             raise
-        except Exception as error:  # the verification call failed, or our parser cannot digest the reply
+        # anything else the verification call or our parser raises fails this sentence, never the run
+        except Exception as error:  # a misbehaving reply may break a parser in any way
             kind = "api_error" if _is_api_error(error) else "parse_error"
-            logger.warning("sentence %s: %s: %s: %s", rows.at[i, "sentence_id"], kind, type(error).__name__, error)
+            logger.warning("sentence %s: %s: %s: %s", self.rows.at[i, "sentence_id"], kind, type(error).__name__, error)
             labels = SentenceLabels(None, "failed", Counter({f"{kind}:{type(error).__name__}": 1}))
         scored = None
         if caller.generation.get("logprobs"):
-            scored = logprob_confidence(labels, tokens, completion.text, completion.token_logprobs, fuzzy_threshold)
-        return _row(rows.loc[i], tokens, labels, scored, stats, strategy.name, backend.name, completion.text), labels
+            scored = logprob_confidence(labels, tokens, completion.text, completion.token_logprobs, job.fuzzy_threshold)
+        return self._row(i, labels, stats, completion.text, scored), labels
 
-    def label_one(i: int, call: GuardedCall) -> list[tuple[dict[str, Any], SentenceLabels]]:
-        tokens = list(rows.at[i, "tokens"])
-        stats = [CallStats() for _ in callers]
-        try:
-            completions = call(cached_replies, callers, strategy.messages(tokens, demonstrations[i]), stats)
-        except SentenceCallFailed as failure:
-            labels = SentenceLabels(None, "failed", Counter({failure.reason: 1}))
-            return [
-                (_row(rows.loc[i], tokens, labels, None, s, strategy.name, backend.name, ""), labels) for s in stats
-            ]
-        return [label_reply(i, tokens, *reply) for reply in zip(callers, completions, stats)]
+    def _verified(
+        self, labels: SentenceLabels, tokens: Sequence[str], caller: CachedCaller, stats: CallStats
+    ) -> SentenceLabels:
+        """Second pass: drop the entities the model itself rejects; an unreadable verdict keeps them."""
+        entities = list(dict.fromkeys(labels.entities))
+        if labels.tags is None or not entities:
+            return labels
+        completion = caller(self.job.verification.messages(tokens, entities), stats)
+        verdicts = verdicts_from_reply(completion.text, len(entities))
+        if verdicts is None:
+            labels.reasons["verify_unreadable"] += 1
+            return labels
+        rejected = {entity for entity, keep in zip(entities, verdicts) if not keep}
+        if not rejected:
+            return labels
+        spans = [s for s in bio_to_spans(labels.tags) if (s.label, " ".join(tokens[s.start : s.end])) not in rejected]
+        # Mentions are matched again so that a rejected fuzzy/variant spelling is dropped too.
+        for etype, mention in rejected:
+            for start, end in find_mention(tokens, mention, self.job.fuzzy_threshold).windows:
+                spans = [s for s in spans if not (s.start == start and s.end == end and s.label == etype)]
+        labels.tags = spans_to_bio(spans, len(tokens))
+        labels.reasons["verify_rejected"] += len(rejected)
+        labels.entities = [e for e in entities if e not in rejected]
+        labels.status = "repaired" if labels.status == "ok" else labels.status
+        return labels
 
-    results = run_each(
-        list(rows["sentence_id"]), label_one, backend, f"{strategy.name} x {backend.name}", show_progress
-    )
-    retries = getattr(getattr(backend, "counters", None), "retries", 0) - retries_before
-    runs = []
-    for j, caller in enumerate(callers):
+    def _row(
+        self, i: int, labels: SentenceLabels, stats: CallStats, reply: str = "", scored: Scored | None = None
+    ) -> dict[str, Any]:
+        """Sentence ``i``'s row of the labels table."""
+        sentence = self.rows.loc[i]
+        return {
+            "sentence_id": int(sentence["sentence_id"]),
+            "document_id": int(sentence["document_id"]),
+            "tokens": list(sentence["tokens"]),
+            "gold_tags": list(sentence["ner_tags"]) if "ner_tags" in sentence else None,
+            "llm_tags": labels.tags,
+            "status": labels.status,
+            "failure_reason": labels.reason_text,
+            "strategy": self.job.strategy.name,
+            "model": self.job.backend.name,
+            "entity_confidence": scored.entities if scored else None,
+            "sentence_confidence": scored.sentence if scored else float("nan"),
+            "input_tokens": stats.input_tokens,
+            "output_tokens": stats.output_tokens,
+            "label_cost_usd": stats.label_cost_usd,
+            "spend_usd": stats.spend_usd,
+            "seconds": stats.seconds,
+            "api_calls": stats.api_calls,
+            "batch_calls": stats.batch_calls,
+            "cache_hits": stats.cache_hits,
+            "reply": reply,
+        }
+
+    def run(self, j: int, results: list[list[Labelled]], retries: int) -> AnnotationRun:
+        """The run of the ``j``-th generation setting."""
+        caller = self.callers[j]
         table = pd.DataFrame([replies[j][0] for replies in results], columns=list(LABEL_COLUMNS))
-        run_retries = retries if j == 0 else 0  # a sentence's replies share their requests' retries: counted once
         logger.info(
-            "%s x %s%s: %d sentences, %d API calls (%d through batch jobs), %d from cache, %d retries, statuses %s",
-            strategy.name,
-            backend.name,
-            f" (reply {j + 1} of {len(callers)})" if len(callers) > 1 else "",
+            "%s%s: %d sentences, %d API calls (%d through batch jobs), %d from cache, %d retries, statuses %s",
+            self.job.name,
+            f" (reply {j + 1} of {len(self.callers)})" if len(self.callers) > 1 else "",
             len(table),
             caller.totals.api_calls,
             caller.totals.batch_calls,
             caller.totals.cache_hits,
-            run_retries,
+            retries,
             dict(Counter(table["status"])),
         )
-        runs.append(AnnotationRun(table, [replies[j][1] for replies in results], caller.totals, run_retries))
-    return runs
+        return AnnotationRun(table, [replies[j][1] for replies in results], caller.totals, retries)
 
 
 def combine_by_vote(runs: Sequence[AnnotationRun], strategy: str) -> AnnotationRun:

@@ -69,6 +69,7 @@ class ChatBackend(Protocol):
     max_consecutive_failures: int
     supports_logprobs: bool
     identity: dict[str, Any]  # backend_identity(settings): part of the cache key
+    counters: CallCounters  # requests and retries so far
 
     def complete(self, messages: Messages, generation: dict[str, Any]) -> Completion: ...
 

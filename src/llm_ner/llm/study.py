@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from .annotate import AnnotationRun, annotate_replies, choose_demonstrations, combine_by_vote
+from .annotate import AnnotationRun, LabellingJob, annotate_replies, choose_demonstrations, combine_by_vote
 from .backends import ChatBackend, backend_identity, make_backend
 from .batch import annotate_through_batches
 from .cache import ResponseCache, request_key
@@ -152,17 +152,19 @@ class AnnotationStudy:
         runs = every_pass(
             [  # one strategy's replies to a sentence go together
                 lambda name=name, requests=requests: annotate_replies(
+                    LabellingJob(
+                        self.settings.strategies[name],
+                        backend,
+                        self.cache,
+                        requests,
+                        self.settings.verification,
+                        self.settings.price(model),
+                        annotation.fuzzy_threshold,
+                        annotation.show_progress,
+                        annotation.cache_namespace,
+                    ),
                     sentences,
-                    self.settings.strategies[name],
-                    backend,
-                    self.cache,
-                    requests,
                     self._demonstrations_for(name, sentences, demonstration_pool),
-                    self.settings.verification,
-                    self.settings.price(model),
-                    annotation.fuzzy_threshold,
-                    annotation.show_progress,
-                    annotation.cache_namespace,
                     received,
                 )
                 for name, requests in requests_by_strategy.items()
