@@ -161,7 +161,7 @@ def test_stages_that_have_not_run_give_no_rows():
 
 
 def test_one_spend_table_names_every_llm_stage_and_sums_them():
-    from llm_ner.pipelines.reporting.nodes import spend_table
+    from llm_ner.report.sections import spend_table
 
     money = {
         "api_calls": 2,
@@ -261,7 +261,8 @@ def test_label_studio_corrections_are_priced_by_measured_time_and_the_simulated_
 
 def test_a_report_on_simulated_labels_says_so_first_and_in_the_markup_section():
     from llm_ner.llm.settings import AnnotationSettings
-    from llm_ner.pipelines.reporting.nodes import markup_section, summary_lines
+    from llm_ner.report.sections import markup_section
+    from llm_ner.report.summary import summary_lines
 
     costs = pd.DataFrame(
         [

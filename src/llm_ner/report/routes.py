@@ -10,7 +10,8 @@ selection -- and evaluation gold is not (every result is scored on the same test
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 import pandas as pd
@@ -36,8 +37,40 @@ COLUMNS = [
     "f1_per_usd",
     "tokens_estimated",
 ]
-ALL_EXPERT = "all-expert"
-LLM_ONLY = "LLM-only"
+
+
+class RouteKind(StrEnum):
+    """The families of labelled sets the report compares. A row's ``route`` is its kind's name,
+    qualified for most kinds (``expert budget (add, random)``): :meth:`of` reads the kind back."""
+
+    ALL_EXPERT = "all-expert"
+    LLM_ONLY = "LLM-only"
+    BUDGET = "expert budget"
+    REGIMENS = "regimens"
+    BLENDING = "blending schedules"
+    ACTIVE_LEARNING = "active learning"
+    LABEL_STUDIO = "expert in Label Studio"
+
+    def qualified(self, detail: str) -> str:
+        return f"{self.value} ({detail})"
+
+    @classmethod
+    def of(cls, route: str) -> RouteKind:
+        return next(kind for kind in cls if route == kind.value or route.startswith(f"{kind.value} ("))
+
+
+ALL_EXPERT, LLM_ONLY = RouteKind.ALL_EXPERT, RouteKind.LLM_ONLY
+
+
+@dataclass(frozen=True)
+class Prices:
+    """What every route's labels cost: the cost model, the LLM labels' measured calls and gold
+    (empty when llm_annotation has not run), and the train split's mean sentence length (the
+    expert tokens of a result that counted sentences only)."""
+
+    model: CostModel
+    llm_labels: Mapping[str, Any]
+    tokens_per_sentence: float
 
 
 def _row(
@@ -209,7 +242,7 @@ def budget_rows(
             labelled = _labels(llm).plus_expert(row.expert_sentences, tokens)
             rows.append(
                 _row(
-                    f"expert budget ({mode}, {row.strategy})",
+                    RouteKind.BUDGET.qualified(f"{mode}, {row.strategy}"),
                     f"{mode} {row.strategy} {row.budget:.0%}",
                     labelled,
                     llm["sentences"],
@@ -303,7 +336,7 @@ def active_learning_rows(
         )
         rows.append(
             _row(
-                f"active learning ({row.strategy})",
+                RouteKind.ACTIVE_LEARNING.qualified(row.strategy),
                 f"{row.strategy}: model_init + {row.added:.0f} sentences",
                 labelled,
                 llm["sentences"],
@@ -333,7 +366,7 @@ def annotated_rows(table: pd.DataFrame | None, llm: Mapping[str, Any] | None, co
         name = "measured expert time" if measured else "simulated expert (CoNLL gold), assumed speed"
         rows.append(
             _row(
-                f"expert in Label Studio ({row.expert_source})",
+                RouteKind.LABEL_STUDIO.qualified(row.expert_source),
                 f"correct {row.expert_sentences:.0f}: {name}",
                 labelled,
                 llm["sentences"],

@@ -7,34 +7,36 @@ from kedro.pipeline import Pipeline, node, pipeline
 
 from llm_ner.pipelines import stage
 from llm_ner.report.plots import frontier_plot
-
-from .nodes import (
+from llm_ner.report.sections import (
     active_learning_section,
     budget_section,
     corpus_section,
+    costs_section,
+    examples_section,
+    expert_labels_section,
+    label_quality_section,
+    markup_section,
+    multitask_section,
+    regimens_section,
+    spend_table,
+    students_section,
+    topics_section,
+)
+from llm_ner.report.summary import summary_lines
+
+from .nodes import (
     cost_active_learning_routes,
     cost_budget_routes,
     cost_expert_and_llm_routes,
     cost_regimen_routes,
     cost_to_target,
-    costs_section,
-    examples_section,
-    expert_labels_section,
     label_prices,
-    label_quality_section,
     labelled_set_costs,
     labeller_costs,
-    markup_section,
-    multitask_section,
     page_sections,
     price_llm_labels,
-    regimens_section,
     render_report,
-    spend_table,
     student_protocol,
-    students_section,
-    summary_lines,
-    topics_section,
 )
 
 REPORT = "report"
