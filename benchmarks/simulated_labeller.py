@@ -32,8 +32,8 @@ import pandas as pd
 from llm_ner.corpus import load_split
 from llm_ner.grid import Cell, Grid, Processes, ResultStore, summarise
 from llm_ner.llm.external import import_conll_labels
-from llm_ner.llm.simulated import ErrorProfile, calibrate_scale, span_f1, tag_determinism
-from llm_ner.metrics import entity_scores
+from llm_ner.llm.simulated import ErrorProfile, calibrate_scale, tag_determinism
+from llm_ner.metrics import entity_scores, micro_span_f1
 from llm_ner.model import labelled_sentences
 from llm_ner.sampling import seeded_sample
 from llm_ner.settings import project_parameters
@@ -70,7 +70,7 @@ def main() -> None:
     real = labels[~labels["sentence_id"].isin(profiled["sentence_id"])].reset_index(drop=True)
     profile = ErrorProfile.of_labels(profiled)
     tokens, gold = list(real["tokens"]), list(real["gold_tags"])
-    target = span_f1(gold, list(real["llm_tags"]))
+    target = micro_span_f1(gold, list(real["llm_tags"]))
     calibration = calibrate_scale(tokens, gold, profile, target, seed=args.simulation_seed)
     labellings = {"real": real, "simulated": real.assign(llm_tags=calibration.labels)}
     print(

@@ -18,7 +18,8 @@ from llm_ner.label_quality import (
     profiled_labels,
     simulated_pools,
 )
-from llm_ner.llm.simulated import ErrorProfile, span_f1
+from llm_ner.llm.simulated import ErrorProfile
+from llm_ner.metrics import micro_span_f1
 from llm_ner.students import Protocol, StudentParams, StudentSetup
 from llm_ner.tags import CONLL_2003, Span, bio_to_spans, spans_to_bio
 
@@ -54,7 +55,7 @@ def test_levels_reach_their_label_f1_and_the_real_level_keeps_the_real_labels(ll
     assert list(levels.pools) == [REAL, "0.60", "0.90"] and len(pool) == 100
     assert levels.pools[REAL]["llm_tags"].tolist() == pool["llm_tags"].tolist()
     for level, target in (("0.60", 0.6), ("0.90", 0.9)):
-        reached = span_f1(list(pool["gold_tags"]), list(levels.pools[level]["llm_tags"]))
+        reached = micro_span_f1(list(pool["gold_tags"]), list(levels.pools[level]["llm_tags"]))
         assert abs(reached - target) < 0.03 and levels.label_f1(level) == pytest.approx(reached)
 
 

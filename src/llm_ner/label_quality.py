@@ -34,7 +34,8 @@ import pandas as pd
 from pydantic import Field, NonNegativeInt, PositiveInt
 
 from .grid import Cell, summarise
-from .llm.simulated import ErrorProfile, calibrate_scale, span_f1
+from .llm.simulated import ErrorProfile, calibrate_scale
+from .metrics import micro_span_f1
 from .mixed import SweepSettings, blending_designs, budget_sweep_cells, expert_count, out_of_fold_label_quality
 from .model import labelled_sentences
 from .model.evaluation import micro_rows
@@ -108,7 +109,7 @@ def simulated_pools(pool: pd.DataFrame, profile: ErrorProfile, params: LabelQual
                 "level": REAL,
                 "target_label_f1": np.nan,
                 "scale": np.nan,
-                "label_f1": span_f1(gold, [list(t) for t in pool["llm_tags"]]),
+                "label_f1": micro_span_f1(gold, [list(t) for t in pool["llm_tags"]]),
             }
         )
     for target in params.levels:

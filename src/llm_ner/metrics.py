@@ -8,6 +8,8 @@ import pandas as pd
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 
+from .tags import bio_to_spans
+
 # conlleval-compatible by default (the number published for CoNLL-2003); "strict" uses the IOB2
 # scheme, which counts an entity that starts with I- as wrong instead of silently repairing it.
 EVALUATION_MODES = ("conlleval", "strict")
@@ -51,3 +53,16 @@ def entity_scores(
 def token_accuracy(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> float:
     pairs = [(g, p) for gs, ps in zip(gold, predicted) for g, p in zip(gs, ps)]
     return sum(g == p for g, p in pairs) / len(pairs) if pairs else 0.0
+
+
+def micro_span_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> float:
+    """Micro F1 over exact (start, end, type) spans: :func:`entity_scores`'s micro F1 for valid IOB2
+    tags, without seqeval's per-call cost -- the labeller simulator calls it thousands of times while
+    it calibrates. 1.0 when neither side has an entity."""
+    true_positives = n_gold = n_predicted = 0
+    for gold_tags, predicted_tags in zip(gold, predicted):
+        gold_spans, predicted_spans = set(bio_to_spans(gold_tags)), set(bio_to_spans(predicted_tags))
+        true_positives += len(gold_spans & predicted_spans)
+        n_gold += len(gold_spans)
+        n_predicted += len(predicted_spans)
+    return 2 * true_positives / (n_gold + n_predicted) if n_gold + n_predicted else 1.0

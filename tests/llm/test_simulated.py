@@ -13,8 +13,8 @@ import pytest
 
 from llm_ner.corpus import load_split
 from llm_ner.llm.external import import_conll_labels
-from llm_ner.llm.simulated import ErrorProfile, calibrate_scale, simulate_labels, span_f1, tag_determinism
-from llm_ner.metrics import entity_scores
+from llm_ner.llm.simulated import ErrorProfile, calibrate_scale, simulate_labels, tag_determinism
+from llm_ner.metrics import entity_scores, micro_span_f1
 from llm_ner.sampling import seeded_sample
 
 
@@ -114,7 +114,9 @@ def test_a_labeller_equal_to_gold_simulates_gold(other_sentences):
 
 def test_more_scale_means_more_errors_and_scale_zero_is_gold(profile, other_sentences):
     tokens, gold = other_sentences
-    scores = [span_f1(gold, simulate_labels(tokens, gold, profile, scale, seed=2)) for scale in (0.0, 0.5, 1.0, 2.0)]
+    scores = [
+        micro_span_f1(gold, simulate_labels(tokens, gold, profile, scale, seed=2)) for scale in (0.0, 0.5, 1.0, 2.0)
+    ]
     assert scores[0] == 1.0
     assert scores == sorted(scores, reverse=True) and scores[-1] < 0.4
 
@@ -127,7 +129,7 @@ def held_out(seed_labels):
     other = seed_labels[~seed_labels["sentence_id"].isin(half["sentence_id"])]
     profile = ErrorProfile.of_labels(half)
     tokens, gold, real = list(other["tokens"]), list(other["gold_tags"]), list(other["llm_tags"])
-    return profile, tokens, gold, real, calibrate_scale(tokens, gold, profile, span_f1(gold, real), seed=24)
+    return profile, tokens, gold, real, calibrate_scale(tokens, gold, profile, micro_span_f1(gold, real), seed=24)
 
 
 def test_errors_come_where_the_real_labeller_makes_them_on_sentences_the_profile_never_saw(held_out):

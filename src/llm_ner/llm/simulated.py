@@ -55,6 +55,7 @@ import pandas as pd
 from scipy.sparse import csr_matrix
 from sklearn.linear_model import LogisticRegression
 
+from ..metrics import micro_span_f1
 from ..sampling import derive_seed
 from ..tags import Span, bio_to_spans, spans_to_bio
 
@@ -65,8 +66,9 @@ NO_SPAN = "none"  # the start model's class for a gold-O token where no spurious
 BoundaryError = tuple[tuple[int, int, str], ...]  # the LLM spans over an entity: (start offset, end offset, type)
 
 
-def word_shape(token: str) -> str:
-    """The shape class the summary counts spurious starts under."""
+def coarse_shape(token: str) -> str:
+    """The coarse shape class (title, upper, lower, digit, other) the summary counts spurious starts
+    under -- coarser than the tagger's input features (:func:`llm_ner.model.word_shapes.word_shape`)."""
     if any(c.isdigit() for c in token):
         return "digit"
     if not any(c.isalpha() for c in token):
@@ -159,17 +161,17 @@ class ErrorProfile:
             starting = {}
             for span in llm_spans:
                 if all(tag == "O" for tag in gold_tags[span.start : span.end]):
-                    spurious_spans[word_shape(words[span.start])].append((span.end - span.start, span.label))
+                    spurious_spans[coarse_shape(words[span.start])].append((span.end - span.start, span.label))
                     starting[span.start] = f"{span.label}:{min(span.end - span.start, 3)}"
             for position, tag in enumerate(gold_tags):
                 if tag == "O":
-                    o_tokens[word_shape(words[position])] += 1
+                    o_tokens[coarse_shape(words[position])] += 1
                     start_rows.append((start_features(words, gold_tags, position), starting.get(position, NO_SPAN)))
         types = {label: _type_errors(found) for label, found in outcomes.items()}
         types[POOLED] = _type_errors([outcome for found in outcomes.values() for outcome in found])
         profile = cls(
             sentences=len(gold),
-            label_f1=span_f1(gold, predicted),
+            label_f1=micro_span_f1(gold, predicted),
             sentence_failure=failures / with_entities if with_entities else 0.0,
             types=types,
             spurious_spans={shape: tuple(spurious_spans[shape]) for shape in SHAPES},
@@ -361,17 +363,6 @@ def _fit_consistency(
         middle = (low + high) / 2
         low, high = (middle, high) if determinism(middle) < target else (low, middle)
     return round((low + high) / 2, 4)
-
-
-def span_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> float:
-    """Micro F1 over exact (start, end, type) spans: conlleval's score for valid IOB2 tags."""
-    true_positives = n_gold = n_predicted = 0
-    for gold_tags, predicted_tags in zip(gold, predicted):
-        gold_spans, predicted_spans = set(bio_to_spans(gold_tags)), set(bio_to_spans(predicted_tags))
-        true_positives += len(gold_spans & predicted_spans)
-        n_gold += len(gold_spans)
-        n_predicted += len(predicted_spans)
-    return 2 * true_positives / (n_gold + n_predicted) if n_gold + n_predicted else 1.0
 
 
 # --- the context model: error probabilities from what surrounds an entity or a word -----------------
@@ -665,7 +656,7 @@ def calibrate_scale(
     def f1_at(scale: float) -> float:
         if scale not in simulated:
             labels = _simulate(draws, profile, scale)
-            simulated[scale] = (span_f1(gold, labels), labels)
+            simulated[scale] = (micro_span_f1(gold, labels), labels)
         return simulated[scale][0]
 
     low, high = 0.0, 1.0

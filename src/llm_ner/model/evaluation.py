@@ -105,12 +105,6 @@ def micro_rows(table: pd.DataFrame, split: str = "test") -> pd.DataFrame:
     return table[(table["split"] == split) & (table["entity_type"] == "micro")]
 
 
-def micro_f1_text(table: pd.DataFrame) -> str:
-    """``validation F1=0.6123, test F1=0.5981`` from an :func:`evaluate_on` table, for logs."""
-    micro = table[table["entity_type"] == "micro"]
-    return ", ".join(f"{split} F1={f1:.4f}" for split, f1 in zip(micro["split"], micro["f1"]))
-
-
 @dataclass(frozen=True)
 class SequenceEvaluation:
     accuracy: float

@@ -25,8 +25,6 @@ from llm_ner.parameters import EntityTypes, MultitaskParams, TopicParams
 from llm_ner.sampling import seeded_sample
 from llm_ner.students import Protocol, StudentSetup
 
-SETS = ("train", "validation", "test")
-
 
 def topic_sets(
     train_sentences: pd.DataFrame, evaluation_samples: pd.DataFrame, params: MultitaskParams
