@@ -69,12 +69,30 @@ def label_issues(candidates: pd.DataFrame, count: int, seed: int) -> pd.DataFram
     return _by_confidence(candidates, count, seed, "label_quality")
 
 
-SELECTIONS: dict[str, Callable[[pd.DataFrame, int, int], pd.DataFrame]] = {
-    "random": random_selection,
-    "llm_low_confidence": llm_low_confidence,
-    "label_issues": label_issues,
+@dataclass(frozen=True)
+class Selection:
+    """A way to choose who the expert labels -- ``choose(candidates, count, seed)`` -- and the pool
+    column it ranks by, least sure first (None: it ranks nothing). One that ranks reads the LLM's
+    labels or their scores, so it needs pool sentences (mode ``correct``)."""
+
+    choose: Callable[[pd.DataFrame, int, int], pd.DataFrame]
+    ranked_by: str | None = None
+
+    def __call__(self, candidates: pd.DataFrame, count: int, seed: int) -> pd.DataFrame:
+        return self.choose(candidates, count, seed)
+
+
+LABEL_QUALITY = "label_quality"  # out_of_fold_label_quality's column: computed only when a selection ranks by it
+SELECTIONS: dict[str, Selection] = {
+    "random": Selection(random_selection),
+    "llm_low_confidence": Selection(llm_low_confidence, ranked_by="sentence_confidence"),
+    "label_issues": Selection(label_issues, ranked_by=LABEL_QUALITY),
 }
-NEEDS_LLM_LABELS = {"llm_low_confidence", "label_issues"}
+NEEDS_LLM_LABELS = {name for name, selection in SELECTIONS.items() if selection.ranked_by}
+
+
+def ranks_by_label_quality(strategies: Sequence[str]) -> bool:
+    return any(SELECTIONS[s].ranked_by == LABEL_QUALITY for s in strategies if s in SELECTIONS)
 
 
 def expert_count(budget: float, pool_size: int) -> int:

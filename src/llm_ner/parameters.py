@@ -35,7 +35,7 @@ from .label_quality import LabelQualityParams
 from .label_studio import AGREEMENT_RULES
 from .llm.settings import AnnotationSettings, Generation, model_settings
 from .llm.topics import TopicPrompt, selected_prompt
-from .mixed import EXPERT_SOURCES, MODES, REGIMENS, SELECTIONS, STARTS, check_rankable
+from .mixed import EXPERT_SOURCES, MODES, REGIMENS, SELECTIONS, STARTS, check_rankable, ranks_by_label_quality
 from .model.config import Schedule, TaggerConfig, TrainingConfig
 from .students import StudentParams
 from .tags import LabelSchema
@@ -206,7 +206,8 @@ class MixedAnnotationParams(Settings):
 
     @property
     def routes_by_label_issues(self) -> bool:
-        return any("label_issues" in sweep.strategies for sweep in self.sweeps.values())
+        """Whether some sweep's selection ranks by out-of-fold label quality (so it must be computed)."""
+        return any(ranks_by_label_quality(sweep.strategies) for sweep in self.sweeps.values())
 
 
 class SelectionParams(Settings):

@@ -29,8 +29,6 @@ from llm_ner.parameters import EntityTypes, LabelStudioParams, MixedAnnotationPa
 from llm_ner.students import StudentSetup
 
 logger = logging.getLogger(__name__)
-# what orders the selection (rank 0 first) for the strategies that rank by a score
-_RANKED_BY = {"llm_low_confidence": "sentence_confidence", "label_issues": "label_quality"}
 
 
 def choose_sentences_for_experts(pool: pd.DataFrame, label_studio: LabelStudioParams, seed: int) -> pd.DataFrame:
@@ -38,8 +36,9 @@ def choose_sentences_for_experts(pool: pd.DataFrame, label_studio: LabelStudioPa
     strategy and a budget, a share of the pool), in the order the strategy ranks them."""
     strategy, budget = label_studio.selection.strategy, label_studio.selection.budget
     chosen = SELECTIONS[strategy](pool, expert_count(budget, len(pool)), seed)
-    if strategy in _RANKED_BY:
-        chosen = chosen.sort_values(_RANKED_BY[strategy], kind="stable", na_position="first")
+    ranked_by = SELECTIONS[strategy].ranked_by  # people see the least sure first
+    if ranked_by is not None:
+        chosen = chosen.sort_values(ranked_by, kind="stable", na_position="first")
     logger.info("expert step: %d of %d pool sentences chosen by %s for Label Studio", len(chosen), len(pool), strategy)
     return chosen.reset_index(drop=True).assign(selection=strategy)
 
