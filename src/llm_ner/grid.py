@@ -264,6 +264,20 @@ class Processes:
                 yield futures[future], (None if error else future.result()), error
 
 
+def start_ray(address: str | None, num_cpus: int | None) -> None:
+    """Ray on this machine (at most ``num_cpus`` CPUs; None: all) or a running cluster's
+    ``address``, unless this process has joined one already."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            address=address,
+            num_cpus=num_cpus if address is None else None,
+            include_dashboard=False,
+            log_to_driver=False,
+        )
+
+
 @settings
 class Ray:
     """Ray tasks: ``ray.init()`` on this machine (or ``address`` of a running cluster), each cell
@@ -286,13 +300,7 @@ class Ray:
     def run(self, cells: Sequence[Cell]) -> Iterator[Finished]:
         import ray
 
-        if not ray.is_initialized():
-            ray.init(
-                address=self.address,
-                num_cpus=self.num_cpus if self.address is None else None,
-                include_dashboard=False,
-                log_to_driver=False,
-            )
+        start_ray(self.address, self.num_cpus)
         gpus = self.gpus_per_cell
         if gpus > 0 and not ray.cluster_resources().get("GPU"):
             logger.warning("grid.ray.gpus_per_cell is %s but Ray sees no GPU: the cells run on CPUs only", gpus)

@@ -24,6 +24,7 @@ import pandas as pd
 from pydantic import PositiveFloat, PositiveInt
 
 from .documents import SegmenterSettings, Token, sentences_of
+from .grid import start_ray
 from .model.prediction import run_inference
 from .model.tagger import Tagger
 from .tags import OUTSIDE, bio_to_spans, repair_bio
@@ -140,13 +141,7 @@ def tag_documents_on_ray(
     """:func:`tag_documents` over Ray Data: the same records, in input order."""
     import ray  # optional: pip install -e '.[ray]'
 
-    if not ray.is_initialized():
-        ray.init(
-            address=ray_settings.address,
-            num_cpus=ray_settings.num_cpus if ray_settings.address is None else None,
-            include_dashboard=False,
-            log_to_driver=False,
-        )
+    start_ray(ray_settings.address, ray_settings.num_cpus)
     # each record travels as one JSON string: Arrow would turn a span list into arrays of structs
     table = pd.DataFrame(
         {
