@@ -44,15 +44,15 @@ def detokenise(tokens: list[str]) -> str:
 
 
 def load_tagger(reference: str | None):
-    from kedro.io.core import Version
+    """The tagger ``reference`` names, resolved as the inference pipeline resolves ``inference.model``
+    (default: conf/base's, the newest model_gold), with the run's entity types checked."""
+    from llm_ner.parameters import check_parameters
+    from llm_ner.pipelines.inference.nodes import load_tagger as load_inference_tagger
+    from llm_ner.settings import project_parameters
 
-    from llm_ner.datasets.tagger_model import TaggerModelDataset
-    from llm_ner.model import Tagger
-
-    if reference and (Path(reference) / "model.safetensors").is_file():
-        return Tagger.load(reference), reference
-    folder = reference or "data/06_models/model_gold"
-    return TaggerModelDataset(folder, version=Version(None, None)).load(), f"{folder} (newest version)"
+    overrides = {"inference": {"model": reference}} if reference else None
+    typed = check_parameters(project_parameters(runtime_params=overrides))
+    return load_inference_tagger(typed["inference"], typed["entity_types"]), typed["inference"].model
 
 
 def timed(function, repeats: int) -> float:
@@ -146,7 +146,11 @@ def load_clients(url: str, texts: list[str], clients: int, per_request: int = 1)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", help="a saved tagger's folder or a versioned model folder (default: model_gold)")
+    parser.add_argument(
+        "--model",
+        help="what inference.model takes: a tagger's folder, a versioned model folder or an "
+        "MLflow model URI (default: conf/base's, the newest model_gold)",
+    )
     parser.add_argument("--sentences", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])

@@ -9,11 +9,21 @@ from pathlib import Path
 
 import pytest
 
+from llm_ner.model import TaggerConfig
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# a real but tiny network: MiniLM's vocabulary and tokenizer, one randomly initialised layer of width 32
+TINY_ENCODER = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
+
+
+@pytest.fixture(scope="session")
+def tiny_tagger_config() -> TaggerConfig:
+    return TaggerConfig(encoder_weights="random", encoder_overrides=TINY_ENCODER, lstm_hidden_size=32)
 
 
 @pytest.fixture

@@ -4,10 +4,12 @@ records from Ray Data shards, and the `inference` pipeline through the real `ked
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -16,20 +18,18 @@ import torch
 
 from llm_ner.documents import read_documents, sentences_of
 from llm_ner.inference import RayTagging, TaggingSettings, fitting_parts, tag_documents, tag_documents_on_ray
-from llm_ner.model import Tagger, TaggerConfig
+from llm_ner.model import Tagger
 
-TINY_ENCODER = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
 LONG = " ".join(["Peter Blackburn of the European Commission met officials in Brussels and Bonn"] * 4) + "."
 
 
 @pytest.fixture(scope="module")
-def tagger() -> Tagger:
+def tagger(tiny_tagger_config) -> Iterator[Tagger]:
     # random weights tag entities everywhere: what these tests need is many spans, not good ones
-    torch.set_num_threads(1)
-    return Tagger.build(
-        TaggerConfig(encoder_weights="random", encoder_overrides=TINY_ENCODER, lstm_hidden_size=32, max_subwords=40),
-        seed=3,
-    )
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny network gains nothing from threads
+    yield Tagger.build(dataclasses.replace(tiny_tagger_config, max_subwords=40), seed=3)
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture
@@ -150,11 +150,10 @@ def test_the_inference_pipeline_tags_a_folder_through_kedro_run(project_copy, ta
 
 
 @pytest.mark.slow
-def test_a_model_trained_for_other_entity_types_stops_the_run_naming_both(project_copy, documents, tmp_path):
-    other = Tagger.build(
-        TaggerConfig(encoder_weights="random", encoder_overrides=TINY_ENCODER, lstm_hidden_size=32),
-        labels=("O", "B-DRUG", "I-DRUG"),
-    )
+def test_a_model_trained_for_other_entity_types_stops_the_run_naming_both(
+    project_copy, documents, tmp_path, tiny_tagger_config
+):
+    other = Tagger.build(tiny_tagger_config, labels=("O", "B-DRUG", "I-DRUG"))
     other.save(tmp_path / "drugs")
     command = [
         KEDRO,

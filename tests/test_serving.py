@@ -4,12 +4,13 @@ same texts, its label schema kept with it, and every bad request a 4xx or a per-
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -17,12 +18,12 @@ import pandas as pd
 import pytest
 import requests
 import torch
+from label_studio_server import free_port
 
 from llm_ner.inference import TaggingSettings, tag_documents
-from llm_ner.model import Tagger, TaggerConfig
+from llm_ner.model import Tagger
 from llm_ner.serving import load_tagger_model, log_tagger_model
 
-TINY_ENCODER = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
 TEXTS = [
     "EU rejects German call to boycott British lamb.",
     "Peter Blackburn met officials in Brussels.\n\nThe European Commission said on Thursday it disagreed.",
@@ -32,12 +33,11 @@ BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
-def tagger() -> Tagger:
-    torch.set_num_threads(1)
-    return Tagger.build(
-        TaggerConfig(encoder_weights="random", encoder_overrides=TINY_ENCODER, lstm_hidden_size=32, max_subwords=64),
-        seed=5,
-    )
+def tagger(tiny_tagger_config) -> Iterator[Tagger]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny network gains nothing from threads
+    yield Tagger.build(dataclasses.replace(tiny_tagger_config, max_subwords=64), seed=5)
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -68,12 +68,6 @@ def test_the_registered_model_predicts_the_pipelines_spans(registry, tagger):
 def test_loading_the_model_for_another_label_schema_is_an_error(registry):
     with pytest.raises(ValueError, match=r"this model tags PER, ORG, LOC, MISC .* loaded for the entity types DRUG"):
         mlflow.pyfunc.load_model("models:/tiny-tagger/1", model_config={"labels": ["O", "B-DRUG", "I-DRUG"]})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,11 @@
-"""Fixtures for the tagger tests: a tiny randomly initialised BERT (MiniLM's vocabulary and
-tokenizer, 1 layer of width 32) and a few real CoNLL-2003 sentences from the installed corpus."""
+"""Fixtures for the tagger tests (the tiny tagger's config, ``tiny_tagger_config``, is the suite's:
+tests/conftest.py): one CPU thread, fast training settings and a few real CoNLL-2003 sentences."""
 
 import pytest
 import torch
 
 from llm_ner.corpus import load_split
-from llm_ner.model import TaggerConfig, TrainingConfig
-
-TINY_ENCODER = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
+from llm_ner.model import TrainingConfig
 
 
 @pytest.fixture(autouse=True, scope="package")
@@ -18,11 +16,6 @@ def _one_cpu_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="session")
-def tiny_tagger_config() -> TaggerConfig:
-    return TaggerConfig(encoder_weights="random", encoder_overrides=TINY_ENCODER, lstm_hidden_size=32)
 
 
 @pytest.fixture(scope="session")
