@@ -11,7 +11,13 @@ script prints the API calls made.
         --cache /tmp/quality200/cache.sqlite --out /tmp/quality200/markup_quality.csv
 
 ``--override`` changes parameters for one run, e.g. fewer kNN demonstrations (a shorter prompt):
-``--override llm_prompts.strategies.knn_few_shot.k=2``.
+``--override llm_prompts.strategies.knn_few_shot.k=2``, or constrained decoding:
+``--override llm_prompts.strategies.knn_few_shot.constrained=true``. ``--second-sample`` scores a
+second validation sample instead, disjoint from the pipeline's (seeded with seed + 1), so that a
+choice made on the first can be checked on sentences it was not made on.
+
+``--compare BASE OTHER`` (two labels parquets written by runs on the same sentences) prints the
+paired bootstrap difference of micro F1, OTHER - BASE, and exits.
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from llm_ner.corpus import load_split
-from llm_ner.llm.quality import confidence_thresholds, markup_quality_row
+from llm_ner.llm.quality import confidence_thresholds, markup_quality_row, tags_or_outside
 from llm_ner.llm.settings import parse_llm_settings
 from llm_ner.llm.study import AnnotationStudy
+from llm_ner.metrics import paired_bootstrap_difference
 from llm_ner.pipelines.llm_annotation.nodes import sample_demonstration_pool, sample_sentences
 from llm_ner.settings import project_parameters
 from llm_ner.tags import LabelSchema
@@ -48,9 +55,16 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="parameters changed for this run, e.g. llm_prompts.strategies.knn_few_shot.k=2",
     )
-    parser.add_argument("--cache", required=True)
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--second-sample", action="store_true", help="a disjoint validation sample (seed + 1)")
+    parser.add_argument("--cache")
+    parser.add_argument("--out")
+    parser.add_argument("--compare", nargs=2, metavar=("BASE", "OTHER"), help="labels parquets: paired difference")
     args = parser.parse_args()
+    if args.compare:
+        compare(*args.compare)
+        return
+    if not (args.cache and args.out):
+        parser.error("--cache and --out are required (unless --compare)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     config = OmegaConf.to_container(
@@ -74,6 +88,9 @@ def main() -> None:
     pool = sample_sentences(train, params["pool_size"], params["seed"])
     demonstrations = sample_demonstration_pool(train, pool, params["demonstration_pool_size"], params["seed"])
     sample = sample_sentences(valid, args.sentences, params["seed"])
+    if args.second_sample:
+        rest = valid[~valid["sentence_id"].isin(sample["sentence_id"])]
+        sample = sample_sentences(rest, args.sentences, params["seed"] + 1)
     strategies = args.strategies or list(settings.annotation.evaluate.strategies)
 
     out = Path(args.out)
@@ -93,7 +110,10 @@ def main() -> None:
             if not thresholds.empty:
                 thresholds.to_csv(out.with_name(f"{stem}_thresholds.csv"), index=False)
             print(
-                f"{strategy} x {args.model} (confidence {method}): F1 {row['f1']:.3f}, failures "
+                f"{strategy} x {args.model} (confidence {method}): F1 {row['f1']:.3f} "
+                f"[{row['f1_low']:.3f}, {row['f1_high']:.3f}], per type "
+                + ", ".join(f"{t} {row[f'{t}_f1']:.3f}" for t in settings.schema.names)
+                + f", {row['prompt_tokens_per_sentence']:.0f} prompt tokens/sentence, failures "
                 f"{row['parse_failure_rate']:.3f}, {row['seconds_per_sentence']:.2f} s/sentence, AUROC "
                 f"{row['confidence_auroc']:.3f}, API calls {row['api_calls']}, cache hits {row['cache_hits']}, "
                 f"wall {row['wall_seconds']} s",
@@ -101,6 +121,18 @@ def main() -> None:
             )
     finally:
         study.close()
+
+
+def compare(base_path: str, other_path: str) -> None:
+    base, other = pd.read_parquet(base_path), pd.read_parquet(other_path)
+    if list(base["sentence_id"]) != list(other["sentence_id"]):
+        raise SystemExit(f"{base_path} and {other_path} label different sentences: no paired comparison")
+    gold = [list(tags) for tags in base["gold_tags"]]
+    difference = paired_bootstrap_difference(gold, tags_or_outside(base), tags_or_outside(other))
+    print(
+        f"{Path(other_path).stem} - {Path(base_path).stem}: micro F1 {difference.value:+.3f} "
+        f"[{difference.low:+.3f}, {difference.high:+.3f}] (paired bootstrap, {len(gold)} sentences)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,13 @@
 import pytest
 
 from llm_ner.corpus import load_split
-from llm_ner.metrics import entity_scores, micro_span_f1, token_accuracy
+from llm_ner.metrics import (
+    bootstrap_f1,
+    entity_scores,
+    micro_span_f1,
+    paired_bootstrap_difference,
+    token_accuracy,
+)
 from llm_ner.tags import CONLL_2003, repair_bio
 
 
@@ -44,6 +50,30 @@ def test_the_fast_span_f1_is_seqevals_micro_f1_on_real_valid_tags(train_sentence
     predicted = [tags if i % 3 == 0 else repair_bio(tags[::-1])[0] for i, tags in enumerate(gold)]
     assert micro_span_f1(gold, predicted) == pytest.approx(entity_scores(gold, predicted).loc["micro", "f1"])
     assert micro_span_f1([["O"]], [["O"]]) == 1.0
+
+
+def test_the_bootstrap_interval_holds_the_f1_and_narrows_with_more_sentences(train_sentences_for_metrics):
+    gold = [list(t) for t in train_sentences_for_metrics]
+    predicted = [tags if i % 3 == 0 else repair_bio(tags[::-1])[0] for i, tags in enumerate(gold)]
+    whole = bootstrap_f1(gold, predicted, seed=1)
+    assert whole.value == pytest.approx(micro_span_f1(gold, predicted))
+    assert whole.low < whole.value < whole.high
+    assert bootstrap_f1(gold, predicted, seed=1) == whole  # seeded: the same interval again
+    few = bootstrap_f1(gold[:50], predicted[:50], seed=1)
+    assert few.high - few.low > whole.high - whole.low
+    assert str(whole).startswith(f"{whole.value:.3f} [")
+
+
+def test_a_paired_difference_is_exact_for_identical_labels_and_signed_for_better_ones(train_sentences_for_metrics):
+    gold = [list(t) for t in train_sentences_for_metrics]
+    worse = [tags if i % 3 == 0 else repair_bio(tags[::-1])[0] for i, tags in enumerate(gold)]
+    assert tuple(vars(paired_bootstrap_difference(gold, worse, worse)).values()) == (0.0, 0.0, 0.0)
+    better = [tags if i % 2 == 0 else worse[i] for i, tags in enumerate(gold)]
+    gain = paired_bootstrap_difference(gold, worse, better)
+    assert gain.value == pytest.approx(micro_span_f1(gold, better) - micro_span_f1(gold, worse))
+    assert 0 < gain.low < gain.value < gain.high
+    # pairing removes the sentences' own spread: the change's interval is narrower than either F1's
+    assert gain.high - gain.low < bootstrap_f1(gold, worse).high - bootstrap_f1(gold, worse).low
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
@@ -66,3 +68,75 @@ def micro_span_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[st
         n_gold += len(gold_spans)
         n_predicted += len(predicted_spans)
     return 2 * true_positives / (n_gold + n_predicted) if n_gold + n_predicted else 1.0
+
+
+def span_counts(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> np.ndarray:
+    """Per sentence: exact (start, end, type) spans found in both, in gold, in predicted -- (n, 3)."""
+    counts = np.zeros((len(gold), 3), dtype=np.int64)
+    for i, (gold_tags, predicted_tags) in enumerate(zip(gold, predicted)):
+        gold_spans, predicted_spans = set(bio_to_spans(gold_tags)), set(bio_to_spans(predicted_tags))
+        counts[i] = len(gold_spans & predicted_spans), len(gold_spans), len(predicted_spans)
+    return counts
+
+
+def _f1_of(counts: np.ndarray) -> np.ndarray:
+    """Micro F1 of summed span counts (..., 3); 1.0 where neither side has an entity."""
+    found, n_gold, n_predicted = counts[..., 0], counts[..., 1], counts[..., 2]
+    total = n_gold + n_predicted
+    return np.where(total > 0, 2 * found / np.maximum(total, 1), 1.0)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A statistic and its percentile bootstrap interval."""
+
+    value: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+
+def _interval(value: float, resampled: np.ndarray, confidence: float) -> Interval:
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(resampled, [tail, 100 - tail])
+    return Interval(float(value), float(low), float(high))
+
+
+def _draws(n: int, resamples: int, seed: int) -> np.ndarray:
+    """``resamples`` draws of ``n`` sentences with replacement: (resamples, n) indices."""
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+
+
+def bootstrap_f1(
+    gold: Sequence[Sequence[str]],
+    predicted: Sequence[Sequence[str]],
+    resamples: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> Interval:
+    """Micro span F1 with a percentile bootstrap interval over sentences (the unit that was sampled)."""
+    counts = span_counts(gold, predicted)
+    if not len(counts):
+        return Interval(float("nan"), float("nan"), float("nan"))
+    resampled = _f1_of(counts[_draws(len(counts), resamples, seed)].sum(axis=1))
+    return _interval(_f1_of(counts.sum(axis=0)), resampled, confidence)
+
+
+def paired_bootstrap_difference(
+    gold: Sequence[Sequence[str]],
+    baseline: Sequence[Sequence[str]],
+    other: Sequence[Sequence[str]],
+    resamples: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> Interval:
+    """F1(other) - F1(baseline) on the same sentences, with a paired bootstrap interval: both are
+    scored on each draw of the sentences, so the interval reflects the change, not the sample."""
+    a, b = span_counts(gold, baseline), span_counts(gold, other)
+    if not len(a):
+        return Interval(float("nan"), float("nan"), float("nan"))
+    draws = _draws(len(a), resamples, seed)
+    differences = _f1_of(b[draws].sum(axis=1)) - _f1_of(a[draws].sum(axis=1))
+    return _interval(_f1_of(b.sum(axis=0)) - _f1_of(a.sum(axis=0)), differences, confidence)

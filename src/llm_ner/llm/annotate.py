@@ -28,6 +28,7 @@ from .alignment import find_mention
 from .backends import ChatBackend, Completion, LLMServiceError
 from .cache import ResponseCache, request_key
 from .confidence import Scored, logprob_confidence, vote
+from .constrained import with_reply_format
 from .costs import Price
 from .parsing import REPLY_PARSERS, SentenceLabels, verdicts_from_reply
 from .prompts import Demonstration, Messages, PromptStrategy, VerificationPrompt
@@ -125,8 +126,13 @@ class CachedCaller:
         self.totals = CallStats()
         self._lock = threading.Lock()
 
-    def key(self, messages: Messages) -> str:
-        return request_key(self.backend.identity, messages, self.generation, self.namespace)
+    def request(self, reply_format: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The generation settings of one request: with the reply's format when it is constrained
+        (so the format is part of the cache key only then)."""
+        return with_reply_format(self.generation, reply_format)
+
+    def key(self, messages: Messages, reply_format: dict[str, Any] | None = None) -> str:
+        return request_key(self.backend.identity, messages, self.request(reply_format), self.namespace)
 
     def __call__(self, messages: Messages, stats: CallStats) -> Completion:
         return cached_replies([self], messages, [stats])[0]
@@ -138,18 +144,25 @@ class CachedCaller:
             self.totals.add(completion, seconds, fresh, usd, tier)
 
 
-def cached_replies(callers: Sequence[CachedCaller], messages: Messages, stats: Sequence[CallStats]) -> list[Completion]:
+def cached_replies(
+    callers: Sequence[CachedCaller],
+    messages: Messages,
+    stats: Sequence[CallStats],
+    reply_format: dict[str, Any] | None = None,
+) -> list[Completion]:
     """The reply of each caller's generation settings to one prompt (one backend, one cache), from
     the cache where it can; the missing ones are asked for together, so that a backend able to share
     the prompt's work between them (the local model's parallel samples) does. Each fresh reply is
-    stored under its own key at once, with an equal share of the time the request took."""
+    stored under its own key at once, with an equal share of the time the request took.
+    ``reply_format``: the shape a constrained reply must take (PromptStrategy.reply_format)."""
     backend, cache = callers[0].backend, callers[0].cache
-    keys = [caller.key(messages) for caller in callers]
+    requests = [caller.request(reply_format) for caller in callers]
+    keys = [caller.key(messages, reply_format) for caller in callers]
     found = [cache.get(key) for key in keys]
     missing = [i for i, hit in enumerate(found) if hit is None]
     fresh: dict[int, tuple[Completion, float]] = {}
     if missing:
-        generations = [callers[i].generation for i in missing]
+        generations = [requests[i] for i in missing]
         started = time.perf_counter()
         completions = (
             [backend.complete(messages, generations[0])]
@@ -158,7 +171,7 @@ def cached_replies(callers: Sequence[CachedCaller], messages: Messages, stats: S
         )
         seconds = (time.perf_counter() - started) / len(missing)
         for i, completion in zip(missing, completions):
-            cache.put(keys[i], backend.identity, messages, callers[i].generation, completion, seconds)
+            cache.put(keys[i], backend.identity, messages, requests[i], completion, seconds)
             fresh[i] = (completion, seconds)
     replies = []
     for i, (caller, hit) in enumerate(zip(callers, found)):
@@ -285,7 +298,7 @@ class _SentenceLabeller:
         stats = [CallStats() for _ in self.callers]
         messages = self.job.strategy.messages(tokens, self.demonstrations[i])
         try:
-            completions = call(cached_replies, self.callers, messages, stats)
+            completions = call(cached_replies, self.callers, messages, stats, self.job.strategy.reply_format(tokens))
         except SentenceCallFailed as failure:
             labels = SentenceLabels(None, "failed", Counter({failure.reason: 1}))
             return [(self._row(i, labels, s), labels) for s in stats]

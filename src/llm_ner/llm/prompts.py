@@ -18,6 +18,7 @@ from string import Template
 from typing import Any
 
 from ..tags import CONLL_2003, LabelSchema
+from .constrained import span_reply_format
 from .parsing import REPLY_PARSERS, tags_from_mentions
 
 Messages = list[dict[str, str]]  # chat messages: {"role": ..., "content": ...}
@@ -35,6 +36,7 @@ _STRATEGY_FIELDS = {
     "self_verify",
     "expected_output_tokens",
     "result_marker",
+    "constrained",
     "description",
 }
 
@@ -162,6 +164,7 @@ class PromptStrategy:
     self_verify: bool = False
     expected_output_tokens: int | None = None  # for the dry-run cost estimate; None = generation max_tokens
     result_marker: str | None = None  # chain-of-thought: the answer is the JSON after this text ("Result:")
+    constrained: bool = False  # the reply is held to the span format by the backend (llm_ner.llm.constrained)
     schema: LabelSchema = CONLL_2003
     schema_values: Mapping[str, str] = field(default_factory=dict)  # schema_placeholders(schema, ...)
 
@@ -178,6 +181,10 @@ class PromptStrategy:
             )
             for d in demonstrations
         )
+
+    def reply_format(self, tokens: Sequence[str]) -> dict[str, Any] | None:
+        """The ``response_format`` a constrained strategy sends with this sentence (None: free text)."""
+        return span_reply_format(tokens, self.schema.names) if self.constrained else None
 
     def messages(self, tokens: Sequence[str], demonstrations: Sequence[Demonstration] = ()) -> Messages:
         values = {
@@ -212,6 +219,11 @@ def strategy_from_config(
     source = config.get("demonstrations", "none")
     if source not in DEMONSTRATION_SOURCES:
         raise ValueError(f"strategy {name!r}: `demonstrations` must be one of {DEMONSTRATION_SOURCES}, got {source!r}")
+    if config.get("constrained") and (config.get("reply") != "spans" or config.get("result_marker")):
+        raise ValueError(
+            f"strategy {name!r}: `constrained: true` holds a reply to the span format, so it needs "
+            f"`reply: spans` and no `result_marker`"
+        )
     examples = tuple(demonstration_from_config(e, schema, f"strategy {name!r}") for e in config.get("examples") or ())
     if source == "fixed" and not examples:
         raise ValueError(f"strategy {name!r}: `demonstrations: fixed` needs a list of `examples`")

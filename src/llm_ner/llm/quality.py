@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from ..metrics import entity_scores
+from ..metrics import bootstrap_f1, entity_scores
 from ..tags import CONLL_2003, OUTSIDE, LabelSchema, bio_to_spans
 
 FAILED_SENTENCE_POLICIES = ("drop", "all_o")
@@ -25,9 +25,9 @@ def tags_or_outside(labels: pd.DataFrame) -> list[list[str]]:
 
 def markup_quality_row(labels: pd.DataFrame, mode: str = "conlleval", schema: LabelSchema = CONLL_2003) -> dict:
     """One row of the ``markup_quality`` table for the labels of one strategy x model."""
-    scores = entity_scores(
-        [list(t) for t in labels["gold_tags"]], tags_or_outside(labels), mode=mode, types=schema.names
-    )
+    gold, predicted = [list(t) for t in labels["gold_tags"]], tags_or_outside(labels)
+    scores = entity_scores(gold, predicted, mode=mode, types=schema.names)
+    interval = bootstrap_f1(gold, predicted)  # spans read as conlleval reads them (bio_to_spans)
     n = len(labels)
     row = {
         "strategy": labels["strategy"].iloc[0],
@@ -36,6 +36,8 @@ def markup_quality_row(labels: pd.DataFrame, mode: str = "conlleval", schema: La
         "precision": scores.at["micro", "precision"],
         "recall": scores.at["micro", "recall"],
         "f1": scores.at["micro", "f1"],
+        "f1_low": interval.low,  # 95 % bootstrap interval over the sentences
+        "f1_high": interval.high,
         "macro_f1": scores.at["macro", "f1"],
     }
     for etype in schema.names:

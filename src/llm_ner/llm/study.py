@@ -19,6 +19,7 @@ from .annotate import AnnotationRun, LabellingJob, annotate_replies, choose_demo
 from .backends import ChatBackend, backend_identity, make_backend
 from .batch import annotate_through_batches
 from .cache import ResponseCache, request_key
+from .constrained import with_reply_format
 from .costs import estimate_messages_tokens
 from .runner import ReplyPending
 from .settings import LLMSettings
@@ -188,7 +189,8 @@ class AnnotationStudy:
                 sentences["tokens"], self._demonstrations_for(name, sentences, demonstration_pool)
             ):
                 messages = chosen.messages(list(tokens), demos)
-                if self.cache.get(request_key(identity, messages, request, namespace)) is not None:
+                sent = with_reply_format(request, chosen.reply_format(list(tokens)))
+                if self.cache.get(request_key(identity, messages, sent, namespace)) is not None:
                     cached += 1
                     continue
                 verify = 2 if chosen.self_verify else 1  # at most one verification call, about as long as the prompt
