@@ -1,6 +1,6 @@
 """llm_annotation: score prompt strategies x LLMs on a validation sample, then label the training pool."""
 
-from kedro.pipeline import Pipeline, node
+from kedro.pipeline import Pipeline, node, pipeline
 
 from llm_ner.pipelines import llm_access_node, stage
 
@@ -17,12 +17,11 @@ from .nodes import (
 )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    return stage(
-        "llm_annotation",
+def _settings() -> Pipeline:
+    """Backends by name, their prices and credentials; then with the run settings and prompt
+    templates -> one typed, cross-checked object."""
+    return pipeline(
         [
-            # backends by name, their prices and credentials; then with the run settings and prompt
-            # templates -> one typed, cross-checked object
             llm_access_node("llm_access"),
             node(
                 join_settings,
@@ -30,6 +29,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "llm_settings",
                 name="join_llm_settings",
             ),
+        ]
+    )
+
+
+def _samples() -> Pipeline:
+    """Seeded samples: the pool to label, gold demonstrations (disjoint from it), the quality sample."""
+    return pipeline(
+        [
             node(
                 sample_sentences,
                 ["train_sentences", "params:llm_annotation.pool_size", "params:llm_annotation.seed"],
@@ -53,6 +60,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "llm_quality_sample",
                 name="sample_llm_quality_sentences",
             ),
+        ]
+    )
+
+
+def _labeller_choice() -> Pipeline:
+    """What the calls would cost (saved before any is made), every strategy x model scored, the labeller chosen."""
+    return pipeline(
+        [
             node(
                 estimate_costs,
                 ["llm_quality_sample", "llm_training_pool", "llm_demonstration_pool", "llm_settings"],
@@ -71,6 +86,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["llm_labeller", "labelling_settings"],
                 name="choose_llm_labeller",
             ),
+        ]
+    )
+
+
+def _labelling() -> Pipeline:
+    """The pool labelled by the chosen labeller, the gold it consumed, and the money spent."""
+    return pipeline(
+        [
             node(
                 label_training_pool,
                 ["llm_training_pool", "llm_demonstration_pool", "train_sentences", "labelling_settings"],
@@ -84,5 +107,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="count_llm_gold_usage",
             ),
             node(summarise_spend, ["markup_quality", "llm_labelling_spend"], "llm_spend", name="summarise_llm_spend"),
-        ],
+        ]
     )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return stage("llm_annotation", _settings() + _samples() + _labeller_choice() + _labelling())

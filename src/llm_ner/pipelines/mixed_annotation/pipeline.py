@@ -63,8 +63,23 @@ def budget_sweep_pipeline(mode: str) -> Pipeline:
     )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    shared = pipeline(
+def _budget_sweeps() -> Pipeline:
+    """One budget sweep per mode, each in its own namespace, sharing the pool and the references."""
+    return sum(
+        pipeline(
+            budget_sweep_pipeline(mode),
+            namespace=f"mixed_annotation.{mode}",
+            inputs=SHARED,
+            parameters={"params:mixed_annotation": "params:mixed_annotation"},
+        )
+        for mode in SWEEPS
+    )
+
+
+def _llm_only_and_references() -> Pipeline:
+    """What every sweep and regimen shares: the expert candidates, the LLM-only student, the pool's
+    label quality and the reference students."""
+    return pipeline(
         [
             student_setup_node("mixed_annotation"),
             node(
@@ -94,16 +109,11 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
-    sweeps = sum(
-        pipeline(
-            budget_sweep_pipeline(mode),
-            namespace=f"mixed_annotation.{mode}",
-            inputs=SHARED,
-            parameters={"params:mixed_annotation": "params:mixed_annotation"},
-        )
-        for mode in SWEEPS
-    )
-    init = pipeline(
+
+
+def _model_init() -> Pipeline:
+    """model_init: the start model of active learning, at the budget the sweeps recommend."""
+    return pipeline(
         [
             node(
                 choose_init_budget,
@@ -123,8 +133,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
-    huang = pipeline(
-        [  # Huang et al.: the pool's LLM labels beside an expert set, in which order and blend
+
+
+def _regimens_and_blends() -> Pipeline:
+    """Huang et al.: the pool's LLM labels beside an expert set, in which order and blend."""
+    return pipeline(
+        [
             node(
                 sample_expert_set,
                 ["expert_candidates", "params:mixed_annotation"],
@@ -165,8 +179,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
-    experts = pipeline(
-        [  # the expert step with people in Label Studio (docs/label_studio.md)
+
+
+def _people_in_label_studio() -> Pipeline:
+    """The expert step with people in Label Studio (docs/label_studio.md)."""
+    return pipeline(
+        [
             node(
                 choose_sentences_for_experts,
                 ["mixing_pool", "params:label_studio", "params:mixed_annotation.seed"],
@@ -211,5 +229,9 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    stages = _llm_only_and_references() + _model_init() + _regimens_and_blends() + _people_in_label_studio()
     # the sweeps are namespaced mixed_annotation.<mode> already: their own groups inside the stage
-    return stage("mixed_annotation", shared + init + huang + experts) + sweeps
+    return stage("mixed_annotation", stages) + _budget_sweeps()

@@ -68,8 +68,9 @@ def gather_sections(names: list[str], output: str) -> list:
     ] + gather_sections(chunks, output)
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    costs = pipeline(
+def _prices() -> Pipeline:
+    """What a label costs: the LLM's per labelled set (and per labeller), an expert's per sentence."""
+    return pipeline(
         [
             node(
                 price_llm_labels,
@@ -83,6 +84,21 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "label_prices",
                 name="define_label_prices",
             ),
+            node(
+                labeller_costs,
+                ["markup_quality", "params:llm_models", "label_prices"],
+                "labeller_costs",
+                name="compare_labeller_costs",
+            ),
+        ]
+    )
+
+
+def _route_costs() -> Pipeline:
+    """The money and gold of every labelled set the study produced: one table, its frontier and the
+    cheapest route to each target."""
+    return pipeline(
+        [
             node(
                 cost_expert_and_llm_routes,
                 ["learning_curve", "reference_students", "mixing_pool", "label_prices"],
@@ -130,15 +146,13 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="find_cheapest_route_to_targets",
             ),
             node(frontier_plot, "labelled_set_costs", "cost_frontier_plot", name="plot_cost_frontier"),
-            node(
-                labeller_costs,
-                ["markup_quality", "params:llm_models", "label_prices"],
-                "labeller_costs",
-                name="compare_labeller_costs",
-            ),
         ]
     )
-    sections = pipeline(
+
+
+def _study_sections() -> Pipeline:
+    """The sections of the source studies: corpus, LLM markup, students, budgets, expert labels, regimens."""
+    return pipeline(
         [
             node(
                 corpus_section,
@@ -193,6 +207,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "regimens_section",
                 name="regimens_section",
             ),
+        ]
+    )
+
+
+def _beyond_sections() -> Pipeline:
+    """The sections that go beyond them: active learning, topics, multitask, label quality, costs, examples."""
+    return pipeline(
+        [
             node(
                 active_learning_section,
                 [
@@ -226,7 +248,11 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(examples_section, "entity_examples_html", "examples_section", name="examples_section"),
         ]
     )
-    page = pipeline(
+
+
+def _page() -> Pipeline:
+    """The page: the answer in a few lines, then every section in page order."""
+    return pipeline(
         [
             node(
                 summary_lines,
@@ -238,4 +264,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(render_report, ["report_summary", REPORT_RUN, "report_sections"], REPORT, name="render_report"),
         ]
     )
-    return stage("reporting", costs + sections + page)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return stage("reporting", _prices() + _route_costs() + _study_sections() + _beyond_sections() + _page())

@@ -1,4 +1,4 @@
-from kedro.pipeline import Pipeline, node
+from kedro.pipeline import Pipeline, node, pipeline
 
 from llm_ner.pipelines import stage, student_setup_node
 from llm_ner.report.plots import learning_curve_plot
@@ -20,9 +20,9 @@ from .nodes import (
 )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    return stage(
-        "training",
+def _evaluation_and_training_sets() -> Pipeline:
+    """The students' training sets, the sentences they are scored on, and what picks their epoch."""
+    return pipeline(
         [
             node(
                 student_training_sets,
@@ -48,6 +48,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["selection_set_gold", "selection_set_llm"],
                 name="choose_model_selection_sets",
             ),
+        ]
+    )
+
+
+def _gold_and_llm_students() -> Pipeline:
+    """The student on gold labels and the one on LLM labels, trained and scored alike."""
+    return pipeline(
+        [
             node(
                 train_student,
                 ["gold_training_set", "selection_set_gold", "params:student", "params:entity_types"],
@@ -72,6 +80,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "metrics_llm",
                 name="evaluate_model_llm",
             ),
+        ]
+    )
+
+
+def _gold_accounting() -> Pipeline:
+    """Every gold label the two students consumed, charged beside their scores."""
+    return pipeline(
+        [
             node(
                 students_own_gold_usage,
                 ["gold_training_set", "selection_set_gold", "selection_set_llm", "params:training"],
@@ -91,6 +107,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "student_comparison",
                 name="compare_students",
             ),
+        ]
+    )
+
+
+def _learning_curve() -> Pipeline:
+    """The gold-only learning curve (one grid cell per size and fold), and the gold student's examples."""
+    return pipeline(
+        [
             student_setup_node("training"),
             node(
                 learning_curve_runs,
@@ -106,5 +130,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "entity_examples_html",
                 name="render_entity_examples",
             ),
-        ],
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return stage(
+        "training",
+        _evaluation_and_training_sets() + _gold_and_llm_students() + _gold_accounting() + _learning_curve(),
     )
