@@ -49,7 +49,7 @@ def part_seconds(stats: pstats.Stats) -> dict[str, float]:
     for label, file_end, function in PARTS:
         matching = [
             cumulative
-            for (file, _, name), (_, _, _, cumulative, _) in stats.stats.items()  # type: ignore[attr-defined]
+            for (file, _, name), (_, _, _, cumulative, _) in stats.stats.items()
             if file.endswith(file_end) and name == function
         ]
         total = max(matching, default=0.0) if label in NESTED else sum(matching)

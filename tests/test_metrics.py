@@ -2,6 +2,7 @@ import pytest
 
 from llm_ner.corpus import load_split
 from llm_ner.metrics import (
+    Bootstrap,
     bootstrap_f1,
     entity_scores,
     micro_span_f1,
@@ -55,11 +56,11 @@ def test_the_fast_span_f1_is_seqevals_micro_f1_on_real_valid_tags(train_sentence
 def test_the_bootstrap_interval_holds_the_f1_and_narrows_with_more_sentences(train_sentences_for_metrics):
     gold = [list(t) for t in train_sentences_for_metrics]
     predicted = [tags if i % 3 == 0 else repair_bio(tags[::-1])[0] for i, tags in enumerate(gold)]
-    whole = bootstrap_f1(gold, predicted, seed=1)
+    whole = bootstrap_f1(gold, predicted, Bootstrap(seed=1))
     assert whole.value == pytest.approx(micro_span_f1(gold, predicted))
     assert whole.low < whole.value < whole.high
-    assert bootstrap_f1(gold, predicted, seed=1) == whole  # seeded: the same interval again
-    few = bootstrap_f1(gold[:50], predicted[:50], seed=1)
+    assert bootstrap_f1(gold, predicted, Bootstrap(seed=1)) == whole  # seeded: the same interval again
+    few = bootstrap_f1(gold[:50], predicted[:50], Bootstrap(seed=1))
     assert few.high - few.low > whole.high - whole.low
     assert str(whole).startswith(f"{whole.value:.3f} [")
 

@@ -41,7 +41,7 @@ class DocumentError(ValueError):
 
 @settings
 class SegmenterSettings:
-    line_breaks: Literal[LINE_BREAKS] = "paragraph"  # type: ignore[valid-type]
+    line_breaks: Literal[LINE_BREAKS] = "paragraph"
 
 
 def read_documents(path: str | Path) -> pd.DataFrame:

@@ -337,7 +337,7 @@ class GridSettings(Settings):
     for finished cells, or null: no resume), ``progress_bar``, and each executor's options under its
     own name (only the chosen one's are used)."""
 
-    executor: Literal[tuple(EXECUTORS)] = "sequential"  # type: ignore[valid-type]
+    executor: Literal[tuple(EXECUTORS)] = "sequential"
     store: str | None = None
     progress_bar: bool = True
     sequential: Sequential = Sequential()
@@ -421,7 +421,7 @@ class Grid:
             time.perf_counter() - started,
             type(self.executor).__name__.lower(),
         )
-        return outputs  # type: ignore[return-value]
+        return outputs
 
     def table(self, name: str, cells: Sequence[Cell]) -> pd.DataFrame:
         """The rows of every cell, concatenated."""

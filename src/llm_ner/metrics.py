@@ -98,45 +98,50 @@ class Interval:
         return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
 
 
-def _interval(value: float, resampled: np.ndarray, confidence: float) -> Interval:
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(resampled, [tail, 100 - tail])
-    return Interval(float(value), float(low), float(high))
+@dataclass(frozen=True)
+class Bootstrap:
+    """How an interval is drawn: ``resamples`` draws of the sentences with replacement (seeded), and
+    the central ``confidence`` share of the resampled statistic (percentile interval)."""
+
+    resamples: int = 2000
+    seed: int = 0
+    confidence: float = 0.95
+
+    def draws(self, n: int) -> np.ndarray:
+        """(resamples, n) sentence indices."""
+        return np.random.default_rng(self.seed).integers(0, n, size=(self.resamples, n))
+
+    def interval(self, value: float, resampled: np.ndarray) -> Interval:
+        tail = (1 - self.confidence) / 2 * 100
+        low, high = np.percentile(resampled, [tail, 100 - tail])
+        return Interval(float(value), float(low), float(high))
 
 
-def _draws(n: int, resamples: int, seed: int) -> np.ndarray:
-    """``resamples`` draws of ``n`` sentences with replacement: (resamples, n) indices."""
-    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+NO_INTERVAL = Interval(float("nan"), float("nan"), float("nan"))
 
 
 def bootstrap_f1(
-    gold: Sequence[Sequence[str]],
-    predicted: Sequence[Sequence[str]],
-    resamples: int = 2000,
-    seed: int = 0,
-    confidence: float = 0.95,
+    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], bootstrap: Bootstrap = Bootstrap()
 ) -> Interval:
     """Micro span F1 with a percentile bootstrap interval over sentences (the unit that was sampled)."""
     counts = span_counts(gold, predicted)
     if not len(counts):
-        return Interval(float("nan"), float("nan"), float("nan"))
-    resampled = _f1_of(counts[_draws(len(counts), resamples, seed)].sum(axis=1))
-    return _interval(_f1_of(counts.sum(axis=0)), resampled, confidence)
+        return NO_INTERVAL
+    resampled = _f1_of(counts[bootstrap.draws(len(counts))].sum(axis=1))
+    return bootstrap.interval(_f1_of(counts.sum(axis=0)), resampled)
 
 
 def paired_bootstrap_difference(
     gold: Sequence[Sequence[str]],
     baseline: Sequence[Sequence[str]],
     other: Sequence[Sequence[str]],
-    resamples: int = 2000,
-    seed: int = 0,
-    confidence: float = 0.95,
+    bootstrap: Bootstrap = Bootstrap(),
 ) -> Interval:
     """F1(other) - F1(baseline) on the same sentences, with a paired bootstrap interval: both are
     scored on each draw of the sentences, so the interval reflects the change, not the sample."""
     a, b = span_counts(gold, baseline), span_counts(gold, other)
     if not len(a):
-        return Interval(float("nan"), float("nan"), float("nan"))
-    draws = _draws(len(a), resamples, seed)
+        return NO_INTERVAL
+    draws = bootstrap.draws(len(a))
     differences = _f1_of(b[draws].sum(axis=1)) - _f1_of(a[draws].sum(axis=1))
-    return _interval(_f1_of(b.sum(axis=0)) - _f1_of(a.sum(axis=0)), differences, confidence)
+    return bootstrap.interval(_f1_of(b.sum(axis=0)) - _f1_of(a.sum(axis=0)), differences)

@@ -37,7 +37,19 @@ from .runner import GuardedCall, ReplyPending, SentenceCallFailed, run_each
 
 logger = logging.getLogger(__name__)
 
-LABEL_COLUMNS = (
+# what the calls behind one row cost (CallStats' fields): summed when runs are combined by vote
+CALL_COLUMNS = (
+    "input_tokens",
+    "output_tokens",
+    "label_cost_usd",
+    "spend_usd",
+    "seconds",
+    "api_calls",
+    "batch_calls",
+    "cache_hits",
+)
+# a sentence's labels, as the later stages read them (llm_labels)
+SENTENCE_LABEL_COLUMNS = (
     "sentence_id",
     "document_id",
     "tokens",
@@ -49,26 +61,8 @@ LABEL_COLUMNS = (
     "model",
     "entity_confidence",
     "sentence_confidence",
-    "input_tokens",
-    "output_tokens",
-    "label_cost_usd",
-    "spend_usd",
-    "seconds",
-    "api_calls",
-    "batch_calls",
-    "cache_hits",
-    "reply",
 )
-SUMMED_COLUMNS = (
-    "input_tokens",
-    "output_tokens",
-    "label_cost_usd",
-    "spend_usd",
-    "seconds",
-    "api_calls",
-    "batch_calls",
-    "cache_hits",
-)
+LABEL_COLUMNS = (*SENTENCE_LABEL_COLUMNS, *CALL_COLUMNS, "reply")
 
 
 @dataclass
@@ -407,7 +401,7 @@ def combine_by_vote(runs: Sequence[AnnotationRun], strategy: str) -> AnnotationR
     table["failure_reason"] = [labels.reason_text for labels, _ in voted]
     table["entity_confidence"] = [scored.entities for _, scored in voted]
     table["sentence_confidence"] = [scored.sentence for _, scored in voted]
-    for column in SUMMED_COLUMNS:
+    for column in CALL_COLUMNS:
         table[column] = sum(run.labels[column] for run in runs)
     table["strategy"] = strategy
     totals = CallStats()

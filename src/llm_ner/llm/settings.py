@@ -40,14 +40,14 @@ LABEL_SOURCES = ("annotate", "import", "simulated")
 CONFIDENCE_METHODS = ("none", "logprobs", "self_consistency", "strategy_agreement")
 
 # the choices above as types: pydantic checks them and names the allowed values
-BackendKind = Literal[BACKEND_KINDS]  # type: ignore[valid-type]
-BatchProvider = Literal[BATCH_PROVIDERS]  # type: ignore[valid-type]
-FailedBatchRequests = Literal[FAILED_BATCH_REQUESTS]  # type: ignore[valid-type]
-LabelSource = Literal[LABEL_SOURCES]  # type: ignore[valid-type]
-ConfidenceMethod = Literal[CONFIDENCE_METHODS]  # type: ignore[valid-type]
-FailedSentencePolicy = Literal[FAILED_SENTENCE_POLICIES]  # type: ignore[valid-type]
-EvaluationMode = Literal[EVALUATION_MODES]  # type: ignore[valid-type]
-Similarity = Literal[tuple(SIMILARITIES)]  # type: ignore[valid-type]
+BackendKind = Literal[BACKEND_KINDS]
+BatchProvider = Literal[BATCH_PROVIDERS]
+FailedBatchRequests = Literal[FAILED_BATCH_REQUESTS]
+LabelSource = Literal[LABEL_SOURCES]
+ConfidenceMethod = Literal[CONFIDENCE_METHODS]
+FailedSentencePolicy = Literal[FAILED_SENTENCE_POLICIES]
+EvaluationMode = Literal[EVALUATION_MODES]
+Similarity = Literal[tuple(SIMILARITIES)]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from sklearn.metrics import cohen_kappa_score
 
-from .annotate import CachedCaller, CallStats
+from .annotate import CALL_COLUMNS, CachedCaller, CallStats
 from .backends import ChatBackend
 from .cache import ResponseCache
 from .costs import Price
@@ -30,23 +30,7 @@ logger = logging.getLogger(__name__)
 
 TOPICS = ("World", "Sport", "Business", "Technology", "Other")  # S2's classes, ids 0..4
 NO_TOPIC = -1
-TOPIC_COLUMNS = (
-    "sentence_id",
-    "topic",
-    "topic_name",
-    "status",
-    "failure_reason",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "label_cost_usd",
-    "spend_usd",
-    "seconds",
-    "api_calls",
-    "batch_calls",
-    "cache_hits",
-    "reply",
-)
+TOPIC_COLUMNS = ("sentence_id", "topic", "topic_name", "status", "failure_reason", "model", *CALL_COLUMNS, "reply")
 _JSON_KEYS = ("topic", "label", "category", "class", "id")
 ANSWERS = ("integer", "name")
 

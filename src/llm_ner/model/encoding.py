@@ -122,8 +122,8 @@ def encode_sentences(
             encoded[i] = e
             cache.put(keys[i], e)
     if tags is None:
-        return encoded  # type: ignore[return-value]
-    return [_with_labels(i, e, tags[i], label_to_id) for i, e in enumerate(encoded)]  # type: ignore[arg-type]
+        return encoded
+    return [_with_labels(i, e, tags[i], label_to_id) for i, e in enumerate(encoded)]
 
 
 def _encode_words(tokenizer, sentences: list[list[str]], max_subwords: int, lowercase: bool) -> list[EncodedSentence]:

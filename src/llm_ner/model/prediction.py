@@ -63,7 +63,7 @@ def run_inference(
                     sentence[kept:, outside] = 1.0
                 probabilities[i] = sentence
     loss = loss_sum / labelled if tags is not None and labelled else None
-    return InferenceOutput(probabilities, loss)  # type: ignore[arg-type]
+    return InferenceOutput(probabilities, loss)
 
 
 def predict_sequence_proba(
