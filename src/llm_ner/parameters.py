@@ -13,8 +13,9 @@ validates every environment).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_type_hints
 
 from pydantic import (
     AfterValidator,
@@ -24,9 +25,11 @@ from pydantic import (
     NonNegativeInt,
     PositiveInt,
     RootModel,
+    create_model,
     model_validator,
 )
 
+from .active.loop import LoopSettings, check_loop
 from .active.strategies import STRATEGIES
 from .costs import CostModel
 from .grid import GridSettings
@@ -228,18 +231,26 @@ class LabelStudioParams(Settings):
 # --- active_learning -----------------------------------------------------------------------------
 
 
-class LoopParams(Settings):
-    """S0's ``active_learning_loop`` parameters (:class:`llm_ner.active.loop.LoopSettings`)."""
+class _LoopBlock(Settings):
+    """Base of :data:`LoopParams`: the block is checked as a :class:`LoopSettings` checks itself."""
 
-    batch_to_add: PositiveInt
-    fine_tune_epochs: PositiveInt
-    initial_epochs: PositiveInt
-    use_initial_training: bool
-    improvement_threshold: NonNegativeFloat | None
-    min_iterations: NonNegativeInt
-    max_iterations: PositiveInt
-    pool_subsample: PositiveInt | None
-    mc_passes: PositiveInt
+    @model_validator(mode="after")
+    def _constraints(self) -> _LoopBlock:
+        check_loop(self)
+        return self
+
+
+_LOOP_TYPES = get_type_hints(LoopSettings)
+_PER_LOOP = ("strategy", "seed", "options")  # from active_learning.strategies, seeds and strategy_options
+
+# ``active_learning.loop``: S0's ``active_learning_loop`` parameters -- the fields of the one loop-settings
+# definition, llm_ner.active.loop.LoopSettings, less those set per loop, with its types, every one required
+LoopParams = create_model(
+    "LoopParams",
+    __base__=_LoopBlock,
+    __module__=__name__,
+    **{item.name: (_LOOP_TYPES[item.name], ...) for item in fields(LoopSettings) if item.name not in _PER_LOOP},
+)
 
 
 class ActiveLabelStudioParams(Settings):

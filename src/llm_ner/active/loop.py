@@ -33,7 +33,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LoopSettings:
-    """S0's ``active_learning_loop`` parameters, plus the strategy and how the pool is scored."""
+    """S0's ``active_learning_loop`` parameters, plus the strategy and how the pool is scored.
+
+    The one definition of the loop's settings: the YAML ``active_learning.loop`` block is these fields
+    less strategy, seed and options (:data:`llm_ner.parameters.LoopParams`), checked by the same
+    :func:`check_loop`. A grid cell is fingerprinted by this class's name and its fields in order:
+    renaming, reordering or adding one recomputes every stored active-learning cell."""
 
     strategy: str
     batch_to_add: int = 10
@@ -51,18 +56,27 @@ class LoopSettings:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"active_learning.strategies must be among {sorted(STRATEGIES)}, got {self.strategy!r}")
-        for name in ("batch_to_add", "fine_tune_epochs", "initial_epochs", "max_iterations"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"active_learning.{name} must be a positive integer, got {value!r}")
-        if not 0 <= self.min_iterations <= self.max_iterations:
-            raise ValueError(
-                f"active_learning.min_iterations must be in [0, max_iterations], got {self.min_iterations!r}"
-            )
-        if self.pool_subsample is not None and self.pool_subsample < self.batch_to_add:
-            raise ValueError(
-                f"active_learning.pool_subsample must be null or >= batch_to_add, got {self.pool_subsample!r}"
-            )
+        check_loop(self, where="active_learning.")
+
+
+POSITIVE_COUNTS = ("batch_to_add", "fine_tune_epochs", "initial_epochs", "max_iterations", "mc_passes")
+
+
+def check_loop(loop: Any, where: str = "") -> None:
+    """The loop parameters' constraints, for both of their readers: a :class:`LoopSettings` and the
+    YAML ``active_learning.loop`` block (:data:`llm_ner.parameters.LoopParams`, typed by LoopSettings'
+    annotations). A ValueError names ``where`` + the first parameter that breaks one."""
+    for name in POSITIVE_COUNTS:
+        value = getattr(loop, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{where}{name} must be a positive integer, got {value!r}")
+    if not 0 <= loop.min_iterations <= loop.max_iterations:
+        raise ValueError(f"{where}min_iterations must be in [0, max_iterations], got {loop.min_iterations!r}")
+    threshold = loop.improvement_threshold
+    if threshold is not None and not threshold >= 0:  # not `< 0`: NaN is no threshold either
+        raise ValueError(f"{where}improvement_threshold must be null or >= 0, got {threshold!r}")
+    if loop.pool_subsample is not None and loop.pool_subsample < loop.batch_to_add:
+        raise ValueError(f"{where}pool_subsample must be null or >= batch_to_add, got {loop.pool_subsample!r}")
 
 
 def round_seed(settings: LoopSettings, iteration: int) -> int:
@@ -143,105 +157,168 @@ def active_learning_loop(
     """
     if "validation" not in evaluation_sets:
         raise ValueError("active learning stops on validation F1: evaluation_sets needs 'validation'")
+    tagger = start_model(start, training, settings, training_config)
+    loop = RunningLoop(settings, training_config, evaluation_sets, pool, training, tagger, annotated, declined)
+    previous = loop.record(0)
+    for iteration in range(1, settings.max_iterations + 1):
+        if loop.remaining.empty:
+            break
+        f1 = loop.run_round(iteration, on_checkpoint)  # None: people have not labelled the round's batch yet
+        if f1 is None or loop.stops(iteration, gain=f1 - previous):
+            break
+        previous = f1
+    return pd.DataFrame(loop.rows)
+
+
+def start_model(
+    start: Tagger, training: pd.DataFrame, settings: LoopSettings, training_config: TrainingConfig
+) -> Tagger:
+    """A copy of ``start`` (which stays as it is), first trained on the start set with S0's
+    ``use_initial_training``."""
     tagger = copy.deepcopy(start)
     if settings.use_initial_training:
-        fit(
-            tagger,
-            labelled_sentences(training),
-            dataclasses.replace(training_config, epochs=settings.initial_epochs, seed=settings.seed),
-        )
-    fine_tune = dataclasses.replace(training_config, epochs=settings.fine_tune_epochs)
-    remaining, added_tokens, rows = pool, 0, []
+        initial = dataclasses.replace(training_config, epochs=settings.initial_epochs, seed=settings.seed)
+        fit(tagger, labelled_sentences(training), initial)
+    return tagger
+
+
+@dataclass
+class RunningLoop:
+    """A loop under way: what it was given, and what it carries from round to round -- the model it
+    fine-tunes, the training set (growing by the revealed sentences), the pool not revealed yet
+    (``remaining``), the tokens revealed so far and one history row per iteration."""
+
+    settings: LoopSettings
+    training_config: TrainingConfig
+    evaluation_sets: Mapping[str, Sequence[LabelledSentence]]
+    pool: pd.DataFrame
+    training: pd.DataFrame
+    tagger: Tagger
+    annotated: Mapping[int, Sequence[str]] | None
+    declined: Sequence[int]
+    remaining: pd.DataFrame = field(init=False)
+    added_tokens: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.remaining = self.pool
+
+    @property
+    def added(self) -> int:
+        """Sentences revealed so far."""
+        return len(self.pool) - len(self.remaining)
+
+    def run_round(self, iteration: int, on_checkpoint: Callable[[str, Tagger], None] | None) -> float | None:
+        """Score the pool, choose a batch, reveal its labels, fine-tune, record and checkpoint; the new
+        validation F1, or None (and nothing learnt) while people have not labelled the batch."""
+        started, seed = time.perf_counter(), round_seed(self.settings, iteration)
+        candidates = self.remaining
+        if self.settings.pool_subsample is not None:
+            candidates = seeded_sample(self.remaining, self.settings.pool_subsample, seed)
+        scores = self.scores(candidates, iteration, seed)
+        scoring = time.perf_counter() - started
+        chosen = self.expert_labels(choose(candidates, scores, self.settings.batch_to_add, seed), iteration)
+        if chosen is None:
+            return None
+        self.learn(chosen, seed)
+        f1 = self.record(iteration, time.perf_counter() - started, scoring, len(candidates), chosen["sentence_id"])
+        if on_checkpoint is not None:
+            on_checkpoint(checkpoint_name(iteration, self.added), self.tagger)
+        return f1
+
+    def scores(self, candidates: pd.DataFrame, iteration: int, seed: int) -> np.ndarray:
+        """The strategy's score of each candidate. A sentence people declined scores -inf: it is never
+        chosen, yet stays in the pool sample, so skipping one changes a batch by that one only."""
+        batch_size = self.training_config.eval_batch_size
+        predictions = pool_predictions(self.tagger, candidates, self.settings, iteration, batch_size)
+        scores = score_pool(self.settings.strategy, predictions, seed=seed, **self.settings.options)
+        if self.declined:
+            scores = np.where(candidates["sentence_id"].isin(list(self.declined)), -np.inf, scores)
+        return scores
+
+    def expert_labels(self, chosen: pd.DataFrame, iteration: int) -> pd.DataFrame | None:
+        """The chosen sentences as the expert labels them: their gold, or with ``annotated`` the tags
+        people gave them -- None while people have not labelled them all; the batch is then the last
+        row's ``next_batch_ids``, what to send them next."""
+        if self.annotated is None:
+            return chosen
+        labelled = with_people_labels(chosen, self.annotated)
+        if labelled is None:
+            self.rows[-1]["next_batch_ids"] = " ".join(str(i) for i in chosen["sentence_id"])
+            logger.info(
+                "active learning %s seed=%d: round %d waits for %d sentences in Label Studio",
+                self.settings.strategy,
+                self.settings.seed,
+                iteration,
+                len(chosen),
+            )
+        return labelled
+
+    def learn(self, chosen: pd.DataFrame, seed: int) -> None:
+        """Reveal the chosen sentences (out of the pool, into the training set with source gold and
+        weight 1) and fine-tune on the whole set, as S0 does."""
+        self.training = reveal(self.training, chosen)
+        self.remaining = self.remaining[~self.remaining["sentence_id"].isin(chosen["sentence_id"])]
+        self.added_tokens += int(sum(len(t) for t in chosen["tokens"]))
+        fine_tune = dataclasses.replace(self.training_config, epochs=self.settings.fine_tune_epochs, seed=seed)
+        fit(self.tagger, labelled_sentences(self.training), fine_tune)
 
     def record(
-        iteration: int, added: int, seconds: float, scoring: float, scored: int, chosen: Sequence[int] = ()
+        self, iteration: int, seconds: float = 0.0, scoring: float = 0.0, scored: int = 0, chosen: Sequence[int] = ()
     ) -> float:
-        table = evaluate_on(tagger, evaluation_sets, training_config)
-        micro = table[table["entity_type"] == "micro"].set_index("split")
+        """Evaluate the model and add the iteration's history row (iteration 0, the start model, has
+        nothing chosen, scored or timed); its validation F1."""
+        scores = micro_scores(evaluate_on(self.tagger, self.evaluation_sets, self.training_config))
         row = {
-            "strategy": settings.strategy,
-            "seed": settings.seed,
+            "strategy": self.settings.strategy,
+            "seed": self.settings.seed,
             "iteration": iteration,
-            "added": added,
-            "added_tokens": added_tokens,
-            "training_sentences": len(training),
-            "pool_left": len(remaining),
+            "added": self.added,
+            "added_tokens": self.added_tokens,
+            "training_sentences": len(self.training),
+            "pool_left": len(self.remaining),
+            **scores,
+            "chosen_ids": " ".join(str(i) for i in chosen),
+            "seconds": seconds,
+            "scored_sentences": scored,
+            "scoring_sentences_per_second": scored / scoring if scoring else float("nan"),
         }
-        for split, values in micro.iterrows():
-            row.update(
-                {
-                    f"{split}_f1": values["f1"],
-                    f"{split}_token_accuracy": values["token_accuracy"],
-                    f"{split}_loss": values["loss"],
-                }
-            )
-        row.update(
-            chosen_ids=" ".join(str(i) for i in chosen),
-            seconds=seconds,
-            scored_sentences=scored,
-            scoring_sentences_per_second=scored / scoring if scoring else float("nan"),
-        )
-        rows.append(row)
+        self.rows.append(row)
         logger.info(
             "active learning %s seed=%d iteration %d: %d added, validation F1=%.4f",
-            settings.strategy,
-            settings.seed,
+            self.settings.strategy,
+            self.settings.seed,
             iteration,
-            added,
+            self.added,
             row["validation_f1"],
         )
         return row["validation_f1"]
 
-    previous = record(0, 0, 0.0, 0.0, 0)
-    for iteration in range(1, settings.max_iterations + 1):
-        if remaining.empty:
-            break
-        started, seed = time.perf_counter(), round_seed(settings, iteration)
-        candidates = remaining
-        if settings.pool_subsample is not None:
-            candidates = seeded_sample(remaining, settings.pool_subsample, seed)
-        predictions = pool_predictions(tagger, candidates, settings, iteration, training_config.eval_batch_size)
-        scores = score_pool(settings.strategy, predictions, seed=seed, **settings.options)
-        if declined:
-            scores = np.where(candidates["sentence_id"].isin(list(declined)), -np.inf, scores)
-        scoring = time.perf_counter() - started
-        chosen = choose(candidates, scores, settings.batch_to_add, seed)
-        if annotated is not None:
-            labelled = with_people_labels(chosen, annotated)
-            if labelled is None:
-                rows[-1]["next_batch_ids"] = " ".join(str(i) for i in chosen["sentence_id"])
-                logger.info(
-                    "active learning %s seed=%d: round %d waits for %d sentences in Label Studio",
-                    settings.strategy,
-                    settings.seed,
-                    iteration,
-                    len(chosen),
-                )
-                break
-            chosen = labelled
-        training = reveal(training, chosen)
-        remaining = remaining[~remaining["sentence_id"].isin(chosen["sentence_id"])]
-        added_tokens += int(sum(len(t) for t in chosen["tokens"]))
-        fit(tagger, labelled_sentences(training), dataclasses.replace(fine_tune, seed=seed))
-        added = len(pool) - len(remaining)
-        f1 = record(iteration, added, time.perf_counter() - started, scoring, len(candidates), chosen["sentence_id"])
-        if on_checkpoint is not None:
-            on_checkpoint(checkpoint_name(iteration, added), tagger)
-        if (
-            settings.improvement_threshold is not None
-            and iteration >= settings.min_iterations
-            and f1 - previous < settings.improvement_threshold
-        ):
+    def stops(self, iteration: int, gain: float) -> bool:
+        """S0's early stop: validation F1 gained less than ``improvement_threshold`` (from
+        ``min_iterations`` on)."""
+        threshold = self.settings.improvement_threshold
+        stop = threshold is not None and iteration >= self.settings.min_iterations and gain < threshold
+        if stop:
             logger.info(
                 "active learning %s seed=%d: validation F1 gained %.5f < %s, stopping",
-                settings.strategy,
-                settings.seed,
-                f1 - previous,
-                settings.improvement_threshold,
+                self.settings.strategy,
+                self.settings.seed,
+                gain,
+                threshold,
             )
-            break
-        previous = f1
-    return pd.DataFrame(rows)
+        return stop
+
+
+def micro_scores(table: pd.DataFrame) -> dict[str, Any]:
+    """Each split's micro F1, token accuracy and loss in an :func:`evaluate_on` table, as
+    ``<split>_f1``, ``<split>_token_accuracy``, ``<split>_loss``."""
+    micro = table[table["entity_type"] == "micro"].set_index("split")
+    return {
+        f"{split}_{score}": values[score]
+        for split, values in micro.iterrows()
+        for score in ("f1", "token_accuracy", "loss")
+    }
 
 
 @dataclass(frozen=True)
