@@ -45,8 +45,8 @@ from .tags import LabelSchema
 from .typed import ParameterError, Settings, parse
 
 Share = Annotated[float, Field(gt=0, le=1)]
-ExpertSource = Literal[EXPERT_SOURCES]  # type: ignore[valid-type]  # CoNLL gold revealed | people in Label Studio
-AgreementRule = Literal[AGREEMENT_RULES]  # type: ignore[valid-type]  # several annotators on one task
+ExpertSource = Literal[EXPERT_SOURCES]  # CoNLL gold revealed | people in Label Studio
+AgreementRule = Literal[AGREEMENT_RULES]  # several annotators on one task
 
 
 def _one_of(registry) -> AfterValidator:
@@ -140,7 +140,7 @@ class ReportingParams(Settings):
 
 
 class SweepParams(Settings):
-    mode: Literal[MODES]  # type: ignore[valid-type]
+    mode: Literal[MODES]
     strategies: tuple[Selection, ...]
 
     @model_validator(mode="after")
@@ -153,7 +153,7 @@ class InitParams(Settings):
     """Where model_init (active learning's start) is trained: a sweep's mode and strategy, at a
     fixed budget or S0's saturation point."""
 
-    mode: Literal[MODES]  # type: ignore[valid-type]
+    mode: Literal[MODES]
     strategy: Selection
     budget: Literal["saturation"] | Share
 
@@ -197,7 +197,7 @@ class MixedAnnotationParams(Settings):
     expert_source: ExpertSource
     budgets: tuple[Share, ...]  # shares of the LLM pool the expert labels
     k: Annotated[int, Field(ge=2)]  # folds
-    start: Literal[STARTS]  # type: ignore[valid-type]
+    start: Literal[STARTS]
     sweeps: dict[str, SweepParams]
     label_quality_folds: Annotated[int, Field(ge=2)]
     llm_weight: NonNegativeFloat | Literal["confidence"]

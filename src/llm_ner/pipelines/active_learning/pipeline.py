@@ -1,7 +1,7 @@
 """active_learning: from model_init and the set it trained on, S0's loop per strategy and seed,
 then every strategy against random."""
 
-from kedro.pipeline import Pipeline, node
+from kedro.pipeline import Pipeline, node, pipeline
 
 from llm_ner.pipelines import stage, student_setup_node
 from llm_ner.report.plots import active_learning_curve
@@ -18,9 +18,9 @@ from .nodes import (
 )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    return stage(
-        "active_learning",
+def _pool_and_people() -> Pipeline:
+    """The sentences a loop may choose from, and what people labelled of each round's batch."""
+    return pipeline(
         [
             node(
                 expert_pool,
@@ -35,6 +35,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "active_learning_annotations",
                 name="pull_active_learning_annotations",
             ),
+        ]
+    )
+
+
+def _loops() -> Pipeline:
+    """S0's loop per strategy and seed, one grid cell each, priced round by round."""
+    return pipeline(
+        [
             student_setup_node("active_learning"),
             node(
                 design_active_learning,
@@ -54,6 +62,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "active_learning_history",
                 name="price_active_learning_rounds",
             ),
+        ]
+    )
+
+
+def _next_batch() -> Pipeline:
+    """The next round's batch, as tasks for people and pushed to Label Studio."""
+    return pipeline(
+        [
             node(
                 next_batch_tasks,
                 ["active_learning_history", "active_learning_pool", "params:active_learning"],
@@ -71,6 +87,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 None,
                 name="push_next_batch_to_label_studio",
             ),
+        ]
+    )
+
+
+def _comparison() -> Pipeline:
+    """Every strategy against random, and the curve."""
+    return pipeline(
+        [
             node(
                 compare,
                 ["active_learning_history", "reference_students", "params:active_learning"],
@@ -83,5 +107,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "active_learning_curve",
                 name="plot_active_learning_curve",
             ),
-        ],
+        ]
     )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return stage("active_learning", _pool_and_people() + _loops() + _next_batch() + _comparison())
