@@ -49,6 +49,69 @@ class Sentence:
     first_line: int = 0  # where the sentence starts in its file, for error messages
 
 
+class _SentenceCollector:
+    """The sentences read so far: tokens go to the open sentence, which a blank line or a
+    ``-DOCSTART-`` line closes."""
+
+    def __init__(self) -> None:
+        self.sentences: list[Sentence] = []
+        self.document_id = 0
+        self.seen_docstart = False
+        self.current: Sentence | None = None
+
+    def close(self) -> None:
+        if self.current is not None and self.current.tokens:
+            self.sentences.append(self.current)
+        self.current = None
+
+    def start_document(self) -> None:
+        self.close()
+        self.document_id += 1 if self.seen_docstart else 0
+        self.seen_docstart = True
+
+    def add_token(self, columns: list[str], line_no: int) -> None:
+        """One token line (2 or 4 columns, already checked) added to the open sentence."""
+        four_columns = len(columns) == 4
+        if self.current is None:
+            self.current = Sentence(document_id=self.document_id, first_line=line_no)
+            if four_columns:
+                self.current.pos_tags, self.current.chunk_tags = [], []
+        self.current.tokens.append(columns[0])
+        self.current.ner_tags.append(columns[-1])
+        if four_columns:
+            self.current.pos_tags.append(columns[1])
+            self.current.chunk_tags.append(columns[2])
+
+
+def _checked_column_count(columns: list[str], n_columns: int | None, source: str, line_no: int, raw: str) -> int:
+    """The file's column count: set by its first token line (2 or 4), which every later one must match."""
+    if n_columns is None:
+        if len(columns) not in (2, 4):
+            raise ConllFormatError(
+                source,
+                line_no,
+                f"expected 2 columns (token NER) or 4 (token POS chunk NER), found {len(columns)}: {raw.rstrip()!r}",
+            )
+        return len(columns)
+    if len(columns) != n_columns:
+        raise ConllFormatError(
+            source,
+            line_no,
+            f"expected {n_columns} columns like the lines before, found {len(columns)}: {raw.rstrip()!r}",
+        )
+    return n_columns
+
+
+def _normalise_iob1(sentences: list[Sentence], source: str) -> None:
+    """IOB1 entity starts (an I- tag that opens an entity) rewritten as IOB2 B- tags, in place."""
+    converted = 0
+    for sentence in sentences:
+        sentence.ner_tags, report = repair_bio(sentence.ner_tags)
+        converted += report.orphans_fixed
+    if converted:
+        logger.info("%s: %d IOB1 entity starts rewritten as IOB2 B- tags", source, converted)
+
+
 def parse_conll(
     lines: Iterable[str], source: str = "<text>", on_unknown_tag: UnknownTagPolicy = "raise"
 ) -> list[Sentence]:
@@ -61,66 +124,28 @@ def parse_conll(
     """
     if on_unknown_tag not in ("raise", "keep"):
         raise ValueError(f"on_unknown_tag must be 'raise' or 'keep', got {on_unknown_tag!r}")
-    sentences: list[Sentence] = []
+    collector = _SentenceCollector()
     n_columns: int | None = None
-    document_id = 0
-    seen_docstart = False
-    current: Sentence | None = None
-
-    def close() -> None:
-        nonlocal current
-        if current is not None and current.tokens:
-            sentences.append(current)
-        current = None
-
     for line_no, raw in enumerate(lines, start=1):
         columns = raw.split()
         if not columns:
-            close()
+            collector.close()
             continue
         if columns[0] == DOCSTART:
-            close()
-            document_id += 1 if seen_docstart else 0
-            seen_docstart = True
+            collector.start_document()
             continue
-        if n_columns is None:
-            if len(columns) not in (2, 4):
-                raise ConllFormatError(
-                    source,
-                    line_no,
-                    "expected 2 columns (token NER) or 4 (token POS chunk NER), "
-                    f"found {len(columns)}: {raw.rstrip()!r}",
-                )
-            n_columns = len(columns)
-        elif len(columns) != n_columns:
-            raise ConllFormatError(
-                source,
-                line_no,
-                f"expected {n_columns} columns like the lines before, found {len(columns)}: {raw.rstrip()!r}",
-            )
+        n_columns = _checked_column_count(columns, n_columns, source, line_no, raw)
         tag = columns[-1]
         if on_unknown_tag == "raise" and not is_iob(tag):
             raise ConllFormatError(source, line_no, f"NER tag {tag!r} is not IOB: expected O, B-<TYPE> or I-<TYPE>")
-        if current is None:
-            current = Sentence(document_id=document_id, first_line=line_no)
-            if n_columns == 4:
-                current.pos_tags, current.chunk_tags = [], []
-        current.tokens.append(columns[0])
-        current.ner_tags.append(tag)
-        if n_columns == 4:
-            current.pos_tags.append(columns[1])
-            current.chunk_tags.append(columns[2])
-    close()
+        collector.add_token(columns, line_no)
+    collector.close()
 
+    sentences = collector.sentences
     if not sentences:
         raise ConllFormatError(source, None, "contains no sentences (empty file?)")
     if on_unknown_tag == "raise":
-        converted = 0
-        for sentence in sentences:
-            sentence.ner_tags, report = repair_bio(sentence.ner_tags)
-            converted += report.orphans_fixed
-        if converted:
-            logger.info("%s: %d IOB1 entity starts rewritten as IOB2 B- tags", source, converted)
+        _normalise_iob1(sentences, source)
     return sentences
 
 

@@ -37,10 +37,10 @@ from .grid import Cell, summarise
 from .llm.simulated import ErrorProfile, calibrate_scale
 from .metrics import micro_span_f1
 from .mixed import SweepSettings, blending_designs, budget_sweep_cells, expert_count, out_of_fold_label_quality
-from .model import labelled_sentences
+from .model import LabelledSentence, labelled_sentences
 from .model.evaluation import micro_rows
 from .sampling import derive_seed, seeded_sample
-from .students import Student, StudentSetup
+from .students import Protocol, Student, StudentSetup
 from .typed import Settings
 
 REAL = "real"  # the level of the pool's own (real) LLM labels
@@ -152,76 +152,95 @@ def _tokens(sentences) -> int:
     return int(sum(len(s.tokens) for s in sentences))
 
 
-def map_cells(levels: Levels, gold: pd.DataFrame, params: LabelQualityParams, setup: StudentSetup) -> list[Cell]:
-    """Every student of the map (ids ``level``, ``label_f1``, ``route``, ``gold_sentences``, ``repeat``)."""
-    protocol, evaluation = setup.protocol, {"test": setup.evaluation_sets["test"]}  # the map reads test only
-    gold_set = labelled_sentences(gold)
-    cells = []
+def _cell_ids(level: str, label_f1: float, route: str, gold_sentences: int, repeat: int) -> dict:
+    return {
+        "level": level,
+        "label_f1": label_f1,
+        "route": route,
+        "gold_sentences": gold_sentences,
+        "repeat": repeat,
+    }
 
-    def add(level: str, route: str, gold_sentences: int, repeat: int, job: Student) -> None:
-        ids = {
-            "level": level,
-            "label_f1": round(levels.label_f1(level), 4),
-            "route": route,
-            "gold_sentences": gold_sentences,
-            "repeat": repeat,
-        }
-        cells.append(Cell(ids, job))
 
-    # all-expert first (cheap, and every comparison needs it): gold alone, drawn where the LLM routes
-    # with that much gold get theirs -- random pool sentences for each budget (what the expert would
-    # re-label), regimen D's own gold set for its count -- so equal gold costs equal dollars
+def _level_cell(levels: Levels, level: str, route: str, gold_sentences: int, repeat: int, job: Student) -> Cell:
+    """A student of one level's route, its ids carrying the label F1 the level reached."""
+    return Cell(_cell_ids(level, round(levels.label_f1(level), 4), route, gold_sentences, repeat), job)
+
+
+def _all_expert_cells(
+    levels: Levels, gold: pd.DataFrame, params: LabelQualityParams, protocol: Protocol, evaluation: dict
+) -> list[Cell]:
+    """The ``all_expert`` students: gold alone, per gold budget and repeat."""
+    # gold alone, drawn where the LLM routes with that much gold get theirs -- random pool sentences
+    # for each budget (what the expert would re-label), regimen D's own gold set for its count -- so
+    # equal gold costs equal dollars
     pool = next(iter(levels.pools.values())).rename(columns={"gold_tags": "ner_tags"})
     sources = {expert_count(budget, len(pool)): pool for budget in params.budgets} | {len(gold): gold}
+    cells = []
     for count, source in sorted(sources.items(), key=lambda item: item[0]):
         for repeat, seed in enumerate(params.seeds):
             chosen = labelled_sentences(seeded_sample(source, count, derive_seed(params.seed, "all_expert", seed)))
             job = Student(protocol, (chosen,), seed, evaluation, info={"gold_tokens": _tokens(chosen)})
-            cells.append(
-                Cell(
-                    {
-                        "level": "gold",
-                        "label_f1": 1.0,
-                        "route": "all_expert",
-                        "gold_sentences": count,
-                        "repeat": repeat,
-                    },
-                    job,
-                )
-            )
+            cells.append(Cell(_cell_ids("gold", 1.0, "all_expert", count, repeat), job))
+    return cells
+
+
+def _llm_label_cells(
+    levels: Levels,
+    level: str,
+    pool: pd.DataFrame,
+    gold_set: list[LabelledSentence],
+    params: LabelQualityParams,
+    protocol: Protocol,
+    evaluation: dict,
+) -> list[Cell]:
+    """One level's students on its LLM labels: ``llm_only``, ``regimen_D`` and every ``blending_<name>``."""
+    llm_set = labelled_sentences(pool, "llm_tags")
+    info = {"gold_tokens": _tokens(gold_set)}
+    blends = blending_designs(llm_set, gold_set, params.blending, protocol.trainer.epochs)
+    cells = []
+    for repeat, seed in enumerate(params.seeds):
+        llm_only = Student(protocol, (llm_set,), seed, evaluation, info={"gold_tokens": 0})
+        cells.append(_level_cell(levels, level, "llm_only", 0, repeat, llm_only))
+        regimen_d = Student(protocol, (llm_set, gold_set), seed, evaluation, info=info)
+        cells.append(_level_cell(levels, level, "regimen_D", len(gold_set), repeat, regimen_d))
+        for name, design in blends.items():
+            blended = Student(protocol, design(seed), seed, evaluation, info=info)
+            cells.append(_level_cell(levels, level, f"blending_{name}", len(gold_set), repeat, blended))
+    return cells
+
+
+def _correction_cells(
+    levels: Levels, level: str, pool: pd.DataFrame, params: LabelQualityParams, protocol: Protocol, evaluation: dict
+) -> list[Cell]:
+    """One level's ``correct_<strategy>`` students: an expert budget re-labels the pool sentences the
+    strategy picks, one expert subset per repeat (the sweep's folds)."""
+    sweep = SweepSettings(
+        "correct",
+        tuple(params.budgets),
+        tuple(params.strategies),
+        len(params.seeds),
+        derive_seed(params.seed, "expert"),
+        "from_scratch",
+    )
+    cells = []
+    for cell in budget_sweep_cells(pool, pool.head(0), evaluation, sweep, protocol):
+        student: Student = cell.job
+        job = dataclasses.replace(student, info={"gold_tokens": student.info["expert_tokens"]})
+        route = f"correct_{cell.ids['strategy']}"
+        cells.append(_level_cell(levels, level, route, student.info["expert_sentences"], cell.ids["fold"], job))
+    return cells
+
+
+def map_cells(levels: Levels, gold: pd.DataFrame, params: LabelQualityParams, setup: StudentSetup) -> list[Cell]:
+    """Every student of the map (ids ``level``, ``label_f1``, ``route``, ``gold_sentences``, ``repeat``)."""
+    protocol, evaluation = setup.protocol, {"test": setup.evaluation_sets["test"]}  # the map reads test only
+    gold_set = labelled_sentences(gold)
+    # all-expert first (cheap, and every comparison needs it)
+    cells = _all_expert_cells(levels, gold, params, protocol, evaluation)
     for level, pool in levels.pools.items():
-        llm_set = labelled_sentences(pool, "llm_tags")
-        info = {"gold_tokens": _tokens(gold_set)}
-        blends = blending_designs(llm_set, gold_set, params.blending, protocol.trainer.epochs)
-        for repeat, seed in enumerate(params.seeds):
-            add(level, "llm_only", 0, repeat, Student(protocol, (llm_set,), seed, evaluation, info={"gold_tokens": 0}))
-            add(
-                level,
-                "regimen_D",
-                len(gold_set),
-                repeat,
-                Student(protocol, (llm_set, gold_set), seed, evaluation, info=info),
-            )
-            for name, design in blends.items():
-                add(
-                    level,
-                    f"blending_{name}",
-                    len(gold_set),
-                    repeat,
-                    Student(protocol, design(seed), seed, evaluation, info=info),
-                )
-        sweep = SweepSettings(
-            "correct",
-            tuple(params.budgets),
-            tuple(params.strategies),
-            len(params.seeds),
-            derive_seed(params.seed, "expert"),
-            "from_scratch",
-        )
-        for cell in budget_sweep_cells(pool, pool.head(0), evaluation, sweep, protocol):
-            student: Student = cell.job
-            job = dataclasses.replace(student, info={"gold_tokens": student.info["expert_tokens"]})
-            add(level, f"correct_{cell.ids['strategy']}", student.info["expert_sentences"], cell.ids["fold"], job)
+        cells += _llm_label_cells(levels, level, pool, gold_set, params, protocol, evaluation)
+        cells += _correction_cells(levels, level, pool, params, protocol, evaluation)
     return cells
 
 

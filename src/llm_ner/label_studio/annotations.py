@@ -25,7 +25,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -76,20 +76,25 @@ class _Annotation:
     spans: tuple[Span, ...]
 
 
-def _tokens_of(region_start: int, region_end: int, starts: Sequence[int], ends: Sequence[int]) -> list[int]:
-    return [i for i, (s, e) in enumerate(zip(starts, ends)) if s < region_end and e > region_start]
+@dataclass(frozen=True)
+class _TaskText:
+    """One exported task's sentence: the name errors give it, its text and its tokens' offsets."""
+
+    task: str
+    text: str
+    starts: list[int]
+    ends: list[int]
+
+    def tokens_of(self, region_start: int, region_end: int) -> list[int]:
+        """The tokens a region overlaps."""
+        return [i for i, (s, e) in enumerate(zip(self.starts, self.ends)) if s < region_end and e > region_start]
 
 
 def _spans(
-    annotation: Mapping[str, Any],
-    task: str,
-    text: str,
-    starts: Sequence[int],
-    ends: Sequence[int],
-    schema: LabelSchema,
-    reasons: list[str],
+    annotation: Mapping[str, Any], sentence: _TaskText, schema: LabelSchema, reasons: list[str]
 ) -> tuple[Span, ...]:
     """The token spans of one submitted annotation; snapped regions add a reason to ``reasons``."""
+    task, text, starts, ends = sentence.task, sentence.text, sentence.starts, sentence.ends
     spans: list[tuple[Span, str]] = []
     for region in annotation.get("result") or []:
         if region.get("type") != "labels" or region.get("from_name") != FROM_NAME:
@@ -101,7 +106,7 @@ def _spans(
         if labels[0] not in schema.names:
             raise ValueError(f"{task}: label {labels[0]!r} is not in the label set {list(schema.names)}")
         start, end = int(value["start"]), int(value["end"])
-        covered = _tokens_of(start, end, starts, ends)
+        covered = sentence.tokens_of(start, end)
         written = text[start:end]
         if not covered:
             reasons.append(f"{written!r} covers no token: dropped")
@@ -143,7 +148,7 @@ def load_export_file(path: str | Path) -> list[dict[str, Any]]:
 
 def _checked_task(
     item: Any, position: int, source: str, tokens_by_id: Mapping[int, Sequence[str]]
-) -> tuple[str, int, tuple[str, list[int], list[int]]]:
+) -> tuple[int, _TaskText]:
     """One exported task's name for errors, its sentence id and its text with token offsets, after
     checking it is a task of this project in Label Studio's JSON format."""
     task_id = item.get("id", f"#{position}") if isinstance(item, Mapping) else f"#{position}"
@@ -163,7 +168,84 @@ def _checked_task(
         raise ValueError(
             f"{task}: {len(starts)} token offsets for a sentence of {len(tokens_by_id[sentence_id])} tokens"
         )
-    return task, sentence_id, (str(data["text"]), starts, ends)
+    return sentence_id, _TaskText(task, str(data["text"]), starts, ends)
+
+
+def _submitted_annotations(
+    item: Mapping[str, Any], sentence: _TaskText, schema: LabelSchema, reasons: list[str]
+) -> list[_Annotation]:
+    """The task's annotations that were not cancelled, earliest first; snapped regions add a
+    reason to ``reasons``."""
+    return sorted(
+        (
+            _Annotation(
+                (str(a.get("created_at") or ""), a.get("id") or 0),
+                _spans(a, replace(sentence, task=f"{sentence.task} (annotation {a.get('id')})"), schema, reasons),
+            )
+            for a in item["annotations"]
+            if not a.get("was_cancelled")
+        ),
+        key=lambda a: a.order,
+    )
+
+
+def _add_annotator_pairs(
+    pairs: tuple[list[list[str]], list[list[str]]], submitted: Sequence[_Annotation], length: int
+) -> None:
+    """Every pair of the task's submitted annotations, as IOB2 tags, for the inter-annotator agreement."""
+    for one, other in combinations(submitted, 2):
+        pairs[0].append(spans_to_bio(one.spans, length))
+        pairs[1].append(spans_to_bio(other.spans, length))
+
+
+def _task_row(
+    item: Mapping[str, Any],
+    sentence_id: int,
+    submitted: Sequence[_Annotation],
+    reasons: list[str],
+    rule: str,
+    length: int,
+) -> dict[str, Any]:
+    """The row of one exported task: its status and, when labelled, the tags ``rule`` makes."""
+    if submitted:
+        status = "labelled"
+        spans = submitted[0].spans if rule == "first" else _majority(submitted)
+        tags = spans_to_bio(spans, length)
+    else:
+        status, tags = ("cancelled" if item["annotations"] else "unlabelled"), None
+    return {
+        "sentence_id": sentence_id,
+        "task_id": item.get("id"),
+        "status": status,
+        "expert_tags": tags,
+        "annotators": len(submitted),
+        "cancelled": len(item["annotations"]) - len(submitted),
+        "lead_time_s": _lead_time(item["annotations"]),
+        "repaired": len(reasons),
+        "repair_reasons": reasons,
+    }
+
+
+def _missing_row(sentence_id: int) -> dict[str, Any]:
+    """The row of an exported sentence that is not in the export."""
+    return {
+        "sentence_id": sentence_id,
+        "task_id": None,
+        "status": "missing",
+        "expert_tags": None,
+        "annotators": 0,
+        "cancelled": 0,
+        "lead_time_s": math.nan,
+        "repaired": 0,
+        "repair_reasons": [],
+    }
+
+
+def _agreement(pairs: tuple[list[list[str]], list[list[str]]], schema: LabelSchema) -> float | None:
+    """Micro entity F1 between annotators over every pair on every shared task."""
+    # micro entity F1 is undefined when no annotator marked any entity on a shared task
+    marked = any(tag != "O" for tags in pairs[0] + pairs[1] for tag in tags)
+    return float(entity_scores(*pairs, types=schema.names).loc["micro", "f1"]) if marked else None
 
 
 def read_export(
@@ -183,62 +265,19 @@ def read_export(
     tokens_by_id = dict(zip(selection["sentence_id"].astype(int), selection["tokens"]))
     rows, seen, pairs = [], {}, ([], [])
     for position, item in enumerate(export):
-        task, sentence_id, (text, starts, ends) = _checked_task(item, position, source, tokens_by_id)
+        sentence_id, sentence = _checked_task(item, position, source, tokens_by_id)
         if sentence_id in seen:
-            raise ValueError(f"{task}: sentence {sentence_id} is also task {seen[sentence_id]}; import each task once")
-        seen[sentence_id] = task_id = item.get("id")
+            raise ValueError(
+                f"{sentence.task}: sentence {sentence_id} is also task {seen[sentence_id]}; import each task once"
+            )
+        seen[sentence_id] = item.get("id")
         reasons: list[str] = []
-        submitted = sorted(
-            (
-                _Annotation(
-                    (str(a.get("created_at") or ""), a.get("id") or 0),
-                    _spans(a, f"{task} (annotation {a.get('id')})", text, starts, ends, schema, reasons),
-                )
-                for a in item["annotations"]
-                if not a.get("was_cancelled")
-            ),
-            key=lambda a: a.order,
-        )
-        length = len(starts)
-        for one, other in combinations(submitted, 2):
-            pairs[0].append(spans_to_bio(one.spans, length))
-            pairs[1].append(spans_to_bio(other.spans, length))
-        if submitted:
-            status = "labelled"
-            spans = submitted[0].spans if rule == "first" else _majority(submitted)
-            tags = spans_to_bio(spans, length)
-        else:
-            status, tags = ("cancelled" if item["annotations"] else "unlabelled"), None
-        rows.append(
-            {
-                "sentence_id": sentence_id,
-                "task_id": task_id,
-                "status": status,
-                "expert_tags": tags,
-                "annotators": len(submitted),
-                "cancelled": len(item["annotations"]) - len(submitted),
-                "lead_time_s": _lead_time(item["annotations"]),
-                "repaired": len(reasons),
-                "repair_reasons": reasons,
-            }
-        )
+        submitted = _submitted_annotations(item, sentence, schema, reasons)
+        _add_annotator_pairs(pairs, submitted, len(sentence.starts))
+        rows.append(_task_row(item, sentence_id, submitted, reasons, rule, len(sentence.starts)))
     for sentence_id in tokens_by_id:
         if sentence_id not in seen:
-            rows.append(
-                {
-                    "sentence_id": sentence_id,
-                    "task_id": None,
-                    "status": "missing",
-                    "expert_tags": None,
-                    "annotators": 0,
-                    "cancelled": 0,
-                    "lead_time_s": math.nan,
-                    "repaired": 0,
-                    "repair_reasons": [],
-                }
-            )
-    # micro entity F1 is undefined when no annotator marked any entity on a shared task
-    marked = any(tag != "O" for tags in pairs[0] + pairs[1] for tag in tags)
-    agreement = float(entity_scores(*pairs, types=schema.names).loc["micro", "f1"]) if marked else None
+            rows.append(_missing_row(sentence_id))
+    agreement = _agreement(pairs, schema)
     sentences = pd.DataFrame(rows, columns=COLUMNS).sort_values("sentence_id").reset_index(drop=True)
     return ExpertAnnotations(sentences, agreement)

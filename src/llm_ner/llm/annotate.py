@@ -76,6 +76,10 @@ class CallStats:
     spend_usd: float = 0.0  # the replies this run bought: what this run paid
     seconds: float = 0.0  # original generation time, also for cached replies
 
+    def columns(self) -> dict[str, Any]:
+        """The :data:`CALL_COLUMNS` of a row."""
+        return {column: getattr(self, column) for column in CALL_COLUMNS}
+
     def add(self, completion: Completion, seconds: float, fresh: bool, usd: float, tier: str) -> None:
         self.api_calls += fresh
         self.batch_calls += fresh and tier == "batch"
@@ -361,14 +365,7 @@ class _SentenceLabeller:
             "model": self.job.backend.name,
             "entity_confidence": scored.entities if scored else None,
             "sentence_confidence": scored.sentence if scored else float("nan"),
-            "input_tokens": stats.input_tokens,
-            "output_tokens": stats.output_tokens,
-            "label_cost_usd": stats.label_cost_usd,
-            "spend_usd": stats.spend_usd,
-            "seconds": stats.seconds,
-            "api_calls": stats.api_calls,
-            "batch_calls": stats.batch_calls,
-            "cache_hits": stats.cache_hits,
+            **stats.columns(),
             "reply": reply,
         }
 

@@ -156,14 +156,7 @@ def label_topics(
             "status": reading.status,
             "failure_reason": reading.reason,
             "model": backend.name,
-            "input_tokens": stats.input_tokens,
-            "output_tokens": stats.output_tokens,
-            "label_cost_usd": stats.label_cost_usd,
-            "spend_usd": stats.spend_usd,
-            "seconds": stats.seconds,
-            "api_calls": stats.api_calls,
-            "batch_calls": stats.batch_calls,
-            "cache_hits": stats.cache_hits,
+            **stats.columns(),
             "reply": reply,
         }
 

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from llm_ner.accounting import gold_usage, usage_table
+from llm_ner.llm.annotate import SENTENCE_LABEL_COLUMNS
 from llm_ner.llm.costs import MONEY_FIELDS, money_totals
 from llm_ner.llm.external import import_conll_labels
 from llm_ner.llm.quality import apply_failed_policy, choose_best, confidence_thresholds, markup_quality_row
@@ -27,19 +28,7 @@ from llm_ner.sampling import seeded_sample
 
 logger = logging.getLogger(__name__)
 
-LLM_LABEL_COLUMNS = [
-    "sentence_id",
-    "document_id",
-    "tokens",
-    "gold_tags",
-    "llm_tags",
-    "status",
-    "failure_reason",
-    "strategy",
-    "model",
-    "entity_confidence",
-    "sentence_confidence",
-]
+LLM_LABEL_COLUMNS = list(SENTENCE_LABEL_COLUMNS)  # llm_labels: the calls' costs are summed in llm_labelling_spend
 CONFIDENCE_COLUMNS = ["strategy", "model", "kept_share", "sentences", "threshold", "f1", "right_sentence_share"]
 # no pair evaluated (imported or simulated labels, `evaluate` empty): a table with a header, so it loads back
 EMPTY_TABLE_COLUMNS = ["strategy", "model", "sentences"]
@@ -145,62 +134,78 @@ def choose_labeller(markup_quality: pd.DataFrame, settings: LLMSettings) -> tupl
     return labeller, dataclasses.replace(settings, annotation=dataclasses.replace(settings.annotation, labeller=pinned))
 
 
+def _simulated_labels(
+    training_pool: pd.DataFrame, train: pd.DataFrame, settings: LLMSettings
+) -> tuple[pd.DataFrame, dict]:
+    """The pool's labels simulated from its gold with a real labeller's errors, and what they cost."""
+    simulation = settings.annotation.simulation
+    real, imported = import_conll_labels(simulation.profile_from, train, settings.schema)
+    labels, spend = simulated_pool_labels(training_pool, real, simulation.target_label_f1, simulation.seed)
+    spend.update(
+        strategy="simulated", model=labels["model"].iloc[0], profile_from=imported["source"], sentences=len(labels)
+    )
+    logger.info(
+        "simulated labels of %d pool sentences: label F1 %.3f (target %.3f; the errors of %s, label F1 %.3f, x%.2f)",
+        len(labels),
+        spend["label_f1"],
+        spend["target_label_f1"],
+        imported["source"],
+        spend["profile_label_f1"],
+        spend["scale"],
+    )
+    return labels, spend
+
+
+def _annotated_labels(
+    training_pool: pd.DataFrame, demonstration_pool: pd.DataFrame, settings: LLMSettings
+) -> tuple[pd.DataFrame, dict]:
+    """The pool's labels by the pinned labeller, and their money."""
+    annotation, labeller = settings.annotation, settings.annotation.labeller
+    study = AnnotationStudy(settings)
+    try:
+        estimate = study.estimate(
+            labeller["strategy"], labeller["model"], training_pool, demonstration_pool, "labelling"
+        )
+        logger.info(
+            "labelling %d sentences with %s x %s: %d calls to make, estimated $%.4f",
+            len(training_pool),
+            labeller["strategy"],
+            labeller["model"],
+            estimate["calls_to_make"],
+            estimate["estimated_cost_usd"],
+        )
+        run = study.annotate(labeller["strategy"], labeller["model"], training_pool, demonstration_pool)
+    finally:
+        study.close()
+    labels = run.labels
+    spend = {
+        "stage": "labelling",
+        "source": "annotate",
+        "strategy": labeller["strategy"],
+        "model": labeller["model"],
+        "mode": settings.mode(labeller["model"]),
+        "confidence": annotation.confidence.method,
+        "sentences": len(labels),
+        "statuses": {k: int(v) for k, v in labels["status"].value_counts().items()},
+        "retries": run.retries,
+        **money_totals(run.labels),
+        "estimate": estimate,
+    }
+    return labels, spend
+
+
 def label_training_pool(
     training_pool: pd.DataFrame, demonstration_pool: pd.DataFrame, train: pd.DataFrame, settings: LLMSettings
 ) -> tuple[pd.DataFrame, dict]:
     """``llm_labels`` for the training pool (by the pinned labeller, imported from a CoNLL file, or
     simulated from its gold with a real labeller's errors) and its money."""
-    annotation, labeller = settings.annotation, settings.annotation.labeller
+    annotation = settings.annotation
     if annotation.source == "import":
         labels, spend = import_conll_labels(annotation.import_path, train, settings.schema)
     elif annotation.source == "simulated":
-        simulation = annotation.simulation
-        real, imported = import_conll_labels(simulation.profile_from, train, settings.schema)
-        labels, spend = simulated_pool_labels(training_pool, real, simulation.target_label_f1, simulation.seed)
-        spend.update(
-            strategy="simulated", model=labels["model"].iloc[0], profile_from=imported["source"], sentences=len(labels)
-        )
-        logger.info(
-            "simulated labels of %d pool sentences: label F1 %.3f (target %.3f; the errors of %s, label F1 "
-            "%.3f, x%.2f)",
-            len(labels),
-            spend["label_f1"],
-            spend["target_label_f1"],
-            imported["source"],
-            spend["profile_label_f1"],
-            spend["scale"],
-        )
+        labels, spend = _simulated_labels(training_pool, train, settings)
     else:
-        study = AnnotationStudy(settings)
-        try:
-            estimate = study.estimate(
-                labeller["strategy"], labeller["model"], training_pool, demonstration_pool, "labelling"
-            )
-            logger.info(
-                "labelling %d sentences with %s x %s: %d calls to make, estimated $%.4f",
-                len(training_pool),
-                labeller["strategy"],
-                labeller["model"],
-                estimate["calls_to_make"],
-                estimate["estimated_cost_usd"],
-            )
-            run = study.annotate(labeller["strategy"], labeller["model"], training_pool, demonstration_pool)
-        finally:
-            study.close()
-        labels = run.labels
-        spend = {
-            "stage": "labelling",
-            "source": "annotate",
-            "strategy": labeller["strategy"],
-            "model": labeller["model"],
-            "mode": settings.mode(labeller["model"]),
-            "confidence": annotation.confidence.method,
-            "sentences": len(labels),
-            "statuses": {k: int(v) for k, v in labels["status"].value_counts().items()},
-            "retries": run.retries,
-            **money_totals(run.labels),
-            "estimate": estimate,
-        }
+        labels, spend = _annotated_labels(training_pool, demonstration_pool, settings)
     if annotation.source != "annotate":  # no LLM call here: no confidence, and no money spent
         labels["entity_confidence"], labels["sentence_confidence"] = None, float("nan")
         spend.update(stage="labelling", source=annotation.source, **{name: 0 for name in MONEY_FIELDS})
