@@ -1,6 +1,6 @@
 """Where code lives and how big a node is: the domain core never imports Kedro, no pipeline reaches
 into another's modules (what several stages share lives in the core -- plots in
-llm_ner.report.plots), and no node takes more than four inputs."""
+llm_ner.report.plots), no node takes more than four inputs and no function is over 60 lines."""
 
 from __future__ import annotations
 
@@ -41,6 +41,20 @@ def test_the_domain_core_never_imports_kedro():
         str(p.relative_to(PACKAGE)): sorted(m for m in imported_modules(p) if m.split(".")[0] == "kedro") for p in core
     }
     assert not {k: v for k, v in offenders.items() if v}
+
+
+MAX_FUNCTION_LINES = 60  # docs/layout.md, Style: a function reads in one screen
+
+
+def test_no_function_is_over_sixty_lines():
+    long = [
+        f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert not long, long
 
 
 def test_no_pipeline_imports_another_pipelines_modules():
