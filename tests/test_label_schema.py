@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -80,12 +81,14 @@ def test_conll_prompts_are_byte_identical_to_the_ones_before_the_schema(paramete
             "ner_tags": [["O", "O", "O", "B-LOC", "O"], ["B-PER", "I-PER", "O", "B-ORG", "O", "O"], ["O", "O"]],
         }
     )
+    # how many kNN demonstrations is a setting, not the template: rendered at the frozen file's k = 4
+    strategies = {name: dataclasses.replace(s, k=4) for name, s in sorted(settings.strategies.items())}
     rendered = {
         name: [
             strategy.messages(tokens, demos)
             for demos, tokens in zip(choose_demonstrations(strategy, sentences, pool, "lexical"), sentences)
         ]
-        for name, strategy in sorted(settings.strategies.items())
+        for name, strategy in strategies.items()
     }
     rendered["verification"] = [
         settings.verification.messages(sentences[1], [("ORG", "EU"), ("MISC", "German"), ("MISC", "British")])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -83,8 +84,9 @@ def test_knn_demonstrations_are_the_most_similar_gold_sentences(study):
             ],
         }
     )
+    knn = dataclasses.replace(study.settings.strategies["knn_few_shot"], k=4)  # more than the pool offers
     for similarity in ("lexical", "embedding"):
-        [demos] = choose_demonstrations(study.settings.strategies["knn_few_shot"], [TOKENS], pool, similarity)
+        [demos] = choose_demonstrations(knn, [TOKENS], pool, similarity)
         assert len(demos) == 3  # k=4 but the query itself is never its own demonstration
         assert demos[-1].sentence == "Germany beat Italy 3-0 in Rome ."  # most similar sits next to the input
         assert demos[-1].entities == {"LOC": ["Germany", "Italy", "Rome"]}
