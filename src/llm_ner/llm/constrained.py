@@ -75,13 +75,14 @@ def grammar_from_reply_format(reply_format: Mapping[str, Any]) -> str:
     optional whitespace as llama.cpp's own schema converter allows it. Any other format is refused
     (the local backend enforces this one shape, not JSON Schema in general)."""
     try:
-        if reply_format["type"] != "json_schema" or reply_format["json_schema"]["name"] != FORMAT_NAME:
-            raise KeyError("name")
+        ours = reply_format["type"] == "json_schema" and reply_format["json_schema"]["name"] == FORMAT_NAME
         schema = reply_format["json_schema"]["schema"]
         types = list(schema["required"])
         lists = [schema["properties"][name] for name in types]
         mentions, max_items = lists[0]["items"]["enum"], int(lists[0]["maxItems"])
     except (KeyError, TypeError, IndexError, ValueError):
+        ours = False
+    if not ours:
         raise ValueError(
             f"the local backend constrains replies to the {FORMAT_NAME!r} span format only "
             f"(llm_ner.llm.constrained.span_reply_format), got response_format {str(reply_format)[:200]}"
@@ -117,14 +118,13 @@ def _mention_rules(mentions: Sequence[str]) -> list[str]:
         for word, child in node.items():
             if word is None:
                 continue
-            name = f"w{len(rules)}"
+            index = len(rules)  # this word's rule, written once its followers have theirs
             rules.append("")
             following = alternatives(child)
-            ending = None in child
             tail = f' " " ({following})' if following else ""
-            tail = f" ({tail.strip()})?" if tail and ending else tail
-            rules[int(name[1:])] = f"{name} ::= {_literal(_json_string(word)[1:-1])}{tail}"
-            names.append(name)
+            tail = f" ({tail.strip()})?" if tail and None in child else tail  # a mention may end after it
+            rules[index] = f"w{index} ::= {_literal(_json_string(word)[1:-1])}{tail}"
+            names.append(f"w{index}")
         return " | ".join(names)
 
     first = alternatives(trie) or '""'

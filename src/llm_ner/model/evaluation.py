@@ -56,23 +56,25 @@ def evaluate(
     )
 
 
+def evaluate_labelled(tagger: Tagger, sentences: Sequence[LabelledSentence], config: TrainingConfig) -> Evaluation:
+    """:func:`evaluate` on labelled sentences, with the batch size, scoring mode and precision of ``config``."""
+    return evaluate(
+        tagger,
+        [s[0] for s in sentences],
+        [s[1] for s in sentences],
+        config.eval_batch_size,
+        config.evaluation_mode,
+        config.mixed_precision,
+    )
+
+
 def evaluate_on(
     tagger: Tagger, evaluation_sets: Mapping[str, Sequence[LabelledSentence]], config: TrainingConfig
 ) -> pd.DataFrame:
     """:meth:`Evaluation.to_table` rows of ``tagger`` on every named evaluation set (column ``split``),
     with the batch size, scoring mode and precision of ``config``."""
     return pd.concat(
-        [
-            evaluate(
-                tagger,
-                [s[0] for s in sentences],
-                [s[1] for s in sentences],
-                config.eval_batch_size,
-                config.evaluation_mode,
-                config.mixed_precision,
-            ).to_table(split)
-            for split, sentences in evaluation_sets.items()
-        ],
+        [evaluate_labelled(tagger, sentences, config).to_table(split) for split, sentences in evaluation_sets.items()],
         ignore_index=True,
     )
 

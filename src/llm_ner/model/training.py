@@ -31,7 +31,7 @@ from ..sampling import derive_seed
 from .config import TrainingConfig
 from .devices import autocast, mixed_precision_dtype, select_device
 from .encoding import IGNORED_LABEL, EncodedSentence, iterate_batches, length_bucketed_batches
-from .evaluation import evaluate
+from .evaluation import evaluate_labelled
 from .examples import NO_TOPIC, SOURCES, LabelledSentence, as_labelled
 from .tagger import Tagger
 from .used_rows import training_only_used_rows
@@ -323,14 +323,7 @@ def _batch_loss(tagger: Tagger, epoch: Epoch, indices: list[int], batch: dict, c
 
 
 def _validate(tagger: Tagger, validation: list[LabelledSentence], config: TrainingConfig) -> dict[str, float]:
-    result = evaluate(
-        tagger,
-        [s[0] for s in validation],
-        [s[1] for s in validation],
-        config.eval_batch_size,
-        config.evaluation_mode,
-        config.mixed_precision,
-    )
+    result = evaluate_labelled(tagger, validation, config)
     return {
         "validation_loss": result.loss,
         "validation_f1": result.f1,
