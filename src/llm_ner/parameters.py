@@ -32,6 +32,7 @@ from pydantic import (
 from .active.loop import LoopSettings, check_loop
 from .active.strategies import STRATEGIES
 from .costs import CostModel
+from .documents import SegmenterSettings
 from .grid import GridSettings
 from .inference import RayTagging, TaggingSettings
 from .label_quality import LabelQualityParams
@@ -374,6 +375,48 @@ class ServingParams(Settings):
     registered_model_name: str
 
 
+# --- own_text: your documents, no gold --------------------------------------------------------------
+
+
+class PeopleSetParams(Settings):
+    """Sentences people label in one Label Studio project (0: none)."""
+
+    size: NonNegativeInt
+    project: str
+
+
+class EvaluationSetParams(Settings):
+    """The held-out sentences every F1 of the route is measured on: labelled in Label Studio
+    (``project``), or imported from a spaCy/Prodigy span JSONL file (``import_path``)."""
+
+    size: PositiveInt
+    project: str
+    import_path: str | None
+
+
+class ExpertBudgetParams(Settings):
+    """The pool sentences people correct, pre-filled with the LLM's labels: ``size`` of them,
+    chosen by ``strategy`` (``label_issues`` ranks by ``label_quality_folds`` out-of-fold students)."""
+
+    strategy: Selection
+    size: NonNegativeInt
+    project: str
+    label_quality_folds: Annotated[int, Field(ge=2)]
+
+
+class OwnTextParams(Settings):
+    """``own_text``: the labelling route on a folder of your own documents (docs/own_text.md)."""
+
+    documents: str  # a folder (or file) of .txt / .jsonl documents
+    segmenter: SegmenterSettings
+    seed: int  # draws the evaluation set, the labeller set and the budget's random choices
+    evaluation: EvaluationSetParams
+    labeller_set: PeopleSetParams
+    budget: ExpertBudgetParams
+    rule: AgreementRule  # several annotators on one task
+    seeds: tuple[int, ...]  # students per regimen; the first seed's regimen-D student is the model
+
+
 # --- every group -------------------------------------------------------------------------------
 
 GROUPS: dict[str, type] = {
@@ -391,6 +434,7 @@ GROUPS: dict[str, type] = {
     "reporting": ReportingParams,
     "inference": InferenceParams,
     "serving": ServingParams,
+    "own_text": OwnTextParams,
     "cost_model": CostModel,
     "llm_annotation": AnnotationSettings,
     "llm_models": LLMModels,

@@ -115,6 +115,42 @@ class LabelStudioClient:
         )
         return len(new)
 
+    def project_id(self, title: str) -> int | None:
+        """The id of the project called ``title``, or None when there is none (nothing is created)."""
+        page = 1
+        while True:
+            reply = self._send("GET", "/api/projects", params={"title": title, "page": page, "page_size": 100}).json()
+            results = reply.get("results", reply) if isinstance(reply, dict) else reply
+            found = next((p for p in results if p.get("title") == title), None)
+            if found is not None:
+                return int(found["id"])
+            if not (isinstance(reply, dict) and reply.get("next")):
+                return None
+            page += 1
+
+    def tasks(self, project_id: int, page_size: int = 100) -> list[dict[str, Any]]:
+        """Every task of the project as the data manager lists it (``data``, ``annotations``,
+        ``total_annotations``, ``cancelled_annotations`` ...), fetched page by page."""
+        tasks: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            params = {"project": project_id, "page": page, "page_size": page_size, "fields": "all"}
+            reply = self._send("GET", "/api/tasks", params=params).json()
+            if isinstance(reply, list):  # an unpaginated answer: all of them at once
+                return reply
+            batch = reply.get("tasks", [])
+            tasks.extend(batch)
+            # a page past the last is an error (HTTP 404), so stop at the total rather than at an empty page
+            if len(batch) < page_size or len(tasks) >= int(reply.get("total", len(tasks))):
+                return tasks
+            page += 1
+
+    def annotate(self, task_id: int, result: list[dict[str, Any]], lead_time: float) -> dict[str, Any]:
+        """Submit one annotation of a task, as the labeling interface posts it on *Submit*: the
+        regions (``result``) and the seconds the annotator took (``lead_time``). The created annotation."""
+        body = {"result": result, "lead_time": lead_time, "was_cancelled": False}
+        return self._send("POST", f"/api/tasks/{task_id}/annotations/", json=body).json()
+
 
 def connect(credentials: Mapping[str, Any]) -> LabelStudioClient | None:
     """The client of the configured server -- credentials ``label_studio.url`` / ``api_key``, or

@@ -97,22 +97,38 @@ def _prediction(row: Mapping, text: str, starts: list[int], ends: list[int], lab
     return prediction
 
 
+def _as_written(row: Mapping) -> tuple[str, list[int], list[int], dict[str, Any]]:
+    """A raw document's sentence as people wrote it: its text, its tokens' offsets in that text,
+    and where it lies (``document_id``, ``offset``: the sentence's start in its document)."""
+    offset = int(row["start"])
+    starts = [int(s) - offset for s in row["token_starts"]]
+    ends = [int(e) - offset for e in row["token_ends"]]
+    return str(row["text"]), starts, ends, {"document_id": str(row["document_id"]), "offset": offset}
+
+
 def tasks_for(selection: pd.DataFrame, split: str = "train") -> list[dict[str, Any]]:
     """One task per selected sentence, in the selection's order (its ``rank``: 0 = chosen first).
 
     ``selection`` needs ``sentence_id`` and ``tokens``; with ``llm_tags`` its LLM entities are
     pre-filled, labelled by ``strategy`` x ``model`` and scored by ``entity_confidence`` /
-    ``sentence_confidence`` where present.
+    ``sentence_confidence`` where present. A sentence of raw documents (``text``, ``start`` and
+    ``token_starts``/``token_ends`` in its document: :func:`llm_ner.documents.segment`) is shown as
+    written; a CoNLL sentence, which has only tokens, as its tokens joined by single spaces.
     """
     tasks = []
+    written = {"text", "start", "token_starts", "token_ends"} <= set(selection.columns)
     for rank, row in enumerate(selection.to_dict("records")):
-        text, starts, ends = sentence_text([str(t) for t in row["tokens"]])
+        if written:
+            text, starts, ends, place = _as_written(row)
+        else:
+            (text, starts, ends), place = sentence_text([str(t) for t in row["tokens"]]), {}
         task: dict[str, Any] = {
             "data": {
                 "text": text,
                 "token_starts": starts,
                 "token_ends": ends,
                 "sentence_id": int(row["sentence_id"]),
+                **place,
                 "split": split,
                 "rank": rank,
             }

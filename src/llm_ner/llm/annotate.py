@@ -14,6 +14,7 @@ the tier it was bought at (online, or a batch job's discount: :mod:`llm_ner.llm.
 from __future__ import annotations
 
 import logging
+import numbers
 import threading
 import time
 from collections import Counter
@@ -355,7 +356,7 @@ class _SentenceLabeller:
         sentence = self.rows.loc[i]
         return {
             "sentence_id": int(sentence["sentence_id"]),
-            "document_id": int(sentence["document_id"]),
+            "document_id": _document_id(sentence["document_id"]),
             "tokens": list(sentence["tokens"]),
             "gold_tags": list(sentence["ner_tags"]) if "ner_tags" in sentence else None,
             "llm_tags": labels.tags,
@@ -385,6 +386,11 @@ class _SentenceLabeller:
             dict(Counter(table["status"])),
         )
         return AnnotationRun(table, [replies[j][1] for replies in results], caller.totals, retries)
+
+
+def _document_id(value: Any) -> int | str:
+    """CoNLL's document number, or a raw document's id (its file stem or JSONL ``id``)."""
+    return int(value) if isinstance(value, numbers.Integral) else str(value)
 
 
 def combine_by_vote(runs: Sequence[AnnotationRun], strategy: str) -> AnnotationRun:

@@ -1,0 +1,173 @@
+"""own_text: the labelling route on a folder of your own documents, no gold anywhere.
+
+Its own pipeline (not conditionals threaded through the study's six): documents -> sentences ->
+evaluation / labeller / pool -> people label the evaluation set, then the labeller set -> the LLM
+labels the pool -> people correct the budget -> students -> exports and a page. It reuses the
+study's nodes where they fit: ``configure_llm_access`` and ``join_settings`` (llm_annotation's
+settings), ``evaluate_markup_quality`` and ``label_training_pool`` (inside ``choose_own_labeller``
+and ``label_with_llm``), mixed_annotation's selections and out-of-fold label quality, the regimens
+and the grid."""
+
+from kedro.pipeline import Pipeline, node
+
+from llm_ner.pipelines import llm_access_node, stage
+from llm_ner.pipelines.llm_annotation.nodes import join_settings
+
+from .nodes import (
+    budget_labels,
+    choose_budget,
+    choose_own_labeller,
+    choose_parts,
+    cut_sentences,
+    evaluation_labels,
+    evaluation_tasks,
+    export_labels,
+    label_with_llm,
+    labeller_labels,
+    labeller_tasks,
+    people_tasks,
+    summarise_route,
+    train_students,
+)
+
+PEOPLE = ["params:own_text", "params:entity_types", "label_studio_credentials"]
+
+
+def _sentences() -> Pipeline:
+    """Documents -> sentences that fit the encoder -> evaluation, labeller and pool parts."""
+    return Pipeline(
+        [
+            node(
+                cut_sentences,
+                ["own_text_documents", "params:own_text", "params:student", "params:entity_types"],
+                ["own_text_sentences", "own_text_document_counts"],
+                name="cut_sentences",
+            ),
+            node(choose_parts, ["own_text_sentences", "params:own_text"], "own_text_parts", name="choose_parts"),
+        ]
+    )
+
+
+def _people_first() -> Pipeline:
+    """The evaluation set, then the labeller set: tasks saved, then a stop until people have labelled them."""
+    return Pipeline(
+        [
+            node(evaluation_tasks, ["own_text_parts", "params:own_text"], "own_text_evaluation_tasks"),
+            node(
+                evaluation_labels,
+                ["own_text_evaluation_tasks", "own_text_parts", *PEOPLE],
+                "own_text_evaluation_labels",
+                name="collect_evaluation_labels",
+            ),
+            node(labeller_tasks, ["own_text_parts", "own_text_evaluation_labels"], "own_text_labeller_tasks"),
+            node(
+                labeller_labels,
+                ["own_text_labeller_tasks", "own_text_parts", *PEOPLE],
+                "own_text_labeller_labels",
+                name="collect_labeller_labels",
+            ),
+        ]
+    )
+
+
+def _llm() -> Pipeline:
+    """The labeller (chosen on the labeller set, or as configured) labels the pool and the evaluation set."""
+    return Pipeline(
+        [
+            llm_access_node("own_text_llm_access"),
+            node(
+                join_settings,
+                ["params:llm_annotation", "params:llm_prompts", "params:entity_types", "own_text_llm_access"],
+                "own_text_llm_settings",
+                name="join_llm_settings",
+            ),
+            node(
+                choose_own_labeller,
+                ["own_text_parts", "own_text_labeller_labels", "own_text_llm_settings"],
+                ["own_text_markup_quality", "own_text_labeller", "own_text_labelling_settings"],
+                name="choose_labeller",
+            ),
+            node(
+                label_with_llm,
+                ["own_text_parts", "own_text_labeller_labels", "own_text_labelling_settings"],
+                ["own_text_llm_labels", "own_text_llm_spend"],
+                name="label_with_llm",
+            ),
+        ]
+    )
+
+
+def _budget() -> Pipeline:
+    """The pool sentences people correct, chosen by a strategy; a stop until they have."""
+    return Pipeline(
+        [
+            node(
+                choose_budget,
+                ["own_text_llm_labels", "params:own_text", "params:student", "params:entity_types", "params:grid"],
+                "own_text_budget_selection",
+                name="choose_budget",
+            ),
+            node(people_tasks, "own_text_budget_selection", "own_text_budget_tasks", name="budget_tasks"),
+            node(
+                budget_labels,
+                ["own_text_budget_tasks", "own_text_budget_selection", *PEOPLE],
+                "own_text_budget_labels",
+                name="collect_budget_labels",
+            ),
+        ]
+    )
+
+
+def _model() -> Pipeline:
+    """Students on the evaluation set, the recommended model, the exports and the page."""
+    people = ["own_text_evaluation_labels", "own_text_labeller_labels", "own_text_budget_labels"]
+    return Pipeline(
+        [
+            node(
+                train_students,
+                [
+                    "own_text_llm_labels",
+                    "own_text_parts",
+                    "own_text_labeller_labels",
+                    "own_text_budget_labels",
+                    "own_text_evaluation_labels",
+                    "params:own_text",
+                    "params:student",
+                    "params:entity_types",
+                    "params:grid",
+                ],
+                ["own_text_student_runs", "own_text_model"],
+                name="train_students",
+            ),
+            node(
+                export_labels,
+                ["own_text_parts", "own_text_llm_labels", *people, "own_text_model"],
+                {
+                    f"{labels}_{kind}": f"own_text_{labels}_labels_{kind}"
+                    for labels in ("llm", "people", "model")
+                    for kind in ("jsonl", "conll")
+                },
+                name="export_labels",
+            ),
+            node(
+                summarise_route,
+                [
+                    "own_text_document_counts",
+                    "own_text_parts",
+                    *people,
+                    "own_text_llm_labels",
+                    "own_text_llm_spend",
+                    "own_text_markup_quality",
+                    "own_text_student_runs",
+                    "params:own_text",
+                    "params:cost_model",
+                ],
+                ["own_text_summary", "own_text_report"],
+                name="summarise_route",
+            ),
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return stage("own_text", _sentences() + _people_first() + _llm() + _budget() + _model())
