@@ -122,6 +122,11 @@ def people_labels(
     return table[list(PEOPLE_COLUMNS)]
 
 
+def people_of(people: pd.DataFrame, name: str) -> pd.DataFrame:
+    """One set's rows of everything people labelled (``set``: evaluation, labeller, budget)."""
+    return people[people["set"] == name].reset_index(drop=True)
+
+
 def labelled(people: pd.DataFrame) -> pd.DataFrame:
     return people[people["status"] == "labelled"].reset_index(drop=True)
 

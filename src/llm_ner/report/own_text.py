@@ -12,7 +12,7 @@ import pandas as pd
 from .html import Section, render
 
 
-def _quality(summary: Mapping[str, Any], students: pd.DataFrame) -> Section:
+def _quality(summary: Mapping[str, Any]) -> Section:
     section = Section("own-text-quality", "Quality on the evaluation set")
     section.text(
         f"Micro entity F1 on the {summary['evaluation_sentences']} evaluation sentences people labelled "
@@ -21,14 +21,14 @@ def _quality(summary: Mapping[str, Any], students: pd.DataFrame) -> Section:
     )
     section.table(pd.DataFrame(summary["quality"]), caption="the LLM's labels and the recommended model")
     section.table(
-        students,
+        pd.DataFrame(summary["students"]),
         caption=f"students per regimen: mean and std of F1 over {summary['seeds']} seeds; "
         "D_llm_then_gold = LLM labels then the people's (the recommended recipe), A_gold = the people's alone",
     )
     return section
 
 
-def _cost(summary: Mapping[str, Any], people: pd.DataFrame) -> Section:
+def _cost(summary: Mapping[str, Any]) -> Section:
     llm = summary["llm_cost"]
     section = Section("own-text-cost", "What it cost")
     section.text(
@@ -36,9 +36,12 @@ def _cost(summary: Mapping[str, Any], people: pd.DataFrame) -> Section:
         f"{llm['output_tokens']:,} reply tokens, {llm['api_calls']} calls bought by this run, "
         f"{llm['cache_hits']} from the cache), ${llm['choice_usd']:.4f} to choose the labeller. "
         f"People: {summary['people_seconds'] / 3600:.2f} h measured in Label Studio, "
-        f"${summary['people_usd']:.2f} at ${summary['usd_per_hour']:.2f} an hour."
+        f"${summary['people_usd']:.2f} at the expert's hourly rate (cost_model.expert.usd_per_hour)."
     )
-    section.table(people, caption="gold consumed, by purpose: sentences, tokens, skipped, measured time and its price")
+    section.table(
+        pd.DataFrame(summary["gold"]),
+        caption="gold consumed, by purpose: sentences, tokens, skipped, measured time and its price",
+    )
     return section
 
 
@@ -48,11 +51,11 @@ def _sentences(summary: Mapping[str, Any]) -> Section:
     return section
 
 
-def route_page(summary: Mapping[str, Any], students: pd.DataFrame, people: pd.DataFrame) -> str:
+def route_page(summary: Mapping[str, Any]) -> str:
     """The route's self-contained HTML page."""
     quality = {row["labels"]: row for row in summary["quality"]}
     headline = [
-        f"LLM labels ({summary['labeller']}): F1 {quality['LLM']['f1']:.3f} "
+        f"LLM labels ({summary['llm_cost']['labeller']}): F1 {quality['LLM']['f1']:.3f} "
         f"[{quality['LLM']['f1_low']:.3f}, {quality['LLM']['f1_high']:.3f}]",
         f"Recommended model: F1 {quality['model']['f1']:.3f} "
         f"[{quality['model']['f1_low']:.3f}, {quality['model']['f1_high']:.3f}]",
@@ -60,9 +63,9 @@ def route_page(summary: Mapping[str, Any], students: pd.DataFrame, people: pd.Da
         f"{summary['people_seconds'] / 3600:.2f} h = ${summary['people_usd']:.2f}",
     ]
     run = {
-        "env": summary["documents"],
+        "env": "(the run's)",
         "command": "kedro run --pipeline own_text",
         "rendered_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
-    sections = [_quality(summary, students), _cost(summary, people), _sentences(summary)]
+    sections = [_quality(summary), _cost(summary), _sentences(summary)]
     return render("Your text, your tagger", headline, sections, run)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from llm_ner.costs import CostModel
 from llm_ner.documents import document_counts, segment
-from llm_ner.grid import Cell, GridSettings
+from llm_ner.grid import Cell, Grid, GridSettings
 from llm_ner.inference import fitting_parts
 from llm_ner.interchange import conll_text, read_span_jsonl, span_records, tags_from_span_records
 from llm_ner.label_studio import annotations_so_far, connect, labeling_config, tasks_for
@@ -26,7 +27,6 @@ from llm_ner.mixed import LABEL_QUALITY, SELECTIONS, out_of_fold_label_quality, 
 from llm_ner.model import Tagger, labelled_sentences
 from llm_ner.model.prediction import predict_tags, probabilities_to_tags
 from llm_ner.own_text import (
-    GOLD_PURPOSES,
     PARTS,
     PEOPLE_COLUMNS,
     AnnotationsPending,
@@ -34,9 +34,11 @@ from llm_ner.own_text import (
     f1_interval,
     fit_to_encoder,
     gold_consumed,
+    labelled,
     llm_f1,
     part_of,
     people_labels,
+    people_of,
     student_summary,
     with_people_tags,
 )
@@ -44,6 +46,7 @@ from llm_ner.parameters import EntityTypes, OwnTextParams
 from llm_ner.pipelines.llm_annotation.nodes import evaluate_markup_quality, label_training_pool
 from llm_ner.report.own_text import route_page
 from llm_ner.students import Protocol, Student, StudentParams, train_student
+from llm_ner.tags import LabelSchema
 
 logger = logging.getLogger(__name__)
 
@@ -51,17 +54,33 @@ logger = logging.getLogger(__name__)
 RECOMMENDED, PEOPLE_ONLY = "D_llm_then_gold", "A_gold"
 
 
-def cut_sentences(
-    documents: pd.DataFrame, own_text: OwnTextParams, student: StudentParams, entity_types: EntityTypes
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+@dataclass(frozen=True)
+class RouteSetup:
+    """What the route's nodes share: its parameters, the label schema, the students' protocol and
+    the grid that trains them (``own_text_setup``, built once per run)."""
+
+    params: OwnTextParams
+    schema: LabelSchema
+    protocol: Protocol
+    grid: Grid
+
+
+def define_setup(
+    own_text: OwnTextParams, student: StudentParams, entity_types: EntityTypes, grid: GridSettings
+) -> RouteSetup:
+    schema = entity_types.schema
+    return RouteSetup(own_text, schema, Protocol.of(student, schema), grid.grid())
+
+
+def cut_sentences(documents: pd.DataFrame, setup: RouteSetup) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The documents' sentences, each cut to fit the student's encoder (status ``split``), and each
     document's sentences, tokens and status (``empty``: no sentence, kept in the counts)."""
     logger.info(
         "own_text: no gold in this route -- simulated experts, gold-vs-LLM comparisons and markup F1 against "
         "CoNLL are skipped; every F1 is measured on the evaluation set people label"
     )
-    sentences = segment(documents, own_text.segmenter)
-    tagger = Tagger.build(Protocol.of(student, entity_types.schema).tagger, seed=0, labels=entity_types.schema.labels)
+    sentences = segment(documents, setup.params.segmenter)
+    tagger = Tagger.build(setup.protocol.tagger, seed=0, labels=setup.protocol.labels)  # for its tokenizer
     route = fit_to_encoder(sentences, lambda token_lists: fitting_parts(tagger, token_lists))
     counts = document_counts(documents, sentences)
     logger.info(
@@ -74,11 +93,15 @@ def cut_sentences(
     return route, counts
 
 
-def choose_parts(sentences: pd.DataFrame, own_text: OwnTextParams) -> pd.DataFrame:
+def choose_parts(sentences: pd.DataFrame, setup: RouteSetup) -> pd.DataFrame:
     """Every sentence's part: ``evaluation``, ``labeller`` or ``pool`` (seeded, disjoint)."""
-    parts = draw_parts(sentences, own_text.evaluation.size, own_text.labeller_set.size, own_text.seed)
+    params = setup.params
+    parts = draw_parts(sentences, params.evaluation.size, params.labeller_set.size, params.seed)
     logger.info("own_text parts: %s", parts["part"].value_counts().to_dict())
     return parts
+
+
+# --- people ------------------------------------------------------------------------------------------
 
 
 def people_tasks(sentences: pd.DataFrame) -> list[dict]:
@@ -89,12 +112,7 @@ def people_tasks(sentences: pd.DataFrame) -> list[dict]:
 
 
 def collect_people_labels(
-    tasks: list[dict],
-    sentences: pd.DataFrame,
-    project: str,
-    own_text: OwnTextParams,
-    entity_types: EntityTypes,
-    credentials: dict[str, Any],
+    tasks: list[dict], sentences: pd.DataFrame, project: str, setup: RouteSetup, credentials: dict[str, Any]
 ) -> pd.DataFrame:
     """What people made of ``tasks`` in Label Studio ``project`` (the tasks it lacks are imported
     first); a stop until every task is submitted or skipped."""
@@ -106,32 +124,29 @@ def collect_people_labels(
             f"{len(tasks)} tasks for Label Studio project {project!r} and no server configured: set credentials "
             "label_studio.url / api_key (or $LABEL_STUDIO_URL / $LABEL_STUDIO_API_KEY), then run again"
         )
-    export = annotations_so_far(credentials, project, labeling_config(entity_types.schema), None, tasks)
-    return people_labels(export, sentences, entity_types.schema, own_text.rule, project)
+    export = annotations_so_far(credentials, project, labeling_config(setup.schema), None, tasks)
+    return people_labels(export, sentences, setup.schema, setup.params.rule, project)
 
 
-def evaluation_tasks(parts: pd.DataFrame, own_text: OwnTextParams) -> list[dict]:
+def evaluation_tasks(parts: pd.DataFrame, setup: RouteSetup) -> list[dict]:
     """The evaluation set's tasks, with nothing pre-filled (so people do not see the LLM's answer);
     none when its gold is imported from a file."""
-    return [] if own_text.evaluation.import_path else people_tasks(part_of(parts, "evaluation"))
+    return [] if setup.params.evaluation.import_path else people_tasks(part_of(parts, "evaluation"))
 
 
 def evaluation_labels(
-    tasks: list[dict],
-    parts: pd.DataFrame,
-    own_text: OwnTextParams,
-    entity_types: EntityTypes,
-    credentials: dict[str, Any],
+    tasks: list[dict], parts: pd.DataFrame, setup: RouteSetup, credentials: dict[str, Any]
 ) -> pd.DataFrame:
     """The evaluation set as people labelled it -- or imported from a spaCy/Prodigy span JSONL
-    file (``own_text.evaluation.import_path``)."""
-    path = own_text.evaluation.import_path
-    if path:
-        gold = tags_from_span_records(read_span_jsonl(path), parts, entity_types.schema, path)
+    file (``own_text.evaluation.import_path``: its sentences are the set)."""
+    evaluation = setup.params.evaluation
+    if evaluation.import_path:
+        gold = tags_from_span_records(
+            read_span_jsonl(evaluation.import_path), parts, setup.schema, evaluation.import_path
+        )
         gold = gold.rename(columns={"gold_tags": "expert_tags"})
         return gold.assign(status="labelled", annotators=1, lead_time_s=float("nan"))[list(PEOPLE_COLUMNS)]
-    sentences = part_of(parts, "evaluation")
-    return collect_people_labels(tasks, sentences, own_text.evaluation.project, own_text, entity_types, credentials)
+    return collect_people_labels(tasks, part_of(parts, "evaluation"), evaluation.project, setup, credentials)
 
 
 def labeller_tasks(parts: pd.DataFrame, evaluation: pd.DataFrame) -> list[dict]:
@@ -142,14 +157,30 @@ def labeller_tasks(parts: pd.DataFrame, evaluation: pd.DataFrame) -> list[dict]:
 
 
 def labeller_labels(
-    tasks: list[dict],
-    parts: pd.DataFrame,
-    own_text: OwnTextParams,
-    entity_types: EntityTypes,
-    credentials: dict[str, Any],
+    tasks: list[dict], parts: pd.DataFrame, setup: RouteSetup, credentials: dict[str, Any]
 ) -> pd.DataFrame:
-    sentences = part_of(parts, "labeller")
-    return collect_people_labels(tasks, sentences, own_text.labeller_set.project, own_text, entity_types, credentials)
+    project = setup.params.labeller_set.project
+    return collect_people_labels(tasks, part_of(parts, "labeller"), project, setup, credentials)
+
+
+def budget_labels(
+    tasks: list[dict], selection: pd.DataFrame, setup: RouteSetup, credentials: dict[str, Any]
+) -> pd.DataFrame:
+    """The budget's sentences as people corrected them."""
+    return collect_people_labels(tasks, selection, setup.params.budget.project, setup, credentials)
+
+
+def gather_people_labels(evaluation: pd.DataFrame, labeller: pd.DataFrame, budget: pd.DataFrame) -> pd.DataFrame:
+    """Everything people labelled, one row per sentence, ``set`` saying which (``evaluation``,
+    ``labeller``, ``budget``)."""
+    sets = {"evaluation": evaluation, "labeller": labeller, "budget": budget}
+    return pd.concat(
+        [table.assign(set=name) for name, table in sets.items()] or [pd.DataFrame(columns=list(PEOPLE_COLUMNS))],
+        ignore_index=True,
+    )
+
+
+# --- the LLM --------------------------------------------------------------------------------------------
 
 
 def _demonstration_pool(parts: pd.DataFrame, labeller: pd.DataFrame) -> pd.DataFrame:
@@ -159,23 +190,22 @@ def _demonstration_pool(parts: pd.DataFrame, labeller: pd.DataFrame) -> pd.DataF
 
 def choose_own_labeller(
     parts: pd.DataFrame, labeller: pd.DataFrame, settings: LLMSettings
-) -> tuple[pd.DataFrame, dict[str, str], LLMSettings]:
+) -> tuple[pd.DataFrame, dict[str, Any], LLMSettings]:
     """With a labeller set: every ``llm_annotation.evaluate`` pair scored on it (each sentence's
-    demonstrations are the set's other sentences), and the labeller chosen as configured. Without
-    one: the configured labeller, which must then need no demonstrations."""
+    demonstrations are the set's other sentences), and the labeller chosen as configured, with
+    what choosing cost. Without one: the configured labeller, which must then need no
+    demonstrations."""
     pool = _demonstration_pool(parts, labeller)
-    if pool.empty:
-        quality = pd.DataFrame()
-        if settings.annotation.labeller == "best":
-            raise ValueError(
-                "own_text: llm_annotation.labeller is 'best' but there is no labeller set to choose on "
-                "(own_text.labeller_set.size is 0): pin {strategy: ..., model: ...}"
-            )
-    else:
-        quality, _, _ = evaluate_markup_quality(pool, pool, pd.DataFrame(), settings)
+    if pool.empty and settings.annotation.labeller == "best":
+        raise ValueError(
+            "own_text: llm_annotation.labeller is 'best' but there is no labeller set to choose on "
+            "(own_text.labeller_set.size is 0): pin {strategy: ..., model: ...}"
+        )
+    quality = pd.DataFrame() if pool.empty else evaluate_markup_quality(pool, pool, pd.DataFrame(), settings)[0]
     chosen = choose_best(quality, settings.annotation.labeller)
     pinned = {"strategy": chosen["strategy"], "model": chosen["model"]}
     logger.info("own_text labeller: %s x %s (%s)", chosen["strategy"], chosen["model"], chosen["chosen_by"])
+    chosen["choice_usd"] = float(quality["label_cost_usd"].sum()) if len(quality) else 0.0
     annotation = dataclasses.replace(settings.annotation, labeller=pinned)
     return quality, chosen, dataclasses.replace(settings, annotation=annotation)
 
@@ -192,80 +222,55 @@ def label_with_llm(
     return placed, spend
 
 
-def choose_budget(
-    llm_labels: pd.DataFrame,
-    own_text: OwnTextParams,
-    student: StudentParams,
-    entity_types: EntityTypes,
-    grid: GridSettings,
-) -> pd.DataFrame:
+def choose_budget(llm_labels: pd.DataFrame, setup: RouteSetup) -> pd.DataFrame:
     """The pool sentences people should correct, in the strategy's order (least sure first)."""
-    budget = own_text.budget
+    budget, seed = setup.params.budget, setup.params.seed
     pool = part_of(llm_labels, "pool")
     selection = SELECTIONS[budget.strategy]
     if selection.ranked_by == LABEL_QUALITY:
-        protocol = Protocol.of(student, entity_types.schema)
-        quality = out_of_fold_label_quality(pool, budget.label_quality_folds, own_text.seed, protocol, grid.grid())
+        quality = out_of_fold_label_quality(pool, budget.label_quality_folds, seed, setup.protocol, setup.grid)
         pool = pool.join(quality, on="sentence_id")
-    chosen = selection(pool, min(budget.size, len(pool)), own_text.seed)
+    chosen = selection(pool, min(budget.size, len(pool)), seed)
     if selection.ranked_by is not None:
         chosen = chosen.sort_values(selection.ranked_by, kind="stable", na_position="first")
     logger.info("own_text budget: %d of %d pool sentences chosen by %s", len(chosen), len(pool), budget.strategy)
     return chosen.reset_index(drop=True).assign(part="budget")
 
 
-def budget_labels(
-    tasks: list[dict],
-    selection: pd.DataFrame,
-    own_text: OwnTextParams,
-    entity_types: EntityTypes,
-    credentials: dict[str, Any],
-) -> pd.DataFrame:
-    """The budget's sentences as people corrected them."""
-    return collect_people_labels(tasks, selection, own_text.budget.project, own_text, entity_types, credentials)
+# --- the students ----------------------------------------------------------------------------------------
 
 
-def _training_sets(
-    llm_labels: pd.DataFrame, parts: pd.DataFrame, labeller: pd.DataFrame, budget: pd.DataFrame
-) -> dict[str, list]:
+def _training_sets(llm_labels: pd.DataFrame, parts: pd.DataFrame, people: pd.DataFrame) -> dict[str, list]:
     """``llm``: the pool's LLM labels, less the sentences people corrected; ``gold``: every
     sentence people labelled for training (labeller set and budget). Never the evaluation set."""
-    people = pd.concat([with_people_tags(part_of(parts, "labeller"), labeller), with_people_tags(parts, budget)])
+    trained = with_people_tags(parts, people[people["set"] != "evaluation"])
     pool = part_of(llm_labels, "pool")
-    llm = pool[~pool["sentence_id"].isin(people["sentence_id"]) & pool["llm_tags"].notna()]
-    return {"llm": labelled_sentences(llm, "llm_tags"), "gold": labelled_sentences(people, "expert_tags")}
+    llm = pool[~pool["sentence_id"].isin(trained["sentence_id"]) & pool["llm_tags"].notna()]
+    return {"llm": labelled_sentences(llm, "llm_tags"), "gold": labelled_sentences(trained, "expert_tags")}
 
 
 def train_students(
-    llm_labels: pd.DataFrame,
-    parts: pd.DataFrame,
-    labeller: pd.DataFrame,
-    budget: pd.DataFrame,
-    evaluation: pd.DataFrame,
-    own_text: OwnTextParams,
-    student: StudentParams,
-    entity_types: EntityTypes,
-    grid: GridSettings,
+    llm_labels: pd.DataFrame, parts: pd.DataFrame, people: pd.DataFrame, setup: RouteSetup
 ) -> tuple[pd.DataFrame, Tagger]:
     """Regimen D (LLM labels, then people's) and the people's labels alone, a student per seed,
     each scored on the evaluation set with a bootstrap interval; and the recommended model (the
     first seed's regimen-D student). No early stopping: the protocol's epochs, nothing chosen on
     held-out labels."""
-    protocol = Protocol.of(student, entity_types.schema)
-    sets = _training_sets(llm_labels, parts, labeller, budget)
+    sets = _training_sets(llm_labels, parts, people)
     if not sets["gold"]:
         raise ValueError("own_text: people labelled no sentence for training (labeller set and budget both empty)")
-    held_out = with_people_tags(part_of(parts, "evaluation"), evaluation)
+    held_out = with_people_tags(parts, people_of(people, "evaluation"))
     words = tuple(tuple(t) for t in held_out["tokens"])
     designs = regimen_designs(sets, [RECOMMENDED, PEOPLE_ONLY])
+    seeds = setup.params.seeds
     cells = [
-        Cell({"regimen": name, "seed": seed}, Student(protocol, design(seed), seed, predict=words))
+        Cell({"regimen": name, "seed": seed}, Student(setup.protocol, design(seed), seed, predict=words))
         for name, design in designs.items()
-        for seed in own_text.seeds
+        for seed in seeds
     ]
     rows = []
-    for cell, output in zip(cells, grid.grid().run("own_text", cells)):
-        predicted = probabilities_to_tags(output.artifacts["probabilities"], protocol.labels)
+    for cell, output in zip(cells, setup.grid.run("own_text", cells)):
+        predicted = probabilities_to_tags(output.artifacts["probabilities"], setup.protocol.labels)
         interval = f1_interval(list(held_out["expert_tags"]), predicted, Bootstrap())
         rows.append({**cell.ids, "f1": interval.value, "f1_low": interval.low, "f1_high": interval.high})
     runs = pd.DataFrame(rows).assign(
@@ -274,26 +279,21 @@ def train_students(
         evaluation_sentences=len(held_out),
     )
     logger.info("own_text students on the evaluation set:\n%s", runs.to_string())
-    model = train_student(Student(protocol, designs[RECOMMENDED](own_text.seeds[0]), own_text.seeds[0]))
+    model = train_student(Student(setup.protocol, designs[RECOMMENDED](seeds[0]), seeds[0]))
     return runs, model
 
 
+# --- what comes out --------------------------------------------------------------------------------------
+
+
 def export_labels(
-    parts: pd.DataFrame,
-    llm_labels: pd.DataFrame,
-    evaluation: pd.DataFrame,
-    labeller: pd.DataFrame,
-    budget: pd.DataFrame,
-    model: Tagger,
+    parts: pd.DataFrame, llm_labels: pd.DataFrame, people: pd.DataFrame, model: Tagger
 ) -> dict[str, pd.DataFrame | str]:
     """The pool's LLM labels, the people's labels (every set, ``meta.part`` says which) and the
     model's predictions (every sentence) as spaCy/Prodigy span JSONL and as CoNLL."""
     pool = part_of(llm_labels, "pool").dropna(subset=["llm_tags"])
-    people = {"evaluation": evaluation, "labeller": labeller, "budget": budget}
-    by_people = pd.concat(
-        [with_people_tags(parts, labels).assign(part=name) for name, labels in people.items() if len(labels)],
-        ignore_index=True,
-    ).sort_values("sentence_id", kind="stable")
+    done = labelled(people)[["sentence_id", "expert_tags", "set"]].rename(columns={"set": "part"})
+    by_people = parts.drop(columns="part").merge(done, on="sentence_id").sort_values("sentence_id")
     tables = {
         "llm": (pool, list(pool["llm_tags"])),
         "people": (by_people, list(by_people["expert_tags"])),
@@ -301,57 +301,74 @@ def export_labels(
     }
     exports: dict[str, pd.DataFrame | str] = {}
     for name, (sentences, tags) in tables.items():
-        records = span_records(sentences.reset_index(drop=True), tags, {"labels": name})
+        sentences = sentences.reset_index(drop=True)
+        records = span_records(sentences, tags, {"labels": name})
         for record, part in zip(records, sentences["part"]):
             record["meta"]["part"] = part
         exports[f"{name}_jsonl"] = pd.DataFrame(records)
-        exports[f"{name}_conll"] = conll_text(sentences.reset_index(drop=True), tags)
+        exports[f"{name}_conll"] = conll_text(sentences, tags)
     return exports
 
 
-def summarise_route(
-    counts: pd.DataFrame,
-    parts: pd.DataFrame,
-    evaluation: pd.DataFrame,
-    labeller: pd.DataFrame,
-    budget: pd.DataFrame,
-    llm_labels: pd.DataFrame,
-    llm_spend: dict[str, Any],
-    labeller_quality: pd.DataFrame,
-    runs: pd.DataFrame,
-    own_text: OwnTextParams,
-    cost_model: CostModel,
-) -> tuple[dict[str, Any], str]:
-    """The route's figures (JSON) and its page: F1 with intervals, costs, gold by purpose, counts."""
+def measure_quality(
+    people: pd.DataFrame, llm_labels: pd.DataFrame, runs: pd.DataFrame, setup: RouteSetup
+) -> dict[str, Any]:
+    """On the evaluation set: the LLM labels' F1 and the recommended model's, each with its
+    bootstrap interval, and every regimen's mean and std over seeds."""
     bootstrap = Bootstrap()
-    people = {"evaluation": evaluation, "labeller": labeller, "budget": budget}
-    llm = llm_f1(evaluation, part_of(llm_labels, "evaluation"), bootstrap)
-    recommended = runs[(runs["regimen"] == RECOMMENDED) & (runs["seed"] == own_text.seeds[0])].iloc[0]
-    gold = gold_consumed(people, parts, cost_model.expert)
-    choice_usd = float(labeller_quality["label_cost_usd"].sum()) if len(labeller_quality) else 0.0
-    summary = {
-        "documents": own_text.documents,
-        "labeller": f"{llm_spend['strategy']} x {llm_spend['model']}",
-        "evaluation_sentences": int(gold.loc[gold["purpose"] == GOLD_PURPOSES["evaluation"], "sentences"].iloc[0]),
+    llm = llm_f1(people_of(people, "evaluation"), part_of(llm_labels, "evaluation"), bootstrap)
+    model = runs[(runs["regimen"] == RECOMMENDED) & (runs["seed"] == setup.params.seeds[0])].iloc[0]
+    quality = {
+        "evaluation_sentences": int(model["evaluation_sentences"]),
         "bootstrap_resamples": bootstrap.resamples,
-        "seeds": len(own_text.seeds),
+        "seeds": len(setup.params.seeds),
         "quality": [
             {"labels": "LLM", "f1": llm.value, "f1_low": llm.low, "f1_high": llm.high},
-            {"labels": "model", **{k: float(recommended[k]) for k in ("f1", "f1_low", "f1_high")}},
+            {"labels": "model", **{k: float(model[k]) for k in ("f1", "f1_low", "f1_high")}},
         ],
-        "llm_cost": {**{k: llm_spend[k] for k in MONEY_FIELDS}, "choice_usd": choice_usd},
+        "students": student_summary(runs).to_dict("records"),
+    }
+    logger.info("own_text on the evaluation set: LLM F1 %s, model F1 %s", llm, quality["quality"][1])
+    return quality
+
+
+def price_people(people: pd.DataFrame, parts: pd.DataFrame, cost_model: CostModel) -> pd.DataFrame:
+    """The gold people gave, by purpose, with their measured time and its price."""
+    sets = {name: people_of(people, name) for name in ("evaluation", "labeller", "budget")}
+    return gold_consumed(sets, parts, cost_model.expert)
+
+
+def count_sentences(counts: pd.DataFrame, parts: pd.DataFrame, llm_labels: pd.DataFrame) -> dict[str, int]:
+    """Documents, sentences per part and status: nothing is dropped without a count."""
+    return {
+        "documents": len(counts),
+        "empty_documents": int((counts["status"] == "empty").sum()),
+        "sentences": len(parts),
+        "split_parts": int((parts["status"] == "split").sum()),
+        **{f"{part}_sentences": int((parts["part"] == part).sum()) for part in PARTS},
+        "llm_failed": int((llm_labels["status"] == "failed").sum()),
+    }
+
+
+def llm_cost(spend: dict[str, Any], labeller: dict[str, Any]) -> dict[str, Any]:
+    """What the LLM cost: the labels (tokens, dollars, calls) and choosing the labeller."""
+    return {
+        "labeller": f"{spend['strategy']} x {spend['model']}",
+        **{name: spend[name] for name in MONEY_FIELDS},
+        "choice_usd": labeller.get("choice_usd", 0.0),
+    }
+
+
+def summarise_route(
+    quality: dict[str, Any], gold: pd.DataFrame, counts: dict[str, int], cost: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """The route's figures (JSON) and its page."""
+    summary = {
+        **quality,
+        "llm_cost": cost,
         "people_seconds": float(gold["seconds"].sum()),
         "people_usd": float(gold["usd"].sum()),
-        "usd_per_hour": cost_model.expert.usd_per_hour,
         "gold": gold.to_dict("records"),
-        "counts": {
-            "documents": len(counts),
-            "empty_documents": int((counts["status"] == "empty").sum()),
-            "sentences": len(parts),
-            "split_parts": int((parts["status"] == "split").sum()),
-            **{f"{part}_sentences": int((parts["part"] == part).sum()) for part in PARTS},
-            "llm_failed": int((llm_labels["status"] == "failed").sum()),
-        },
+        "counts": counts,
     }
-    logger.info("own_text: LLM F1 %s, model F1 %s", llm, summary["quality"][1])
-    return summary, route_page(summary, student_summary(runs), gold)
+    return summary, route_page(summary)
