@@ -32,7 +32,7 @@ def lookup(node, path):
     return node
 
 
-@pytest.mark.parametrize("env", ["test", "study", "gpu"])
+@pytest.mark.parametrize("env", ["test", "study", "gpu", "own_text"])
 def test_an_environment_states_only_what_differs_from_base(env):
     base = project_parameters("base", str(CONF))
     restated = [

@@ -20,7 +20,8 @@ from .backends import ChatBackend, backend_identity, make_backend
 from .batch import annotate_through_batches
 from .cache import ResponseCache, request_key
 from .constrained import with_reply_format
-from .costs import estimate_messages_tokens
+from .costs import estimate_messages_tokens, money_totals
+from .quality import confidence_thresholds, markup_quality_row
 from .runner import ReplyPending
 from .settings import LLMSettings
 
@@ -224,3 +225,65 @@ class AnnotationStudy:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+
+
+def score_pairs(
+    settings: LLMSettings, sample: pd.DataFrame, demonstration_pool: pd.DataFrame | None
+) -> tuple[list[dict[str, Any]], list[pd.DataFrame], list[pd.DataFrame]]:
+    """Every evaluated strategy x model (``settings.evaluated_pairs()``) on a gold-labelled
+    ``sample`` (``ner_tags``): a markup-quality row, the labels behind it, and F1 of the labels
+    kept above each confidence threshold, per pair."""
+    study = AnnotationStudy(settings)
+    mode = settings.annotation.evaluation_mode
+    rows, labels, thresholds = [], [], []
+    try:
+        for run in study.annotate_pairs(settings.evaluated_pairs(), sample, demonstration_pool):
+            rows.append(
+                {
+                    **markup_quality_row(run.labels, mode, settings.schema),
+                    "confidence": settings.annotation.confidence.method,
+                    "retries": run.retries,
+                }
+            )
+            labels.append(run.labels)
+            thresholds.append(confidence_thresholds(run.labels, mode=mode))
+    finally:
+        study.close()
+    return rows, labels, thresholds
+
+
+def label_with_labeller(
+    settings: LLMSettings, sentences: pd.DataFrame, demonstration_pool: pd.DataFrame | None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``sentences`` labelled by the pinned labeller (``settings.annotation.labeller``), and their
+    money: what it cost, what was estimated before the first call, the statuses."""
+    annotation, labeller = settings.annotation, settings.annotation.labeller
+    study = AnnotationStudy(settings)
+    try:
+        estimate = study.estimate(labeller["strategy"], labeller["model"], sentences, demonstration_pool, "labelling")
+        logger.info(
+            "labelling %d sentences with %s x %s: %d calls to make, estimated $%.4f",
+            len(sentences),
+            labeller["strategy"],
+            labeller["model"],
+            estimate["calls_to_make"],
+            estimate["estimated_cost_usd"],
+        )
+        run = study.annotate(labeller["strategy"], labeller["model"], sentences, demonstration_pool)
+    finally:
+        study.close()
+    labels = run.labels
+    spend = {
+        "stage": "labelling",
+        "source": "annotate",
+        "strategy": labeller["strategy"],
+        "model": labeller["model"],
+        "mode": settings.mode(labeller["model"]),
+        "confidence": annotation.confidence.method,
+        "sentences": len(labels),
+        "statuses": {k: int(v) for k, v in labels["status"].value_counts().items()},
+        "retries": run.retries,
+        **money_totals(labels),
+        "estimate": estimate,
+    }
+    return labels, spend

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from functools import partial, update_wrapper
 from typing import Any
@@ -11,9 +12,9 @@ from kedro.pipeline import Node, Pipeline, node, pipeline
 
 from llm_ner.costs import CostModel
 from llm_ner.grid import GridSettings
-from llm_ner.llm.settings import AnnotationSettings, LLMAccess, model_settings
+from llm_ner.llm.settings import AnnotationSettings, LLMAccess, LLMSettings, model_settings, parse_llm_settings
 from llm_ner.model.evaluation import reported_sets
-from llm_ner.parameters import EntityTypes, LLMModels
+from llm_ner.parameters import EntityTypes, LLMModels, PromptParams
 from llm_ner.students import Protocol, StudentParams, StudentSetup
 
 
@@ -59,6 +60,15 @@ def llm_access(
         annotation.show_progress,
         dict(credentials or {}),
     )
+
+
+def join_settings(
+    annotation: AnnotationSettings, prompts: PromptParams, entity_types: EntityTypes, access: LLMAccess
+) -> LLMSettings:
+    """The run's settings, the prompts and the LLMs joined: strategies rendered for the label set,
+    every model and strategy name cross-checked across the groups."""
+    settings = parse_llm_settings(annotation, access.models, prompts.model_dump(), access.prices, entity_types.schema)
+    return dataclasses.replace(settings, credentials=access.credentials)
 
 
 def llm_access_node(output: str) -> Node:

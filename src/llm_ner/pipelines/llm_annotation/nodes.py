@@ -2,7 +2,7 @@
 
 The work is in ``llm_ner.llm``. Kedro instantiates the typed groups (``llm_annotation``,
 ``llm_prompts``, ``cost_model``); the stage's ``llm_access`` (the models, their prices and
-credentials) and :func:`join_settings` join them into one :class:`LLMSettings`, which the other
+credentials) and :func:`llm_ner.pipelines.join_settings` join them into one :class:`LLMSettings`, which the other
 nodes take as one input.
 """
 
@@ -17,13 +17,12 @@ import pandas as pd
 
 from llm_ner.accounting import gold_usage, usage_table
 from llm_ner.llm.annotate import SENTENCE_LABEL_COLUMNS
-from llm_ner.llm.costs import MONEY_FIELDS, money_totals
+from llm_ner.llm.costs import MONEY_FIELDS
 from llm_ner.llm.external import import_conll_labels
-from llm_ner.llm.quality import apply_failed_policy, choose_best, confidence_thresholds, markup_quality_row
-from llm_ner.llm.settings import AnnotationSettings, LLMAccess, LLMSettings, parse_llm_settings
+from llm_ner.llm.quality import apply_failed_policy, choose_best
+from llm_ner.llm.settings import LLMSettings
 from llm_ner.llm.simulated import simulated_pool_labels
-from llm_ner.llm.study import AnnotationStudy
-from llm_ner.parameters import EntityTypes, PromptParams
+from llm_ner.llm.study import AnnotationStudy, label_with_labeller, score_pairs
 from llm_ner.sampling import seeded_sample
 
 logger = logging.getLogger(__name__)
@@ -32,15 +31,6 @@ LLM_LABEL_COLUMNS = list(SENTENCE_LABEL_COLUMNS)  # llm_labels: the calls' costs
 CONFIDENCE_COLUMNS = ["strategy", "model", "kept_share", "sentences", "threshold", "f1", "right_sentence_share"]
 # no pair evaluated (imported or simulated labels, `evaluate` empty): a table with a header, so it loads back
 EMPTY_TABLE_COLUMNS = ["strategy", "model", "sentences"]
-
-
-def join_settings(
-    annotation: AnnotationSettings, prompts: PromptParams, entity_types: EntityTypes, access: LLMAccess
-) -> LLMSettings:
-    """The run's settings, the prompts and the LLMs joined: strategies rendered for the label set,
-    every model and strategy name cross-checked across the groups."""
-    settings = parse_llm_settings(annotation, access.models, prompts.model_dump(), access.prices, entity_types.schema)
-    return dataclasses.replace(settings, credentials=access.credentials)
 
 
 def sample_sentences(sentences: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
@@ -85,22 +75,7 @@ def evaluate_markup_quality(
 
     ``cost_estimate`` is taken only so that the dry-run estimate is saved before the first call.
     """
-    study = AnnotationStudy(settings)
-    mode = settings.annotation.evaluation_mode
-    rows, labels, thresholds = [], [], []
-    try:
-        for run in study.annotate_pairs(settings.evaluated_pairs(), quality_sample, demonstration_pool):
-            rows.append(
-                {
-                    **markup_quality_row(run.labels, mode, settings.schema),
-                    "confidence": settings.annotation.confidence.method,
-                    "retries": run.retries,
-                }
-            )
-            labels.append(run.labels)
-            thresholds.append(confidence_thresholds(run.labels, mode=mode))
-    finally:
-        study.close()
+    rows, labels, thresholds = score_pairs(settings, quality_sample, demonstration_pool)
     quality = pd.DataFrame(rows) if rows else pd.DataFrame(columns=EMPTY_TABLE_COLUMNS)
     if not quality.empty:
         logger.info(
@@ -156,44 +131,6 @@ def _simulated_labels(
     return labels, spend
 
 
-def _annotated_labels(
-    training_pool: pd.DataFrame, demonstration_pool: pd.DataFrame, settings: LLMSettings
-) -> tuple[pd.DataFrame, dict]:
-    """The pool's labels by the pinned labeller, and their money."""
-    annotation, labeller = settings.annotation, settings.annotation.labeller
-    study = AnnotationStudy(settings)
-    try:
-        estimate = study.estimate(
-            labeller["strategy"], labeller["model"], training_pool, demonstration_pool, "labelling"
-        )
-        logger.info(
-            "labelling %d sentences with %s x %s: %d calls to make, estimated $%.4f",
-            len(training_pool),
-            labeller["strategy"],
-            labeller["model"],
-            estimate["calls_to_make"],
-            estimate["estimated_cost_usd"],
-        )
-        run = study.annotate(labeller["strategy"], labeller["model"], training_pool, demonstration_pool)
-    finally:
-        study.close()
-    labels = run.labels
-    spend = {
-        "stage": "labelling",
-        "source": "annotate",
-        "strategy": labeller["strategy"],
-        "model": labeller["model"],
-        "mode": settings.mode(labeller["model"]),
-        "confidence": annotation.confidence.method,
-        "sentences": len(labels),
-        "statuses": {k: int(v) for k, v in labels["status"].value_counts().items()},
-        "retries": run.retries,
-        **money_totals(run.labels),
-        "estimate": estimate,
-    }
-    return labels, spend
-
-
 def label_training_pool(
     training_pool: pd.DataFrame, demonstration_pool: pd.DataFrame, train: pd.DataFrame, settings: LLMSettings
 ) -> tuple[pd.DataFrame, dict]:
@@ -205,7 +142,7 @@ def label_training_pool(
     elif annotation.source == "simulated":
         labels, spend = _simulated_labels(training_pool, train, settings)
     else:
-        labels, spend = _annotated_labels(training_pool, demonstration_pool, settings)
+        labels, spend = label_with_labeller(settings, training_pool, demonstration_pool)
     if annotation.source != "annotate":  # no LLM call here: no confidence, and no money spent
         labels["entity_confidence"], labels["sentence_confidence"] = None, float("nan")
         spend.update(stage="labelling", source=annotation.source, **{name: 0 for name in MONEY_FIELDS})

@@ -2,14 +2,13 @@
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from llm_ner.pipelines import llm_access_node, stage
+from llm_ner.pipelines import join_settings, llm_access_node, stage
 
 from .nodes import (
     choose_labeller,
     count_llm_gold_usage,
     estimate_costs,
     evaluate_markup_quality,
-    join_settings,
     label_training_pool,
     sample_demonstration_pool,
     sample_sentences,

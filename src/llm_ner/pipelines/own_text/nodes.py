@@ -20,8 +20,9 @@ from llm_ner.inference import fitting_parts
 from llm_ner.interchange import conll_text, read_span_jsonl, span_records, tags_from_span_records
 from llm_ner.label_studio import annotations_so_far, connect, labeling_config, tasks_for
 from llm_ner.llm.costs import MONEY_FIELDS
-from llm_ner.llm.quality import choose_best
+from llm_ner.llm.quality import apply_failed_policy, choose_best
 from llm_ner.llm.settings import LLMSettings
+from llm_ner.llm.study import label_with_labeller, score_pairs
 from llm_ner.metrics import Bootstrap
 from llm_ner.mixed import LABEL_QUALITY, SELECTIONS, out_of_fold_label_quality, regimen_designs
 from llm_ner.model import Tagger, labelled_sentences
@@ -43,7 +44,6 @@ from llm_ner.own_text import (
     with_people_tags,
 )
 from llm_ner.parameters import EntityTypes, OwnTextParams
-from llm_ner.pipelines.llm_annotation.nodes import evaluate_markup_quality, label_training_pool
 from llm_ner.report.own_text import route_page
 from llm_ner.students import Protocol, Student, StudentParams, train_student
 from llm_ner.tags import LabelSchema
@@ -201,7 +201,7 @@ def choose_own_labeller(
             "own_text: llm_annotation.labeller is 'best' but there is no labeller set to choose on "
             "(own_text.labeller_set.size is 0): pin {strategy: ..., model: ...}"
         )
-    quality = pd.DataFrame() if pool.empty else evaluate_markup_quality(pool, pool, pd.DataFrame(), settings)[0]
+    quality = pd.DataFrame(score_pairs(settings, pool, pool)[0] if len(pool) else [])
     chosen = choose_best(quality, settings.annotation.labeller)
     pinned = {"strategy": chosen["strategy"], "model": chosen["model"]}
     logger.info("own_text labeller: %s x %s (%s)", chosen["strategy"], chosen["model"], chosen["chosen_by"])
@@ -216,7 +216,10 @@ def label_with_llm(
     """The LLM's labels of the pool and of the evaluation set (to score the LLM there: the
     evaluation set is a query, never a demonstration), and their money."""
     queries = parts[parts["part"].isin(["pool", "evaluation"])].reset_index(drop=True)
-    labels, spend = label_training_pool(queries, _demonstration_pool(parts, labeller), queries, settings)
+    labels, spend = label_with_labeller(settings, queries, _demonstration_pool(parts, labeller))
+    # a sentence whose reply was unusable: dropped or all-O (llm_annotation.failed_sentences); the
+    # evaluation set's LLM F1 counts a dropped one as all-O all the same
+    labels = apply_failed_policy(labels, settings.annotation.failed_sentences)
     # the sentence's place (part, text, offsets) from the parts table; ``status`` is the LLM's
     placed = labels.drop(columns=["document_id", "tokens"]).merge(parts.drop(columns="status"), on="sentence_id")
     return placed, spend

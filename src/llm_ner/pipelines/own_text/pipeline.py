@@ -3,15 +3,14 @@
 Its own pipeline (not conditionals threaded through the study's six): documents -> sentences ->
 evaluation / labeller / pool -> people label the evaluation set, then the labeller set -> the LLM
 labels the pool -> people correct the budget -> students -> exports and a page. It reuses the
-study's parts where they fit: llm_annotation's ``configure_llm_access`` and ``join_settings``
-nodes, its ``evaluate_markup_quality`` and ``label_training_pool`` (inside ``choose_labeller`` and
-``label_with_llm``), mixed_annotation's selections and out-of-fold label quality, the regimens,
-the students' protocol and the grid."""
+study's parts where they fit: the shared ``configure_llm_access`` and ``join_settings`` nodes,
+the LLM study's ``score_pairs`` and ``label_with_labeller`` (what llm_annotation's markup-quality
+and labelling nodes run), mixed_annotation's selections and out-of-fold label quality, the
+regimens, the students' protocol and the grid."""
 
 from kedro.pipeline import Pipeline, node
 
-from llm_ner.pipelines import llm_access_node, stage
-from llm_ner.pipelines.llm_annotation.nodes import join_settings
+from llm_ner.pipelines import join_settings, llm_access_node, stage
 
 from .nodes import (
     budget_labels,
