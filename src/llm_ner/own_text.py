@@ -20,7 +20,7 @@ non-zero); the next run carries on from there. Kedro-free: the nodes are in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -79,17 +79,28 @@ def fit_to_encoder(
     return pd.DataFrame(rows, columns=list(ROUTE_SENTENCE_COLUMNS))
 
 
-def draw_parts(sentences: pd.DataFrame, evaluation_size: int, labeller_size: int, seed: int) -> pd.DataFrame:
+def draw_parts(
+    sentences: pd.DataFrame,
+    evaluation_size: int,
+    labeller_size: int,
+    seed: int,
+    evaluation: Collection[int] | None = None,
+) -> pd.DataFrame:
     """The sentences with their ``part`` (:data:`PARTS`), drawn once from a seeded permutation: the
     first ``evaluation_size`` are the evaluation set, the next ``labeller_size`` the labeller set,
-    the rest the pool. The same seed and sentences give the same parts on every run."""
-    needed = evaluation_size + labeller_size + 1
-    if len(sentences) < needed:
+    the rest the pool. The same seed and sentences give the same parts on every run. Given
+    ``evaluation`` (the sentence ids of gold imported from a file), those are the evaluation set
+    and the labeller set is drawn from the others."""
+    fixed = sentences["sentence_id"].isin(evaluation) if evaluation is not None else None
+    evaluation_size = int(fixed.sum()) if fixed is not None else evaluation_size
+    if len(sentences) < evaluation_size + labeller_size + 1:
         raise ValueError(
             f"own_text: {len(sentences)} sentences, but own_text.evaluation.size ({evaluation_size}) + "
             f"own_text.labeller_set.size ({labeller_size}) leave no pool; lower them or add documents"
         )
     order = np.random.default_rng(seed).permutation(len(sentences))
+    if fixed is not None:  # the imported sentences first, then the others in the seeded order
+        order = np.concatenate([np.flatnonzero(fixed), order[~fixed.to_numpy()[order]]])
     part = np.empty(len(sentences), dtype=object)
     part[order[:evaluation_size]] = "evaluation"
     part[order[evaluation_size : evaluation_size + labeller_size]] = "labeller"

@@ -181,3 +181,30 @@ def check_outputs(data: Path, folder: Path, prompts: list[str]) -> None:
     assert "LLM: $" in page and "h measured in Label Studio" in page
     runs = pd.read_csv(data / "08_reporting/own_text/student_runs.csv")
     assert set(runs["regimen"]) == {"D_llm_then_gold", "A_gold"} and runs["seed"].nunique() == 3
+
+
+def test_gold_imported_from_a_span_jsonl_file_is_the_evaluation_set_and_never_the_pool(documents, tmp_path):
+    from llm_ner.documents import read_documents, segment
+    from llm_ner.interchange import span_records, write_span_jsonl
+    from llm_ner.parameters import check_parameters
+    from llm_ner.pipelines.own_text.nodes import RouteSetup, choose_parts, evaluation_labels, evaluation_tasks
+    from llm_ner.settings import project_parameters
+    from llm_ner.tags import CONLL_2003
+
+    sentences = segment(read_documents(documents)).assign(status="ok")
+    chosen = sentences.iloc[[1, 4, 6]].reset_index(drop=True)
+    tags = [["B-LOC", *["O"] * (len(t) - 1)] for t in chosen["tokens"]]
+    path = tmp_path / "gold.jsonl"
+    write_span_jsonl(span_records(chosen, tags), path)
+    conf = str(Path(__file__).resolve().parents[2] / "conf")
+    runtime = {"own_text": {"evaluation": {"import_path": str(path)}, "labeller_set": {"size": 2}}}
+    params = check_parameters(project_parameters("base", conf, runtime))["own_text"]
+    setup = RouteSetup(params, CONLL_2003, protocol=None, grid=None)
+
+    parts = choose_parts(sentences, setup)
+    assert set(parts.loc[parts["part"] == "evaluation", "sentence_id"]) == set(chosen["sentence_id"])
+    assert (parts["part"] == "labeller").sum() == 2
+    assert evaluation_tasks(parts, setup) == []  # nothing to ask of people
+    gold = evaluation_labels([], parts, setup, credentials={})
+    assert list(gold["sentence_id"]) == list(chosen["sentence_id"]) and list(gold["expert_tags"]) == tags
+    assert (gold["status"] == "labelled").all() and gold["lead_time_s"].isna().all()  # no time to charge

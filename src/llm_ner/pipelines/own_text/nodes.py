@@ -93,10 +93,21 @@ def cut_sentences(documents: pd.DataFrame, setup: RouteSetup) -> tuple[pd.DataFr
     return route, counts
 
 
+def _imported_evaluation(sentences: pd.DataFrame, setup: RouteSetup) -> pd.DataFrame | None:
+    """The evaluation set's gold from ``own_text.evaluation.import_path`` (spaCy/Prodigy span
+    JSONL), matched to the route's sentences; None when people label it in Label Studio."""
+    path = setup.params.evaluation.import_path
+    if not path:
+        return None
+    return tags_from_span_records(read_span_jsonl(path), sentences, setup.schema, path)
+
+
 def choose_parts(sentences: pd.DataFrame, setup: RouteSetup) -> pd.DataFrame:
-    """Every sentence's part: ``evaluation``, ``labeller`` or ``pool`` (seeded, disjoint)."""
-    params = setup.params
-    parts = draw_parts(sentences, params.evaluation.size, params.labeller_set.size, params.seed)
+    """Every sentence's part: ``evaluation``, ``labeller`` or ``pool`` (seeded, disjoint); with
+    imported gold, its sentences are the evaluation set."""
+    params, imported = setup.params, _imported_evaluation(sentences, setup)
+    evaluation = None if imported is None else list(imported["sentence_id"])
+    parts = draw_parts(sentences, params.evaluation.size, params.labeller_set.size, params.seed, evaluation)
     logger.info("own_text parts: %s", parts["part"].value_counts().to_dict())
     return parts
 
@@ -139,14 +150,12 @@ def evaluation_labels(
 ) -> pd.DataFrame:
     """The evaluation set as people labelled it -- or imported from a spaCy/Prodigy span JSONL
     file (``own_text.evaluation.import_path``: its sentences are the set)."""
-    evaluation = setup.params.evaluation
-    if evaluation.import_path:
-        gold = tags_from_span_records(
-            read_span_jsonl(evaluation.import_path), parts, setup.schema, evaluation.import_path
-        )
-        gold = gold.rename(columns={"gold_tags": "expert_tags"})
-        return gold.assign(status="labelled", annotators=1, lead_time_s=float("nan"))[list(PEOPLE_COLUMNS)]
-    return collect_people_labels(tasks, part_of(parts, "evaluation"), evaluation.project, setup, credentials)
+    imported = _imported_evaluation(parts, setup)
+    if imported is not None:  # a file's gold: no time was measured for it
+        imported = imported.rename(columns={"gold_tags": "expert_tags"})
+        return imported.assign(status="labelled", annotators=1, lead_time_s=float("nan"))[list(PEOPLE_COLUMNS)]
+    project = setup.params.evaluation.project
+    return collect_people_labels(tasks, part_of(parts, "evaluation"), project, setup, credentials)
 
 
 def labeller_tasks(parts: pd.DataFrame, evaluation: pd.DataFrame) -> list[dict]:
