@@ -183,10 +183,7 @@ def gather_people_labels(evaluation: pd.DataFrame, labeller: pd.DataFrame, budge
     """Everything people labelled, one row per sentence, ``set`` saying which (``evaluation``,
     ``labeller``, ``budget``)."""
     sets = {"evaluation": evaluation, "labeller": labeller, "budget": budget}
-    return pd.concat(
-        [table.assign(set=name) for name, table in sets.items()] or [pd.DataFrame(columns=list(PEOPLE_COLUMNS))],
-        ignore_index=True,
-    )
+    return pd.concat([table.assign(set=name) for name, table in sets.items()], ignore_index=True)
 
 
 # --- the LLM --------------------------------------------------------------------------------------------
@@ -350,15 +347,16 @@ def price_people(people: pd.DataFrame, parts: pd.DataFrame, cost_model: CostMode
     return gold_consumed(sets, parts, cost_model.expert)
 
 
-def count_sentences(counts: pd.DataFrame, parts: pd.DataFrame, llm_labels: pd.DataFrame) -> dict[str, int]:
-    """Documents, sentences per part and status: nothing is dropped without a count."""
+def count_sentences(counts: pd.DataFrame, parts: pd.DataFrame, llm_spend: dict[str, Any]) -> dict[str, int]:
+    """Documents, sentences per part and status, and the LLM's replies per status (a failed one
+    was dropped or made all-O, llm_annotation.failed_sentences): nothing goes without a count."""
     return {
         "documents": len(counts),
         "empty_documents": int((counts["status"] == "empty").sum()),
         "sentences": len(parts),
         "split_parts": int((parts["status"] == "split").sum()),
         **{f"{part}_sentences": int((parts["part"] == part).sum()) for part in PARTS},
-        "llm_failed": int((llm_labels["status"] == "failed").sum()),
+        **{f"llm_{status}": int(n) for status, n in llm_spend["statuses"].items()},
     }
 
 

@@ -178,7 +178,7 @@ def _page() -> Pipeline:
             ),
             node(
                 count_sentences,
-                ["own_text_document_counts", "own_text_parts", "own_text_llm_labels"],
+                ["own_text_document_counts", "own_text_parts", "own_text_llm_spend"],
                 "own_text_counts",
                 name="count_sentences",
             ),
