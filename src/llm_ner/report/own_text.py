@@ -34,7 +34,8 @@ def _cost(summary: Mapping[str, Any]) -> Section:
     section.text(
         f"LLM: ${llm['label_cost_usd']:.4f} for the labels ({llm['input_tokens']:,} prompt and "
         f"{llm['output_tokens']:,} reply tokens, {llm['api_calls']} calls bought by this run, "
-        f"{llm['cache_hits']} from the cache), ${llm['choice_usd']:.4f} to choose the labeller. "
+        f"{llm['cache_hits']} from the cache; {llm['generation_seconds'] / 3600:.2f} h of generation, "
+        f"${llm['compute_usd']:.2f} at cost_model.local_compute), ${llm['choice_usd']:.4f} to choose the labeller. "
         f"People: {summary['people_seconds'] / 3600:.2f} h measured in Label Studio, "
         f"${summary['people_usd']:.2f} at the expert's hourly rate (cost_model.expert.usd_per_hour)."
     )

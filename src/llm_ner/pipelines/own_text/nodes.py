@@ -360,11 +360,17 @@ def count_sentences(counts: pd.DataFrame, parts: pd.DataFrame, llm_spend: dict[s
     }
 
 
-def llm_cost(spend: dict[str, Any], labeller: dict[str, Any]) -> dict[str, Any]:
-    """What the LLM cost: the labels (tokens, dollars, calls) and choosing the labeller."""
+def llm_cost(
+    spend: dict[str, Any], labeller: dict[str, Any], llm_labels: pd.DataFrame, cost_model: CostModel
+) -> dict[str, Any]:
+    """What the LLM cost: the labels (tokens, dollars, calls; a local model's generation time at
+    ``cost_model.local_compute.usd_per_hour``) and choosing the labeller."""
+    seconds = float(llm_labels["seconds"].sum())  # generation time, cached replies included
     return {
         "labeller": f"{spend['strategy']} x {spend['model']}",
         **{name: spend[name] for name in MONEY_FIELDS},
+        "generation_seconds": seconds,
+        "compute_usd": seconds / 3600 * cost_model.local_compute.usd_per_hour,
         "choice_usd": labeller.get("choice_usd", 0.0),
     }
 

@@ -182,7 +182,12 @@ def _page() -> Pipeline:
                 "own_text_counts",
                 name="count_sentences",
             ),
-            node(llm_cost, ["own_text_llm_spend", "own_text_labeller"], "own_text_llm_cost", name="llm_cost"),
+            node(
+                llm_cost,
+                ["own_text_llm_spend", "own_text_labeller", "own_text_llm_labels", "params:cost_model"],
+                "own_text_llm_cost",
+                name="llm_cost",
+            ),
             node(
                 summarise_route,
                 ["own_text_quality", "own_text_gold_consumed", "own_text_counts", "own_text_llm_cost"],
