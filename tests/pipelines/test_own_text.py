@@ -1,5 +1,5 @@
 """The own_text route end to end: raw documents written here (odd punctuation, CRLF, an empty file,
-a sentence too long for the encoder, a JSONL file) through `kedro run --pipeline own_text` against
+a sentence too long for the encoder, a JSONL file) through `kedro run --pipelines own_text` against
 the fake OpenAI server and a real Label Studio server, in which the test labels each set through
 Label Studio's API as a person's browser does. Each run stops until people have labelled what it
 waits for; the last one trains the students and writes the exports and the page."""
@@ -84,7 +84,7 @@ def run_route(project: Path, documents: Path, server: LabelStudioServer, llm: Fa
         "LABEL_STUDIO_API_KEY": server.token,
     }
     return subprocess.run(
-        [KEDRO, "run", "--env", "test", "--pipeline", "own_text", "--params", params],
+        [KEDRO, "run", "--env", "test", "--pipelines", "own_text", "--params", params],
         cwd=project,
         capture_output=True,
         text=True,

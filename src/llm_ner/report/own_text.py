@@ -65,7 +65,7 @@ def route_page(summary: Mapping[str, Any]) -> str:
     ]
     run = {
         "env": "(the run's)",
-        "command": "kedro run --pipeline own_text",
+        "command": "kedro run --pipelines own_text",
         "rendered_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
     sections = [_quality(summary), _cost(summary), _sentences(summary)]
