@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from .conll import DOCSTART, format_conll
-from .label_studio.annotations import _TaskText  # its ``tokens_of`` is the project's one span -> tokens rule
+from .label_studio.annotations import TaskText  # tokens_of: the one rule for character span -> tokens
 from .tags import LabelSchema, Span, bio_to_spans, spans_to_bio
 
 logger = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ def _sentence_of(record: Mapping[str, Any], sentences_by_place: Mapping[tuple[st
     return sentence
 
 
-def _token_span(span: Mapping[str, Any], sentence: _TaskText) -> tuple[Span | None, bool]:
+def _token_span(span: Mapping[str, Any], sentence: TaskText) -> tuple[Span | None, bool]:
     """The tokens a character span overlaps (None: it covers none) and whether it had to be
     snapped -- it cut a token or covered none. Whitespace at its edges is not a cut."""
     start, end = span["start"], span["end"]
@@ -230,7 +230,7 @@ def _token_span(span: Mapping[str, Any], sentence: _TaskText) -> tuple[Span | No
     return Span(covered[0], covered[-1] + 1, span["label"]), trimmed != snapped
 
 
-def _checked_no_overlap(spans: Iterable[Span], sentence: _TaskText, where: str) -> list[Span]:
+def _checked_no_overlap(spans: Iterable[Span], sentence: TaskText, where: str) -> list[Span]:
     """The token spans, in order; two that overlap are an error (IOB2 cannot hold both, and
     dropping one would lose a label without saying so)."""
     ordered = sorted(set(spans), key=lambda s: (s.start, s.end, s.label))
@@ -248,7 +248,7 @@ def _record_spans(record: Mapping[str, Any], sentence: Any, schema: LabelSchema,
     """The record's spans as token spans of its sentence, and how many had to be snapped."""
     offset = int(sentence.start)
     # the record's offsets are relative to its text, which is the sentence's: tokens likewise
-    sentence_tokens = _TaskText(
+    sentence_tokens = TaskText(
         where,
         sentence.text,
         [int(s) - offset for s in sentence.token_starts],

@@ -77,8 +77,9 @@ class _Annotation:
 
 
 @dataclass(frozen=True)
-class _TaskText:
-    """One exported task's sentence: the name errors give it, its text and its tokens' offsets."""
+class TaskText:
+    """A sentence's text and its tokens' character offsets in it, with the name errors give it
+    (a Label Studio task, a line of a span file): where a labelled character span lands on tokens."""
 
     task: str
     text: str
@@ -91,7 +92,7 @@ class _TaskText:
 
 
 def _spans(
-    annotation: Mapping[str, Any], sentence: _TaskText, schema: LabelSchema, reasons: list[str]
+    annotation: Mapping[str, Any], sentence: TaskText, schema: LabelSchema, reasons: list[str]
 ) -> tuple[Span, ...]:
     """The token spans of one submitted annotation; snapped regions add a reason to ``reasons``."""
     task, text, starts, ends = sentence.task, sentence.text, sentence.starts, sentence.ends
@@ -148,7 +149,7 @@ def load_export_file(path: str | Path) -> list[dict[str, Any]]:
 
 def _checked_task(
     item: Any, position: int, source: str, tokens_by_id: Mapping[int, Sequence[str]]
-) -> tuple[int, _TaskText]:
+) -> tuple[int, TaskText]:
     """One exported task's name for errors, its sentence id and its text with token offsets, after
     checking it is a task of this project in Label Studio's JSON format."""
     task_id = item.get("id", f"#{position}") if isinstance(item, Mapping) else f"#{position}"
@@ -168,11 +169,11 @@ def _checked_task(
         raise ValueError(
             f"{task}: {len(starts)} token offsets for a sentence of {len(tokens_by_id[sentence_id])} tokens"
         )
-    return sentence_id, _TaskText(task, str(data["text"]), starts, ends)
+    return sentence_id, TaskText(task, str(data["text"]), starts, ends)
 
 
 def _submitted_annotations(
-    item: Mapping[str, Any], sentence: _TaskText, schema: LabelSchema, reasons: list[str]
+    item: Mapping[str, Any], sentence: TaskText, schema: LabelSchema, reasons: list[str]
 ) -> list[_Annotation]:
     """The task's annotations that were not cancelled, earliest first; snapped regions add a
     reason to ``reasons``."""
