@@ -17,6 +17,7 @@ from llm_ner.model.config import TaggerConfig
 from llm_ner.own_text import (
     AnnotationsPending,
     draw_parts,
+    evaluation_documents,
     fit_to_encoder,
     gold_consumed,
     llm_f1,
@@ -113,3 +114,14 @@ def test_a_sentence_the_llm_failed_on_counts_as_one_with_no_entity_not_as_left_o
     bootstrap = Bootstrap(resamples=200)
     assert llm_f1(people, both, bootstrap).value == 1.0
     assert llm_f1(people, one_failed, bootstrap).value == pytest.approx(2 / 3)  # recall 1/2, precision 1
+
+
+def test_an_evaluation_set_of_whole_documents_shares_no_document_with_the_rest():
+    table = pd.DataFrame({"sentence_id": range(30), "document_id": [f"d{i // 5}" for i in range(30)]})  # 6 x 5
+    chosen = evaluation_documents(table, size=8, seed=1)
+    assert len(chosen) == 10  # two whole documents: the first that reach 8 sentences
+    parts = draw_parts(table, 8, 4, seed=1, evaluation=chosen)
+    evaluation_documents_ = set(parts.loc[parts["part"] == "evaluation", "document_id"])
+    assert len(evaluation_documents_) == 2
+    assert not evaluation_documents_ & set(parts.loc[parts["part"] != "evaluation", "document_id"])
+    assert (parts["part"] == "labeller").sum() == 4 and chosen == evaluation_documents(table, 8, seed=1)

@@ -33,6 +33,9 @@ from .metrics import NO_INTERVAL, Bootstrap, Interval, bootstrap_f1
 from .tags import LabelSchema
 
 PARTS = ("evaluation", "labeller", "pool")
+# what the evaluation set samples: sentences (any sentence of any document), or whole documents --
+# the estimate for documents the model has never seen a sentence of (names repeat within one)
+EVALUATION_UNITS = ("sentences", "documents")
 # what each part's gold is for, as the report counts it
 GOLD_PURPOSES = {"evaluation": "evaluation (never trained on)", "labeller": "labeller", "budget": "expert budget"}
 ROUTE_SENTENCE_COLUMNS = (*SENTENCE_COLUMNS, "status")
@@ -106,6 +109,18 @@ def draw_parts(
     part[order[evaluation_size : evaluation_size + labeller_size]] = "labeller"
     part[order[evaluation_size + labeller_size :]] = "pool"
     return sentences.assign(part=part)
+
+
+def evaluation_documents(sentences: pd.DataFrame, size: int, seed: int) -> list[int]:
+    """The sentence ids of whole documents, taken in a seeded order until they hold at least
+    ``size`` sentences: an evaluation set that shares no document with training."""
+    sentence_ids = sentences.groupby("document_id", sort=False)["sentence_id"].apply(list)
+    chosen: list[int] = []
+    for i in np.random.default_rng(seed).permutation(len(sentence_ids)):
+        if len(chosen) >= size:
+            break
+        chosen.extend(sentence_ids.iloc[i])
+    return chosen
 
 
 def part_of(sentences: pd.DataFrame, name: str) -> pd.DataFrame:

@@ -41,6 +41,7 @@ from .llm.settings import AnnotationSettings, Generation, model_settings
 from .llm.topics import TopicPrompt, selected_prompt
 from .mixed import EXPERT_SOURCES, MODES, REGIMENS, SELECTIONS, STARTS, check_rankable, ranks_by_label_quality
 from .model.config import Schedule, TaggerConfig, TrainingConfig
+from .own_text import EVALUATION_UNITS
 from .students import StudentParams
 from .tags import LabelSchema
 from .typed import ParameterError, Settings, parse
@@ -390,6 +391,7 @@ class EvaluationSetParams(Settings):
     (``project``), or imported from a spaCy/Prodigy span JSONL file (``import_path``)."""
 
     size: PositiveInt
+    unit: Literal[EVALUATION_UNITS]  # sentences | documents (whole documents, none shared with training)
     project: str
     import_path: str | None
 

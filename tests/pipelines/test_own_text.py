@@ -208,3 +208,20 @@ def test_gold_imported_from_a_span_jsonl_file_is_the_evaluation_set_and_never_th
     gold = evaluation_labels([], parts, setup, credentials={})
     assert list(gold["sentence_id"]) == list(chosen["sentence_id"]) and list(gold["expert_tags"]) == tags
     assert (gold["status"] == "labelled").all() and gold["lead_time_s"].isna().all()  # no time to charge
+
+
+def test_evaluation_unit_documents_keeps_whole_documents_out_of_training(documents):
+    from llm_ner.documents import read_documents, segment
+    from llm_ner.parameters import check_parameters
+    from llm_ner.pipelines.own_text.nodes import RouteSetup, choose_parts
+    from llm_ner.settings import project_parameters
+    from llm_ner.tags import CONLL_2003
+
+    sentences = segment(read_documents(documents)).assign(status="ok")
+    conf = str(Path(__file__).resolve().parents[2] / "conf")
+    runtime = {"own_text": {"evaluation": {"unit": "documents", "size": 3}, "labeller_set": {"size": 2}}}
+    params = check_parameters(project_parameters("base", conf, runtime))["own_text"]
+    parts = choose_parts(sentences, RouteSetup(params, CONLL_2003, protocol=None, grid=None))
+    held_out = set(parts.loc[parts["part"] == "evaluation", "document_id"])
+    assert held_out and (parts["part"] == "evaluation").sum() >= 3
+    assert not held_out & set(parts.loc[parts["part"] != "evaluation", "document_id"])

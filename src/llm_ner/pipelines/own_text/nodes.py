@@ -32,6 +32,7 @@ from llm_ner.own_text import (
     PEOPLE_COLUMNS,
     AnnotationsPending,
     draw_parts,
+    evaluation_documents,
     f1_interval,
     fit_to_encoder,
     gold_consumed,
@@ -104,9 +105,12 @@ def _imported_evaluation(sentences: pd.DataFrame, setup: RouteSetup) -> pd.DataF
 
 def choose_parts(sentences: pd.DataFrame, setup: RouteSetup) -> pd.DataFrame:
     """Every sentence's part: ``evaluation``, ``labeller`` or ``pool`` (seeded, disjoint); with
-    imported gold, its sentences are the evaluation set."""
+    imported gold, its sentences are the evaluation set; with ``evaluation.unit: documents``, the
+    evaluation set is whole documents."""
     params, imported = setup.params, _imported_evaluation(sentences, setup)
     evaluation = None if imported is None else list(imported["sentence_id"])
+    if evaluation is None and params.evaluation.unit == "documents":
+        evaluation = evaluation_documents(sentences, params.evaluation.size, params.seed)
     parts = draw_parts(sentences, params.evaluation.size, params.labeller_set.size, params.seed, evaluation)
     logger.info("own_text parts: %s", parts["part"].value_counts().to_dict())
     return parts
