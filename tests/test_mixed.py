@@ -5,6 +5,8 @@ import pytest
 
 from llm_ner.corpus import load_split
 from llm_ner.mixed import (
+    SweepSettings,
+    budget_sweep_cells,
     check_sweep,
     expert_count,
     label_issues,
@@ -42,6 +44,46 @@ def test_who_the_expert_labels():
         check_sweep("correct", ["oracle"], "from_scratch")
     with pytest.raises(ValueError, match="sentence_confidence"):
         llm_low_confidence(POOL.assign(sentence_confidence=float("nan")), 2, seed=0)
+
+
+def _gold_ids(cell, pool) -> set[int]:
+    """Which pool or outside sentences a sweep cell's student reads with gold tags."""
+    by_tokens = {tuple(t): i for i, t in zip(pool["sentence_id"], pool["tokens"])}
+    return {by_tokens[tuple(s.tokens)] for s in cell.job.phases[0] if s.source == "gold"}
+
+
+def test_folds_draw_from_own_parts_when_adding_and_from_the_whole_pool_when_correcting():
+    """S0's k = 5 at a 20 % budget: parts of the pool would leave each fold nothing to choose, so a
+    correcting fold chooses from the whole pool (its own seed); adding folds keep disjoint parts."""
+    ids = list(range(1, 21))
+    pool = pd.DataFrame(
+        {
+            "sentence_id": ids,
+            "tokens": [[f"w{i}"] for i in ids],
+            "gold_tags": [["B-PER"]] * 20,
+            "llm_tags": [["O"]] * 20,
+            "label_quality": [i / 20 for i in ids],  # sentences 1-4 look worst
+        }
+    )
+    outside = pool.assign(sentence_id=[100 + i for i in ids], tokens=[[f"x{i}"] for i in ids])[
+        ["sentence_id", "tokens", "gold_tags"]
+    ]
+    protocol = Protocol(TaggerConfig(), TrainingConfig())
+
+    def chosen(mode, strategy):
+        settings = SweepSettings(mode, (0.2,), (strategy,), k=5, seed=3, start="from_scratch")
+        return [
+            _gold_ids(c, outside if mode == "add" else pool)
+            for c in budget_sweep_cells(pool, outside, {}, settings, protocol)
+        ]
+
+    added = chosen("add", "random")
+    assert [len(c) for c in added] == [4] * 5 and len(set().union(*added)) == 20  # disjoint, one part each
+    issues = chosen("correct", "label_issues")
+    assert issues == [{1, 2, 3, 4}] * 5  # the whole pool's worst, in every fold
+    randoms = chosen("correct", "random")
+    assert all(len(c) == 4 for c in randoms) and len({frozenset(c) for c in randoms}) > 1  # seeded per fold
+    assert any(c != {1, 2, 3, 4} for c in randoms)
 
 
 def test_training_set_by_mode():

@@ -16,8 +16,11 @@ Who the expert labels is chosen by name (:data:`SELECTIONS`):
   (cleanlab's token-classification label quality score, lowest first).
 
 The last two read LLM labels of the candidates, so they need ``mode: correct``. Budgets are shares
-of the pool; fold ``i`` of ``k`` draws its expert sentences from its own ``i``-th part of the
-candidates, so every fold uses a different subset.
+of the pool. In ``add`` mode fold ``i`` of ``k`` draws its expert sentences from its own ``i``-th
+part of the candidates (S0's k-fold), so every fold uses a different subset. In ``correct`` mode the
+candidates are the pool itself, and parts would cap a budget at 1/k of it (at S0's k = 5 a 20 %
+budget would correct its whole part, whatever the strategy): each fold chooses from the whole pool,
+with its own seed.
 
 Huang et al.'s comparisons train a student per design x LR schedule x seed (:func:`repeated_runs`):
 the training regimens of :data:`REGIMENS` (which data, in which order) and the blending schedules
@@ -234,14 +237,17 @@ def budget_sweep_cells(
     strategies, ``sentence_confidence`` / ``label_quality``); ``outside`` the gold-labelled
     candidates for ``mode: add``. Students start anew or from a copy of ``settings.llm_pure`` (S0), and
     train the protocol's fixed epochs: no gold beyond the budget. Fold ``i`` is seeded
-    ``derive_seed(seed, "fold", i)``.
+    ``derive_seed(seed, "fold", i)`` and chooses from its own part of ``outside`` (``add``) or from
+    the whole pool (``correct``).
     """
     check_sweep(settings.mode, settings.strategies, settings.start)
     llm_pure = settings.llm_pure
     if settings.start == "fine_tune_llm_pure" and llm_pure is None:
         raise ValueError("start 'fine_tune_llm_pure' needs model_llm_pure")
-    candidates = pool if settings.mode == "correct" else outside
-    parts = k_fold_parts(candidates, settings.k, settings.seed)
+    if settings.mode == "correct":  # the whole pool for every fold (the module's docstring says why)
+        parts = [pool] * settings.k
+    else:
+        parts = k_fold_parts(outside, settings.k, settings.seed)
     cells = []
     for strategy in settings.strategies:
         for budget in settings.budgets:

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from .blending import epoch_sentences
-from .grid import CellOutput, Grid
+from .grid import Cell, CellOutput, Grid, Sequential
 from .model import (
     LabelledSentence,
     Tagger,
@@ -118,14 +118,15 @@ class Student:
     info: Mapping[str, Any] = field(default_factory=dict)
     predict: tuple[tuple[str, ...], ...] = ()
 
-    def train(self) -> tuple[Tagger, list[TrainingResult]]:
-        """The trained tagger and each phase's training result."""
+    def train(self, selection: Sequence[LabelledSentence] = ()) -> tuple[Tagger, list[TrainingResult]]:
+        """The trained tagger and each phase's training result; with ``selection``, each phase stops
+        early on it (only the training pipeline's model_gold / model_llm, when configured so)."""
         trainer = dataclasses.replace(self.protocol.trainer, seed=self.seed)
         if self.start is not None:
             tagger = copy.deepcopy(self.start)
         else:
             tagger = Tagger.build(self.protocol.tagger, seed=self.seed, labels=self.protocol.labels)
-        return tagger, [fit(tagger, phase, trainer) for phase in self.phases]
+        return tagger, [fit(tagger, phase, trainer, validation=list(selection) or None) for phase in self.phases]
 
     def run(self) -> CellOutput:
         tagger, _ = self.train()
@@ -142,6 +143,26 @@ class Student:
         return CellOutput(rows, artifacts)
 
 
-def train_student(student: Student) -> Tagger:
-    """One student outside any grid (model_init, the LLM-only reference)."""
-    return student.train()[0].cpu()
+@dataclass(frozen=True)
+class KeptStudent:
+    """Grid job: one student whose trained tagger is the result (model_init, model_llm_pure,
+    model_gold, model_llm): its last phase's history as rows, the tagger as an artifact -- stored
+    with the cell, so a rerun reads it back instead of training it again."""
+
+    student: Student
+    selection: tuple[LabelledSentence, ...] = ()  # early stopping (Student.train); none: fixed epochs
+
+    def run(self) -> CellOutput:
+        tagger, results = self.student.train(self.selection)
+        return CellOutput(results[-1].history, {"tagger": tagger.cpu()})
+
+
+def train_student(
+    student: Student, grid: Grid = Grid(), name: str = "student", selection: Sequence[LabelledSentence] = ()
+) -> tuple[Tagger, pd.DataFrame]:
+    """One student on its own (model_init, the LLM-only reference, ...): its tagger and history.
+    It runs in this process on all cores (one cell gains nothing from workers), through ``grid``'s
+    store: a stored student is read back, not trained again."""
+    alone = dataclasses.replace(grid, executor=Sequential())
+    [output] = alone.run(name, [Cell({"student": name}, KeptStudent(student, tuple(selection)))])
+    return output.artifacts["tagger"], output.rows.drop(columns="student")

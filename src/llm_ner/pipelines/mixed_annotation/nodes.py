@@ -50,7 +50,8 @@ def expert_candidates(
 
 def train_llm_pure(llm_labels: pd.DataFrame, params: MixedAnnotationParams, setup: StudentSetup) -> Tagger:
     """S0's ``model_llm_pure``: the student on the pool's LLM tags alone, fixed epochs (no gold at all)."""
-    return train_student(Student(setup.protocol, (labelled_sentences(llm_labels, "llm_tags"),), params.seed))
+    student = Student(setup.protocol, (labelled_sentences(llm_labels, "llm_tags"),), params.seed)
+    return train_student(student, setup.grid, "model_llm_pure")[0]
 
 
 def score_label_quality(llm_labels: pd.DataFrame, params: MixedAnnotationParams, setup: StudentSetup) -> pd.DataFrame:
@@ -145,7 +146,8 @@ def train_model_init(
     candidates = pool if choice["mode"] == "correct" else outside
     expert = SELECTIONS[choice["strategy"]](candidates, expert_count(choice["budget"], len(pool)), choice["seed"])
     training_table = mixed_training_table(pool, expert, choice["mode"], choice["llm_weight"])
-    tagger = train_student(Student(setup.protocol, (labelled_sentences(training_table),), choice["seed"]))
+    student = Student(setup.protocol, (labelled_sentences(training_table),), choice["seed"])
+    tagger, _ = train_student(student, setup.grid, "model_init")
     logger.info(
         "model_init: %s, %d expert sentences (%s, mode %s)",
         choice["chosen_by"],

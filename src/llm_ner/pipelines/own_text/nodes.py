@@ -292,7 +292,9 @@ def train_students(
         evaluation_sentences=len(held_out),
     )
     logger.info("own_text students on the evaluation set:\n%s", runs.to_string())
-    model = train_student(Student(setup.protocol, designs[RECOMMENDED](seeds[0]), seeds[0]))
+    model, _ = train_student(
+        Student(setup.protocol, designs[RECOMMENDED](seeds[0]), seeds[0]), setup.grid, "own_text_model"
+    )
     return runs, model
 
 

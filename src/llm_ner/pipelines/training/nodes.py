@@ -6,14 +6,15 @@ import logging
 
 import pandas as pd
 
+from llm_ner import students
 from llm_ner.accounting import charge_to, charged_gold, gold_usage, usage_table
-from llm_ner.model import Tagger, evaluate_on, fit, labelled_sentences, predict_tags
+from llm_ner.model import Tagger, evaluate_on, labelled_sentences, predict_tags
 from llm_ner.model.evaluation import REPORTED_SPLITS, evaluation_sample, evaluation_samples_table, reported_sets
 from llm_ner.model.learning_curve import learning_curve, summarise_learning_curve
 from llm_ner.model.rendering import entities_page
 from llm_ner.parameters import EntityTypes, EvaluationParams, TrainingParams
 from llm_ner.sampling import seeded_sample, seeded_shuffle, share_count
-from llm_ner.students import StudentParams, StudentSetup
+from llm_ner.students import Student, StudentParams, StudentSetup
 
 logger = logging.getLogger(__name__)
 
@@ -131,21 +132,16 @@ def model_selection_sets(
 
 
 def train_student(
-    training_set: pd.DataFrame,
-    selection_set: pd.DataFrame,
-    student: StudentParams,
-    entity_types: EntityTypes,
+    training_set: pd.DataFrame, selection_set: pd.DataFrame, setup: StudentSetup
 ) -> tuple[Tagger, pd.DataFrame]:
-    """A new tagger for the entity types trained on ``ner_tags``; early stopping on ``selection_set``
-    (none when empty: ``trainer.epochs`` epochs, last weights). Returns it and its history."""
-    training_config = student.trainer
-    model = Tagger.build(student.tagger, seed=training_config.seed, labels=entity_types.schema.labels)
-    selection = labelled_sentences(selection_set) or None
-    result = fit(model, labelled_sentences(training_set), training_config, validation=selection)
+    """A new tagger under the protocol trained on ``ner_tags`` (seeded ``trainer.seed``); early
+    stopping on ``selection_set`` (none when empty: ``trainer.epochs`` epochs, last weights). Returns
+    it and its history; stored in the grid's store, so a rerun reads it back."""
+    student = Student(setup.protocol, (labelled_sentences(training_set),), setup.protocol.trainer.seed)
+    model, history = students.train_student(student, setup.grid, "training", labelled_sentences(selection_set))
     # fit calls its early-stopping data "validation"; here it is the selection set, and only the
     # disjoint evaluation sample is reported as validation
-    history = result.history.rename(columns=lambda name: name.replace("validation_", "selection_"))
-    return model, history
+    return model, history.rename(columns=lambda name: name.replace("validation_", "selection_"))
 
 
 def evaluate_student(

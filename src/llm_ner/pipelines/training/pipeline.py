@@ -58,13 +58,13 @@ def _gold_and_llm_students() -> Pipeline:
         [
             node(
                 train_student,
-                ["gold_training_set", "selection_set_gold", "params:student", "params:entity_types"],
+                ["gold_training_set", "selection_set_gold", "training_student_setup"],
                 ["model_gold", "training_history_gold"],
                 name="train_model_gold",
             ),
             node(
                 train_student,
-                ["llm_training_set", "selection_set_llm", "params:student", "params:entity_types"],
+                ["llm_training_set", "selection_set_llm", "training_student_setup"],
                 ["model_llm", "training_history_llm"],
                 name="train_model_llm",
             ),
