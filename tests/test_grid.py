@@ -216,3 +216,25 @@ def test_derived_seeds_are_stable_and_independent():
     assert np.random.default_rng(derive_seed(1, 2)).integers(10) == np.random.default_rng(derive_seed(1, 2)).integers(
         10
     )
+
+
+def test_a_student_trained_on_its_own_is_stored_and_read_back(tmp_path, monkeypatch):
+    """model_init, model_llm_pure, model_gold and model_llm: a rerun reads the tagger back, with the
+    same weights and history, instead of training it again; with a selection set it scores every
+    epoch on it (early stopping)."""
+    from llm_ner.model import predict_tags
+    from llm_ner.students import train_student
+
+    grid = Grid(Processes(workers=2), ResultStore(tmp_path), progress_bar=False)  # one student runs in-process
+    student = make_cells(count=1)[0].job
+    trained = count_trained(monkeypatch)
+    first, history = train_student(student, grid, "model_init")
+    again, history_again = train_student(student, grid, "model_init")
+    assert len(trained) == 1 and list(history["epoch"]) == [1, 2]
+    pd.testing.assert_frame_equal(history, history_again)
+    words = [list(s.tokens) for s in student.evaluation_sets["test"]]
+    assert predict_tags(first, words) == predict_tags(again, words)
+    patience = dataclasses.replace(PROTOCOL.trainer, epochs=6, early_stopping_patience=1)
+    selecting = dataclasses.replace(student, protocol=dataclasses.replace(PROTOCOL, trainer=patience))
+    _, selected = train_student(selecting, grid, "model_gold", selection=student.evaluation_sets["test"])
+    assert "validation_f1" in selected and len(trained) == 2
