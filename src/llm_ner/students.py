@@ -8,6 +8,8 @@ never change the protocol; only the LR schedule of Huang's comparisons varies, b
 
 :class:`Student` is the grid job (:mod:`llm_ner.grid`) for one student: build a tagger (or
 continue a copy of a trained one), fit each of its phases for the protocol's epochs, and score it.
+:class:`KeptStudent` is the job for a student that is kept as a model (model_init, ...): the
+tagger is its result, so the grid's store keeps it too and a rerun does not train it again.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ import logging
 
 import pandas as pd
 
-from llm_ner import students
 from llm_ner.accounting import charge_to, charged_gold, gold_usage, usage_table
 from llm_ner.model import Tagger, evaluate_on, labelled_sentences, predict_tags
 from llm_ner.model.evaluation import REPORTED_SPLITS, evaluation_sample, evaluation_samples_table, reported_sets
@@ -14,7 +13,7 @@ from llm_ner.model.learning_curve import learning_curve, summarise_learning_curv
 from llm_ner.model.rendering import entities_page
 from llm_ner.parameters import EntityTypes, EvaluationParams, TrainingParams
 from llm_ner.sampling import seeded_sample, seeded_shuffle, share_count
-from llm_ner.students import Student, StudentParams, StudentSetup
+from llm_ner.students import Student, StudentParams, StudentSetup, train_student
 
 logger = logging.getLogger(__name__)
 
@@ -131,14 +130,14 @@ def model_selection_sets(
     return tuple(samples[getattr(model_selection, student)][SAMPLE_COLUMNS] for student in STUDENTS)
 
 
-def train_student(
+def train_model(
     training_set: pd.DataFrame, selection_set: pd.DataFrame, setup: StudentSetup
 ) -> tuple[Tagger, pd.DataFrame]:
     """A new tagger under the protocol trained on ``ner_tags`` (seeded ``trainer.seed``); early
     stopping on ``selection_set`` (none when empty: ``trainer.epochs`` epochs, last weights). Returns
     it and its history; stored in the grid's store, so a rerun reads it back."""
     student = Student(setup.protocol, (labelled_sentences(training_set),), setup.protocol.trainer.seed)
-    model, history = students.train_student(student, setup.grid, "training", labelled_sentences(selection_set))
+    model, history = train_student(student, setup.grid, "training", labelled_sentences(selection_set))
     # fit calls its early-stopping data "validation"; here it is the selection set, and only the
     # disjoint evaluation sample is reported as validation
     return model, history.rename(columns=lambda name: name.replace("validation_", "selection_"))

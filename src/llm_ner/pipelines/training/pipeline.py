@@ -16,7 +16,7 @@ from .nodes import (
     student_gold_labels,
     student_training_sets,
     students_own_gold_usage,
-    train_student,
+    train_model,
 )
 
 
@@ -57,13 +57,13 @@ def _gold_and_llm_students() -> Pipeline:
     return pipeline(
         [
             node(
-                train_student,
+                train_model,
                 ["gold_training_set", "selection_set_gold", "training_student_setup"],
                 ["model_gold", "training_history_gold"],
                 name="train_model_gold",
             ),
             node(
-                train_student,
+                train_model,
                 ["llm_training_set", "selection_set_llm", "training_student_setup"],
                 ["model_llm", "training_history_llm"],
                 name="train_model_llm",
