@@ -18,6 +18,9 @@ Every student is a grid cell stored under ``--store``: a killed run resumes. Gol
 simulation does (it is a what-if, not a labelling method).
 
     .venv/bin/python benchmarks/simulated_labeller.py --seeds 1 2 3 --workers 2
+
+Another real labeller is validated the same way with ``--labels``: e.g. the embedded 0.5B model's
+labels of 1,000 train sentences (docs/label_quality.md has the commands that made them).
 """
 
 from __future__ import annotations
@@ -43,6 +46,15 @@ from llm_ner.tags import CONLL_2003
 SEED_LABELS = Path(__file__).resolve().parents[2] / "shared/data/seed_llm_annotations/llm_train_head.conll"
 
 
+def real_labels(path: str, train: pd.DataFrame) -> pd.DataFrame:
+    """The real labeller's labels in the llm_labels layout (tokens, gold_tags, llm_tags), as a
+    student trains on them: a CoNLL file matched to train, or a saved llm_labels version."""
+    if not path.endswith(".parquet"):
+        return import_conll_labels(path, train)[0]
+    labels = pd.read_parquet(path)
+    return labels.assign(**{c: labels[c].map(list) for c in ("tokens", "gold_tags", "llm_tags")})
+
+
 def label_table(gold, labellers: dict[str, list]) -> pd.DataFrame:
     rows = []
     for name, tags in labellers.items():
@@ -54,7 +66,12 @@ def label_table(gold, labellers: dict[str, list]) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--labels", default=str(SEED_LABELS), help="the real labeller's CoNLL file")
+    parser.add_argument(
+        "--labels",
+        default=str(SEED_LABELS),
+        help="the real labeller's labels of train sentences: a CoNLL file, or a saved version of this "
+        "project's llm_labels (data/05_model_input/llm_labels.parquet/<version>/llm_labels.parquet)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--simulation-seed", type=int, default=24, help="the halves' split and the simulation's draws")
     parser.add_argument("--workers", type=int, default=2)
@@ -65,7 +82,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     train = load_split("train")
-    labels, _ = import_conll_labels(args.labels, train)
+    labels = real_labels(args.labels, train)
     profiled = seeded_sample(labels, len(labels) // 2, args.simulation_seed)
     real = labels[~labels["sentence_id"].isin(profiled["sentence_id"])].reset_index(drop=True)
     profile = ErrorProfile.of_labels(profiled)
