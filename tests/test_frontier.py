@@ -77,6 +77,9 @@ def test_an_edit_that_mixes_protocols_is_caught(edit, expected):
     parameters = copy.deepcopy(frontier_parameters())
     edit(parameters)
     assert any(expected in line for line in protocol_breaks(parameters, ["training"]))
+
+
+def test_a_pipeline_with_its_own_trainer_is_caught():
     assert protocol_breaks(frontier_parameters(), ["training", "multitask"]) == [
         "pipeline multitask trains under its own design"
     ]
